@@ -1,0 +1,30 @@
+# Shared settings applied per target (no global flags).
+# lpu_component(<target>): warnings, sanitizer, and the SystemC-compatible C++ level.
+function(lpu_component target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                           -Wno-sign-conversion -ffp-contract=off)
+  if(LPU_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(LPU_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# Test executables: doctest, discovered by CTest.
+function(lpu_test name)
+  cmake_parse_arguments(T "" "LABEL" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  lpu_component(${name})
+  target_link_libraries(${name} PRIVATE doctest::doctest ${T_LIBS})
+  target_compile_definitions(${name} PRIVATE
+    LPU_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LPU_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  set(labels unit)
+  if(T_LABEL)
+    set(labels ${T_LABEL})
+  endif()
+  doctest_discover_tests(${name} PROPERTIES LABELS "${labels}"
+                         WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
+endfunction()

@@ -1,0 +1,58 @@
+#pragma once
+// Instructions as values: decode, encode, look up. All tables come from the generated
+// isa_table.hpp (isa/isa.toml); nothing here names an opcode.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lpu/isa/isa_table.hpp"
+
+namespace lpu::isa {
+
+// A decoded instruction. Operand values are held as the integers of their fields: a stream
+// as its packed 7-bit value (lpu::StreamRef::unpack), an addr as (reg << 20 | offset), signed
+// kinds sign-extended, imm32 as its 32-bit pattern.
+struct Instr {
+  Op op = Op::Nop;
+  Dtype t = Dtype::I8;   // meaningful when info().types != 0
+  Dtype t2 = Dtype::I8;  // meaningful when info().types2 != 0
+  std::array<std::int64_t, 4> v{};
+  bool operator==(const Instr&) const = default;
+};
+
+const InstrInfo& info(Op op);
+inline const InstrInfo& info(const Instr& i) { return info(i.op); }
+std::optional<Op> find_mnemonic(std::string_view m);  // case-insensitive
+std::optional<Op> find_opcode(std::uint8_t opcode);
+std::optional<Dtype> find_dtype(std::string_view name);
+inline const DtypeInfo& dtype_info(Dtype d) { return kDtypes[static_cast<std::size_t>(d)]; }
+inline int dtype_bytes(Dtype d) { return dtype_info(d).bytes; }
+inline bool type_allowed(std::uint16_t mask, Dtype d) {
+  return (mask >> static_cast<unsigned>(d)) & 1u;
+}
+const KindInfo& kind_info(Kind k);
+
+// Operand field range for a kind: [min, max] of the value held in the field.
+std::int64_t kind_min(Kind k);
+std::int64_t kind_max(Kind k);
+
+// Contract: encode(i) requires every operand within its field range (checked: throws
+// std::out_of_range naming the operand). decode(w) throws lpu::FormatError on an unknown
+// opcode, a suffix the instruction does not allow, or stray bits outside every field.
+std::uint64_t encode(const Instr& i);
+Instr decode(std::uint64_t word);
+
+// Address operand helpers: (reg << 20) | offset.
+inline constexpr int kAddrOffsetBits = 20;
+inline int addr_reg(std::int64_t a) { return static_cast<int>((a >> kAddrOffsetBits) & 15); }
+inline std::int64_t addr_offset(std::int64_t a) { return a & ((1 << kAddrOffsetBits) - 1); }
+inline std::int64_t make_addr(int reg, std::int64_t off) {
+  return (std::int64_t(reg) << kAddrOffsetBits) | off;
+}
+
+// Operand index by name, or -1.
+int operand_index(const InstrInfo& ii, std::string_view name);
+
+}  // namespace lpu::isa
