@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const lpu::assembler::Options opt = [] {
     lpu::assembler::Options o;
     o.include_dirs = {LPU_FUZZ_EXAMPLES_DIR};
+    o.max_instances = 200000;  // keep single inputs fast
     return o;
   }();
   const std::string text(reinterpret_cast<const char*>(data), size);

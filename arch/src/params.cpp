@@ -165,6 +165,8 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
     require(p.latency[static_cast<std::size_t>(c)] >= 1, key, "a latency must be at least 1 cycle");
   }
   r.check_unknown();
+  require(p.lat(isa::LatClass::SxmTrans) >= kLanesPerSuperlane, "latency.sxm_trans",
+          "must be at least 16: a transpose needs all 16 input vectors before its first output");
 
   require(p.clock_hz > 0, "clock_hz", "must be positive");
   require(p.superlanes >= 1 && p.superlanes <= 256, "vector.superlanes", "must be in 1..256");

@@ -11,6 +11,7 @@
 
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/numerics.hpp"
+#include "lpu/isa/tensor_convert.hpp"
 #include "source.hpp"
 
 namespace lpu::assembler {
@@ -392,35 +393,11 @@ void Parser::symbol_directive(const Line& line, std::size_t pos, bool with_init)
         for (auto x : sym.shape) want += (want.empty() ? "" : ",") + std::to_string(x);
         fail(line, ft, fmt::format("'{}' has shape [{}] but {} is declared [{}]", ft.text, got, n.text, want));
       }
-      const auto ft_name = io::elem_name(tensor.type);
-      const bool same = ft_name == isa::dtype_info(*dt).name;
-      const bool raw = (io::elem_bytes(tensor.type) == esz) &&
-                       (tensor.type == io::ElemType::U8 || tensor.type == io::ElemType::U16);
-      if (same || raw) {
-        std::copy(tensor.data.begin(), tensor.data.end(), bytes.begin());
-      } else {
-        // Numeric conversion with the ISA's rules (RNE, saturation).
-        const int fb = io::elem_bytes(tensor.type);
-        for (std::int64_t i = 0; i < numel; ++i) {
-          const std::uint8_t* e = tensor.data.data() + i * fb;
-          double x = 0;
-          switch (tensor.type) {
-            case io::ElemType::F32: { float f; std::memcpy(&f, e, 4); x = f; break; }
-            case io::ElemType::F64: { std::memcpy(&x, e, 8); break; }
-            case io::ElemType::F16: x = num::f16_to_f32(static_cast<std::uint16_t>(e[0] | e[1] << 8)); break;
-            case io::ElemType::I8: x = static_cast<std::int8_t>(e[0]); break;
-            case io::ElemType::Bool:
-            case io::ElemType::U8: x = e[0]; break;
-            case io::ElemType::I16: { std::int16_t y; std::memcpy(&y, e, 2); x = y; break; }
-            case io::ElemType::U16: { std::uint16_t y; std::memcpy(&y, e, 2); x = y; break; }
-            case io::ElemType::I32: { std::int32_t y; std::memcpy(&y, e, 4); x = y; break; }
-            case io::ElemType::U32: { std::uint32_t y; std::memcpy(&y, e, 4); x = y; break; }
-            case io::ElemType::I64: { std::int64_t y; std::memcpy(&y, e, 8); x = static_cast<double>(y); break; }
-            default: fail(line, ft, fmt::format("cannot convert {} data to {}", ft_name, tt.text));
-          }
-          if (isa::dtype_info(*dt).is_float) num::store_f32(*dt, mb, static_cast<std::size_t>(i), static_cast<float>(x));
-          else num::store_int(*dt, mb, static_cast<std::size_t>(i), static_cast<std::int64_t>(std::nearbyint(x)), false);
-        }
+      try {
+        auto conv = num::tensor_to_dtype(tensor, *dt, ft.text);
+        std::copy(conv.begin(), conv.end(), bytes.begin());
+      } catch (const Error& e) {
+        fail(line, ft, e.what());
       }
       ++pos;
     } else {

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,7 +23,6 @@
 #include <set>
 #include <string_view>
 #include <system_error>
-#include <filesystem>
 #include <tuple>
 #include <utility>
 
@@ -47,7 +47,9 @@ constexpr std::int64_t kI64Max = std::numeric_limits<std::int64_t>::max();
   throw FormatError(origin + ": tensor '" + name + "': " + what);
 }
 
-bool valid_elem(ElemType t) { return static_cast<unsigned>(t) <= static_cast<unsigned>(ElemType::Bool); }
+bool valid_elem(ElemType t) {
+  return static_cast<unsigned>(t) <= static_cast<unsigned>(ElemType::Bool);
+}
 
 // a * b for non-negative values, nullopt on int64 overflow.
 std::optional<std::int64_t> mul_checked(std::int64_t a, std::int64_t b) {
@@ -136,11 +138,13 @@ std::size_t checked_tensor_bytes(const Tensor& t, const std::string& who) {
   if (!valid_elem(t.type))
     throw Error(fmt::format("{}: invalid element type {}", who, static_cast<int>(t.type)));
   auto n = shape_numel(t.shape);
-  if (!n) throw Error(fmt::format("{}: invalid shape {} (negative or overflowing)", who, py_shape(t.shape)));
+  if (!n)
+    throw Error(
+        fmt::format("{}: invalid shape {} (negative or overflowing)", who, py_shape(t.shape)));
   auto bytes = mul_checked(*n, elem_bytes(t.type));
   if (!bytes || static_cast<std::uint64_t>(*bytes) != t.data.size())
-    throw Error(fmt::format("{}: shape {} of {} needs {} bytes of data but the tensor holds {}", who,
-                            py_shape(t.shape), elem_name(t.type),
+    throw Error(fmt::format("{}: shape {} of {} needs {} bytes of data but the tensor holds {}",
+                            who, py_shape(t.shape), elem_name(t.type),
                             bytes ? std::to_string(*bytes) : std::string("more than 2^63"),
                             t.data.size()));
   return t.data.size();
@@ -172,20 +176,34 @@ constexpr std::string_view kNpySupported =
 
 std::string_view npy_descr(ElemType t) {
   switch (t) {
-    case ElemType::I8: return "|i1";
-    case ElemType::I16: return "<i2";
-    case ElemType::I32: return "<i4";
-    case ElemType::I64: return "<i8";
-    case ElemType::U8: return "|u1";
-    case ElemType::U16: return "<u2";
-    case ElemType::U32: return "<u4";
-    case ElemType::F16: return "<f2";
-    case ElemType::Bf16: return "<u2";  // no NumPy type: raw bits, caller reinterprets
-    case ElemType::F32: return "<f4";
-    case ElemType::F64: return "<f8";
-    case ElemType::E4m3: return "|u1";  // likewise
-    case ElemType::E5m2: return "|u1";
-    case ElemType::Bool: return "|b1";
+    case ElemType::I8:
+      return "|i1";
+    case ElemType::I16:
+      return "<i2";
+    case ElemType::I32:
+      return "<i4";
+    case ElemType::I64:
+      return "<i8";
+    case ElemType::U8:
+      return "|u1";
+    case ElemType::U16:
+      return "<u2";
+    case ElemType::U32:
+      return "<u4";
+    case ElemType::F16:
+      return "<f2";
+    case ElemType::Bf16:
+      return "<u2";  // no NumPy type: raw bits, caller reinterprets
+    case ElemType::F32:
+      return "<f4";
+    case ElemType::F64:
+      return "<f8";
+    case ElemType::E4m3:
+      return "|u1";  // likewise
+    case ElemType::E5m2:
+      return "|u1";
+    case ElemType::Bool:
+      return "|b1";
   }
   return "";
 }
@@ -202,8 +220,7 @@ NpyDescr parse_descr(std::string_view d, const std::string& origin) {
   if (d.size() < 3) return unsupported("");
   char order = d[0];
   if (order != '<' && order != '>' && order != '|') {
-    if (order == '=')
-      return unsupported(": native byte order '=' is ambiguous in a file");
+    if (order == '=') return unsupported(": native byte order '=' is ambiguous in a file");
     return unsupported(": no byte-order character");
   }
   char kind = d[1];
@@ -303,8 +320,8 @@ class NpyHeaderParser {
 
  private:
   [[noreturn]] void error_at(std::size_t pos, const std::string& what) const {
-    fail(origin_, fmt::format("malformed .npy header: {} at header offset {} (header: \"{}\")", what,
-                              pos, printable(s_)));
+    fail(origin_, fmt::format("malformed .npy header: {} at header offset {} (header: \"{}\")",
+                              what, pos, printable(s_)));
   }
   [[noreturn]] void error(const std::string& what) const { error_at(i_, what); }
   [[noreturn]] void missing(std::string_view key) const {
@@ -314,8 +331,8 @@ class NpyHeaderParser {
 
   bool at(char c) const { return i_ < s_.size() && s_[i_] == c; }
   void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' ||
-                              s_[i_] == '\r' || s_[i_] == '\f' || s_[i_] == '\v'))
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r' ||
+                              s_[i_] == '\f' || s_[i_] == '\v'))
       ++i_;
   }
   void expect(char c, const std::string& what) {
@@ -368,8 +385,8 @@ class NpyHeaderParser {
       ++i_;
     }
     if (at('L') || at('l')) ++i_;  // Python 2 long suffix, as numpy's _filter_header accepts
-    if (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' ||
-                           s_[i_] == '.'))
+    if (i_ < s_.size() &&
+        (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.'))
       error("expected a non-negative integer dimension");
     return v;
   }
@@ -393,7 +410,8 @@ class NpyHeaderParser {
       }
     }
     if (dims.size() == 1 && !trailing_comma)
-      error(fmt::format("shape ({}) is not a tuple (a 1-d shape is written ({},))", dims[0], dims[0]));
+      error(fmt::format("shape ({}) is not a tuple (a 1-d shape is written ({},))", dims[0],
+                        dims[0]));
     ++i_;  // ')'
     return dims;
   }
@@ -410,6 +428,7 @@ class NpyHeaderParser {
 using json = nlohmann::json;
 
 constexpr std::uint64_t kStMaxHeader = 100'000'000;  // as the reference implementation
+constexpr int kStMaxDepth = 64;
 
 struct StDtype {
   std::string_view name;
@@ -474,20 +493,34 @@ struct StEntry {
 
 std::string_view elem_name(ElemType t) {
   switch (t) {
-    case ElemType::I8: return "i8";
-    case ElemType::I16: return "i16";
-    case ElemType::I32: return "i32";
-    case ElemType::I64: return "i64";
-    case ElemType::U8: return "u8";
-    case ElemType::U16: return "u16";
-    case ElemType::U32: return "u32";
-    case ElemType::F16: return "f16";
-    case ElemType::Bf16: return "bf16";
-    case ElemType::F32: return "f32";
-    case ElemType::F64: return "f64";
-    case ElemType::E4m3: return "e4m3";
-    case ElemType::E5m2: return "e5m2";
-    case ElemType::Bool: return "bool";
+    case ElemType::I8:
+      return "i8";
+    case ElemType::I16:
+      return "i16";
+    case ElemType::I32:
+      return "i32";
+    case ElemType::I64:
+      return "i64";
+    case ElemType::U8:
+      return "u8";
+    case ElemType::U16:
+      return "u16";
+    case ElemType::U32:
+      return "u32";
+    case ElemType::F16:
+      return "f16";
+    case ElemType::Bf16:
+      return "bf16";
+    case ElemType::F32:
+      return "f32";
+    case ElemType::F64:
+      return "f64";
+    case ElemType::E4m3:
+      return "e4m3";
+    case ElemType::E5m2:
+      return "e5m2";
+    case ElemType::Bool:
+      return "bool";
   }
   return "?";
 }
@@ -498,16 +531,20 @@ int elem_bytes(ElemType t) {
     case ElemType::U8:
     case ElemType::E4m3:
     case ElemType::E5m2:
-    case ElemType::Bool: return 1;
+    case ElemType::Bool:
+      return 1;
     case ElemType::I16:
     case ElemType::U16:
     case ElemType::F16:
-    case ElemType::Bf16: return 2;
+    case ElemType::Bf16:
+      return 2;
     case ElemType::I32:
     case ElemType::U32:
-    case ElemType::F32: return 4;
+    case ElemType::F32:
+      return 4;
     case ElemType::I64:
-    case ElemType::F64: return 8;
+    case ElemType::F64:
+      return 8;
   }
   return 0;
 }
@@ -535,13 +572,13 @@ Tensor read_npy(std::span<const std::uint8_t> bytes, const std::string& origin) 
     fail(origin, fmt::format("truncated .npy file: {} bytes, the magic and version need 8", size));
   const int major = bytes[6], minor = bytes[7];
   if (minor != 0 || major < 1 || major > 3)
-    fail(origin,
-         fmt::format("unsupported .npy format version {}.{} (supported: 1.0, 2.0, 3.0)", major, minor));
+    fail(origin, fmt::format("unsupported .npy format version {}.{} (supported: 1.0, 2.0, 3.0)",
+                             major, minor));
   const int len_bytes = major == 1 ? 2 : 4;
   const std::size_t preamble = 8 + static_cast<std::size_t>(len_bytes);
   if (size < preamble)
-    fail(origin, fmt::format("truncated .npy file: {} bytes, a version {}.0 preamble needs {}", size,
-                             major, preamble));
+    fail(origin, fmt::format("truncated .npy file: {} bytes, a version {}.0 preamble needs {}",
+                             size, major, preamble));
   const std::uint64_t header_len = load_le(bytes.data() + 8, len_bytes);
   if (header_len > size - preamble)
     fail(origin, fmt::format("truncated .npy file: header length is {} but only {} bytes follow",
@@ -553,8 +590,9 @@ Tensor read_npy(std::span<const std::uint8_t> bytes, const std::string& origin) 
   auto hdr = NpyHeaderParser(text, origin).parse();
   auto descr = parse_descr(hdr.descr, origin);
   if (hdr.fortran_order)
-    fail(origin, "Fortran-order arrays are not supported (save a C-contiguous array, e.g. "
-                 "np.ascontiguousarray)");
+    fail(origin,
+         "Fortran-order arrays are not supported (save a C-contiguous array, e.g. "
+         "np.ascontiguousarray)");
 
   const int eb = elem_bytes(descr.type);
   auto numel = shape_numel(hdr.shape);
@@ -623,8 +661,9 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
                                                const std::string& origin) {
   const std::size_t size = bytes.size();
   if (size < 8)
-    fail(origin, fmt::format("truncated .safetensors file: {} bytes, the header length field needs 8",
-                             size));
+    fail(origin,
+         fmt::format("truncated .safetensors file: {} bytes, the header length field needs 8",
+                     size));
   const std::uint64_t n = load_le(bytes.data(), 8);
   if (n > kStMaxHeader)
     fail(origin, fmt::format("header length {} exceeds the {}-byte limit", n, kStMaxHeader));
@@ -640,9 +679,14 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
   // Parse, tracking keys per object to reject duplicates (nlohmann would keep the last one).
   std::vector<std::set<std::string>> keys;
   std::string duplicate;
-  json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
+    // A valid header nests 3 levels deep; refuse pathological nesting before it costs memory.
+    if (depth > kStMaxDepth)
+      fail(origin, fmt::format("header nests deeper than {} levels", kStMaxDepth));
     switch (ev) {
-      case json::parse_event_t::object_start: keys.emplace_back(); break;
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        break;
       case json::parse_event_t::object_end:
         if (!keys.empty()) keys.pop_back();
         break;
@@ -651,7 +695,8 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
             !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
           duplicate = parsed.get<std::string>();
         break;
-      default: break;
+      default:
+        break;
     }
     return true;
   };
@@ -669,14 +714,15 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
   for (const auto& [name, v] : header.items()) {
     if (name == "__metadata__") {
       if (!v.is_object())
-        fail(origin, fmt::format("__metadata__ must be an object of strings, not {}", v.type_name()));
+        fail(origin,
+             fmt::format("__metadata__ must be an object of strings, not {}", v.type_name()));
       for (const auto& [k, mv] : v.items())
         if (!mv.is_string())
           fail(origin, fmt::format("__metadata__ value '{}' must be a string, not {}", k,
                                    json_type_name(mv)));
       continue;
     }
-    auto bad = [&](const std::string& what) { fail_tensor(origin, name, what); };
+    auto bad = [&, &name = name](const std::string& what) { fail_tensor(origin, name, what); };
     if (!v.is_object()) bad(fmt::format("entry must be an object, not {}", v.type_name()));
     for (const auto& [field, fv] : v.items()) {
       (void)fv;
@@ -703,7 +749,8 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
     if (!js.is_array()) bad(fmt::format("shape must be an array, not {}", json_type_name(js)));
     for (const auto& d : js) {
       if (!d.is_number_unsigned())
-        bad(fmt::format("shape entries must be non-negative integers, found {}", json_type_name(d)));
+        bad(fmt::format("shape entries must be non-negative integers, found {}",
+                        json_type_name(d)));
       const auto dv = d.get<std::uint64_t>();
       if (dv > static_cast<std::uint64_t>(kI64Max))
         bad(fmt::format("shape dimension {} does not fit in 64 bits", dv));
@@ -718,14 +765,16 @@ std::map<std::string, Tensor> read_safetensors(std::span<const std::uint8_t> byt
         bad(fmt::format("data_offsets must be non-negative integers, found {}", json_type_name(o)));
     e.begin = jo[0].get<std::uint64_t>();
     e.end = jo[1].get<std::uint64_t>();
-    if (e.end < e.begin) bad(fmt::format("data_offsets [{}, {}] end before they begin", e.begin, e.end));
+    if (e.end < e.begin)
+      bad(fmt::format("data_offsets [{}, {}] end before they begin", e.begin, e.end));
     if (e.end > data_size)
       bad(fmt::format("data_offsets [{}, {}] extend past the end of the {}-byte data section",
                       e.begin, e.end, data_size));
     auto numel = shape_numel(e.shape);
     std::optional<std::int64_t> nbytes;
     if (numel) nbytes = mul_checked(*numel, elem_bytes(e.type));
-    if (!numel || !nbytes) bad(fmt::format("shape {} of {} overflows 64 bits", json_shape(e.shape), dname));
+    if (!numel || !nbytes)
+      bad(fmt::format("shape {} of {} overflows 64 bits", json_shape(e.shape), dname));
     if (static_cast<std::uint64_t>(*nbytes) != e.end - e.begin)
       bad(fmt::format("data_offsets [{}, {}] span {} bytes but shape {} of {} needs {}", e.begin,
                       e.end, e.end - e.begin, json_shape(e.shape), dname, *nbytes));

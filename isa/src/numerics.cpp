@@ -37,6 +37,13 @@ inline std::uint32_t as_u(float f) { return std::bit_cast<std::uint32_t>(f); }
 constexpr std::uint32_t kF32NanBits = 0x7FC00000u;  // canonical f32 NaN
 inline float qnan() { return as_f(kF32NanBits); }
 
+// c ? x : y on bit patterns, written with masks: element loops stay branch-free (a ternary on a
+// float condition keeps GCC from if-converting, hence from vectorising, under -ftrapping-math).
+inline std::uint32_t blend(bool c, std::uint32_t x, std::uint32_t y) {
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(c);
+  return (x & m) | (y & ~m);
+}
+
 // 2^k as an f32, k in [-126, 127] (a normal power of two, built from its bits).
 inline float pow2(int k) { return as_f(static_cast<std::uint32_t>(k + 127) << 23); }
 
@@ -63,41 +70,32 @@ struct Fmt {
   constexpr std::uint32_t inf() const { return static_cast<std::uint32_t>((1 << eb) - 1) << mb; }
 };
 constexpr Fmt kF16{5, 10, false, true, 0x7BFF, 0x7E00};
-constexpr Fmt kBf16{8, 7, false, true, 0x7F7F, 0x7FC0};
 constexpr Fmt kE4m3{4, 3, true, false, 0x7E, 0x7F};
 constexpr Fmt kE5m2{5, 2, true, true, 0x7B, 0x7F};
 
-// f32 -> format F, round to nearest even (numerics.md, "f32 to a narrower float").
+// f32 -> format F, round to nearest even, as numerics.md ("Rounding f32 to a narrower float")
+// specifies it; this formulation is select-based so that element loops vectorise:
+//  - target normals: rebias the exponent in place and round the low 23-mb bits to nearest even
+//    by adding 0b0111..1 plus the lowest kept bit (a carry moves into the exponent);
+//  - target subnormals: |x| + M with M = 2^(24-bias-mb), whose ulp is the subnormal quantum
+//    2^(1-bias-mb): the f32 addition rounds |x| to that quantum (RNE), and the bits above M's
+//    are the subnormal mantissa (2^mb when it rounds up to the smallest normal);
+//  - the normal-path result grows monotonically with |x|, so overflow (and inf) is one clamp.
 template <const Fmt& F>
-constexpr std::uint32_t encode(float f) {
-  const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-  const std::uint32_t sign = (u >> 31) ? F.sign_bit() : 0u;
+inline std::uint32_t encode(float f) {
+  constexpr int kShift = 23 - F.mb;
+  constexpr std::uint32_t kRebias = static_cast<std::uint32_t>(F.bias() - 127) << 23;  // mod 2^32
+  constexpr std::uint32_t kMinNormal = static_cast<std::uint32_t>(128 - F.bias()) << 23;
+  constexpr std::uint32_t kMagic = static_cast<std::uint32_t>(127 + 24 - F.bias() - F.mb) << 23;
+  const std::uint32_t u = as_u(f);
   const std::uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return F.nan;
-  if (a == 0x7F800000u) return sign | (F.sat ? F.max_finite : F.inf());
-  int e = static_cast<int>(a >> 23);  // biased f32 exponent
-  std::uint32_t m = a & 0x7FFFFFu;
-  if (e != 0)
-    m |= 0x800000u;  // implicit bit
-  else
-    e = 1;  // f32 subnormal: value m * 2^(1-127-23)
-  const int et = e - 127 + F.bias();  // biased exponent in the target format
-  int shift = 23 - F.mb;
-  std::uint32_t base = 0;
-  if (et >= 1)
-    base = static_cast<std::uint32_t>(et - 1) << F.mb;  // + the implicit bit of m>>shift = et
-  else
-    shift += 1 - et;  // subnormal in the target
-  std::uint32_t q = 0;
-  if (shift < 25) {  // m < 2^24: a shift of 25 or more leaves less than half an ulp
-    q = m >> shift;
-    const std::uint32_t rem = m & ((1u << shift) - 1u);
-    const std::uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1u))) ++q;  // a carry moves into the exponent
-  }
-  std::uint32_t r = base + q;
-  if (r > F.max_finite) r = F.sat ? F.max_finite : F.inf();
-  return sign | r;
+  const std::uint32_t sign = (u >> 31) ? F.sign_bit() : 0u;
+  const std::uint32_t normal =
+      (a + kRebias + ((1u << (kShift - 1)) - 1u) + ((a >> kShift) & 1u)) >> kShift;
+  const std::uint32_t sub = as_u(as_f(a) + as_f(kMagic)) - kMagic;
+  constexpr std::uint32_t top = F.sat ? F.max_finite : F.inf();
+  const std::uint32_t r = blend(a < kMinNormal, sub, std::min(normal, top));
+  return blend(a > 0x7F800000u, F.nan, sign | r);
 }
 
 // Format F -> f32 (exact): integer normalisation, usable in constant expressions.
@@ -136,19 +134,19 @@ inline float dec_f16(std::uint16_t h) {
   // (h & 0x7fff) << 13 read as f32 is |value| * 2^-112 for normals and subnormals alike;
   // multiplying by 2^112 is exact. Exponent 31 (inf/NaN) is mapped to exponent 255.
   const std::uint32_t mag = static_cast<std::uint32_t>(h & 0x7FFFu) << 13;
-  std::uint32_t r = as_u(as_f(mag) * 0x1p112f);
-  if (mag >= 0x0F800000u) r = mag | 0x7F800000u;
+  const std::uint32_t r = blend(mag >= 0x0F800000u, mag | 0x7F800000u, as_u(as_f(mag) * 0x1p112f));
   return as_f(r | (static_cast<std::uint32_t>(h & 0x8000u) << 16));
 }
 inline float dec_bf16(std::uint16_t h) { return as_f(static_cast<std::uint32_t>(h) << 16); }
 inline std::uint16_t enc_bf16(float f) {
   const std::uint32_t u = as_u(f);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
-  // Round to nearest even on the low 16 bits; a carry propagates into the exponent and turns
-  // the largest values into infinity, as the rule requires.
-  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+  // The generic rule for bf16 (8 exponent bits, like f32) reduces to rounding off the low 16
+  // bits to nearest even; a carry propagates into the exponent and turns the largest values
+  // into infinity, as the rule requires.
+  return static_cast<std::uint16_t>(
+      blend((u & 0x7FFFFFFFu) > 0x7F800000u, 0x7FC0u, (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16));
 }
-inline std::uint32_t enc_f32(float f) { return f != f ? kF32NanBits : as_u(f); }
+inline std::uint32_t enc_f32(float f) { return blend(f != f, kF32NanBits, as_u(f)); }
 
 // ---- element types --------------------------------------------------------------------------
 
@@ -276,18 +274,17 @@ inline S_t<T> cvt1(S_t<F> s) {
 
 // ---- float helpers of the ALU ---------------------------------------------------------------
 
-// MIN/MAX: NaN -> NaN; otherwise the smaller/larger, with -0 < +0.
+// MIN/MAX: NaN -> NaN; otherwise the smaller/larger, with -0 < +0 (equal operands are
+// identical patterns except +-0, where OR gives -0 and AND gives +0).
 inline float fmin_op(float a, float b) {
-  if (a != a || b != b) return qnan();
-  if (a < b) return a;
-  if (b < a) return b;
-  return as_f(as_u(a) | as_u(b));  // equal: identical, or +-0 -> -0
+  const std::uint32_t ua = as_u(a), ub = as_u(b);
+  const std::uint32_t r = blend(a < b, ua, blend(b < a, ub, ua | ub));
+  return as_f(blend((a != a) | (b != b), kF32NanBits, r));
 }
 inline float fmax_op(float a, float b) {
-  if (a != a || b != b) return qnan();
-  if (a > b) return a;
-  if (b > a) return b;
-  return as_f(as_u(a) & as_u(b));  // equal: identical, or +-0 -> +0
+  const std::uint32_t ua = as_u(a), ub = as_u(b);
+  const std::uint32_t r = blend(a > b, ua, blend(b > a, ub, ua & ub));
+  return as_f(blend((a != a) | (b != b), kF32NanBits, r));
 }
 
 // ---- transcendental building blocks (numerics.md, "Transcendental functions") --------------
@@ -576,15 +573,41 @@ void check_sizes(const char* what, std::size_t elem, std::size_t n0, std::size_t
                                 ": operand sizes differ or are not a multiple of the element size");
 }
 
-// Element loops: one call per op/type, the body inlined, memcpy loads (vectorisable).
-template <class S, class F>
-inline void map2(const std::uint8_t* a, const std::uint8_t* b, std::uint8_t* o, std::size_t n,
-                 F f) {
-  for (std::size_t i = 0; i < n; ++i) st<S>(o, i, f(ld<S>(a, i), ld<S>(b, i)));
+// Element loops: one call per op/type, the body inlined. Each step handles one 16-byte block
+// through local arrays (fixed trip count, no aliasing between input and output, so the compiler
+// vectorises it even at -O2, and `out` may be the same buffer as an input); a scalar tail
+// handles sizes that are not a multiple of 16.
+constexpr std::size_t kBlock = 16;
+template <class SI, class SO, class F>
+inline void map1x(const std::uint8_t* a, std::uint8_t* o, std::size_t n, F f) {
+  constexpr std::size_t K = kBlock / std::max(sizeof(SI), sizeof(SO));
+  std::size_t i = 0;
+  for (; i + K <= n; i += K) {
+    SI x[K];
+    SO r[K];
+    std::memcpy(x, a + i * sizeof(SI), sizeof x);
+    for (std::size_t j = 0; j < K; ++j) r[j] = f(x[j]);
+    std::memcpy(o + i * sizeof(SO), r, sizeof r);
+  }
+  for (; i < n; ++i) st<SO>(o, i, f(ld<SI>(a, i)));
 }
 template <class S, class F>
 inline void map1(const std::uint8_t* a, std::uint8_t* o, std::size_t n, F f) {
-  for (std::size_t i = 0; i < n; ++i) st<S>(o, i, f(ld<S>(a, i)));
+  map1x<S, S>(a, o, n, f);
+}
+template <class S, class F>
+inline void map2(const std::uint8_t* a, const std::uint8_t* b, std::uint8_t* o, std::size_t n,
+                 F f) {
+  constexpr std::size_t K = kBlock / sizeof(S);
+  std::size_t i = 0;
+  for (; i + K <= n; i += K) {
+    S x[K], y[K], r[K];
+    std::memcpy(x, a + i * sizeof(S), kBlock);
+    std::memcpy(y, b + i * sizeof(S), kBlock);
+    for (std::size_t j = 0; j < K; ++j) r[j] = f(x[j], y[j]);
+    std::memcpy(o + i * sizeof(S), r, kBlock);
+  }
+  for (; i < n; ++i) st<S>(o, i, f(ld<S>(a, i), ld<S>(b, i)));
 }
 template <class S>
 inline void fill(std::uint8_t* o, std::size_t n, S v) {
@@ -705,7 +728,7 @@ void float_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n) {
 using CvtFn = void (*)(const std::uint8_t*, std::uint8_t*, std::size_t);
 template <Dtype F, Dtype T>
 void cvt_loop(const std::uint8_t* in, std::uint8_t* out, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) st<S_t<T>>(out, i, cvt1<F, T>(ld<S_t<F>>(in, i)));
+  map1x<S_t<F>, S_t<T>>(in, out, n, [](S_t<F> x) { return cvt1<F, T>(x); });
 }
 template <std::size_t... I>
 constexpr std::array<CvtFn, 64> make_cvt_table(std::index_sequence<I...>) {
@@ -752,7 +775,17 @@ void vxm_select(Dtype t, Bytes mask, Bytes a, Bytes b, MutBytes out) {
   const std::size_t n = a.size() / eb;
   auto sel = [&](auto zero) {
     using S = decltype(zero);
-    for (std::size_t i = 0; i < n; ++i)
+    constexpr std::size_t K = kBlock / sizeof(S);
+    std::size_t i = 0;
+    for (; i + K <= n; i += K) {
+      S m[K], x[K], y[K], r[K];
+      std::memcpy(m, mask.data() + i * sizeof(S), kBlock);
+      std::memcpy(x, a.data() + i * sizeof(S), kBlock);
+      std::memcpy(y, b.data() + i * sizeof(S), kBlock);
+      for (std::size_t j = 0; j < K; ++j) r[j] = m[j] != 0 ? x[j] : y[j];
+      std::memcpy(out.data() + i * sizeof(S), r, kBlock);
+    }
+    for (; i < n; ++i)
       st<S>(out.data(), i, ld<S>(mask.data(), i) != 0 ? ld<S>(a.data(), i) : ld<S>(b.data(), i));
   };
   switch (eb) {
@@ -794,10 +827,13 @@ void vxm_convert(Dtype from, Dtype to, int part, Bytes a, MutBytes out) {
     count = out_first < n_out ? std::min(n_in, n_out - out_first) : 0;
   }
   std::uint8_t* o = out.data();
+  if (count == 0) {  // the part lies wholly outside the vector
+    if (!out.empty()) std::memset(o, 0, out.size());
+    return;
+  }
   const std::size_t lo = out_first * stb, hi = (out_first + count) * stb;
   if (lo > 0) std::memset(o, 0, lo);
   if (hi < out.size()) std::memset(o + hi, 0, out.size() - hi);
-  if (count == 0) return;
   kCvt[static_cast<std::size_t>(from) * 8 + static_cast<std::size_t>(to)](
       a.data() + in_first * sf, o + lo, count);
 }

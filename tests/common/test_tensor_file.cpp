@@ -1,13 +1,12 @@
 // .npy and .safetensors: byte-exact writers, round trips, and rejection of malformed input with
 // messages that name the file and the problem.
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -25,9 +24,9 @@ using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-constexpr ElemType kAllTypes[] = {ElemType::I8,  ElemType::I16,  ElemType::I32,  ElemType::I64,
-                                  ElemType::U8,  ElemType::U16,  ElemType::U32,  ElemType::F16,
-                                  ElemType::Bf16, ElemType::F32, ElemType::F64,  ElemType::E4m3,
+constexpr ElemType kAllTypes[] = {ElemType::I8,   ElemType::I16, ElemType::I32, ElemType::I64,
+                                  ElemType::U8,   ElemType::U16, ElemType::U32, ElemType::F16,
+                                  ElemType::Bf16, ElemType::F32, ElemType::F64, ElemType::E4m3,
                                   ElemType::E5m2, ElemType::Bool};
 
 Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
@@ -100,20 +99,20 @@ std::string st_error(const Bytes& b) {
 bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0) == 0; }
 bool contains(const std::string& s, std::string_view p) { return s.find(p) != std::string::npos; }
 
-#define CHECK_NPY_REJECTS(bytes, needle)           \
-  do {                                             \
-    const std::string msg_ = npy_error(bytes);     \
-    CAPTURE(msg_);                                 \
-    CHECK(starts_with(msg_, "x.npy: "));           \
-    CHECK(contains(msg_, needle));                 \
+#define CHECK_NPY_REJECTS(bytes, needle)       \
+  do {                                         \
+    const std::string msg_ = npy_error(bytes); \
+    CAPTURE(msg_);                             \
+    CHECK(starts_with(msg_, "x.npy: "));       \
+    CHECK(contains(msg_, needle));             \
   } while (0)
 
-#define CHECK_ST_REJECTS(bytes, needle)                 \
-  do {                                                  \
-    const std::string msg_ = st_error(bytes);           \
-    CAPTURE(msg_);                                      \
-    CHECK(starts_with(msg_, "w.safetensors: "));        \
-    CHECK(contains(msg_, needle));                      \
+#define CHECK_ST_REJECTS(bytes, needle)          \
+  do {                                           \
+    const std::string msg_ = st_error(bytes);    \
+    CAPTURE(msg_);                               \
+    CHECK(starts_with(msg_, "w.safetensors: ")); \
+    CHECK(contains(msg_, needle));               \
   } while (0)
 
 bool same(const Tensor& a, const Tensor& b) {
@@ -165,8 +164,7 @@ TEST_CASE("npy: (2, 3) float32 matches the format spec byte for byte") {
   const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
   const std::string header = dict + std::string(58, ' ') + "\n";
   REQUIRE(10 + header.size() == 128);
-  const Bytes expected =
-      cat({kMagicV1, Bytes{0x76, 0x00}, B(header), kF32_0to5});
+  const Bytes expected = cat({kMagicV1, Bytes{0x76, 0x00}, B(header), kF32_0to5});
 
   Tensor t;
   t.type = ElemType::F32;
@@ -180,16 +178,16 @@ TEST_CASE("npy: (2, 3) float32 matches the format spec byte for byte") {
 
 TEST_CASE("npy: scalar and 1-d headers match the format spec") {
   // Shape (): no spare growth space, 62 spaces of padding.
-  const std::string scalar = "{'descr': '<i4', 'fortran_order': False, 'shape': (), }" +
-                             std::string(62, ' ') + "\n";
+  const std::string scalar =
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (), }" + std::string(62, ' ') + "\n";
   Tensor s;
   s.type = ElemType::I32;
   s.data = {0x2a, 0, 0, 0};
   CHECK(write_npy(s) == cat({kMagicV1, Bytes{0x76, 0}, B(scalar), s.data}));
 
   // Shape (3,) of uint8.
-  const std::string vec = "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }" +
-                          std::string(60, ' ') + "\n";
+  const std::string vec =
+      "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }" + std::string(60, ' ') + "\n";
   Tensor v;
   v.type = ElemType::U8;
   v.shape = {3};
@@ -211,9 +209,16 @@ TEST_CASE("npy: an already aligned header still gets 64 spaces, as NumPy's _wrap
 }
 
 TEST_CASE("npy: writer aligns data to 64 bytes and is deterministic") {
-  for (std::vector<std::int64_t> shape :
-       {std::vector<std::int64_t>{}, {0}, {1}, {7}, {12345678, 0}, {2, 3}, {1, 1, 1, 1, 1, 1, 1, 1},
-        {1000000000000, 0}, {3, 5, 7, 11, 13}, {0, 9223372036854775807}}) {
+  for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{},
+                                          {0},
+                                          {1},
+                                          {7},
+                                          {12345678, 0},
+                                          {2, 3},
+                                          {1, 1, 1, 1, 1, 1, 1, 1},
+                                          {1000000000000, 0},
+                                          {3, 5, 7, 11, 13},
+                                          {0, 9223372036854775807}}) {
     Tensor t;
     t.type = ElemType::I16;
     t.shape = shape;
@@ -247,8 +252,8 @@ TEST_CASE("npy: round trip of every element type") {
 }
 
 TEST_CASE("npy: scalar and zero-sized shapes round trip") {
-  for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{}, {0}, {2, 0}, {0, 3, 4},
-                                          {1}, {1, 1, 1}}) {
+  for (std::vector<std::int64_t> shape :
+       {std::vector<std::int64_t>{}, {0}, {2, 0}, {0, 3, 4}, {1}, {1, 1, 1}}) {
     const Tensor t = make(ElemType::F32, shape);
     const Tensor back = read_npy(write_npy(t), "rt.npy");
     CHECK(same(back, t));
@@ -274,17 +279,15 @@ TEST_CASE("npy: versions 2.0 and 3.0") {
 }
 
 TEST_CASE("npy: big-endian input is converted to little-endian") {
-  const Tensor f = read_npy(
-      npy_file("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n",
-               Bytes{0x3f, 0x80, 0, 0, 0x40, 0, 0, 0}),
-      "be.npy");
+  const Tensor f = read_npy(npy_file("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n",
+                                     Bytes{0x3f, 0x80, 0, 0, 0x40, 0, 0, 0}),
+                            "be.npy");
   CHECK(f.type == ElemType::F32);
   CHECK(f.data == Bytes{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40});
 
-  const Tensor i = read_npy(
-      npy_file("{'descr': '>i2', 'fortran_order': False, 'shape': (3,), }\n",
-               Bytes{0x01, 0x02, 0xff, 0xfe, 0x00, 0x07}),
-      "be.npy");
+  const Tensor i = read_npy(npy_file("{'descr': '>i2', 'fortran_order': False, 'shape': (3,), }\n",
+                                     Bytes{0x01, 0x02, 0xff, 0xfe, 0x00, 0x07}),
+                            "be.npy");
   CHECK(i.type == ElemType::I16);
   CHECK(i.data == Bytes{0x02, 0x01, 0xfe, 0xff, 0x07, 0x00});
 
@@ -294,9 +297,9 @@ TEST_CASE("npy: big-endian input is converted to little-endian") {
   CHECK(d.type == ElemType::F64);
   CHECK(d.data == Bytes{0, 0, 0, 0, 0, 0, 0xf0, 0x3f});
 
-  const Tensor u = read_npy(npy_file("{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }\n",
-                                     Bytes{1, 2, 3, 4}),
-                            "be.npy");
+  const Tensor u = read_npy(
+      npy_file("{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }\n", Bytes{1, 2, 3, 4}),
+      "be.npy");
   CHECK(u.type == ElemType::U32);
   CHECK(u.data == Bytes{4, 3, 2, 1});
 
@@ -316,12 +319,11 @@ TEST_CASE("npy: descr mapping on read") {
     const char* descr;
     ElemType type;
   };
-  for (auto [descr, type] : {Case{"|b1", ElemType::Bool}, Case{"|i1", ElemType::I8},
-                             Case{"|u1", ElemType::U8}, Case{"<i2", ElemType::I16},
-                             Case{"<i4", ElemType::I32}, Case{"<i8", ElemType::I64},
-                             Case{"<u2", ElemType::U16}, Case{"<u4", ElemType::U32},
-                             Case{"<f2", ElemType::F16}, Case{"<f4", ElemType::F32},
-                             Case{"<f8", ElemType::F64}}) {
+  for (auto [descr, type] :
+       {Case{"|b1", ElemType::Bool}, Case{"|i1", ElemType::I8}, Case{"|u1", ElemType::U8},
+        Case{"<i2", ElemType::I16}, Case{"<i4", ElemType::I32}, Case{"<i8", ElemType::I64},
+        Case{"<u2", ElemType::U16}, Case{"<u4", ElemType::U32}, Case{"<f2", ElemType::F16},
+        Case{"<f4", ElemType::F32}, Case{"<f8", ElemType::F64}}) {
     CAPTURE(descr);
     const Bytes data(static_cast<std::size_t>(elem_bytes(type)), 0x5a);
     const Tensor t = read_npy(
@@ -354,8 +356,8 @@ TEST_CASE("npy: header syntax variants that NumPy accepts") {
     CHECK(t.numel() == 6);
   }
   // Data need not be 64-byte aligned in files from other writers.
-  const Tensor t = read_npy(npy_file("{'descr':'<f4','fortran_order':False,'shape':(6,)}", six),
-                            "u.npy");
+  const Tensor t =
+      read_npy(npy_file("{'descr':'<f4','fortran_order':False,'shape':(6,)}", six), "u.npy");
   CHECK(t.shape == std::vector<std::int64_t>{6});
 }
 
@@ -364,8 +366,8 @@ TEST_CASE("npy: header syntax variants that NumPy accepts") {
 // ---------------------------------------------------------------------------------------------
 
 TEST_CASE("npy: every truncation of a valid file is rejected") {
-  for (const Tensor& t : {make(ElemType::F32, {2, 3}), make(ElemType::I8, {}),
-                          make(ElemType::U16, {0})}) {
+  for (const Tensor& t :
+       {make(ElemType::F32, {2, 3}), make(ElemType::I8, {}), make(ElemType::U16, {0})}) {
     const Bytes full = write_npy(t);
     for (std::size_t n = 0; n < full.size(); ++n) {
       CAPTURE(n);
@@ -373,14 +375,15 @@ TEST_CASE("npy: every truncation of a valid file is rejected") {
       const std::string msg = npy_error(prefix);
       CAPTURE(msg);
       CHECK(starts_with(msg, "x.npy: "));
-      CHECK((contains(msg, "truncated") || contains(msg, "empty file") ||
-             contains(msg, "but only")));
+      CHECK(
+          (contains(msg, "truncated") || contains(msg, "empty file") || contains(msg, "but only")));
     }
   }
   // The exact wording for a short data section.
   Bytes full = write_npy(make(ElemType::F32, {2, 3}));
   full.resize(full.size() - 12);
-  CHECK(npy_error(full) == "x.npy: header says 6 elements of f32 (24 bytes) but only 12 bytes follow");
+  CHECK(npy_error(full) ==
+        "x.npy: header says 6 elements of f32 (24 bytes) but only 12 bytes follow");
 }
 
 TEST_CASE("npy: bad magic and bad version") {
@@ -400,9 +403,9 @@ TEST_CASE("npy: bad magic and bad version") {
 }
 
 TEST_CASE("npy: Fortran order is refused") {
-  CHECK_NPY_REJECTS(npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
-                             kF32_0to5),
-                    "Fortran-order arrays are not supported");
+  CHECK_NPY_REJECTS(
+      npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", kF32_0to5),
+      "Fortran-order arrays are not supported");
 }
 
 TEST_CASE("npy: unknown or unsupported descr") {
@@ -410,14 +413,14 @@ TEST_CASE("npy: unknown or unsupported descr") {
   for (const char* descr : {"<c8", "<u8", "|O", "<U2", "|S8", "<M8", "<f16", "f4", "=f4", "|f4",
                             "<V2", "float32", "", "<x4"}) {
     CAPTURE(descr);
-    CHECK_NPY_REJECTS(npy_file(std::string("{'descr': '") + descr +
-                                   "', 'fortran_order': False, 'shape': (1,), }",
-                               d8),
-                      "unsupported descr");
+    CHECK_NPY_REJECTS(
+        npy_file(std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (1,), }",
+                 d8),
+        "unsupported descr");
   }
-  CHECK_NPY_REJECTS(npy_file("{'descr': '<V2', 'fortran_order': False, 'shape': (1,), }",
-                             Bytes(2, 0)),
-                    "ml_dtypes");
+  CHECK_NPY_REJECTS(
+      npy_file("{'descr': '<V2', 'fortran_order': False, 'shape': (1,), }", Bytes(2, 0)),
+      "ml_dtypes");
   CHECK_NPY_REJECTS(
       npy_file("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (1,), }", Bytes(4, 0)),
       "structured dtypes");
@@ -429,9 +432,9 @@ TEST_CASE("npy: shape and data size must agree") {
         "x.npy: header says 6 elements of f32 (24 bytes) but only 20 bytes follow");
   CHECK(npy_error(npy_file(h, Bytes(28, 0))) ==
         "x.npy: header says 6 elements of f32 (24 bytes) but 28 bytes follow");
-  CHECK_NPY_REJECTS(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }",
-                             Bytes(12, 0)),
-                    "header says 1000 elements of f32 (4000 bytes) but only 12 bytes follow");
+  CHECK_NPY_REJECTS(
+      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1000,), }", Bytes(12, 0)),
+      "header says 1000 elements of f32 (4000 bytes) but only 12 bytes follow");
   // Huge shapes must fail on the size check, never by allocating.
   CHECK_NPY_REJECTS(npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': "
                              "(1000000000, 1000000000), }",
@@ -480,7 +483,8 @@ TEST_CASE("npy: garbage headers are rejected with a clear message") {
       {"{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}", "must be True or False"},
       {"{'descr': '<f4', 'fortran_order': Falsey, 'shape': (2,)}", "must be True or False"},
       {"{'descr': <f4, 'fortran_order': False, 'shape': (2,)}", "expected the descr string"},
-      {"{'descr': '<f4, 'fortran_order': False, 'shape': (2,)}", "expected ',' or '}' after a value"},
+      {"{'descr': '<f4, 'fortran_order': False, 'shape': (2,)}",
+       "expected ',' or '}' after a value"},
       {"{'descr' '<f4', 'fortran_order': False, 'shape': (2,)}", "expected ':' after key 'descr'"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,)", "expected ',' or '}'"},
       {"{'descr': '<f4' 'fortran_order': False, 'shape': (2,)}", "expected ',' or '}'"},
@@ -546,9 +550,9 @@ TEST_CASE("safetensors: matches the reference implementation byte for byte") {
     t.type = ElemType::F32;
     t.shape = {1, 2, 3};
     t.data = kF32_0to5;
-    const Bytes expected = cat(
-        {le(64, 8), B(R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})"),
-         kF32_0to5});
+    const Bytes expected =
+        cat({le(64, 8), B(R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})"),
+             kF32_0to5});
     CHECK(write_safetensors({{"attn.0", t}}) == expected);
     const auto back = read_safetensors(expected, "ref.safetensors");
     REQUIRE(back.size() == 1);
@@ -560,9 +564,9 @@ TEST_CASE("safetensors: matches the reference implementation byte for byte") {
     t.type = ElemType::F32;
     t.shape = {1, 1, 2, 3};
     t.data = kF32_0to5;
-    const Bytes expected = cat(
-        {le(72, 8), B(R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})"),
-         B("       "), kF32_0to5});
+    const Bytes expected =
+        cat({le(72, 8), B(R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})"),
+             B("       "), kF32_0to5});
     CHECK(write_safetensors({{"attn0", t}}) == expected);
   }
   // No tensors at all.
@@ -586,10 +590,9 @@ TEST_CASE("safetensors: tensors are laid out by descending dtype, then by name")
   c.type = ElemType::F32;
   c.shape = {2};
   c.data = {0, 0, 0x80, 0x3f, 0, 0, 0, 0x40};
-  const std::string header =
-      R"({"b":{"dtype":"F64","shape":[],"data_offsets":[0,8]},)"
-      R"("c":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
-      R"("a":{"dtype":"U8","shape":[3],"data_offsets":[16,19]}})";
+  const std::string header = R"({"b":{"dtype":"F64","shape":[],"data_offsets":[0,8]},)"
+                             R"("c":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+                             R"("a":{"dtype":"U8","shape":[3],"data_offsets":[16,19]}})";
   REQUIRE(header.size() == 161);
   const Bytes expected = cat({le(168, 8), B(header), B("       "), b.data, c.data, a.data});
   const std::map<std::string, Tensor> in = {{"a", a}, {"b", b}, {"c", c}};
@@ -609,7 +612,9 @@ TEST_CASE("safetensors: names and metadata are escaped as JSON") {
   t.data = {7};
   const Bytes out = write_safetensors({{"a\"b\\c\n\xc3\xa9", t}}, {{"k\t", "v\x01"}});
   const std::string text(out.begin() + 8, out.end() - 1);
-  CHECK(contains(text, R"({"__metadata__":{"k\t":"v\u0001"},"a\"b\\c\n)" "\xc3\xa9" R"(":{)"));
+  CHECK(contains(text, R"({"__metadata__":{"k\t":"v\u0001"},"a\"b\\c\n)"
+                       "\xc3\xa9"
+                       R"(":{)"));
   const auto back = read_safetensors(out, "esc.safetensors");
   CHECK(back.count("a\"b\\c\n\xc3\xa9") == 1);
   // Invalid UTF-8 cannot be written.
@@ -624,7 +629,8 @@ TEST_CASE("safetensors: names and metadata are escaped as JSON") {
 TEST_CASE("safetensors: round trip of every element type with metadata") {
   std::map<std::string, Tensor> in;
   std::uint8_t seed = 1;
-  for (ElemType type : kAllTypes) in["t_" + std::string(elem_name(type))] = make(type, {2, 3}, seed++);
+  for (ElemType type : kAllTypes)
+    in["t_" + std::string(elem_name(type))] = make(type, {2, 3}, seed++);
   in["scalar"] = make(ElemType::F32, {});
   in["empty"] = make(ElemType::I64, {0, 4});
   in["empty2"] = make(ElemType::U8, {3, 0});
@@ -764,13 +770,22 @@ TEST_CASE("safetensors: bad JSON and wrong header structure") {
   }
 }
 
+TEST_CASE("safetensors: pathological nesting is refused") {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK_ST_REJECTS(st_file(deep, Bytes{}), "header nests deeper than 64 levels");
+  std::string objs;
+  for (int i = 0; i < 1000; ++i) objs += "{\"a\":";
+  objs += "1" + std::string(1000, '}');
+  CHECK_ST_REJECTS(st_file(objs, Bytes{}), "header nests deeper than 64 levels");
+}
+
 TEST_CASE("safetensors: unknown dtype") {
   for (const char* dt : {"U64", "F8_E8M0", "C64", "f32", "", "F4"}) {
     CAPTURE(dt);
-    CHECK_ST_REJECTS(st_file(std::string(R"({"a":{"dtype":")") + dt +
-                                 R"(","shape":[1],"data_offsets":[0,8]}})",
-                             Bytes(8, 0)),
-                     std::string("tensor 'a': unsupported dtype '") + dt + "'");
+    CHECK_ST_REJECTS(
+        st_file(std::string(R"({"a":{"dtype":")") + dt + R"(","shape":[1],"data_offsets":[0,8]}})",
+                Bytes(8, 0)),
+        std::string("tensor 'a': unsupported dtype '") + dt + "'");
   }
 }
 
@@ -779,18 +794,19 @@ TEST_CASE("safetensors: duplicate keys") {
                            R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
                            Bytes{1, 2}),
                    "duplicate key 'a'");
-  CHECK_ST_REJECTS(st_file(R"({"a":{"dtype":"U8","dtype":"I8","shape":[1],"data_offsets":[0,1]}})",
-                           Bytes{1}),
-                   "duplicate key 'dtype'");
+  CHECK_ST_REJECTS(
+      st_file(R"({"a":{"dtype":"U8","dtype":"I8","shape":[1],"data_offsets":[0,1]}})", Bytes{1}),
+      "duplicate key 'dtype'");
   CHECK_ST_REJECTS(st_file(R"({"__metadata__":{"k":"1","k":"2"}})", Bytes{}), "duplicate key 'k'");
   CHECK_ST_REJECTS(st_file(R"({"__metadata__":{},"__metadata__":{}})", Bytes{}),
                    "duplicate key '__metadata__'");
 }
 
 TEST_CASE("safetensors: offsets out of bounds, overlapping, or leaving gaps") {
-  CHECK(st_error(st_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", Bytes(4, 0))) ==
-        "w.safetensors: tensor 'a': data_offsets [0, 8] extend past the end of the 4-byte data "
-        "section");
+  CHECK(
+      st_error(st_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", Bytes(4, 0))) ==
+      "w.safetensors: tensor 'a': data_offsets [0, 8] extend past the end of the 4-byte data "
+      "section");
   CHECK_ST_REJECTS(st_file(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[18446744073709551615,)"
                            R"(18446744073709551615]}})",
                            Bytes(1, 0)),
@@ -819,10 +835,12 @@ TEST_CASE("safetensors: offsets out of bounds, overlapping, or leaving gaps") {
                            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
                            Bytes(12, 0)),
                    "tensor 'b' starts at data offset 8 but the previous tensor ends at 4");
-  CHECK_ST_REJECTS(st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", Bytes(8, 0)),
-                   "tensor 'a' starts at data offset 4 but the previous tensor ends at 0");
-  CHECK(st_error(st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", Bytes(6, 0))) ==
-        "w.safetensors: 2 bytes after the last tensor (data section is 6 bytes, tensors cover 4)");
+  CHECK_ST_REJECTS(
+      st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", Bytes(8, 0)),
+      "tensor 'a' starts at data offset 4 but the previous tensor ends at 0");
+  CHECK(
+      st_error(st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", Bytes(6, 0))) ==
+      "w.safetensors: 2 bytes after the last tensor (data section is 6 bytes, tensors cover 4)");
   CHECK_ST_REJECTS(st_file("{}", Bytes(1, 0)), "1 bytes after the last tensor");
 }
 
@@ -831,14 +849,14 @@ TEST_CASE("safetensors: size must match shape x dtype") {
                          Bytes(20, 0))) ==
         "w.safetensors: tensor 'a': data_offsets [0, 20] span 20 bytes but shape [2, 3] of F32 "
         "needs 24");
-  CHECK_ST_REJECTS(st_file(R"({"a":{"dtype":"BF16","shape":[],"data_offsets":[0,4]}})", Bytes(4, 0)),
-                   "span 4 bytes but shape [] of BF16 needs 2");
+  CHECK_ST_REJECTS(
+      st_file(R"({"a":{"dtype":"BF16","shape":[],"data_offsets":[0,4]}})", Bytes(4, 0)),
+      "span 4 bytes but shape [] of BF16 needs 2");
 }
 
 TEST_CASE("safetensors: random corruption never crashes and only throws FormatError") {
-  const Bytes good = write_safetensors({{"w", make(ElemType::F16, {2, 2})},
-                                        {"b", make(ElemType::I8, {3})}},
-                                       {{"k", "v"}});
+  const Bytes good = write_safetensors(
+      {{"w", make(ElemType::F16, {2, 2})}, {"b", make(ElemType::I8, {3})}}, {{"k", "v"}});
   std::mt19937 rng(99);
   for (int iter = 0; iter < 5000; ++iter) {
     Bytes b = good;
@@ -897,8 +915,13 @@ TEST_CASE("files: save, load, and I/O errors") {
 
   // Empty file.
   const std::string empty = (dir / "empty.npy").string();
-  { std::FILE* f = std::fopen(empty.c_str(), "wb"); REQUIRE(f); std::fclose(f); }
-  CHECK(format_error([&] { load_npy(empty); }) == empty + ": empty file (0 bytes), not a .npy file");
+  {
+    std::FILE* f = std::fopen(empty.c_str(), "wb");
+    REQUIRE(f);
+    std::fclose(f);
+  }
+  CHECK(format_error([&] { load_npy(empty); }) ==
+        empty + ": empty file (0 bytes), not a .npy file");
 
   std::filesystem::remove_all(dir);
 }

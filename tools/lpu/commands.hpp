@@ -19,5 +19,6 @@ struct ChipOpts {
 void add_asm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_disasm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add_asm(app, cmds);
   add_disasm(app, cmds);
   add_info(app, cmds);
+  add_run(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,7 +35,6 @@ struct Result {
 // Contract: throws lpu::AsmError (file:line:col) for every error in the source, and
 // lpu::ConfigError if the source's `.preset` cannot be loaded. `params` is the chip it is
 // assembled for; a `.preset` directive in the source must agree with params.name.
-// File reads go through `read_file` when given (fuzzing, tests), else the filesystem.
 Result assemble_file(const std::string& path, const ChipParams& params, const Options& opt = {});
 Result assemble_string(const std::string& text, const std::string& name, const ChipParams& params,
                        const Options& opt = {});

@@ -1,0 +1,94 @@
+#pragma once
+// One LPU chip: runs an object cycle by cycle, skipping idle cycles.
+//
+// Contract:
+//  - Timing is a function of the program (and its registers) only. Functional mode computes
+//    every value (bit-exact per docs/isa.md); timing-only mode computes no data and allocates no
+//    SRAM contents, and gives identical cycle counts and statistics.
+//  - Events are processed in cycle order across the chip's queues (a heap of next-issue
+//    cycles); a REPEAT group is one event in timing-only mode and one event per instance in
+//    functional mode. See docs/timing.md.
+//  - Errors stop the run with lpu::SimError naming chip, unit, queue and cycle.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lpu/arch/layout.hpp"
+#include "lpu/arch/params.hpp"
+#include "lpu/asm/object.hpp"
+#include "lpu/model/stats.hpp"
+
+namespace lpu::model {
+
+enum class Mode : std::uint8_t { Functional, TimingOnly };
+
+// Where a SEND goes: the rack connects links; a lone chip has none.
+class LinkSink {
+ public:
+  virtual ~LinkSink() = default;
+  // A vector leaves `chip` on `link` in cycle `depart` (issue + c2c_send latency).
+  virtual void send(int chip, int link, std::int64_t depart, std::span<const std::uint8_t> bytes) = 0;
+};
+
+class Chip {
+ public:
+  Chip(const ChipParams& p, Mode mode, int chip_id = 0);
+  ~Chip();
+  Chip(const Chip&) = delete;
+  Chip& operator=(const Chip&) = delete;
+
+  // Loads the program: queues, initial SRAM data, registers, permutation tables. Throws
+  // lpu::FormatError if the object was assembled for another geometry.
+  void load(const obj::Program& prog);
+
+  // Host access between runs (not timed here; the runtime models DMA cost).
+  void set_reg(int r, std::uint32_t value);
+  std::uint32_t reg(int r) const;
+  void write_symbol(const std::string& name, std::span<const std::uint8_t> bytes);
+  std::vector<std::uint8_t> read_symbol(const std::string& name) const;
+  const obj::Symbol& symbol(const std::string& name) const;
+  void push_dma_in(int chan, std::span<const std::uint8_t> vector);  // one vector
+  std::vector<std::vector<std::uint8_t>> take_dma_out(int chan);
+  // Flip `bits` bits of one SRAM row (fault injection: 1 is corrected, 2 is fatal when read).
+  void inject_fault(const std::string& slice, int row, int bits);
+
+  // Links: where sends go, and vectors arriving here (arrival cycle, in order per link).
+  void set_link_sink(LinkSink* sink);
+  void receive(int link, std::int64_t arrival, std::span<const std::uint8_t> bytes);
+
+  // Runs until every queue has finished (or until `limit` cycles: for lockstep and lookahead,
+  // events with cycle < limit are processed and the call returns). Returns true when done.
+  bool run(std::int64_t limit = INT64_MAX);
+  bool done() const;
+  std::int64_t next_event_cycle() const;  // INT64_MAX when done
+
+  const ChipStats& stats() const;
+  const ChipParams& params() const;
+  const Layout& layout() const;
+  Mode mode() const;
+  int id() const;
+
+  // Observation hook for tracing and lockstep (null: no cost beyond a branch).
+  struct IssueEvent {
+    int queue;
+    std::int64_t cycle;
+    std::uint64_t word;  // the instruction as executed (operands stepped for REPEAT)
+    std::int64_t repeat_count;  // timing-only: instances in this event (1 in functional mode)
+    std::int64_t repeat_delay;
+  };
+  void set_issue_hook(std::function<void(const IssueEvent&)> hook);
+
+  // Read-only view of a stream register for lockstep and waveforms: the value on
+  // (stream, dir) at `position` in `cycle`, or nullptr when empty or no longer held.
+  const std::uint8_t* stream_value(int stream, Dir dir, int position, std::int64_t cycle) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lpu::model

@@ -1,0 +1,126 @@
+#include "mxm.hpp"
+
+#include <cstring>
+
+#include "lpu/isa/numerics.hpp"
+
+namespace lpu::model {
+
+MxmPlane::MxmPlane(int vector_bytes, int accumulators)
+    : vb_(vector_bytes),
+      nmax_(vector_bytes),
+      staging_(std::size_t(vector_bytes) * std::size_t(vector_bytes), 0),
+      accs_(std::size_t(accumulators)),
+      acc_i_(std::size_t(accumulators) * std::size_t(vector_bytes), 0),
+      acc_f_(std::size_t(accumulators) * std::size_t(vector_bytes), 0.0f) {}
+
+void MxmPlane::load_row(isa::Dtype t, int row, const std::uint8_t* v) {
+  staging_t_ = t;
+  std::memcpy(staging_.data() + std::size_t(row) * std::size_t(vb_), v, std::size_t(vb_));
+}
+
+MxmPlane::Weights MxmPlane::build(isa::Dtype t) const {
+  Weights w;
+  w.t = t;
+  w.n = vb_ / isa::dtype_bytes(t);
+  const auto n = std::size_t(w.n);
+  if (t == isa::Dtype::I8) {
+    w.wi.resize(n * n);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) w.wi[j * n + i] = static_cast<std::int8_t>(staging_[i * std::size_t(vb_) + j]);
+  } else {
+    w.wf.resize(n * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      num::Bytes row(staging_.data() + i * std::size_t(vb_), std::size_t(vb_));
+      for (std::size_t j = 0; j < n; ++j) w.wf[j * n + i] = num::load_f32(t, row, j);
+    }
+  }
+  return w;
+}
+
+void MxmPlane::install(isa::Dtype t, std::int64_t effective_cycle) {
+  pending_w_.emplace(effective_cycle, build(t));
+}
+
+void MxmPlane::promote(std::int64_t cycle) {
+  if (pending_w_ && pending_w_->first <= cycle) {
+    flush();  // products issued before the switch use the old weights
+    active_ = std::move(pending_w_->second);
+    has_active_ = true;
+    pending_w_.reset();
+  }
+}
+
+const char* MxmPlane::multiply(isa::Dtype t, int acc, bool accumulate, const std::uint8_t* x, std::int64_t cycle,
+                               std::int64_t ready_cycle) {
+  promote(cycle);
+  if (!has_active_) return "no weights installed in this plane yet";
+  if (active_.t != t) return "type mismatch: MM type differs from the installed weights";
+  auto& a = accs_[std::size_t(acc)];
+  const bool flt = t != isa::Dtype::I8;
+  if (accumulate && a.n != 0 && (a.is_float != flt || a.n != active_.n))
+    return "MMA into an accumulator holding another type";
+  a.is_float = flt;
+  a.n = active_.n;
+  a.ready = ready_cycle;
+  std::size_t off = xs_.size();
+  xs_.insert(xs_.end(), x, x + vb_);
+  batch_.push_back(Pending{acc, accumulate, off});
+  return nullptr;
+}
+
+void MxmPlane::flush() {
+  if (batch_.empty()) return;
+  const int n = active_.n;
+  const auto nn = std::size_t(n);
+  if (active_.t == isa::Dtype::I8) {
+    for (const auto& p : batch_) {
+      std::int32_t* y = acc_i_.data() + std::size_t(p.acc) * std::size_t(nmax_);
+      if (!p.accumulate) std::fill(y, y + n, 0);
+      const auto* x = reinterpret_cast<const std::int8_t*>(xs_.data() + p.x);
+      // y[i] += W[i][j] x[j], j outer so that the inner loop runs over contiguous i.
+      for (std::size_t j = 0; j < nn; ++j) {
+        const std::int32_t xj = x[j];
+        if (xj == 0) continue;
+        const std::int8_t* wj = active_.wi.data() + j * nn;
+        for (std::size_t i = 0; i < nn; ++i) y[i] += std::int32_t(wj[i]) * xj;
+      }
+    }
+  } else {
+    std::vector<float> xf(nn);
+    for (const auto& p : batch_) {
+      float* y = acc_f_.data() + std::size_t(p.acc) * std::size_t(nmax_);
+      if (!p.accumulate) std::fill(y, y + n, 0.0f);
+      num::Bytes xb(xs_.data() + p.x, std::size_t(vb_));
+      for (std::size_t j = 0; j < nn; ++j) xf[j] = num::load_f32(active_.t, xb, j);
+      // Column order per output: y[i] = (((y[i] + W[i][0] x[0]) + W[i][1] x[1]) + ...), each
+      // product and sum rounded to f32 (no fused multiply-add: -ffp-contract=off).
+      for (std::size_t j = 0; j < nn; ++j) {
+        const float xj = xf[j];
+        const float* wj = active_.wf.data() + j * nn;
+        for (std::size_t i = 0; i < nn; ++i) {
+          const float prod = wj[i] * xj;
+          y[i] = y[i] + prod;
+        }
+      }
+    }
+  }
+  batch_.clear();
+  xs_.clear();
+}
+
+const char* MxmPlane::read(int acc, isa::Dtype t, int part, std::uint8_t* out, std::int64_t cycle) {
+  auto& a = accs_[std::size_t(acc)];
+  if (a.n == 0) return "accumulator read before any MM wrote it";
+  if (cycle < a.ready) return "accumulator read before its MM completes (mxm_mm latency)";
+  flush();
+  num::MutBytes ob(out, std::size_t(vb_));
+  if (a.is_float) {
+    num::mxm_readout_f32(acc_f_.data() + std::size_t(acc) * std::size_t(nmax_), std::size_t(a.n), t, part, ob);
+  } else {
+    num::mxm_readout_i32(acc_i_.data() + std::size_t(acc) * std::size_t(nmax_), std::size_t(a.n), t, part, ob);
+  }
+  return nullptr;
+}
+
+}  // namespace lpu::model

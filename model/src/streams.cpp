@@ -1,0 +1,50 @@
+#include "streams.hpp"
+
+namespace lpu::model {
+
+StreamFile::StreamFile(int streams_per_dir, int positions, int hop, int max_latency, int vector_bytes)
+    : streams_(streams_per_dir), hop_(hop), vb_(vector_bytes) {
+  // Live diagonals at any time span (positions - 1) * hop (reads still to come) plus the
+  // furthest result ahead (latency, TRANS's 16 outputs).
+  std::int64_t span = std::int64_t(positions) * hop + max_latency + 64;
+  W_ = 1;
+  while (W_ < span) W_ <<= 1;
+  slots_.resize(std::size_t(2 * streams_ * W_));
+}
+
+std::uint8_t* StreamFile::write(int sid, int q, std::int64_t T) {
+  const std::int64_t d = diag_of(sid, q, T);
+  Slot& s = slot(sid, d);
+  if (s.diag != d) {
+    for (const auto& e : s.e) free_.push_back(e.val);
+    s.e.clear();
+    s.diag = d;
+  }
+  for (const auto& e : s.e)
+    if (e.pos == q) return nullptr;
+  std::uint32_t v;
+  if (!free_.empty()) {
+    v = free_.back();
+    free_.pop_back();
+  } else {
+    v = std::uint32_t(pool_.size() / std::size_t(vb_));
+    pool_.resize(pool_.size() + std::size_t(vb_));
+  }
+  s.e.push_back(Entry{q, v});
+  return pool_.data() + std::size_t(v) * std::size_t(vb_);
+}
+
+const std::uint8_t* StreamFile::read(int sid, int r, std::int64_t c) const {
+  const std::int64_t d = diag_of(sid, r, c);
+  const Slot& s = slot(sid, d);
+  if (s.diag != d) return nullptr;
+  const bool east = !(sid & 64);
+  const Entry* best = nullptr;
+  for (const auto& e : s.e) {
+    if (east ? e.pos > r : e.pos < r) continue;
+    if (!best || (east ? e.pos > best->pos : e.pos < best->pos)) best = &e;
+  }
+  return best ? pool_.data() + std::size_t(best->val) * std::size_t(vb_) : nullptr;
+}
+
+}  // namespace lpu::model

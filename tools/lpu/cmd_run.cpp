@@ -1,0 +1,114 @@
+// lpu run: run an object on the emulated chip.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "lpu/asm/object.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/common/tensor_file.hpp"
+#include "lpu/isa/isa.hpp"
+#include "lpu/isa/tensor_convert.hpp"
+#include "lpu/model/chip.hpp"
+#include "lpu/model/report.hpp"
+
+namespace lpu::tools {
+
+namespace {
+std::pair<std::string, std::string> split_eq(const std::string& s, const char* what) {
+  auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+    throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
+  return {s.substr(0, eq), s.substr(eq + 1)};
+}
+}  // namespace
+
+void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
+  struct Opts {
+    ChipOpts chip;
+    std::string input, stats;
+    bool timing_only = false, quiet = false;
+    std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("run", "run an object on the emulated chip and report cycles and statistics");
+  sub->add_option("program", o->input, "object file (.lpo) from lpu asm")->required()->check(CLI::ExistingFile);
+  o->chip.add(sub);
+  sub->add_flag("--timing-only", o->timing_only, "compute timing and statistics only: no data, no SRAM contents");
+  sub->add_option("--input", o->inputs, "SYMBOL=file.npy: load a tensor into the SRAM rows of a symbol (repeatable)");
+  sub->add_option("--output", o->outputs, "SYMBOL=file.npy: save a symbol's SRAM rows after the run (repeatable)");
+  sub->add_option("--reg", o->regs, "rN=VALUE: set a chip register before the run (repeatable)");
+  sub->add_option("--dma-in", o->dma_in, "CHANNEL=file.npy: vectors (rows) the host streams in (repeatable)");
+  sub->add_option("--dma-out", o->dma_out, "CHANNEL=file.npy: save what the chip streamed out (repeatable)");
+  sub->add_option("--inject-fault", o->faults, "SLICE:ROW:BITS: flip bits in an SRAM row (ECC test)");
+  sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_flag("-q,--quiet", o->quiet, "print nothing but errors");
+  out.emplace_back(sub, [o, sub]() {
+    auto prog = obj::load_object(o->input);
+    std::string preset = sub->count("--preset") ? o->chip.preset : prog.geometry.preset;
+    auto params = load_preset(preset, o->chip.set);
+    const auto mode = o->timing_only ? model::Mode::TimingOnly : model::Mode::Functional;
+    model::Chip chip(params, mode);
+    chip.load(prog);
+    for (const auto& r : o->regs) {
+      auto [name, val] = split_eq(r, "--reg");
+      if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
+      chip.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
+    }
+    for (const auto& in : o->inputs) {
+      auto [sym, file] = split_eq(in, "--input");
+      const auto& s = chip.symbol(sym);
+      auto t = io::load_npy(file);
+      std::int64_t want = 1;
+      for (auto d : s.shape) want *= d;
+      if (t.numel() != want)
+        throw FormatError(fmt::format("{}: {} elements, symbol '{}' has {}", file, t.numel(), sym, want));
+      chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
+    }
+    for (const auto& in : o->dma_in) {
+      auto [ch, file] = split_eq(in, "--dma-in");
+      auto t = io::load_npy(file);
+      const auto V = std::size_t(params.vector_bytes());
+      if (t.data.size() % V != 0)
+        throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
+      for (std::size_t i = 0; i < t.data.size(); i += V)
+        chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
+    }
+    for (const auto& f : o->faults) {
+      auto a = f.find(':'), b = f.rfind(':');
+      if (a == std::string::npos || a == b) throw Error(fmt::format("--inject-fault '{}' must be SLICE:ROW:BITS", f));
+      chip.inject_fault(f.substr(0, a), std::stoi(f.substr(a + 1, b - a - 1)), std::stoi(f.substr(b + 1)));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    chip.run();
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto& st = chip.stats();
+    for (const auto& ou : o->outputs) {
+      auto [sym, file] = split_eq(ou, "--output");
+      const auto& s = chip.symbol(sym);
+      io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
+    }
+    for (const auto& ou : o->dma_out) {
+      auto [ch, file] = split_eq(ou, "--dma-out");
+      auto vs = chip.take_dma_out(std::stoi(ch));
+      io::Tensor t;
+      t.type = io::ElemType::U8;
+      t.shape = {std::int64_t(vs.size()), params.vector_bytes()};
+      for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
+      io::save_npy(t, file);
+    }
+    model::HostStats host{wall, chip.mode() == model::Mode::TimingOnly};
+    if (!o->quiet) std::cout << model::format_stats(st, params, host);
+    if (!o->stats.empty()) {
+      std::ofstream f(o->stats);
+      if (!f) throw Error(fmt::format("cannot write {}", o->stats));
+      f << model::stats_json(st, params, &host).dump(2) << "\n";
+    }
+    return 0;
+  });
+}
+
+}  // namespace lpu::tools
