@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace lpu::assembler {
@@ -117,6 +118,27 @@ ExprP ExprParser::primary() {
       ++pos_;
       return e;
     }
+    if ((t.text == "max" || t.text == "min") && line_.toks[pos_ + 1].kind == Tok::Punct &&
+        line_.toks[pos_ + 1].text == "(") {
+      pos_ += 2;
+      auto e = parse();
+      while (peek().kind == Tok::Punct && peek().text == ",") {
+        ++pos_;
+        auto b = parse();
+        auto m = std::make_shared<Expr>();
+        m->k = Expr::K::Binary;
+        m->op = t.text;
+        m->a = e;
+        m->b = b;
+        m->loc = loc(t);
+        if (e->k == Expr::K::Num && b->k == Expr::K::Num)
+          m = num(t.text == "max" ? std::max(e->num, b->num) : std::min(e->num, b->num), loc(t));
+        e = m;
+      }
+      if (!(peek().kind == Tok::Punct && peek().text == ")")) fail(peek(), "expected ')'");
+      ++pos_;
+      return e;
+    }
     if (auto v = lookup_(t.text)) {
       ++pos_;
       return num(*v, loc(t));
@@ -163,6 +185,8 @@ std::optional<std::int64_t> eval(
         if (*a < 0 || (*a >> (62 - *b)) != 0) overflow();
         return *a << *b;
       }
+      if (o == "max") return std::max(*a, *b);
+      if (o == "min") return std::min(*a, *b);
       if (o == "&") return *a & *b;
       if (o == "|") return *a | *b;
       if (o == "^") return *a ^ *b;

@@ -232,19 +232,25 @@ inline S_t<T> int_to_float(std::int64_t v) {
   return enc<T>(int_to_f32_prec<kPrec<T>>(v));
 }
 
-// f32 -> integer of type I: RNE, saturating, NaN -> 0.
+// f32 -> integer of type I: RNE, saturating, NaN -> 0. Branch-free (vectorisable).
 template <class I>
 inline I float_to_int(float x) {
-  if (x != x) return 0;
   // Round to an integer, ties to even: for |x| < 2^23, (|x| + 2^23) - 2^23 rounds in the
   // addition; larger magnitudes are integers already.
-  float a = std::fabs(x);
-  if (a < 0x1p23f) a = (a + 0x1p23f) - 0x1p23f;
-  const float r = std::copysign(a, x);
-  constexpr float lim = static_cast<float>(std::uint64_t(1) << (8 * sizeof(I) - 1));  // 2^(b-1)
-  if (r >= lim) return std::numeric_limits<I>::max();
-  if (r <= -lim) return std::numeric_limits<I>::min();
-  return static_cast<I>(static_cast<std::int64_t>(r));
+  const float a = std::fabs(x);
+  const float ra = as_f(blend(a < 0x1p23f, as_u((a + 0x1p23f) - 0x1p23f), as_u(a)));
+  const float r = as_f(blend(x != x, 0u, as_u(std::copysign(ra, x))));  // NaN -> 0
+  if constexpr (sizeof(I) < 4) {
+    constexpr float lo = std::numeric_limits<I>::min(), hi = std::numeric_limits<I>::max();
+    const float c = as_f(blend(r < lo, as_u(lo), blend(r > hi, as_u(hi), as_u(r))));
+    return static_cast<I>(static_cast<std::int32_t>(c));
+  } else {
+    // i32: 2^31 - 1 is not an f32; clamp below 2^31 for the conversion and patch the maximum.
+    const float c = as_f(blend(r < -0x1p31f, as_u(-0x1p31f),
+                               blend(r > 0x1.fffffep30f, as_u(0x1.fffffep30f), as_u(r))));
+    const auto v = static_cast<std::uint32_t>(static_cast<std::int32_t>(c));
+    return static_cast<I>(blend(r >= 0x1p31f, 0x7FFFFFFFu, v));
+  }
 }
 
 template <class I>

@@ -250,7 +250,7 @@ struct Chip::Impl {
   }
   std::uint8_t* swrite(int qi, std::int64_t packed, std::int64_t cycle) {
     const int pos = qs[std::size_t(qi)].position;
-    auto* v = streams->write(int(packed), pos, cycle);
+    auto* v = streams->write(int(packed), pos, cycle, now);
     if (!v) {
       auto sr = StreamRef::unpack(std::uint64_t(packed));
       fail(qi, cycle, fmt::format("stream conflict: s{}{} at position {} is written twice in this cycle", sr.id,

@@ -1,5 +1,8 @@
 #include "streams.hpp"
 
+#include <algorithm>
+#include <climits>
+
 namespace lpu::model {
 
 StreamFile::StreamFile(int streams_per_dir, int positions, int hop, int max_latency, int vector_bytes)
@@ -12,13 +15,29 @@ StreamFile::StreamFile(int streams_per_dir, int positions, int hop, int max_late
   slots_.resize(std::size_t(2 * streams_ * W_));
 }
 
-std::uint8_t* StreamFile::write(int sid, int q, std::int64_t T) {
+std::uint8_t* StreamFile::write(int sid, int q, std::int64_t T, std::int64_t now) {
   const std::int64_t d = diag_of(sid, q, T);
   Slot& s = slot(sid, d);
   if (s.diag != d) {
     for (const auto& e : s.e) free_.push_back(e.val);
     s.e.clear();
     s.diag = d;
+  } else if (s.e.size() >= 4) {
+    // An entry is dead once a write further downstream on its diagonal has landed (its cycle
+    // is <= now): every position it was still visible at lies in the past.
+    const bool east = !(sid & 64);
+    std::int32_t frontier = east ? INT32_MIN : INT32_MAX;
+    for (const auto& e : s.e) {
+      const std::int64_t te = east ? d + std::int64_t(e.pos) * hop_ : d - std::int64_t(e.pos) * hop_;
+      if (te <= now) frontier = east ? std::max(frontier, e.pos) : std::min(frontier, e.pos);
+    }
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < s.e.size(); ++i) {
+      const bool dead = east ? s.e[i].pos < frontier : s.e[i].pos > frontier;
+      if (dead) free_.push_back(s.e[i].val);
+      else s.e[w++] = s.e[i];
+    }
+    s.e.resize(w);
   }
   for (const auto& e : s.e)
     if (e.pos == q) return nullptr;

@@ -15,7 +15,9 @@ class StreamFile {
 
   // Returns the buffer for the value written on stream `sid` (id | 64 for westward) at
   // position q in cycle T; nullptr if another write already took that register in that cycle.
-  std::uint8_t* write(int sid, int q, std::int64_t T);
+  // `now` is the cycle being processed (every read before it is done): values that a nearer
+  // upstream write has replaced by `now` can no longer be read and are dropped.
+  std::uint8_t* write(int sid, int q, std::int64_t T, std::int64_t now);
   // The value seen at position r in cycle c, or nullptr if none (or no longer held).
   const std::uint8_t* read(int sid, int r, std::int64_t c) const;
 
