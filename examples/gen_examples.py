@@ -68,7 +68,15 @@ mm:  @max(ready(x), ready(iw)) MM.{t} s1e, 0
         f.write(text)
 
 
+def vxm_data():
+    rng = np.random.default_rng(4)
+    save("softmax_x.npy", (rng.standard_normal(80) * 3).astype(np.float32))
+    save("rmsnorm_x.npy", (rng.standard_normal(80) * 2).astype(np.float32))
+    save("rmsnorm_g.npy", (1 + 0.1 * rng.standard_normal(80)).astype(np.float32))
+
+
 def main():
+    vxm_data()
     matmul("i8", 320, "i32", 4, 1)
     matmul("e4m3", 320, "f32", 4, 2)
     matmul("f16", 160, "f32", 2, 3)

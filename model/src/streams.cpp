@@ -46,11 +46,12 @@ std::uint8_t* StreamFile::write(int sid, int q, std::int64_t T, std::int64_t now
     v = free_.back();
     free_.pop_back();
   } else {
-    v = std::uint32_t(pool_.size() / std::size_t(vb_));
-    pool_.resize(pool_.size() + std::size_t(vb_));
+    v = next_++;
+    if (v / kBlock >= blocks_.size())
+      blocks_.push_back(std::make_unique<std::uint8_t[]>(std::size_t(kBlock) * std::size_t(vb_)));
   }
   s.e.push_back(Entry{q, v});
-  return pool_.data() + std::size_t(v) * std::size_t(vb_);
+  return value(v);
 }
 
 const std::uint8_t* StreamFile::read(int sid, int r, std::int64_t c) const {
@@ -63,7 +64,7 @@ const std::uint8_t* StreamFile::read(int sid, int r, std::int64_t c) const {
     if (east ? e.pos > r : e.pos < r) continue;
     if (!best || (east ? e.pos > best->pos : e.pos < best->pos)) best = &e;
   }
-  return best ? pool_.data() + std::size_t(best->val) * std::size_t(vb_) : nullptr;
+  return best ? value(best->val) : nullptr;
 }
 
 }  // namespace lpu::model

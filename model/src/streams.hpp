@@ -5,6 +5,7 @@
 // looks up its diagonal and takes the nearest upstream write. Diagonals live in a ring sized
 // to the chip's length, so memory follows the values in flight, not the program length.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace lpu::model {
@@ -43,7 +44,13 @@ class StreamFile {
   int vb_;
   std::int64_t W_;
   std::vector<Slot> slots_;
-  std::vector<std::uint8_t> pool_;
+  // Values live in fixed blocks so that pointers handed out stay valid while more are written.
+  static constexpr std::uint32_t kBlock = 1024;
+  std::uint8_t* value(std::uint32_t v) const {
+    return blocks_[v / kBlock].get() + std::size_t(v % kBlock) * std::size_t(vb_);
+  }
+  std::vector<std::unique_ptr<std::uint8_t[]>> blocks_;
+  std::uint32_t next_ = 0;
   std::vector<std::uint32_t> free_;
 };
 
