@@ -75,8 +75,18 @@ def vxm_data():
     save("rmsnorm_g.npy", (1 + 0.1 * rng.standard_normal(80)).astype(np.float32))
 
 
+def mlp_data():
+    rng = np.random.default_rng(5)
+    n = 160
+    save("mlp_w1.npy", (rng.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32))
+    save("mlp_w2.npy", (rng.standard_normal((n, n)) / np.sqrt(n)).astype(np.float32))
+    save("mlp_x.npy", rng.standard_normal((16, n)).astype(np.float32))
+    save("mlp_b1.npy", (0.1 * rng.standard_normal(n)).astype(np.float32))
+
+
 def main():
     vxm_data()
+    mlp_data()
     matmul("i8", 320, "i32", 4, 1)
     matmul("e4m3", 320, "f32", 4, 2)
     matmul("f16", 160, "f32", 2, 3)

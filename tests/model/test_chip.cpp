@@ -1,0 +1,265 @@
+// The chip model: cycle counts (with derivations), boundaries, unit semantics through whole
+// programs, and run-time errors. Preset mini unless said otherwise:
+//   positions 0 sxm.w | 1 mem.w.3 | 2 mem.w.2 | 3 mem.w.1 | 4 mem.w.0 | 5 vxm | 6 mem.e.0 |
+//   7 mem.e.1 | 8 mem.e.2 | 9 mem.e.3 | 10 sxm.e | 11 mxm.e.0; hop 1; 2 superlanes (stagger 1).
+//   latencies: mem_read 2, mem_write 1, vxm_alu 1, vxm_mul 2, sxm_shift 1, sxm_perm 2,
+//   sxm_trans 17, mxm_iw 4, mxm_mm 4, mxm_rd 1, dma 2; notify 2.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+
+#include "helpers.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/isa/isa.hpp"
+
+using namespace lpu;
+using namespace lpu::test;
+
+namespace {
+std::string ramp(int n, int start = 0) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += fmt::format("{}{}", i ? ", " : "", (start + i) % 128);
+  return s + "]";
+}
+std::string sim_error(const std::string& src, const std::function<void(model::Chip&)>& setup = {}) {
+  auto p = load_preset("mini");
+  auto r = assembler::assemble_string(src, "t.lpa", p);
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(r.program);
+  if (setup) setup(chip);
+  try {
+    chip.run();
+  } catch (const SimError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("vector_add: result and cycle count") {
+  auto r = run_file(example("vector_add.lpa"), model::Mode::Functional, {"a", "b", "c"});
+  // WRITE issues in 6 and lands in 6 + mem_write 1 = 7; cycles = 7 + 1 + (2 - 1) stagger = 9.
+  CHECK(r.stats.cycles == 9);
+  auto a = as<std::int8_t>(r.out["a"]), b = as<std::int8_t>(r.out["b"]), c = as<std::int8_t>(r.out["c"]);
+  for (std::size_t i = 0; i < 32; ++i) CHECK(c[i] == static_cast<std::int8_t>(std::uint8_t(a[i] + b[i])));
+}
+
+TEST_CASE("boundary: a READ sees a WRITE exactly mem_write cycles after it issues") {
+  // CONST in 0 puts 7s on s0w at the VXM (5) in 1, at mem.w.0 (4) in 2: WRITE row 3 in 2.
+  // READ row 3 in 2 (second queue of the slice) sees the old row, in 3 the new one
+  // (mem_write = 1). Their values go east and are written to mem.e.0 rows 0 and 1.
+  std::string src = ".data old i8[32] mem.w.0 @ 3 = " + ramp(32, 1) + R"(
+.symbol out i8[64] mem.e.0 @ 0
+.queue vxm.0
+     CONST.i8 s0w, 7
+.queue mem.w.0
+     @2 WRITE s0w, 3
+.queue mem.w.0.1
+     @2 READ 3, s1e          ; on s1e at 4 in 4, at mem.e.0 (6) in 6
+     @3 READ 3, s2e          ; at mem.e.0 in 7
+.queue mem.e.0
+     @6 WRITE s1e, 0
+     @7 WRITE s2e, 1
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"out"});
+  auto o = as<std::int8_t>(r.out["out"]);
+  for (int i = 0; i < 32; ++i) {
+    CHECK(o[std::size_t(i)] == i + 1);    // before: the old row
+    CHECK(o[std::size_t(32 + i)] == 7);   // at t + mem_write: the new one
+  }
+}
+
+TEST_CASE("CONFIG takes effect the next cycle; REPEATR counts come from registers") {
+  // CONFIG r1 = 5 in cycle 0: a READ [r1+0] in cycle 0 reads row 0, in cycle 1 row 5.
+  std::string src = ".data d i8[192] mem.w.0 @ 0 = " + ramp(192) + R"(
+.symbol out i8[64] mem.e.0 @ 0
+.queue vxm.0
+     CONFIG r1, 5
+.queue mem.w.0
+     READ [r1+0], s0e        ; cycle 0 -> mem.e.0 in 0 + 2 + 2 = 4
+     READ [r1+0], s1e        ; cycle 1 -> 5
+.queue mem.e.0
+     @4 WRITE s0e, 0
+     @5 WRITE s1e, 1
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"out"});
+  auto o = as<std::int8_t>(r.out["out"]);
+  CHECK(o[0] == 0);          // row 0 starts with 0
+  CHECK(o[32] == 5 * 32 % 128);  // row 5 starts with element 160 -> 160 % 128 = 32
+
+  // READ; REPEATR r2, 1: n + 1 reads in cycles 0..n, the last lands in n + 2; cycles = n + 4.
+  std::string rep = ".reg r2 = 3\n.queue mem.w.0\nREAD 0, s0e, 1\nREPEATR r2, 1\n";
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_string(rep, "t.lpa", p).program;
+  for (std::uint32_t n : {3u, 10u}) {
+    model::Chip chip(p, model::Mode::TimingOnly);
+    chip.load(obj);
+    chip.set_reg(2, n);
+    chip.run();
+    CHECK(chip.stats().cycles == n + 4);
+    CHECK(chip.stats().sram_bytes_read == (n + 1) * 32);
+  }
+}
+
+TEST_CASE("SYNC, NOTIFY and DESKEW timing") {
+  // NOTIFY in 5 releases vxm.0 in 5 + 2 = 7; its CONST lands in 8; cycles = 8 + 1 + 1 = 10.
+  auto r = run_text(".queue vxm.1\n@5 NOTIFY\n.queue vxm.0\nSYNC\nCONST.i8 s0e, 1\n", "mini", model::Mode::Functional);
+  CHECK(r.stats.cycles == 10);
+  // DESKEW in 3 releases in 256 (deskew_period); the DMAOUT... CONST in 256 lands in 257.
+  auto d = run_text(".queue sxm.w.0\n@3 DESKEW\n.queue vxm.0\n@300 CONST.i8 s0e, 1\n", "mini", model::Mode::TimingOnly);
+  CHECK(d.stats.cycles == 300 + 1 + 1 + 1);
+}
+
+TEST_CASE("SXM: shift, rotate, distribute, permute, transpose against plain loops") {
+  // Row 0 of mem.e.3 holds 0..31; READ in 0 -> on s0e at 9 in 2 -> sxm.e (10) in 3.
+  std::string perm = "[";
+  for (int i = 0; i < 32; ++i) perm += fmt::format("{}{}", i ? ", " : "", (i * 7) % 32);
+  perm += "]";
+  std::string src = ".data d i8[32] mem.e.3 @ 0 = " + ramp(32) + "\n.perm sxm.e 0 = " + perm + R"(
+.symbol out i8[128] mem.e.2 @ 0
+.queue mem.e.3
+     READ 0, s0e
+     REPEAT 3, 1             ; the same row in cycles 0..3, at sxm.e in 3..6
+.queue sxm.e.0
+     @3 SHIFT.i8 s0e, s1w, 3     ; result at 10 in 4, at mem.e.2 (8) in 6
+     ROT.i16 s0e, s2w, -1        ; 4 -> 5 -> 7
+     DIST.i8 s0e, s3w, 9         ; 5 -> 6 -> 8
+     PERM s0e, s4w, 0            ; 6 -> 8 -> 10
+.queue mem.e.2
+     @6 WRITE s1w, 0
+     @7 WRITE s2w, 1
+     @8 WRITE s3w, 2
+     @10 WRITE s4w, 3
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"out"});
+  auto o = as<std::uint8_t>(r.out["out"]);
+  for (int i = 0; i < 32; ++i) {
+    CHECK(o[std::size_t(i)] == (i >= 3 ? i - 3 : 0));                       // shift right by 3 elements
+    const int e = i / 2, src_e = (e + 1) % 16;                              // i16 rotate by -1
+    CHECK(o[std::size_t(32 + i)] == src_e * 2 + i % 2);
+    CHECK(o[std::size_t(64 + i)] == 9);                                     // element 9 everywhere
+    CHECK(o[std::size_t(96 + i)] == (i * 7) % 32);                          // byte i = byte perm[i]
+  }
+}
+
+TEST_CASE("SXM transpose: 16 vectors in, each superlane's 16 x 16 block transposed") {
+  // Rows 0..15 of mem.e.3: row r byte b = (16 r + b) % 128. READ rows in 0..15 reach sxm.e (10)
+  // in 3..18; TRANS in 3 reads them and writes output r in 3 + 17 + r = 20 + r, which reaches
+  // mem.e.2 (8) two hops later: WRITE rows 0..15 in 22..37.
+  std::string src = ".data d i8[512] mem.e.3 @ 0 = " + ramp(512) + R"(
+.symbol out i8[512] mem.e.2 @ 0
+.queue mem.e.3
+     READ 0, s0e, 1
+     REPEAT 15, 1
+.queue sxm.e.0
+     @3 TRANS s0e, s1w
+.queue mem.e.2
+     @22 WRITE s1w, 0, 1
+     REPEAT 15, 1
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"d", "out"});
+  auto in = as<std::uint8_t>(r.out["d"]);
+  auto o = as<std::uint8_t>(r.out["out"]);
+  for (int v = 0; v < 16; ++v)
+    for (int s = 0; s < 2; ++s)
+      for (int l = 0; l < 16; ++l) CHECK(o[std::size_t(v * 32 + s * 16 + l)] == in[std::size_t(l * 32 + s * 16 + v)]);
+}
+
+TEST_CASE("GATHER and SCATTER address per superlane") {
+  // idx vector: superlane 0 -> +2, superlane 1 -> +5 (first int16 of each superlane).
+  std::string src = R"(.data rows i8[256] mem.w.1 @ 0 = )" + ramp(256) + R"(
+.data idx i16[16] mem.w.0 @ 0 = [2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
+.symbol out i8[32] mem.e.0 @ 0
+.queue mem.w.0
+     @1 READ 0, s0w           ; idx at mem.w.0 (4) in 3, at mem.w.1 (3) in 4
+.queue mem.w.1
+     @4 GATHER 0, s0w, s1e    ; superlane s from row idx_s: at 3 in 6, mem.e.0 (6) in 9
+.queue mem.e.0
+     @9 WRITE s1e, 0
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"out"});
+  auto o = as<std::uint8_t>(r.out["out"]);
+  for (int l = 0; l < 16; ++l) {
+    CHECK(o[std::size_t(l)] == (2 * 32 + l) % 128);        // row 2, superlane 0
+    CHECK(o[std::size_t(16 + l)] == (5 * 32 + 16 + l) % 128);  // row 5, superlane 1
+  }
+}
+
+TEST_CASE("host DMA channels in and out") {
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_string(".queue sxm.w.0\nDMAIN 1, s0e\nREPEAT 1, 1\n.queue sxm.w.1\n@2 DMAOUT s0e, 2\nREPEAT 1, 1\n", "t.lpa", p).program;
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(obj);
+  std::vector<std::uint8_t> a(32, 11), b(32, 22);
+  chip.push_dma_in(1, a);
+  chip.push_dma_in(1, b);
+  chip.run();
+  auto out = chip.take_dma_out(2);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0] == a);
+  CHECK(out[1] == b);
+}
+
+TEST_CASE("run-time errors name chip, unit, queue and cycle") {
+  // The assembler cannot see register values set by the host: row 250 + 10 is out of range.
+  auto e = sim_error(".reg r1 = 250\n.queue mem.w.0\nREAD [r1+5], s0e\n", [](model::Chip& c) { c.set_reg(1, 251); });
+  CHECK(e == "chip 0, mem.w.0 (queue mem.w.0), cycle 0: address out of range: row 256 (r1 = 251, offset 5); the slice has rows 0..255");
+  // An accumulator read before its MM completes (mxm_mm = 4).
+  e = sim_error(R"(.queue mxm.e.0.0
+    IW.i8
+.queue vxm.0
+    CONST.i8 s0e, 1          ; at the plane (11) in 1 + 6 = 7
+.queue mxm.e.0.1
+    @7 MM.i8 s0e, 0
+.queue mxm.e.0.2
+    @9 ACCRD.i32 0, s1w, 0
+)");
+  CHECK(e.find("chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 9: accumulator read before its MM completes") == 0);
+  // DMAIN with nothing provided by the host.
+  e = sim_error(".queue sxm.w.0\n@4 DMAIN 0, s0e\n");
+  CHECK(e.find("cycle 4: DMAIN on channel 0: the host has provided no more vectors") != std::string::npos);
+  // SEND on a lone chip.
+  e = sim_error(".queue vxm.0\nCONST.i8 s0w, 1\n.queue sxm.w.0\n@6 SEND 0, s0w\n");
+  CHECK(e.find("cycle 6: SEND on link 0: the link is not connected") != std::string::npos);
+}
+
+TEST_CASE("a hand-made object that reads an empty stream stops with its location") {
+  // The assembler refuses this program; the model must catch it too.
+  auto p = load_preset("mini");
+  obj::Program prog = assembler::assemble_string(".queue vxm.0\nCONST.i8 s0e, 1\n", "t.lpa", p).program;
+  isa::Instr mov;
+  mov.op = isa::Op::Mov;
+  mov.v[0] = StreamRef{3, Dir::East}.packed();
+  mov.v[1] = StreamRef{4, Dir::East}.packed();
+  prog.queues[0].words.push_back(isa::encode(mov));
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(prog);
+  CHECK_THROWS_WITH_AS(chip.run(), "chip 0, vxm (queue vxm.0), cycle 1: read of an empty stream: s3e at position 5 holds no value",
+                       SimError);
+}
+
+TEST_CASE("SECDED: one flipped bit is corrected and counted, two stop the run") {
+  auto p = load_preset("mini");
+  std::string src = ".data d i8[32] mem.w.0 @ 7 = " + ramp(32) + "\n.symbol out i8[32] mem.e.0 @ 0\n.queue mem.w.0\nREAD 7, s0e\n.queue mem.e.0\n@4 WRITE s0e, 0\n";
+  auto obj = assembler::assemble_string(src, "t.lpa", p).program;
+  {
+    model::Chip chip(p, model::Mode::Functional);
+    chip.load(obj);
+    chip.inject_fault("mem.w.0", 7, 1);
+    chip.run();
+    CHECK(chip.stats().sram_ecc_corrected == 1);
+    CHECK(as<std::int8_t>(chip.read_symbol("out"))[5] == 5);
+  }
+  {
+    model::Chip chip(p, model::Mode::Functional);
+    chip.load(obj);
+    chip.inject_fault("mem.w.0", 7, 2);
+    CHECK_THROWS_WITH_AS(chip.run(), "chip 0, mem.w.0 (queue mem.w.0), cycle 0: uncorrectable ECC error: 2 flipped bits in row 7 (SECDED corrects one)", SimError);
+  }
+}
+
+TEST_CASE("an object for another geometry is refused") {
+  auto obj = assembler::assemble_string(".queue vxm.0\nCONST.i8 s0e, 1\n", "t.lpa", load_preset("mini")).program;
+  model::Chip chip(load_preset("tsp1"), model::Mode::Functional);
+  CHECK_THROWS_AS(chip.load(obj), FormatError);
+}
