@@ -14,6 +14,7 @@
 #include "lpu/isa/tensor_convert.hpp"
 #include "lpu/model/chip.hpp"
 #include "lpu/model/report.hpp"
+#include "lpu/sc/chip_module.hpp"
 
 namespace lpu::tools {
 
@@ -30,7 +31,7 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   struct Opts {
     ChipOpts chip;
     std::string input, stats;
-    bool timing_only = false, quiet = false;
+    bool timing_only = false, quiet = false, systemc = false;
     std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
   };
   auto o = std::make_shared<Opts>();
@@ -45,13 +46,18 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--dma-out", o->dma_out, "CHANNEL=file.npy: save what the chip streamed out (repeatable)");
   sub->add_option("--inject-fault", o->faults, "SLICE:ROW:BITS: flip bits in an SRAM row (ECC test)");
   sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_flag("--systemc", o->systemc, "run the chip as a SystemC module on SystemC time (same results)");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing but errors");
   out.emplace_back(sub, [o, sub]() {
     auto prog = obj::load_object(o->input);
     std::string preset = sub->count("--preset") ? o->chip.preset : prog.geometry.preset;
     auto params = load_preset(preset, o->chip.set);
     const auto mode = o->timing_only ? model::Mode::TimingOnly : model::Mode::Functional;
-    model::Chip chip(params, mode);
+    std::unique_ptr<model::Chip> direct;
+    std::unique_ptr<lpu::sc::ChipModule> module;
+    if (o->systemc) module = std::make_unique<lpu::sc::ChipModule>("chip0", params, mode);
+    else direct = std::make_unique<model::Chip>(params, mode);
+    model::Chip& chip = module ? module->chip() : *direct;
     chip.load(prog);
     for (const auto& r : o->regs) {
       auto [name, val] = split_eq(r, "--reg");
@@ -83,7 +89,8 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       chip.inject_fault(f.substr(0, a), std::stoi(f.substr(a + 1, b - a - 1)), std::stoi(f.substr(b + 1)));
     }
     auto t0 = std::chrono::steady_clock::now();
-    chip.run();
+    if (module) sc_core::sc_start();
+    else chip.run();
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& st = chip.stats();
     for (const auto& ou : o->outputs) {
