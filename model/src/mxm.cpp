@@ -1,5 +1,6 @@
 #include "mxm.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "lpu/isa/numerics.hpp"
@@ -87,21 +88,49 @@ void MxmPlane::flush() {
       }
     }
   } else {
-    std::vector<float> xf(nn);
-    for (const auto& p : batch_) {
-      float* y = acc_f_.data() + std::size_t(p.acc) * std::size_t(nmax_);
-      if (!p.accumulate) std::fill(y, y + n, 0.0f);
-      num::Bytes xb(xs_.data() + p.x, std::size_t(vb_));
-      for (std::size_t j = 0; j < nn; ++j) xf[j] = num::load_f32(active_.t, xb, j);
+    // Blocks of vectors share each weight column: W streams through the cache once per block.
+    constexpr std::size_t kBlock = 8;
+    std::vector<float> xf(kBlock * nn);
+    for (std::size_t b0 = 0; b0 < batch_.size(); b0 += kBlock) {
+      const std::size_t nb = std::min(kBlock, batch_.size() - b0);
+      float* ys[kBlock];
+      for (std::size_t b = 0; b < nb; ++b) {
+        const auto& p = batch_[b0 + b];
+        ys[b] = acc_f_.data() + std::size_t(p.acc) * std::size_t(nmax_);
+        if (!p.accumulate) std::fill(ys[b], ys[b] + n, 0.0f);
+        num::Bytes xb(xs_.data() + p.x, std::size_t(vb_));
+        for (std::size_t j = 0; j < nn; ++j) xf[b * nn + j] = num::load_f32(active_.t, xb, j);
+      }
       // Column order per output: y[i] = (((y[i] + W[i][0] x[0]) + W[i][1] x[1]) + ...), each
-      // product and sum rounded to f32 (no fused multiply-add: -ffp-contract=off).
-      for (std::size_t j = 0; j < nn; ++j) {
-        const float xj = xf[j];
-        const float* wj = active_.wf.data() + j * nn;
-        for (std::size_t i = 0; i < nn; ++i) {
-          const float prod = wj[i] * xj;
-          y[i] = y[i] + prod;
+      // product and sum rounded to f32 (no fused multiply-add: -ffp-contract=off). Two
+      // pending products of one block that target the same accumulator stay in batch order
+      // because b runs inside j only for distinct accumulators (checked below).
+      bool distinct = true;
+      for (std::size_t a = 0; a < nb && distinct; ++a)
+        for (std::size_t b = a + 1; b < nb; ++b) distinct &= batch_[b0 + a].acc != batch_[b0 + b].acc;
+      if (distinct) {
+        for (std::size_t j = 0; j < nn; ++j) {
+          const float* wj = active_.wf.data() + j * nn;
+          for (std::size_t b = 0; b < nb; ++b) {
+            const float xj = xf[b * nn + j];
+            float* y = ys[b];
+            for (std::size_t i = 0; i < nn; ++i) {
+              const float prod = wj[i] * xj;
+              y[i] = y[i] + prod;
+            }
+          }
         }
+      } else {
+        for (std::size_t b = 0; b < nb; ++b)
+          for (std::size_t j = 0; j < nn; ++j) {
+            const float* wj = active_.wf.data() + j * nn;
+            const float xj = xf[b * nn + j];
+            float* y = ys[b];
+            for (std::size_t i = 0; i < nn; ++i) {
+              const float prod = wj[i] * xj;
+              y[i] = y[i] + prod;
+            }
+          }
       }
     }
   }

@@ -147,7 +147,9 @@ Topology make_topology(const std::string& name, const Params& params, int chips,
     } else {
       r.get("global_links", 0, 0, 0);
     }
-    r.set("trays", T);  // informative (derived)
+    if (r.given("trays") && params.at("trays") != T)
+      throw ConfigError("topology.trays", fmt::format("{} chips in trays of {} make {} trays, not {}", chips, S, T, params.at("trays")));
+    r.set("trays", T);  // derived
     const int h = T > 1 ? S * g / (T - 1) : 0;
     for (int c = 0; c < chips; ++c) {
       const int A = c / S, ci = c % S;

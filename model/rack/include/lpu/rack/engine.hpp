@@ -1,0 +1,78 @@
+#pragma once
+// The rack engine: chips with their own cycle counters, joined only by links, run in windows
+// of conservative lookahead on a pool of host threads. Exact: results, cycle counts and
+// statistics are identical for any thread count and from run to run (docs/rack.md, "Engine").
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lpu/common/errors.hpp"
+#include "lpu/model/chip.hpp"
+#include "lpu/rack/config.hpp"
+#include "lpu/rack/program.hpp"
+#include "lpu/rack/stats.hpp"
+
+namespace lpu::rack {
+
+struct RunOptions {
+  model::Mode mode = model::Mode::Functional;
+  int threads = 0;  // 0: std::thread::hardware_concurrency()
+  // Checker mode (timing-only): record located errors and keep going instead of stopping at
+  // the first one (RECV without a matching arrival, SEND without room, corrupted transfer,
+  // a vector sent but never received).
+  bool collect = false;
+  std::size_t max_diagnostics = 1000;
+  bool load_inputs = true;  // read the manifest's inputs / dma_in files (functional mode)
+};
+
+// One located problem: chip, queue, cycle (the chip's own counter), and the source line when
+// the program came from assembly source.
+struct Diagnostic {
+  int chip = -1;
+  std::string unit;   // "sxm.e", "c2c link 3", ...
+  std::string queue;  // "sxm.e.0" or empty
+  std::int64_t cycle = 0;
+  std::string message;
+  std::optional<SourceLoc> loc;
+  bool warning = false;  // sent but never received
+  std::string text() const;  // "chip 1, sxm.e (queue sxm.e.0), cycle 188: ... [ping.lpa:12:1]"
+};
+
+class Rack {
+ public:
+  // Creates and loads every chip (programs with start skew get it as a leading NOP on every
+  // queue, docs/rack.md "DESKEW"), sets registers and, in functional mode, inputs.
+  Rack(const RackConfig& cfg, const RackProgram& prog, const RunOptions& opt = {});
+  ~Rack();
+  Rack(const Rack&) = delete;
+  Rack& operator=(const Rack&) = delete;
+
+  // Runs to the end. Throws lpu::SimError for the first error in rack time (ties: lowest chip)
+  // unless opt.collect. May be called once.
+  void run();
+
+  int chips() const;
+  model::Chip* chip(int c);  // null when the chip has no program
+  const RackConfig& config() const;
+  const std::vector<Diagnostic>& diagnostics() const;
+  RackStats stats() const;  // after run()
+  int threads() const;
+  std::int64_t lookahead_ticks() const;
+  std::int64_t windows() const;  // barrier rounds run
+
+  // Writes the manifest's outputs and dma_out files (functional mode).
+  void save_outputs() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The cross-chip schedule checker: runs the program in timing-only, checker mode and returns
+// every located mismatch (empty: the schedule is consistent).
+std::vector<Diagnostic> check_schedule(const RackConfig& cfg, const RackProgram& prog, int threads = 1);
+
+}  // namespace lpu::rack

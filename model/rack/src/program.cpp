@@ -1,0 +1,404 @@
+// Rack programs: manifests, per-chip expressions, assembly with sharing.
+#include "lpu/rack/program.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "lpu/common/errors.hpp"
+
+namespace lpu::rack {
+
+namespace fs = std::filesystem;
+
+const assembler::ScheduledInstr* SourceMap::find(const std::string& queue, std::int64_t cycle) const {
+  const assembler::ScheduledInstr* best = nullptr;
+  for (const auto& s : schedule) {
+    if (s.queue != queue || cycle < s.cycle) continue;
+    const std::int64_t last = s.cycle + s.repeat * s.repeat_delay;
+    if (cycle > last) continue;
+    if (s.repeat_delay > 0 && (cycle - s.cycle) % s.repeat_delay != 0) continue;
+    if (s.repeat == 0 && cycle != s.cycle) continue;
+    best = &s;
+  }
+  return best;
+}
+
+int RackProgram::distinct_objects() const {
+  std::set<const obj::Program*> s;
+  for (const auto& c : chips)
+    if (c.object) s.insert(c.object.get());
+  return int(s.size());
+}
+
+// ---- expressions ----------------------------------------------------------------------------
+
+namespace {
+
+class ExprParser {
+ public:
+  ExprParser(const std::string& s, const RackConfig& cfg, int chip, const std::string& key)
+      : s_(s), cfg_(cfg), chip_(chip), key_(key) {}
+  std::int64_t parse() {
+    auto v = sum();
+    skip();
+    if (i_ != s_.size()) fail(fmt::format("unexpected '{}'", s_.substr(i_)));
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& m) const {
+    throw ConfigError(key_, fmt::format("in '{}' (chip {}): {}", s_, chip_, m));
+  }
+  void skip() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
+  bool eat(char c) {
+    skip();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  std::int64_t sum() {
+    auto v = product();
+    for (;;) {
+      if (eat('+')) v += product();
+      else if (eat('-')) v -= product();
+      else return v;
+    }
+  }
+  std::int64_t product() {
+    auto v = unary();
+    for (;;) {
+      if (eat('*')) v *= unary();
+      else if (eat('/')) {
+        auto d = unary();
+        if (d == 0) fail("division by zero");
+        v /= d;
+      } else if (eat('%')) {
+        auto d = unary();
+        if (d == 0) fail("division by zero");
+        v = ((v % d) + d) % d;
+      } else {
+        return v;
+      }
+    }
+  }
+  std::int64_t unary() {
+    if (eat('-')) return -unary();
+    if (eat('+')) return unary();
+    return primary();
+  }
+  int link_arg(std::int64_t l) const {
+    if (l < 0 || l >= cfg_.topology.links) fail(fmt::format("link {} out of range 0..{}", l, cfg_.topology.links - 1));
+    return int(l);
+  }
+  std::int64_t primary() {
+    skip();
+    if (eat('(')) {
+      auto v = sum();
+      if (!eat(')')) fail("expected ')'");
+      return v;
+    }
+    if (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) {
+      std::size_t n = 0;
+      std::int64_t v = std::stoll(s_.substr(i_), &n, 0);
+      i_ += n;
+      return v;
+    }
+    std::string id;
+    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) id += s_[i_++];
+    if (id.empty()) fail(i_ < s_.size() ? fmt::format("unexpected '{}'", s_[i_]) : "unexpected end");
+    if (id == "chip") return chip_;
+    if (id == "nchips") return cfg_.chips;
+    if (!eat('(')) fail(fmt::format("unknown name '{}' (chip, nchips, peer(l), peer_link(l), link_to(c), hop(l), ser(l), lat(l))", id));
+    auto a = sum();
+    if (!eat(')')) fail("expected ')'");
+    if (id == "link_to") {
+      if (a < 0 || a >= cfg_.chips) fail(fmt::format("chip {} out of range", a));
+      int l = cfg_.topology.link_to(chip_, int(a));
+      if (l < 0) fail(fmt::format("chip {} has no link to chip {}", chip_, a));
+      return l;
+    }
+    const int l = link_arg(a);
+    const auto& port = cfg_.topology.port(chip_, l);
+    if (port.peer < 0) fail(fmt::format("link {} of chip {} is not wired", l, chip_));
+    if (id == "peer") return port.peer;
+    if (id == "peer_link") return port.peer_link;
+    const auto t = link_timing(cfg_, chip_, l);
+    if (id == "hop") return t.hop();
+    if (id == "ser") return t.serialisation;
+    if (id == "lat") return t.latency;
+    fail(fmt::format("unknown function '{}'", id));
+  }
+
+  const std::string& s_;
+  const RackConfig& cfg_;
+  int chip_;
+  std::string key_;
+  std::size_t i_ = 0;
+};
+
+std::int64_t value_of(const toml::node& n, const RackConfig& cfg, int chip, const std::string& key) {
+  if (n.is_integer()) return *n.value<std::int64_t>();
+  if (n.is_string()) return eval_chip_expr(*n.value<std::string>(), cfg, chip, key);
+  throw ConfigError(key, "expected an integer or an expression in quotes");
+}
+
+std::string subst_chip(std::string s, int chip) {
+  for (std::size_t p; (p = s.find("{chip}")) != std::string::npos;) s.replace(p, 6, std::to_string(chip));
+  return s;
+}
+
+std::string abs_in(const std::string& base, const std::string& f) {
+  fs::path p(f);
+  return p.is_absolute() ? f : (fs::path(base) / p).lexically_normal().string();
+}
+
+// Assembles (text, params) once; identical inputs share the object.
+class AsmCache {
+ public:
+  AsmCache(const RackConfig& cfg, const assembler::Options& opt) : cfg_(cfg), opt_(opt) {}
+  std::pair<std::shared_ptr<const obj::Program>, std::shared_ptr<const SourceMap>> get(const std::string& text,
+                                                                                      const std::string& name, int chip,
+                                                                                      const std::string& file) {
+    const int pi = cfg_.chip_params[std::size_t(chip)];
+    auto key = std::make_tuple(text, name, pi);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    assembler::Result r = file.empty() ? assembler::assemble_string(text, name, cfg_.chip(chip), opt_)
+                                       : assembler::assemble_file(file, cfg_.chip(chip), opt_);
+    auto sm = std::make_shared<SourceMap>();
+    sm->schedule = std::move(r.schedule);
+    auto ob = std::make_shared<const obj::Program>(std::move(r.program));
+    auto v = std::make_pair(std::shared_ptr<const obj::Program>(ob), std::shared_ptr<const SourceMap>(sm));
+    cache_.emplace(key, v);
+    return v;
+  }
+
+ private:
+  const RackConfig& cfg_;
+  const assembler::Options& opt_;
+  std::map<std::tuple<std::string, std::string, int>,
+           std::pair<std::shared_ptr<const obj::Program>, std::shared_ptr<const SourceMap>>>
+      cache_;
+};
+
+}  // namespace
+
+std::int64_t eval_chip_expr(const std::string& expr, const RackConfig& cfg, int chip, const std::string& key) {
+  return ExprParser(expr, cfg, chip, key).parse();
+}
+
+RackProgram assemble_sources(const RackConfig& cfg, const std::vector<std::string>& sources, const std::string& name,
+                             const assembler::Options& opt) {
+  if (int(sources.size()) != cfg.chips)
+    throw Error(fmt::format("{}: {} sources for a rack of {} chips", name, sources.size(), cfg.chips));
+  RackProgram p;
+  p.origin = name;
+  p.chips.resize(std::size_t(cfg.chips));
+  AsmCache cache(cfg, opt);
+  for (int c = 0; c < cfg.chips; ++c) {
+    const auto& s = sources[std::size_t(c)];
+    if (s.empty()) continue;
+    auto [ob, sm] = cache.get(s, name, c, "");
+    auto& cp = p.chips[std::size_t(c)];
+    cp.object = ob;
+    cp.source = sm;
+    cp.label = name;
+  }
+  return p;
+}
+
+RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const assembler::Options& opt) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError("program", fmt::format("cannot open manifest '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto dir = fs::path(path).parent_path().string();
+  return parse_manifest(ss.str(), path, dir.empty() ? "." : dir, cfg, opt);
+}
+
+RackProgram parse_manifest(const std::string& text, const std::string& origin, const std::string& base_dir,
+                           const RackConfig& cfg, const assembler::Options& opt) {
+  toml::table t;
+  try {
+    t = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& s = e.source();
+    throw ConfigError(origin, fmt::format("{}:{}: {}", s.begin.line, s.begin.column, std::string(e.description())));
+  }
+  auto unknown = [&](const std::string& key) { return ConfigError(key, fmt::format("unknown key in {}", origin)); };
+  RackProgram prog;
+  prog.origin = origin;
+  prog.chips.resize(std::size_t(cfg.chips));
+  std::vector<std::string> owner(std::size_t(cfg.chips));
+  const toml::array* blocks = nullptr;
+  const toml::table* gen = nullptr;
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    if (key == "description") {
+      if (!v.is_string()) throw ConfigError(key, "expected a string");
+    } else if (key == "program") {
+      blocks = v.as_array();
+      if (!blocks) throw ConfigError(key, "expected [[program]] tables");
+    } else if (key == "generate") {
+      gen = v.as_table();
+      if (!gen) throw ConfigError(key, "expected a table [generate]");
+    } else {
+      throw unknown(key);
+    }
+  }
+  auto opt2 = opt;
+  opt2.include_dirs.push_back(base_dir);
+
+  if (gen) {
+    std::string kind;
+    std::string chips = "all";
+    std::int64_t vectors = 16, period = 0;
+    std::string dtype = "i32";
+    for (const auto& [k, v] : *gen) {
+      const std::string key = "generate." + std::string(k.str());
+      if (k.str() == "kind" && v.is_string()) kind = *v.value<std::string>();
+      else if (k.str() == "chips" && v.is_string()) chips = *v.value<std::string>();
+      else if (k.str() == "vectors" && v.is_integer()) vectors = *v.value<std::int64_t>();
+      else if (k.str() == "period" && v.is_integer()) period = *v.value<std::int64_t>();
+      else if (k.str() == "dtype" && v.is_string()) dtype = *v.value<std::string>();
+      else if (k.str() == "kind" || k.str() == "chips" || k.str() == "vectors" || k.str() == "period" || k.str() == "dtype")
+        throw ConfigError(key, "wrong type");
+      else throw unknown(key);
+    }
+    auto order = parse_chip_list(chips, cfg.chips, "generate.chips");
+    Generated g;
+    if (kind == "pipeline") {
+      if (vectors < 1 || vectors > 1'000'000) throw ConfigError("generate.vectors", "out of range 1..1000000");
+      PipelineSpec ps;
+      ps.order = order;
+      ps.vectors = int(vectors);
+      ps.period = int(period);
+      g = gen_pipeline(cfg, ps);
+    } else if (kind == "allreduce") {
+      AllReduceSpec as;
+      as.order = order;
+      as.dtype = dtype;
+      g = gen_allreduce(cfg, as);
+    } else {
+      throw ConfigError("generate.kind", fmt::format("unknown generator '{}' (pipeline, allreduce)", kind));
+    }
+    auto p = assemble_sources(cfg, g.sources, fmt::format("{}[{}]", origin, kind), opt2);
+    for (int c = 0; c < cfg.chips; ++c)
+      if (p.chips[std::size_t(c)].object) {
+        prog.chips[std::size_t(c)] = p.chips[std::size_t(c)];
+        owner[std::size_t(c)] = "generate";
+      }
+  }
+
+  AsmCache cache(cfg, opt2);
+  for (std::size_t i = 0; blocks && i < blocks->size(); ++i) {
+    const std::string base = fmt::format("program[{}]", i);
+    const auto* b = blocks->get(i)->as_table();
+    if (!b) throw ConfigError(base, "expected a table");
+    const toml::node* chips_n = nullptr;
+    std::string source, object;
+    const toml::table *consts = nullptr, *regs = nullptr, *inputs = nullptr, *outputs = nullptr, *dma_in = nullptr,
+                      *dma_out = nullptr;
+    for (const auto& [k, v] : *b) {
+      const std::string key = base + "." + std::string(k.str());
+      auto table = [&]() {
+        const auto* tt = v.as_table();
+        if (!tt) throw ConfigError(key, "expected a table { name = value, ... }");
+        return tt;
+      };
+      if (k.str() == "chips") chips_n = &v;
+      else if (k.str() == "source" || k.str() == "object") {
+        if (!v.is_string()) throw ConfigError(key, "expected a file name");
+        (k.str() == "source" ? source : object) = *v.value<std::string>();
+      } else if (k.str() == "consts") consts = table();
+      else if (k.str() == "regs") regs = table();
+      else if (k.str() == "inputs") inputs = table();
+      else if (k.str() == "outputs") outputs = table();
+      else if (k.str() == "dma_in") dma_in = table();
+      else if (k.str() == "dma_out") dma_out = table();
+      else throw unknown(key);
+    }
+    if (!chips_n) throw ConfigError(base + ".chips", fmt::format("missing in {}", origin));
+    std::vector<int> list;
+    if (chips_n->is_integer()) list = parse_chip_list(std::to_string(*chips_n->value<std::int64_t>()), cfg.chips, base + ".chips");
+    else if (chips_n->is_string()) list = parse_chip_list(*chips_n->value<std::string>(), cfg.chips, base + ".chips");
+    else throw ConfigError(base + ".chips", "expected a chip list such as \"0-7\"");
+    if (!source.empty() && !object.empty()) throw ConfigError(base + ".object", "give a source or an object, not both");
+    if (consts && source.empty()) throw ConfigError(base + ".consts", "consts apply to a source (.lpa)");
+
+    std::shared_ptr<const obj::Program> shared_obj;
+    if (!object.empty()) shared_obj = std::make_shared<const obj::Program>(obj::load_object(abs_in(base_dir, object)));
+    const std::string src_path = source.empty() ? "" : abs_in(base_dir, source);
+    if (!src_path.empty() && !fs::is_regular_file(src_path))
+      throw ConfigError(base + ".source", fmt::format("cannot open '{}'", src_path));
+
+    for (int c : list) {
+      auto& cp = prog.chips[std::size_t(c)];
+      if (!source.empty() || !object.empty()) {
+        if (!owner[std::size_t(c)].empty())
+          throw ConfigError(base + ".chips", fmt::format("chip {} already has a program (from {})", c, owner[std::size_t(c)]));
+        owner[std::size_t(c)] = base;
+      }
+      if (shared_obj) {
+        cp.object = shared_obj;
+        cp.label = object;
+      }
+      if (!source.empty()) {
+        std::string text;
+        if (consts) {
+          for (const auto& [ck, cv] : *consts)
+            text += fmt::format(".const {} = {}\n", std::string(ck.str()),
+                                value_of(cv, cfg, c, base + ".consts." + std::string(ck.str())));
+          text += fmt::format(".include \"{}\"\n", src_path);
+        }
+        auto [ob, sm] = cache.get(text, src_path + ".consts", c, consts ? "" : src_path);
+        cp.object = ob;
+        cp.source = sm;
+        cp.label = source;
+      }
+      if (regs)
+        for (const auto& [rk, rv] : *regs) {
+          const std::string rname(rk.str());
+          const std::string key = base + ".regs." + rname;
+          int r = -1;
+          if (rname.size() >= 2 && rname[0] == 'r' && rname.find_first_not_of("0123456789", 1) == std::string::npos &&
+              rname.size() <= 3)
+            r = std::stoi(rname.substr(1));
+          if (r < 1 || r > 15) throw ConfigError(key, "registers are r1..r15");
+          const auto v = value_of(rv, cfg, c, key);
+          if (v < -(std::int64_t(1) << 31) || v > 0xFFFFFFFFll) throw ConfigError(key, fmt::format("{} does not fit 32 bits", v));
+          cp.regs.emplace_back(r, std::uint32_t(v));
+        }
+      auto files = [&](const toml::table* tt, const char* what, auto&& add) {
+        if (!tt) return;
+        for (const auto& [fk, fv] : *tt) {
+          const std::string key = base + "." + what + "." + std::string(fk.str());
+          if (!fv.is_string()) throw ConfigError(key, "expected a file name (may contain {chip})");
+          add(std::string(fk.str()), abs_in(base_dir, subst_chip(*fv.value<std::string>(), c)), key);
+        }
+      };
+      files(inputs, "inputs", [&](const std::string& s, const std::string& f, const std::string&) { cp.inputs.emplace_back(s, f); });
+      files(outputs, "outputs", [&](const std::string& s, const std::string& f, const std::string&) { cp.outputs.emplace_back(s, f); });
+      auto chan = [&](const std::string& s, const std::string& key) {
+        if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string::npos)
+          throw ConfigError(key, "DMA channels are numbers");
+        return std::stoi(s);
+      };
+      files(dma_in, "dma_in", [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_in.emplace_back(chan(s, key), f); });
+      files(dma_out, "dma_out", [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_out.emplace_back(chan(s, key), f); });
+    }
+  }
+  return prog;
+}
+
+}  // namespace lpu::rack
