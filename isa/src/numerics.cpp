@@ -152,19 +152,43 @@ inline std::uint32_t enc_f32(float f) { return blend(f != f, kF32NanBits, as_u(f
 
 template <Dtype T>
 struct Elem;
-template <> struct Elem<Dtype::I8> { using S = std::int8_t; };
-template <> struct Elem<Dtype::I16> { using S = std::int16_t; };
-template <> struct Elem<Dtype::I32> { using S = std::int32_t; };
-template <> struct Elem<Dtype::F32> { using S = std::uint32_t; };
-template <> struct Elem<Dtype::F16> { using S = std::uint16_t; };
-template <> struct Elem<Dtype::Bf16> { using S = std::uint16_t; };
-template <> struct Elem<Dtype::E4m3> { using S = std::uint8_t; };
-template <> struct Elem<Dtype::E5m2> { using S = std::uint8_t; };
+template <>
+struct Elem<Dtype::I8> {
+  using S = std::int8_t;
+};
+template <>
+struct Elem<Dtype::I16> {
+  using S = std::int16_t;
+};
+template <>
+struct Elem<Dtype::I32> {
+  using S = std::int32_t;
+};
+template <>
+struct Elem<Dtype::F32> {
+  using S = std::uint32_t;
+};
+template <>
+struct Elem<Dtype::F16> {
+  using S = std::uint16_t;
+};
+template <>
+struct Elem<Dtype::Bf16> {
+  using S = std::uint16_t;
+};
+template <>
+struct Elem<Dtype::E4m3> {
+  using S = std::uint8_t;
+};
+template <>
+struct Elem<Dtype::E5m2> {
+  using S = std::uint8_t;
+};
 template <Dtype T>
 using S_t = typename Elem<T>::S;
 template <Dtype T>
-constexpr bool kFloat = T == Dtype::F32 || T == Dtype::F16 || T == Dtype::Bf16 ||
-                        T == Dtype::E4m3 || T == Dtype::E5m2;
+constexpr bool kFloat =
+    T == Dtype::F32 || T == Dtype::F16 || T == Dtype::Bf16 || T == Dtype::E4m3 || T == Dtype::E5m2;
 
 template <class S>
 inline S ld(const std::uint8_t* p, std::size_t i) {
@@ -180,19 +204,29 @@ inline void st(std::uint8_t* p, std::size_t i, S v) {
 // Float element pattern -> f32 (exact) and f32 -> pattern (RNE, NaN canonical).
 template <Dtype T>
 inline float dec(S_t<T> s) {
-  if constexpr (T == Dtype::F32) return as_f(s);
-  else if constexpr (T == Dtype::F16) return dec_f16(s);
-  else if constexpr (T == Dtype::Bf16) return dec_bf16(s);
-  else if constexpr (T == Dtype::E4m3) return kE4m3Table[s];
-  else return kE5m2Table[s];
+  if constexpr (T == Dtype::F32)
+    return as_f(s);
+  else if constexpr (T == Dtype::F16)
+    return dec_f16(s);
+  else if constexpr (T == Dtype::Bf16)
+    return dec_bf16(s);
+  else if constexpr (T == Dtype::E4m3)
+    return kE4m3Table[s];
+  else
+    return kE5m2Table[s];
 }
 template <Dtype T>
 inline S_t<T> enc(float f) {
-  if constexpr (T == Dtype::F32) return enc_f32(f);
-  else if constexpr (T == Dtype::F16) return static_cast<std::uint16_t>(encode<kF16>(f));
-  else if constexpr (T == Dtype::Bf16) return enc_bf16(f);
-  else if constexpr (T == Dtype::E4m3) return static_cast<std::uint8_t>(encode<kE4m3>(f));
-  else return static_cast<std::uint8_t>(encode<kE5m2>(f));
+  if constexpr (T == Dtype::F32)
+    return enc_f32(f);
+  else if constexpr (T == Dtype::F16)
+    return static_cast<std::uint16_t>(encode<kF16>(f));
+  else if constexpr (T == Dtype::Bf16)
+    return enc_bf16(f);
+  else if constexpr (T == Dtype::E4m3)
+    return static_cast<std::uint8_t>(encode<kE4m3>(f));
+  else
+    return static_cast<std::uint8_t>(encode<kE5m2>(f));
 }
 template <Dtype T>
 constexpr S_t<T> sign_mask() {
@@ -216,15 +250,18 @@ inline float int_to_f32_prec(std::int64_t v) {
     const std::uint64_t half = std::uint64_t(1) << (sh - 1);
     m = q + ((rem > half || (rem == half && (q & 1))) ? 1 : 0);  // may become 2^P: still exact
   }
-  float f = static_cast<float>(m);  // m <= 2^P: exact
+  float f = static_cast<float>(m);                                 // m <= 2^P: exact
   if (sh > 0) f = f * static_cast<float>(std::uint64_t(1) << sh);  // sh <= 61; exact
   return neg ? -f : f;
 }
 
 // Precision (significant bits incl. the implicit one) of each float format.
 template <Dtype T>
-constexpr int kPrec = T == Dtype::F32 ? 24 : T == Dtype::F16 ? 11 : T == Dtype::Bf16 ? 8
-                    : T == Dtype::E4m3 ? 4 : 3;
+constexpr int kPrec = T == Dtype::F32    ? 24
+                      : T == Dtype::F16  ? 11
+                      : T == Dtype::Bf16 ? 8
+                      : T == Dtype::E4m3 ? 4
+                                         : 3;
 
 // Integer -> float element: one rounding (RNE) from the exact integer.
 template <Dtype T>
@@ -255,8 +292,8 @@ inline I float_to_int(float x) {
 
 template <class I>
 inline I sat_int(std::int64_t v) {
-  return static_cast<I>(std::clamp<std::int64_t>(v, std::numeric_limits<I>::min(),
-                                                 std::numeric_limits<I>::max()));
+  return static_cast<I>(
+      std::clamp<std::int64_t>(v, std::numeric_limits<I>::min(), std::numeric_limits<I>::max()));
 }
 
 // One element converted from type F to type T (numerics.md, "Conversions").
@@ -296,12 +333,12 @@ inline float fmax_op(float a, float b) {
 // ---- transcendental building blocks (numerics.md, "Transcendental functions") --------------
 
 // exp: x = (32 m + j) ln2/32 + r, |r| <= ln2/64; exp(x) = 2^m * 2^(j/32) * exp(r).
-constexpr float kRound = 0x1.8p23f;         // 1.5 * 2^23: (t + R) - R rounds t to an integer
-constexpr float kInvL = 0x1.715476p+5f;     // 32 / ln 2
-constexpr float kLHi = 0x1.63p-6f;          // 355/16384: ln2/32 to 9 significant bits
-constexpr float kLLo = -0x1.bd0106p-18f;    // ln2/32 - kLHi
-constexpr float kC3 = 0x1.555556p-3f;       // 1/6
-constexpr float kC4 = 0x1.555556p-5f;       // 1/24
+constexpr float kRound = 0x1.8p23f;       // 1.5 * 2^23: (t + R) - R rounds t to an integer
+constexpr float kInvL = 0x1.715476p+5f;   // 32 / ln 2
+constexpr float kLHi = 0x1.63p-6f;        // 355/16384: ln2/32 to 9 significant bits
+constexpr float kLLo = -0x1.bd0106p-18f;  // ln2/32 - kLHi
+constexpr float kC3 = 0x1.555556p-3f;     // 1/6
+constexpr float kC4 = 0x1.555556p-5f;     // 1/24
 // 2^(j/32) = kExp2Hi[j] + kExp2Lo[j], each rounded to nearest f32.
 constexpr std::array<float, 32> kExp2Hi = {
     0x1p+0f,        0x1.059b0ep+0f, 0x1.0b5586p+0f, 0x1.11301ep+0f, 0x1.172b84p+0f, 0x1.1d4874p+0f,
@@ -311,7 +348,7 @@ constexpr std::array<float, 32> kExp2Hi = {
     0x1.ae89fap+0f, 0x1.b7f77p+0f,  0x1.c199bep+0f, 0x1.cb720ep+0f, 0x1.d5818ep+0f, 0x1.dfc974p+0f,
     0x1.ea4afap+0f, 0x1.f50766p+0f};
 constexpr std::array<float, 32> kExp2Lo = {
-    0x0p+0f,         -0x1.9d4f52p-25f, 0x1.9f3122p-25f,  -0x1.fdb496p-25f, -0x1.c15742p-27f,
+    0x0p+0f,          -0x1.9d4f52p-25f, 0x1.9f3122p-25f,  -0x1.fdb496p-25f, -0x1.c15742p-27f,
     -0x1.d2e8cap-25f, 0x1.ceac48p-25f,  -0x1.5c0424p-25f, 0x1.4636e2p-25f,  -0x1.18aac6p-25f,
     0x1.824684p-25f,  0x1.8624b4p-30f,  -0x1.593abcp-25f, -0x1.2c561p-25f,  -0x1.5bd5ecp-27f,
     -0x1.f8b55p-25f,  0x1.9fcef4p-26f,  0x1.1d8beep-25f,  -0x1.829fdp-25f,  -0x1.accc7cp-26f,
@@ -325,18 +362,18 @@ inline float exp_core(float xh, float xl, int& m, float& lo) {
   const float t = xh * kInvL;
   const float kf = (t + kRound) - kRound;  // nearest integer, ties to even
   const int ki = static_cast<int>(kf);
-  float r = xh - kf * kLHi;                // exact
+  float r = xh - kf * kLHi;  // exact
   r = r - kf * kLLo;
   r = r + xl;
   const float z = r * r;
   const float q = (kC4 * r + kC3) * r + 0.5f;
-  const float s = q * z + r;               // exp(r) - 1
+  const float s = q * z + r;  // exp(r) - 1
   const float th = kExp2Hi[static_cast<std::size_t>(ki & 31)];
   const float tl = kExp2Lo[static_cast<std::size_t>(ki & 31)];
-  m = ki >> 5;                             // floor(ki / 32)
+  m = ki >> 5;  // floor(ki / 32)
   const float u = th * s + tl;
   const float p = th + u;
-  lo = u - (p - th);                       // exact: |u| < th
+  lo = u - (p - th);  // exact: |u| < th
   return p;
 }
 
@@ -490,14 +527,22 @@ void check_index(isa::Dtype t, std::size_t size, std::size_t i) {
 template <class Fn>
 decltype(auto) with_type(Dtype t, Fn&& fn) {
   switch (t) {
-    case Dtype::I8: return fn(std::integral_constant<Dtype, Dtype::I8>{});
-    case Dtype::I16: return fn(std::integral_constant<Dtype, Dtype::I16>{});
-    case Dtype::I32: return fn(std::integral_constant<Dtype, Dtype::I32>{});
-    case Dtype::F32: return fn(std::integral_constant<Dtype, Dtype::F32>{});
-    case Dtype::F16: return fn(std::integral_constant<Dtype, Dtype::F16>{});
-    case Dtype::Bf16: return fn(std::integral_constant<Dtype, Dtype::Bf16>{});
-    case Dtype::E4m3: return fn(std::integral_constant<Dtype, Dtype::E4m3>{});
-    case Dtype::E5m2: return fn(std::integral_constant<Dtype, Dtype::E5m2>{});
+    case Dtype::I8:
+      return fn(std::integral_constant<Dtype, Dtype::I8>{});
+    case Dtype::I16:
+      return fn(std::integral_constant<Dtype, Dtype::I16>{});
+    case Dtype::I32:
+      return fn(std::integral_constant<Dtype, Dtype::I32>{});
+    case Dtype::F32:
+      return fn(std::integral_constant<Dtype, Dtype::F32>{});
+    case Dtype::F16:
+      return fn(std::integral_constant<Dtype, Dtype::F16>{});
+    case Dtype::Bf16:
+      return fn(std::integral_constant<Dtype, Dtype::Bf16>{});
+    case Dtype::E4m3:
+      return fn(std::integral_constant<Dtype, Dtype::E4m3>{});
+    case Dtype::E5m2:
+      return fn(std::integral_constant<Dtype, Dtype::E5m2>{});
   }
   throw std::invalid_argument("lpu::num: unknown dtype " + std::to_string(static_cast<int>(t)));
 }
@@ -509,8 +554,10 @@ float load_f32(Dtype t, Bytes v, std::size_t i) {
   return with_type(t, [&](auto tc) -> float {
     constexpr Dtype T = decltype(tc)::value;
     const auto s = ld<S_t<T>>(v.data(), i);
-    if constexpr (kFloat<T>) return dec<T>(s);
-    else return static_cast<float>(s);  // RNE (only i32 can round)
+    if constexpr (kFloat<T>)
+      return dec<T>(s);
+    else
+      return static_cast<float>(s);  // RNE (only i32 can round)
   });
 }
 
@@ -518,8 +565,10 @@ std::int64_t load_int(Dtype t, Bytes v, std::size_t i) {
   check_index(t, v.size(), i);
   return with_type(t, [&](auto tc) -> std::int64_t {
     constexpr Dtype T = decltype(tc)::value;
-    if constexpr (kFloat<T>) throw std::invalid_argument("lpu::num::load_int: float type");
-    else return ld<S_t<T>>(v.data(), i);
+    if constexpr (kFloat<T>)
+      throw std::invalid_argument("lpu::num::load_int: float type");
+    else
+      return ld<S_t<T>>(v.data(), i);
   });
 }
 
@@ -527,8 +576,10 @@ void store_f32(Dtype t, MutBytes v, std::size_t i, float x) {
   check_index(t, v.size(), i);
   with_type(t, [&](auto tc) {
     constexpr Dtype T = decltype(tc)::value;
-    if constexpr (kFloat<T>) st<S_t<T>>(v.data(), i, enc<T>(x));
-    else st<S_t<T>>(v.data(), i, float_to_int<S_t<T>>(x));
+    if constexpr (kFloat<T>)
+      st<S_t<T>>(v.data(), i, enc<T>(x));
+    else
+      st<S_t<T>>(v.data(), i, float_to_int<S_t<T>>(x));
   });
 }
 
@@ -572,8 +623,8 @@ void check_op(Op op, Dtype t, const char* what) {
 
 void check_sizes(const char* what, std::size_t elem, std::size_t n0, std::size_t n1,
                  std::size_t n2 = SIZE_MAX, std::size_t n3 = SIZE_MAX) {
-  const bool ok = n0 == n1 && (n2 == SIZE_MAX || n2 == n0) && (n3 == SIZE_MAX || n3 == n0) &&
-                  n0 % elem == 0;
+  const bool ok =
+      n0 == n1 && (n2 == SIZE_MAX || n2 == n0) && (n3 == SIZE_MAX || n3 == n0) && n0 % elem == 0;
   if (!ok)
     throw std::invalid_argument(std::string("lpu::num::") + what +
                                 ": operand sizes differ or are not a multiple of the element size");
@@ -627,21 +678,34 @@ void int_binary(Op op, const std::uint8_t* a, const std::uint8_t* b, std::uint8_
   using U = std::make_unsigned_t<S>;
   constexpr S ones = static_cast<S>(-1);
   switch (op) {
-    case Op::Add: return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(static_cast<U>(U(x) + U(y))); });
-    case Op::Sub: return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(static_cast<U>(U(x) - U(y))); });
+    case Op::Add:
+      return map2<S>(a, b, o, n,
+                     [](S x, S y) { return static_cast<S>(static_cast<U>(U(x) + U(y))); });
+    case Op::Sub:
+      return map2<S>(a, b, o, n,
+                     [](S x, S y) { return static_cast<S>(static_cast<U>(U(x) - U(y))); });
     case Op::Mul:
       return map2<S>(a, b, o, n, [](S x, S y) {
         return static_cast<S>(static_cast<U>(std::uint32_t(U(x)) * std::uint32_t(U(y))));
       });
-    case Op::Min: return map2<S>(a, b, o, n, [](S x, S y) { return y < x ? y : x; });
-    case Op::Max: return map2<S>(a, b, o, n, [](S x, S y) { return x < y ? y : x; });
-    case Op::And: return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x & y); });
-    case Op::Or: return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x | y); });
-    case Op::Xor: return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x ^ y); });
-    case Op::Cmpeq: return map2<S>(a, b, o, n, [](S x, S y) { return x == y ? ones : S(0); });
-    case Op::Cmplt: return map2<S>(a, b, o, n, [](S x, S y) { return x < y ? ones : S(0); });
-    case Op::Cmple: return map2<S>(a, b, o, n, [](S x, S y) { return x <= y ? ones : S(0); });
-    default: bad_op(op, T, "vxm_binary");
+    case Op::Min:
+      return map2<S>(a, b, o, n, [](S x, S y) { return y < x ? y : x; });
+    case Op::Max:
+      return map2<S>(a, b, o, n, [](S x, S y) { return x < y ? y : x; });
+    case Op::And:
+      return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x & y); });
+    case Op::Or:
+      return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x | y); });
+    case Op::Xor:
+      return map2<S>(a, b, o, n, [](S x, S y) { return static_cast<S>(x ^ y); });
+    case Op::Cmpeq:
+      return map2<S>(a, b, o, n, [](S x, S y) { return x == y ? ones : S(0); });
+    case Op::Cmplt:
+      return map2<S>(a, b, o, n, [](S x, S y) { return x < y ? ones : S(0); });
+    case Op::Cmple:
+      return map2<S>(a, b, o, n, [](S x, S y) { return x <= y ? ones : S(0); });
+    default:
+      bad_op(op, T, "vxm_binary");
   }
 }
 
@@ -651,15 +715,24 @@ void float_binary(Op op, const std::uint8_t* a, const std::uint8_t* b, std::uint
   using S = S_t<T>;
   constexpr S ones = static_cast<S>(~S(0));
   switch (op) {
-    case Op::Add: return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) + dec<T>(y)); });
-    case Op::Sub: return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) - dec<T>(y)); });
-    case Op::Mul: return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) * dec<T>(y)); });
-    case Op::Min: return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(fmin_op(dec<T>(x), dec<T>(y))); });
-    case Op::Max: return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(fmax_op(dec<T>(x), dec<T>(y))); });
-    case Op::Cmpeq: return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) == dec<T>(y) ? ones : S(0); });
-    case Op::Cmplt: return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) < dec<T>(y) ? ones : S(0); });
-    case Op::Cmple: return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) <= dec<T>(y) ? ones : S(0); });
-    default: bad_op(op, T, "vxm_binary");
+    case Op::Add:
+      return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) + dec<T>(y)); });
+    case Op::Sub:
+      return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) - dec<T>(y)); });
+    case Op::Mul:
+      return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(dec<T>(x) * dec<T>(y)); });
+    case Op::Min:
+      return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(fmin_op(dec<T>(x), dec<T>(y))); });
+    case Op::Max:
+      return map2<S>(a, b, o, n, [](S x, S y) { return enc<T>(fmax_op(dec<T>(x), dec<T>(y))); });
+    case Op::Cmpeq:
+      return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) == dec<T>(y) ? ones : S(0); });
+    case Op::Cmplt:
+      return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) < dec<T>(y) ? ones : S(0); });
+    case Op::Cmple:
+      return map2<S>(a, b, o, n, [](S x, S y) { return dec<T>(x) <= dec<T>(y) ? ones : S(0); });
+    default:
+      bad_op(op, T, "vxm_binary");
   }
 }
 
@@ -671,7 +744,9 @@ void int_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n, int
   switch (op) {
     case Op::Shl:
       if (imm >= bits) return fill<S>(o, n, S(0));
-      return map1<S>(a, o, n, [imm](S x) { return static_cast<S>(static_cast<U>(std::uint32_t(U(x)) << imm)); });
+      return map1<S>(a, o, n, [imm](S x) {
+        return static_cast<S>(static_cast<U>(std::uint32_t(U(x)) << imm));
+      });
     case Op::Shrl:
       if (imm >= bits) return fill<S>(o, n, S(0));
       return map1<S>(a, o, n, [imm](S x) { return static_cast<S>(static_cast<U>(U(x) >> imm)); });
@@ -679,11 +754,15 @@ void int_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n, int
       const int s = std::min(imm, bits - 1);  // >= bits: every bit a copy of the sign
       return map1<S>(a, o, n, [s](S x) { return static_cast<S>(x >> s); });
     }
-    case Op::Not: return map1<S>(a, o, n, [](S x) { return static_cast<S>(~x); });
-    case Op::Neg: return map1<S>(a, o, n, [](S x) { return static_cast<S>(static_cast<U>(U(0) - U(x))); });
+    case Op::Not:
+      return map1<S>(a, o, n, [](S x) { return static_cast<S>(~x); });
+    case Op::Neg:
+      return map1<S>(a, o, n, [](S x) { return static_cast<S>(static_cast<U>(U(0) - U(x))); });
     case Op::Abs:
-      return map1<S>(a, o, n, [](S x) { return x < 0 ? static_cast<S>(static_cast<U>(U(0) - U(x))) : x; });
-    case Op::Relu: return map1<S>(a, o, n, [](S x) { return x < 0 ? S(0) : x; });
+      return map1<S>(a, o, n,
+                     [](S x) { return x < 0 ? static_cast<S>(static_cast<U>(U(0) - U(x))) : x; });
+    case Op::Relu:
+      return map1<S>(a, o, n, [](S x) { return x < 0 ? S(0) : x; });
     case Op::Sum: {
       U acc = 0;
       for (std::size_t i = 0; i < n; ++i) acc = static_cast<U>(acc + U(ld<S>(a, i)));
@@ -695,7 +774,8 @@ void int_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n, int
       for (std::size_t i = 1; i < n; ++i) m = std::max(m, ld<S>(a, i));
       return fill<S>(o, n, m);
     }
-    default: bad_op(op, T, "vxm_unary");
+    default:
+      bad_op(op, T, "vxm_unary");
   }
 }
 
@@ -704,16 +784,26 @@ void float_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n) {
   using S = S_t<T>;
   constexpr S sgn = sign_mask<T>();
   switch (op) {
-    case Op::Neg: return map1<S>(a, o, n, [](S x) { return static_cast<S>(x ^ sgn); });
-    case Op::Abs: return map1<S>(a, o, n, [](S x) { return static_cast<S>(x & static_cast<S>(~sgn)); });
-    case Op::Relu: return map1<S>(a, o, n, [](S x) { return enc<T>(fmax_op(dec<T>(x), 0.0f)); });
-    case Op::Exp: return map1<S>(a, o, n, [](S x) { return enc<T>(exp_f32(dec<T>(x))); });
-    case Op::Tanh: return map1<S>(a, o, n, [](S x) { return enc<T>(tanh_f32(dec<T>(x))); });
-    case Op::Sigmoid: return map1<S>(a, o, n, [](S x) { return enc<T>(sigmoid_f32(dec<T>(x))); });
-    case Op::Gelu: return map1<S>(a, o, n, [](S x) { return enc<T>(gelu_f32(dec<T>(x))); });
-    case Op::Silu: return map1<S>(a, o, n, [](S x) { return enc<T>(silu_f32(dec<T>(x))); });
-    case Op::Rsqrt: return map1<S>(a, o, n, [](S x) { return enc<T>(rsqrt_f32(dec<T>(x))); });
-    case Op::Recip: return map1<S>(a, o, n, [](S x) { return enc<T>(recip_f32(dec<T>(x))); });
+    case Op::Neg:
+      return map1<S>(a, o, n, [](S x) { return static_cast<S>(x ^ sgn); });
+    case Op::Abs:
+      return map1<S>(a, o, n, [](S x) { return static_cast<S>(x & static_cast<S>(~sgn)); });
+    case Op::Relu:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(fmax_op(dec<T>(x), 0.0f)); });
+    case Op::Exp:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(exp_f32(dec<T>(x))); });
+    case Op::Tanh:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(tanh_f32(dec<T>(x))); });
+    case Op::Sigmoid:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(sigmoid_f32(dec<T>(x))); });
+    case Op::Gelu:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(gelu_f32(dec<T>(x))); });
+    case Op::Silu:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(silu_f32(dec<T>(x))); });
+    case Op::Rsqrt:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(rsqrt_f32(dec<T>(x))); });
+    case Op::Recip:
+      return map1<S>(a, o, n, [](S x) { return enc<T>(recip_f32(dec<T>(x))); });
     case Op::Sum: {
       if (n == 0) return;
       float acc = dec<T>(ld<S>(a, 0));
@@ -726,7 +816,8 @@ void float_unary(Op op, const std::uint8_t* a, std::uint8_t* o, std::size_t n) {
       for (std::size_t i = 1; i < n; ++i) m = fmax_op(m, dec<T>(ld<S>(a, i)));
       return fill<S>(o, n, enc<T>(m));
     }
-    default: bad_op(op, T, "vxm_unary");
+    default:
+      bad_op(op, T, "vxm_unary");
   }
 }
 
@@ -751,8 +842,10 @@ void vxm_binary(Op op, Dtype t, Bytes a, Bytes b, MutBytes out) {
   const std::size_t n = a.size() / eb;
   with_type(t, [&](auto tc) {
     constexpr Dtype T = decltype(tc)::value;
-    if constexpr (kFloat<T>) float_binary<T>(op, a.data(), b.data(), out.data(), n);
-    else int_binary<T>(op, a.data(), b.data(), out.data(), n);
+    if constexpr (kFloat<T>)
+      float_binary<T>(op, a.data(), b.data(), out.data(), n);
+    else
+      int_binary<T>(op, a.data(), b.data(), out.data(), n);
   });
 }
 
@@ -769,8 +862,10 @@ void vxm_unary(Op op, Dtype t, Bytes a, MutBytes out, int imm) {
   const std::size_t n = a.size() / eb;
   with_type(t, [&](auto tc) {
     constexpr Dtype T = decltype(tc)::value;
-    if constexpr (kFloat<T>) float_unary<T>(op, a.data(), out.data(), n);
-    else int_unary<T>(op, a.data(), out.data(), n, imm);
+    if constexpr (kFloat<T>)
+      float_unary<T>(op, a.data(), out.data(), n);
+    else
+      int_unary<T>(op, a.data(), out.data(), n, imm);
   });
 }
 
@@ -795,9 +890,12 @@ void vxm_select(Dtype t, Bytes mask, Bytes a, Bytes b, MutBytes out) {
       st<S>(out.data(), i, ld<S>(mask.data(), i) != 0 ? ld<S>(a.data(), i) : ld<S>(b.data(), i));
   };
   switch (eb) {
-    case 1: return sel(std::uint8_t{});
-    case 2: return sel(std::uint16_t{});
-    default: return sel(std::uint32_t{});
+    case 1:
+      return sel(std::uint8_t{});
+    case 2:
+      return sel(std::uint16_t{});
+    default:
+      return sel(std::uint32_t{});
   }
 }
 
@@ -807,9 +905,12 @@ void vxm_const(Dtype t, std::uint32_t value, MutBytes out) {
   check_sizes("vxm_const", eb, out.size(), out.size());
   const std::size_t n = out.size() / eb;
   switch (eb) {
-    case 1: return fill<std::uint8_t>(out.data(), n, static_cast<std::uint8_t>(value));
-    case 2: return fill<std::uint16_t>(out.data(), n, static_cast<std::uint16_t>(value));
-    default: return fill<std::uint32_t>(out.data(), n, value);
+    case 1:
+      return fill<std::uint8_t>(out.data(), n, static_cast<std::uint8_t>(value));
+    case 2:
+      return fill<std::uint16_t>(out.data(), n, static_cast<std::uint16_t>(value));
+    default:
+      return fill<std::uint32_t>(out.data(), n, value);
   }
 }
 
@@ -840,8 +941,8 @@ void vxm_convert(Dtype from, Dtype to, int part, Bytes a, MutBytes out) {
   const std::size_t lo = out_first * stb, hi = (out_first + count) * stb;
   if (lo > 0) std::memset(o, 0, lo);
   if (hi < out.size()) std::memset(o + hi, 0, out.size() - hi);
-  kCvt[static_cast<std::size_t>(from) * 8 + static_cast<std::size_t>(to)](
-      a.data() + in_first * sf, o + lo, count);
+  kCvt[static_cast<std::size_t>(from) * 8 + static_cast<std::size_t>(to)](a.data() + in_first * sf,
+                                                                          o + lo, count);
 }
 
 // ---- MXM readout ----------------------------------------------------------------------------
@@ -866,8 +967,10 @@ void readout(const A* acc, std::size_t n, Dtype t, int part, MutBytes out) {
     using S = S_t<T>;
     for (std::size_t j = 0; j < count; ++j) {
       if constexpr (std::is_same_v<A, float>) {
-        if constexpr (kFloat<T>) st<S>(o, j, enc<T>(src[j]));  // f32 too: NaN canonical
-        else st<S>(o, j, float_to_int<S>(src[j]));
+        if constexpr (kFloat<T>)
+          st<S>(o, j, enc<T>(src[j]));  // f32 too: NaN canonical
+        else
+          st<S>(o, j, float_to_int<S>(src[j]));
       } else {
         st<S>(o, j, cvt1<Dtype::I32, T>(src[j]));
       }
