@@ -153,6 +153,16 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   r.get("dma.bandwidth_bytes_per_s", p.dma.bandwidth_bytes_per_s);
   r.get("dma.latency_cycles", p.dma.latency_cycles);
   r.get("dma.channels", p.dma.channels);
+  r.get("energy.sram_read_pj_per_byte", p.energy.sram_read_pj_per_byte);
+  r.get("energy.sram_write_pj_per_byte", p.energy.sram_write_pj_per_byte);
+  r.get("energy.mac_pj_i8", p.energy.mac_pj_i8);
+  r.get("energy.mac_pj_fp8", p.energy.mac_pj_fp8);
+  r.get("energy.mac_pj_fp16", p.energy.mac_pj_fp16);
+  r.get("energy.vxm_pj_per_op", p.energy.vxm_pj_per_op);
+  r.get("energy.stream_pj_per_byte", p.energy.stream_pj_per_byte);
+  r.get("energy.link_pj_per_bit", p.energy.link_pj_per_bit);
+  r.get("energy.dma_pj_per_byte", p.energy.dma_pj_per_byte);
+  r.get("energy.static_w", p.energy.static_w);
   r.get("icu.notify_latency", p.icu.notify_latency);
   r.get("icu.superlane_stagger", p.icu.superlane_stagger);
   for (int c = 0; c < isa::kNumLatClasses; ++c) {
@@ -193,6 +203,10 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   require(p.c2c.deskew_period >= 1, "c2c.deskew_period", "must be at least 1");
   require(p.dma.channels >= 1 && p.dma.channels <= 256, "dma.channels", "must be in 1..256");
   require(p.icu.notify_latency >= 1, "icu.notify_latency", "must be at least 1");
+  for (double e : {p.energy.sram_read_pj_per_byte, p.energy.sram_write_pj_per_byte, p.energy.mac_pj_i8,
+                   p.energy.mac_pj_fp8, p.energy.mac_pj_fp16, p.energy.vxm_pj_per_op, p.energy.stream_pj_per_byte,
+                   p.energy.link_pj_per_bit, p.energy.dma_pj_per_byte, p.energy.static_w})
+    require(e >= 0, "energy", "energies and static power must not be negative");
   return p;
 }
 

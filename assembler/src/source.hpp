@@ -81,8 +81,6 @@ class Parser {
 // Scheduler + checker + emitter.
 Result schedule_and_emit(Parsed& parsed, const ChipParams& p, const Layout& l, const Options& o);
 
-// Rendering of one instruction in assembly syntax (shared with the disassembler).
-std::string format_instr(const isa::Instr& in, const ChipParams& p);
 std::string format_stream(std::int64_t packed);
 
 }  // namespace lpu::assembler

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <queue>
+#include <tuple>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
@@ -93,6 +94,10 @@ struct Chip::Impl {
   LinkSink* sink = nullptr;
   std::vector<std::vector<std::uint8_t>> trans_buf;  // per queue: 16 vectors
   std::function<void(const IssueEvent&)> hook;
+  Observer* obs = nullptr;
+  // Stream values written in functional mode, kept until the event that produced them is done
+  // (observers see each value once it is final).
+  std::vector<std::tuple<int, int, std::int64_t, std::uint8_t*>> stream_log;
 
   ChipStats st;
   std::vector<std::uint8_t> scratch;
@@ -251,6 +256,7 @@ struct Chip::Impl {
   std::uint8_t* swrite(int qi, std::int64_t packed, std::int64_t cycle) {
     const int pos = qs[std::size_t(qi)].position;
     auto* v = streams->write(int(packed), pos, cycle, now);
+    if (obs && v) stream_log.emplace_back(int(packed), pos, cycle, v);
     if (!v) {
       auto sr = StreamRef::unpack(std::uint64_t(packed));
       fail(qi, cycle, fmt::format("stream conflict: s{}{} at position {} is written twice in this cycle", sr.id,
@@ -327,10 +333,12 @@ struct Chip::Impl {
         Sram& s = *sram[std::size_t(pos)];
         if (in.op == Op::Read) {
           int row = row_of(qi, base, 0, k, t);
+          if (obs) obs->on_sram(pos, row, false, t);
           check_ecc(qi, s, row, t);
           std::memcpy(out(1), s.read(row), vb);
         } else if (in.op == Op::Write) {
           int row = row_of(qi, base, 1, k, t);
+          if (obs) obs->on_sram(pos, row, true, t);
           const auto* v = arg(0);
           pending_writes.push_back({t + p.lat(isa::LatClass::MemWrite), pos, row, std::vector<std::uint8_t>(v, v + vb)});
         } else if (in.op == Op::Gather) {
@@ -397,6 +405,7 @@ struct Chip::Impl {
           pl.install(in.t, t + p.lat(isa::LatClass::MxmIw));
         } else if (in.op == Op::Mm || in.op == Op::Mma) {
           err = pl.multiply(in.t, int(in.v[1]), in.op == Op::Mma, arg(0), t, t + lat);
+          if (obs) obs->on_mxm(pos, int(in.v[1]), t);
         } else if (in.op == Op::Accrd) {
           err = pl.read(int(in.v[0]), in.t, int(in.v[2]), scratch.data(), t);
           if (!err) std::memcpy(out(1), scratch.data(), vb);
@@ -503,7 +512,11 @@ struct Chip::Impl {
   }
 
   void emit_hook(int qi, const isa::Instr& in, std::int64_t t, std::int64_t count, std::int64_t delay) {
-    if (hook) hook(IssueEvent{qi, t, isa::encode(in), count, delay});
+    if (hook) hook(IssueEvent{qi, t, isa::encode(in), count, delay, std::int64_t(qs[std::size_t(qi)].pc)});
+  }
+  void flush_stream_log() {
+    for (auto& [sid, pos, c, v] : stream_log) obs->on_stream(sid, pos, c, v);
+    stream_log.clear();
   }
 
   void finish_group(int qi) {
@@ -511,6 +524,11 @@ struct Chip::Impl {
     q.in_group = false;
     q.free = q.base + q.n * q.d + isa::info(q.cur.op).occupancy;
     advance(qi);
+  }
+
+  void icu_event(int qi, const isa::Instr& in, std::int64_t t) {
+    emit_hook(qi, in, t, 1, 0);
+    if (obs) obs->on_group(qi, t, isa::encode(in), 1, 0, std::int64_t(qs[std::size_t(qi)].pc));
   }
 
   void step(int qi, std::int64_t t) {
@@ -537,9 +555,8 @@ struct Chip::Impl {
     const auto& ii = isa::info(in.op);
     switch (in.op) {
       case Op::Sync:
-        emit_hook(qi, in, t, 1, 0);
-        st.units[std::size_t(UnitKind::Icu)].instructions++;
-        activity(t);
+        icu_event(qi, in, t);
+        account(q, in, 1, t);
         ++q.pc;
         if (last_notify == t) {
           q.free = t + p.icu.notify_latency;
@@ -550,7 +567,7 @@ struct Chip::Impl {
         }
         return;
       case Op::Notify:
-        emit_hook(qi, in, t, 1, 0);
+        icu_event(qi, in, t);
         account(q, in, 1, t);
         last_notify = t;
         for (int pq : parked) {
@@ -565,7 +582,7 @@ struct Chip::Impl {
         advance(qi);
         return;
       case Op::Config:
-        emit_hook(qi, in, t, 1, 0);
+        icu_event(qi, in, t);
         account(q, in, 1, t);
         pending_cfg.push_back({t + 1, int(in.v[0]), std::uint32_t(in.v[1])});
         ++q.pc;
@@ -573,12 +590,12 @@ struct Chip::Impl {
         advance(qi);
         return;
       case Op::Halt:
-        emit_hook(qi, in, t, 1, 0);
+        icu_event(qi, in, t);
         account(q, in, 1, t);
         q.finished = true;
         return;
       case Op::Deskew:
-        emit_hook(qi, in, t, 1, 0);
+        icu_event(qi, in, t);
         account(q, in, 1, t);
         ++q.pc;
         q.free = (t / p.c2c.deskew_period + 1) * p.c2c.deskew_period;
@@ -604,6 +621,7 @@ struct Chip::Impl {
       ++q.pc;
     }
     account(q, in, q.n + 1, t + q.n * q.d);
+    if (obs) obs->on_group(qi, t, isa::encode(in), q.n + 1, q.d, std::int64_t(q.cur_pc));
     if (mode == Mode::TimingOnly) {
       emit_hook(qi, in, t, q.n + 1, q.d);
       timing_only_effects(qi, in, t);
@@ -641,6 +659,7 @@ struct Chip::Impl {
       now = e.cycle;
       apply_pending(now);
       step(e.q, now);
+      if (obs && !stream_log.empty()) flush_stream_log();
     }
     const bool fin = heap.empty();
     if (fin) {
@@ -652,6 +671,7 @@ struct Chip::Impl {
         if (m) m->flush();
       apply_pending(INT64_MAX);
       st.cycles = last_activity < 0 ? 0 : last_activity + 1 + std::int64_t(p.superlanes - 1) * p.icu.superlane_stagger;
+      if (obs) obs->on_finish(st.cycles);
     }
     return fin;
   }
@@ -756,6 +776,7 @@ const Layout& Chip::layout() const { return impl_->layout; }
 Mode Chip::mode() const { return impl_->mode; }
 int Chip::id() const { return impl_->id; }
 void Chip::set_issue_hook(std::function<void(const IssueEvent&)> hook) { impl_->hook = std::move(hook); }
+void Chip::set_observer(Observer* obs) { impl_->obs = obs; }
 const std::uint8_t* Chip::stream_value(int stream, Dir dir, int position, std::int64_t cycle) const {
   if (!impl_->streams) return nullptr;
   return impl_->streams->read(stream | (dir == Dir::West ? 64 : 0), position, cycle);

@@ -440,7 +440,7 @@ TEST_CASE("integers to floats: one RNE rounding from the exact integer") {
   CHECK(load_f32(Dtype::I8, pack<std::int8_t>({-128}), 0) == -128.0f);
 }
 
-TEST_CASE("store_int on integers wraps or saturates; load_int sign-extends") {
+TEST_CASE("store_int on integers wraps or saturates, load_int sign-extends") {
   Vec v(16);
   store_int(Dtype::I8, v, 0, 300, true);
   CHECK(load_int(Dtype::I8, v, 0) == 44);  // 300 - 256
@@ -630,7 +630,7 @@ TEST_CASE("integer ALU matches 64-bit reference arithmetic on random vectors") {
   run(std::int32_t{}, Dtype::I32);
 }
 
-TEST_CASE("integer SUM wraps in the element width; RMAX is signed") {
+TEST_CASE("integer SUM wraps in the element width, RMAX is signed") {
   CHECK(un<std::int8_t>(Op::Sum, Dtype::I8, 100) == 64);          // 16 * 100 = 1600 = 6*256 + 64
   CHECK(un<std::int16_t>(Op::Sum, Dtype::I16, 10000) == 14464);   // 80000 - 65536
   CHECK(un<std::int32_t>(Op::Sum, Dtype::I32, 0x40000000) == 0);  // 4 * 2^30 = 2^32
@@ -828,7 +828,7 @@ TEST_CASE("float RMAX: NaN propagates as the canonical NaN, +0 beats -0") {
   CHECK(o == splat<std::uint16_t>(0xFC00));
 }
 
-TEST_CASE("SEL copies bits by a same-width mask; CONST takes the low bits") {
+TEST_CASE("SEL copies bits by a same-width mask, CONST takes the low bits") {
   Vec mask = pack<std::uint16_t>({0xFFFF, 0x0000, 0x8000, 0x0001, 0, 0, 0, 0});
   Vec a = pack<std::uint16_t>({1, 2, 3, 4, 5, 6, 7, 0x7E01});
   Vec b = pack<std::uint16_t>({10, 20, 30, 40, 50, 60, 70, 80});
@@ -1049,7 +1049,7 @@ TEST_CASE("transcendental VXM ops on narrow types: convert to f32, compute, roun
 
 // ---- CVT ----------------------------------------------------------------------------------------
 
-TEST_CASE("CVT widening: part p takes input elements [p*m, (p+1)*m)") {
+TEST_CASE("CVT widening: part p takes input elements p*m to (p+1)*m - 1") {
   Vec a = pack<std::int8_t>({0, -1, 2, -3, 4, -5, 6, -7, 8, -9, 10, -11, 12, -13, 127, -128});
   Vec o(16);
   vxm_convert(Dtype::I8, Dtype::I32, 0, a, o);
@@ -1074,7 +1074,7 @@ TEST_CASE("CVT widening: part p takes input elements [p*m, (p+1)*m)") {
   CHECK(at<std::uint16_t>(o, 0) == 0x185F);
 }
 
-TEST_CASE("CVT narrowing: all inputs land at output elements [p*n, (p+1)*n), rest zero") {
+TEST_CASE("CVT narrowing: all inputs land at output elements p*n to (p+1)*n - 1, rest zero") {
   Vec a = pack<float>({1.5f, 2.5f, -300.0f, kNan});
   Vec o(16, 0xAA);
   vxm_convert(Dtype::F32, Dtype::I8, 0, a, o);
@@ -1137,7 +1137,7 @@ TEST_CASE("CVT: every type pair runs, and float->float matches decode/encode") {
 
 // ---- MXM readout --------------------------------------------------------------------------------
 
-TEST_CASE("mxm readout: part p is accumulator elements [p*m, (p+1)*m), zero past n") {
+TEST_CASE("mxm readout: part p is accumulator elements p*m to (p+1)*m - 1, zero past n") {
   const std::int32_t acc[10] = {0, 1, -1, 127, 128, -129, 1000, -1000, 70000, 0x01010001};
   Vec o(16, 0xAA);
   mxm_readout_i32(acc, 10, Dtype::I8, 0, o);

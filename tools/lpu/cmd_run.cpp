@@ -14,6 +14,7 @@
 #include "lpu/isa/tensor_convert.hpp"
 #include "lpu/model/chip.hpp"
 #include "lpu/model/report.hpp"
+#include "lpu/model/trace.hpp"
 #include "lpu/sc/chip_module.hpp"
 
 namespace lpu::tools {
@@ -32,6 +33,9 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     ChipOpts chip;
     std::string input, stats;
     bool timing_only = false, quiet = false, systemc = false;
+    double tokens = 0;
+    std::string wave, trace, stats_csv, chips, units, streams, positions;
+    std::int64_t from = 0, to = INT64_MAX;
     std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
   };
   auto o = std::make_shared<Opts>();
@@ -46,6 +50,16 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--dma-out", o->dma_out, "CHANNEL=file.npy: save what the chip streamed out (repeatable)");
   sub->add_option("--inject-fault", o->faults, "SLICE:ROW:BITS: flip bits in an SRAM row (ECC test)");
   sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_option("--wave", o->wave, "write a VCD waveform of the selected chips, units and cycles");
+  sub->add_option("--chips", o->chips, "chips to trace, e.g. 0,3-5 (default all)");
+  sub->add_option("--units", o->units, "units to trace: mem,vxm,mxm,sxm (default all)");
+  sub->add_option("--streams", o->streams, "stream ids to dump, e.g. 0-3 (default all at --positions)");
+  sub->add_option("--positions", o->positions, "stream register positions to dump in the VCD, e.g. 5,11 (default none)");
+  sub->add_option("--from", o->from, "first cycle to trace");
+  sub->add_option("--to", o->to, "last cycle to trace");
+  sub->add_option("--trace", o->trace, "write a timeline (Chrome trace-event JSON: ui.perfetto.dev, chrome://tracing)");
+  sub->add_option("--stats-csv", o->stats_csv, "write per-unit statistics as CSV");
+  sub->add_option("--tokens", o->tokens, "tokens the program produces (for tokens/s and tokens/s per MW)");
   sub->add_flag("--systemc", o->systemc, "run the chip as a SystemC module on SystemC time (same results)");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing but errors");
   out.emplace_back(sub, [o, sub]() {
@@ -88,11 +102,74 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       if (a == std::string::npos || a == b) throw Error(fmt::format("--inject-fault '{}' must be SLICE:ROW:BITS", f));
       chip.inject_fault(f.substr(0, a), std::stoi(f.substr(a + 1, b - a - 1)), std::stoi(f.substr(b + 1)));
     }
+    // Tracing: observers only when asked for (an untraced run pays nothing).
+    model::TraceSelection sel;
+    if (!o->chips.empty()) sel.chips = model::TraceSelection::parse_ranges(o->chips, "--chips");
+    if (!o->streams.empty()) sel.streams = model::TraceSelection::parse_ranges(o->streams, "--streams");
+    if (!o->positions.empty()) sel.positions = model::TraceSelection::parse_ranges(o->positions, "--positions");
+    if (!o->units.empty()) {
+      std::string u = o->units;
+      std::size_t i = 0;
+      while (i <= u.size()) {
+        auto c = u.find(',', i);
+        std::string name = u.substr(i, c == std::string::npos ? std::string::npos : c - i);
+        if (name != "mem" && name != "vxm" && name != "mxm" && name != "sxm")
+          throw Error(fmt::format("--units: '{}' is not one of mem, vxm, mxm, sxm", name));
+        sel.units.insert(name);
+        if (c == std::string::npos) break;
+        i = c + 1;
+      }
+    }
+    sel.from = o->from;
+    sel.to = o->to;
+    if (sel.from > sel.to) throw Error("--from is after --to");
+    std::unique_ptr<model::VcdTracer> vcd;
+    model::Timeline timeline;
+    struct Fanout : model::Chip::Observer {
+      std::vector<model::Chip::Observer*> obs;
+      void on_group(int q, std::int64_t c, std::uint64_t w, std::int64_t n, std::int64_t d, std::int64_t pc) override {
+        for (auto* x : obs) x->on_group(q, c, w, n, d, pc);
+      }
+      void on_sram(int s, int r, bool w, std::int64_t c) override {
+        for (auto* x : obs) x->on_sram(s, r, w, c);
+      }
+      void on_stream(int sid, int p, std::int64_t c, const std::uint8_t* v) override {
+        for (auto* x : obs) x->on_stream(sid, p, c, v);
+      }
+      void on_mxm(int pl, int a, std::int64_t c) override {
+        for (auto* x : obs) x->on_mxm(pl, a, c);
+      }
+      void on_finish(std::int64_t c) override {
+        for (auto* x : obs) x->on_finish(c);
+      }
+    } fan;
+    const bool traced = sel.chips.empty() || sel.chips.count(0);
+    if (!o->wave.empty() && traced) {
+      vcd = std::make_unique<model::VcdTracer>(chip, sel);
+      fan.obs.push_back(vcd.get());
+    }
+    if (!o->trace.empty() && traced) fan.obs.push_back(timeline.attach(chip));
+    if (!fan.obs.empty()) chip.set_observer(fan.obs.size() == 1 ? fan.obs[0] : &fan);
     auto t0 = std::chrono::steady_clock::now();
     if (module) sc_core::sc_start();
     else chip.run();
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& st = chip.stats();
+    if (vcd) {
+      std::ofstream f(o->wave);
+      if (!f) throw Error(fmt::format("cannot write {}", o->wave));
+      vcd->write(f);
+    }
+    if (!o->trace.empty()) {
+      std::ofstream f(o->trace);
+      if (!f) throw Error(fmt::format("cannot write {}", o->trace));
+      timeline.write(f);
+    }
+    if (!o->stats_csv.empty()) {
+      std::ofstream f(o->stats_csv);
+      if (!f) throw Error(fmt::format("cannot write {}", o->stats_csv));
+      f << model::stats_csv(st, params);
+    }
     for (const auto& ou : o->outputs) {
       auto [sym, file] = split_eq(ou, "--output");
       const auto& s = chip.symbol(sym);
@@ -108,11 +185,11 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       io::save_npy(t, file);
     }
     model::HostStats host{wall, chip.mode() == model::Mode::TimingOnly};
-    if (!o->quiet) std::cout << model::format_stats(st, params, host);
+    if (!o->quiet) std::cout << model::format_stats(st, params, host, o->tokens);
     if (!o->stats.empty()) {
       std::ofstream f(o->stats);
       if (!f) throw Error(fmt::format("cannot write {}", o->stats));
-      f << model::stats_json(st, params, &host).dump(2) << "\n";
+      f << model::stats_json(st, params, &host, o->tokens).dump(2) << "\n";
     }
     return 0;
   });

@@ -220,7 +220,7 @@ struct Rack::Impl {
   double wall = 0;
   bool ran = false;
 
-  Impl(const RackConfig& c, const RackProgram& p, const RunOptions& o) : cfg(c), prog(p), opt(o) {
+  Impl(const RackConfig& c, const RackProgram& p, const RunOptions& options) : cfg(c), prog(p), opt(options) {
     N = cfg.chips;
     links = cfg.topology.links;
     V = cfg.base().vector_bytes();
@@ -229,7 +229,7 @@ struct Rack::Impl {
     if (int(prog.chips.size()) != N)
       throw Error(fmt::format("rack: the program has {} chips, the rack {}", prog.chips.size(), N));
     op_recv = isa::info(isa::Op::Recv).opcode;
-    L = lookahead_ticks(cfg);
+    L = rack::lookahead_ticks(cfg);
     nthreads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
     nthreads = std::max(1, std::min(nthreads, N));
     in.resize(std::size_t(N) * std::size_t(links));

@@ -354,14 +354,14 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
         cp.label = object;
       }
       if (!source.empty()) {
-        std::string text;
+        std::string wrapper;
         if (consts) {
           for (const auto& [ck, cv] : *consts)
-            text += fmt::format(".const {} = {}\n", std::string(ck.str()),
+            wrapper += fmt::format(".const {} = {}\n", std::string(ck.str()),
                                 value_of(cv, cfg, c, base + ".consts." + std::string(ck.str())));
-          text += fmt::format(".include \"{}\"\n", src_path);
+          wrapper += fmt::format(".include \"{}\"\n", src_path);
         }
-        auto [ob, sm] = cache.get(text, src_path + ".consts", c, consts ? "" : src_path);
+        auto [ob, sm] = cache.get(wrapper, src_path + ".consts", c, consts ? "" : src_path);
         cp.object = ob;
         cp.source = sm;
         cp.label = source;
@@ -379,23 +379,25 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
           if (v < -(std::int64_t(1) << 31) || v > 0xFFFFFFFFll) throw ConfigError(key, fmt::format("{} does not fit 32 bits", v));
           cp.regs.emplace_back(r, std::uint32_t(v));
         }
-      auto files = [&](const toml::table* tt, const char* what, auto&& add) {
+      // Inputs are relative to the manifest, outputs to the working directory.
+      auto files = [&](const toml::table* tt, const char* what, bool input, auto&& add) {
         if (!tt) return;
         for (const auto& [fk, fv] : *tt) {
           const std::string key = base + "." + what + "." + std::string(fk.str());
           if (!fv.is_string()) throw ConfigError(key, "expected a file name (may contain {chip})");
-          add(std::string(fk.str()), abs_in(base_dir, subst_chip(*fv.value<std::string>(), c)), key);
+          const std::string f = subst_chip(*fv.template value<std::string>(), c);
+          add(std::string(fk.str()), input ? abs_in(base_dir, f) : f, key);
         }
       };
-      files(inputs, "inputs", [&](const std::string& s, const std::string& f, const std::string&) { cp.inputs.emplace_back(s, f); });
-      files(outputs, "outputs", [&](const std::string& s, const std::string& f, const std::string&) { cp.outputs.emplace_back(s, f); });
+      files(inputs, "inputs", true, [&](const std::string& s, const std::string& f, const std::string&) { cp.inputs.emplace_back(s, f); });
+      files(outputs, "outputs", false, [&](const std::string& s, const std::string& f, const std::string&) { cp.outputs.emplace_back(s, f); });
       auto chan = [&](const std::string& s, const std::string& key) {
         if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string::npos)
           throw ConfigError(key, "DMA channels are numbers");
         return std::stoi(s);
       };
-      files(dma_in, "dma_in", [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_in.emplace_back(chan(s, key), f); });
-      files(dma_out, "dma_out", [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_out.emplace_back(chan(s, key), f); });
+      files(dma_in, "dma_in", true, [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_in.emplace_back(chan(s, key), f); });
+      files(dma_out, "dma_out", false, [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_out.emplace_back(chan(s, key), f); });
     }
   }
   return prog;

@@ -74,7 +74,7 @@ void wire(Topology& t, int chip, int link, int peer, int peer_link, int cls) {
 void torus(Topology& t, const std::vector<int>& dims, int m) {
   const int nd = int(dims.size());
   for (int c = 0; c < t.chips; ++c) {
-    std::vector<int> idx(std::size_t(nd));
+    std::vector<int> idx(static_cast<std::size_t>(nd));
     int r = c;
     for (int k = 0; k < nd; ++k) {
       idx[std::size_t(k)] = r % dims[std::size_t(k)];
@@ -169,10 +169,10 @@ Topology make_topology(const std::string& name, const Params& params, int chips,
     }
   } else if (name == "torus2d" || name == "torus3d") {
     const int nd = name == "torus2d" ? 2 : 3;
-    std::vector<int> dims(std::size_t(nd));
+    std::vector<int> dims(static_cast<std::size_t>(nd));
     // Defaults: the most even factorisation with dims ascending (the last one largest, so the
     // halves of the numbering cut the largest dimension: the bisection).
-    std::vector<int> def(std::size_t(nd));
+    std::vector<int> def(static_cast<std::size_t>(nd));
     if (nd == 2) {
       def[0] = largest_divisor_at_most(chips, std::sqrt(double(chips)));
       def[1] = chips / def[0];

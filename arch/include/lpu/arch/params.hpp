@@ -68,6 +68,20 @@ struct ChipParams {
     int superlane_stagger = 1;
   } icu;
 
+  // Energy per event and static power (docs/energy.md gives each value's source or assumption).
+  struct Energy {
+    double sram_read_pj_per_byte = 0;
+    double sram_write_pj_per_byte = 0;
+    double mac_pj_i8 = 0;
+    double mac_pj_fp8 = 0;   // e4m3 and e5m2
+    double mac_pj_fp16 = 0;  // f16 and bf16
+    double vxm_pj_per_op = 0;     // one element operation
+    double stream_pj_per_byte = 0;  // SXM, C2C and DMA endpoints moving a vector, per byte
+    double link_pj_per_bit = 0;
+    double dma_pj_per_byte = 0;
+    double static_w = 0;  // leakage, clocks, always-on logic
+  } energy;
+
   std::array<int, isa::kNumLatClasses> latency{};
   int lat(isa::LatClass c) const { return latency[static_cast<std::size_t>(c)]; }
 };

@@ -7,6 +7,7 @@
 #include "lpu/arch/params.hpp"
 #include "lpu/asm/object.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/isa/isa.hpp"
 
 namespace lpu::assembler {
 
@@ -44,6 +45,9 @@ std::string preset_of_file(const std::string& path, const std::string& fallback)
 
 // Render the schedule report: per queue, per cycle.
 std::string schedule_report(const Result& r);
+
+// One instruction in assembly syntax, e.g. "READ [r1+4], s0e, 1".
+std::string format_instr(const isa::Instr& in, const ChipParams& p);
 
 // Disassemble an object to assembly that re-assembles to an identical object.
 std::string disassemble(const obj::Program& p, const ChipParams& params);

@@ -78,8 +78,28 @@ class Chip {
     std::uint64_t word;  // the instruction as executed (operands stepped for REPEAT)
     std::int64_t repeat_count;  // timing-only: instances in this event (1 in functional mode)
     std::int64_t repeat_delay;
+    std::int64_t pc = 0;  // index of the instruction's word in its queue
   };
   void set_issue_hook(std::function<void(const IssueEvent&)> hook);
+
+  // Richer observation for waveforms and timelines. Every callback is optional; with no
+  // observer set the engine pays one branch per event.
+  class Observer {
+   public:
+    virtual ~Observer() = default;
+    // An instruction and its REPEAT, once, in both modes: instances at cycle + k * delay.
+    virtual void on_group(int /*queue*/, std::int64_t /*cycle*/, std::uint64_t /*word*/, std::int64_t /*count*/,
+                          std::int64_t /*delay*/, std::int64_t /*pc*/) {}
+    // An SRAM row accessed (functional mode; timing-only reports groups only).
+    virtual void on_sram(int /*slice_position*/, int /*row*/, bool /*write*/, std::int64_t /*cycle*/) {}
+    // A value put on a stream register (functional mode): sid = id | 64 for westward.
+    virtual void on_stream(int /*sid*/, int /*position*/, std::int64_t /*cycle*/, const std::uint8_t* /*value*/) {}
+    // An MXM pass (MM/MMA) into an accumulator.
+    virtual void on_mxm(int /*plane_position*/, int /*acc*/, std::int64_t /*cycle*/) {}
+    // The end of the run, with the program length.
+    virtual void on_finish(std::int64_t /*cycles*/) {}
+  };
+  void set_observer(Observer* obs);
 
   // Read-only view of a stream register for lockstep and waveforms: the value on
   // (stream, dir) at `position` in `cycle`, or nullptr when empty or no longer held.

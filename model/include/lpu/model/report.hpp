@@ -13,7 +13,19 @@ struct HostStats {
   bool timing_only = false;
 };
 
-nlohmann::json stats_json(const ChipStats& s, const ChipParams& p, const HostStats* host);
-std::string format_stats(const ChipStats& s, const ChipParams& p, const HostStats& host);
+// Energy from event counts and the preset's per-event energies (docs/energy.md).
+struct Energy {
+  double sram_j = 0, mxm_j = 0, vxm_j = 0, stream_j = 0, link_j = 0, dma_j = 0, static_j = 0;
+  double total_j() const { return sram_j + mxm_j + vxm_j + stream_j + link_j + dma_j + static_j; }
+};
+Energy energy(const ChipStats& s, const ChipParams& p);
+
+// `tokens`: how many tokens the run produced (0: not a token-producing program); gives
+// tokens/s and tokens/s per MW.
+nlohmann::json stats_json(const ChipStats& s, const ChipParams& p, const HostStats* host, double tokens = 0);
+// One row per unit kind: chip,unit,queues,instructions,busy_cycles,utilisation, then the chip
+// totals as unit "chip".
+std::string stats_csv(const ChipStats& s, const ChipParams& p, int chip = 0, bool header = true);
+std::string format_stats(const ChipStats& s, const ChipParams& p, const HostStats& host, double tokens = 0);
 
 }  // namespace lpu::model

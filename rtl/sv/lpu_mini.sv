@@ -1,0 +1,330 @@
+// lpu_mini: the whole `mini` chip (configs/mini.toml): 27 instruction queues, 8 MEM slices,
+// the VXM (4 queues), 2 SXM slices, one MXM plane, the stream register file, C2C links and
+// host DMA channels as ports. docs/rtl.md describes the design and the harness.
+//
+// Operation: hold rst_n low for a cycle; with go = 0, load the program through the load port
+// (one item per clock: instruction words, queue lengths, SRAM rows, registers, permutation
+// tables, DMA input vectors); raise go: that cycle is cycle 0 of the program. Every output
+// describes the current cycle (issue, stream values); a clock edge advances one cycle.
+module lpu_mini
+  import lpu_isa_pkg::*;
+  import lpu_cfg_pkg::*;
+  import lpu_rtl_pkg::*;
+#(
+  parameter int IMEM_AW = 10  // instruction words per queue: 2**IMEM_AW
+) (
+  input  logic                                        clk,
+  input  logic                                        rst_n,
+  input  logic                                        go,
+  // load port: kind 0 instruction word (sel queue, addr index, data[63:0]); 1 queue length
+  // (sel queue, addr words); 2 SRAM row (sel slice, addr row); 3 register (addr r, data[31:0]);
+  // 4 permutation table (sel 0 sxm.w / 1 sxm.e, addr table, byte i of data = entry i);
+  // 5 DMA input vector (sel channel)
+  input  logic                                        ld_v,
+  input  logic [2:0]                                  ld_kind,
+  input  logic [7:0]                                  ld_sel,
+  input  logic [15:0]                                 ld_addr,
+  input  logic [VBITS-1:0]                            ld_data,
+  // C2C links and host DMA output
+  input  logic [LINKS-1:0]                            rx_v,
+  input  logic [LINKS-1:0][VBITS-1:0]                 rx_d,
+  output logic [LINKS-1:0]                            tx_v,
+  output logic [LINKS-1:0][VBITS-1:0]                 tx_d,
+  output logic [DMA_CHANNELS-1:0]                     dmaout_v,
+  output logic [DMA_CHANNELS-1:0][VBITS-1:0]          dmaout_d,
+  // debug read of an SRAM row
+  input  logic [7:0]                                  dbg_slice,
+  input  logic [7:0]                                  dbg_row,
+  output logic [VBITS-1:0]                            dbg_data,
+  // test only: flip bit 0 of every VXM ALU-class result (mutation test of the lockstep)
+  input  logic                                        tst_flip_alu,
+  // observation of the current cycle
+  output logic [47:0]                                 obs_cycle,
+  output logic [NQ-1:0]                               obs_iss_v,
+  output logic [NQ-1:0][63:0]                         obs_iss_w,
+  output logic [NQ-1:0][15:0]                         obs_pc,
+  output logic [NQ-1:0][1:0]                          obs_qstate,
+  output logic [NPOS-1:0][1:0][NSTREAMS-1:0]          obs_sv_v,
+  output logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] obs_sv_d,
+  output logic [NMEM-1:0]                             obs_sram_we,
+  output logic [NMEM-1:0][SUPERLANES-1:0]             obs_sram_mask,
+  output logic [NMEM-1:0][SUPERLANES-1:0][7:0]        obs_sram_row,
+  output logic [NMEM-1:0][VBITS-1:0]                  obs_sram_d,
+  output logic                                        obs_acc_we,
+  output logic [7:0]                                  obs_acc_idx,
+  output logic [VBYTES*32-1:0]                        obs_acc_d,
+  output logic [15:0][31:0]                           obs_regs,
+  output logic                                        quiescent,
+  output logic                                        last_act_v,
+  output logic [47:0]                                 last_act,
+  // first error (sticky)
+  output logic                                        err_v,
+  output logic [7:0]                                  err_code,
+  output logic [7:0]                                  err_src,
+  output logic [31:0]                                 err_info,
+  output logic [47:0]                                 err_cycle
+);
+  // ---- cycle, registers, load decode ----------------------------------------------------------
+  logic [47:0] cycle;
+  always_ff @(posedge clk) begin
+    if (!rst_n) cycle <= '0;
+    else if (go) cycle <= cycle + 1'b1;
+  end
+  assign obs_cycle = cycle;
+
+  wire _unused_ld = &{1'b0, ld_addr[15:IMEM_AW+1]};
+  wire ld_imem = ld_v && ld_kind == 3'd0;
+  wire ld_len = ld_v && ld_kind == 3'd1;
+  wire ld_sram = ld_v && ld_kind == 3'd2;
+  wire ld_reg = ld_v && ld_kind == 3'd3;
+  wire ld_perm = ld_v && ld_kind == 3'd4;
+  wire ld_dma = ld_v && ld_kind == 3'd5;
+
+  logic [15:0][31:0] regs;
+  logic [NQ-1:0] q_cfg_we;
+  logic [NQ-1:0][3:0] q_cfg_r;
+  logic [NQ-1:0][31:0] q_cfg_v;
+  always_ff @(posedge clk) begin
+    if (ld_reg && ld_addr[3:0] != 0) regs[ld_addr[3:0]] <= ld_data[31:0];
+    // CONFIG in t: effective from t + 1; in one cycle the highest queue wins (model order)
+    for (int q = 0; q < NQ; q++)
+      if (go && q_cfg_we[q] && q_cfg_r[q] != 0) regs[q_cfg_r[q]] <= q_cfg_v[q];
+    regs[0] <= '0;
+  end
+  assign obs_regs = regs;
+
+  // ---- queues ------------------------------------------------------------------------------
+  logic [NQ-1:0] q_iss_v, q_notify, q_done, q_err, u_v;
+  logic [NQ-1:0][63:0] q_iss_w;
+  logic [NQ-1:0][7:0] q_err_code;
+  logic [NQ-1:0][1:0] q_state;
+  wire notify_any = |q_notify;
+  for (genvar q = 0; q < NQ; q++) begin : g_q
+    logic [IMEM_AW:0] pc;
+    lpu_queue #(.IMEM_AW(IMEM_AW)) u_queue (
+      .clk, .rst_n, .go, .cycle,
+      .ld_we(ld_imem && 32'(ld_sel) == q), .ld_addr(ld_addr[IMEM_AW-1:0]), .ld_data(ld_data[63:0]),
+      .ld_len_we(ld_len && 32'(ld_sel) == q), .ld_len(ld_addr[IMEM_AW:0]),
+      .regs, .notify_any,
+      .iss_v(q_iss_v[q]), .iss_w(q_iss_w[q]), .notify_o(q_notify[q]),
+      .cfg_we(q_cfg_we[q]), .cfg_r(q_cfg_r[q]), .cfg_v(q_cfg_v[q]),
+      .done_o(q_done[q]), .pc_o(pc), .state_o(q_state[q]), .err_o(q_err[q]), .err_code_o(q_err_code[q]));
+    assign obs_pc[q] = 16'(pc);
+    // the unit sees every issued instruction but the ICU ones (DESKEW included)
+    assign u_v[q] = q_iss_v[q] && !is_icu(q_iss_w[q][63:56]);
+  end
+  assign obs_iss_v = q_iss_v;
+  assign obs_iss_w = q_iss_w;
+  assign obs_qstate = q_state;
+
+  // ---- stream network ------------------------------------------------------------------------
+  logic [NLAND-1:0] land_v;
+  logic [NLAND-1:0][6:0] land_sid;
+  logic [NLAND-1:0][VBITS-1:0] land_d;
+  logic [NPOS-1:0][1:0][NSTREAMS-1:0] sv_v;
+  logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] sv_d;
+  logic st_err;
+  logic [31:0] st_err_info;
+  lpu_streams u_streams (.clk, .rst_n, .land_v, .land_sid, .land_d, .sv_v, .sv_d, .err_o(st_err), .err_info_o(st_err_info));
+  assign obs_sv_v = sv_v;
+  assign obs_sv_d = sv_d;
+
+  // ---- MEM slices --------------------------------------------------------------------------------
+  logic [NMEM-1:0] m_busy, m_err;
+  logic [NMEM-1:0][7:0] m_err_code;
+  logic [NMEM-1:0][31:0] m_err_info;
+  logic [NMEM-1:0][VBITS-1:0] m_dbg;
+  for (genvar m = 0; m < NMEM; m++) begin : g_mem
+    localparam int P = mem_pos(m);
+    localparam int LP = port_base(P);
+    lpu_mem_slice #(.POS(P)) u_mem (
+      .clk, .rst_n,
+      .iss_v(u_v[m*MEM_QUEUES +: MEM_QUEUES]), .iss_w(q_iss_w[m*MEM_QUEUES +: MEM_QUEUES]),
+      .regs, .pv(sv_v[P]), .pd(sv_d[P]),
+      .ld_we(ld_sram && 32'(ld_sel) == m), .ld_row(ld_addr[7:0]), .ld_data,
+      .dbg_row, .dbg_data(m_dbg[m]),
+      .land_v(land_v[LP]), .land_sid(land_sid[LP]), .land_d(land_d[LP]),
+      .obs_we(obs_sram_we[m]), .obs_mask(obs_sram_mask[m]), .obs_row(obs_sram_row[m]), .obs_data(obs_sram_d[m]),
+      .busy(m_busy[m]), .err_o(m_err[m]), .err_code_o(m_err_code[m]), .err_info_o(m_err_info[m]));
+  end
+  assign dbg_data = 32'(dbg_slice) < 32'(NMEM) ? m_dbg[dbg_slice[$clog2(NMEM)-1:0]] : '0;
+
+  // ---- VXM -----------------------------------------------------------------------------------
+  logic [VXM_QUEUES-1:0] v_busy, v_err;
+  logic [VXM_QUEUES-1:0][7:0] v_err_code;
+  logic [VXM_QUEUES-1:0][31:0] v_err_info;
+  for (genvar q = 0; q < VXM_QUEUES; q++) begin : g_vxm
+    localparam int LP = port_base(POS_VXM) + q * VXM_CLASSES;
+    lpu_vxm_q u_vxm (
+      .clk, .rst_n, .iss_v(u_v[Q_VXM0 + q]), .iss_w(q_iss_w[Q_VXM0 + q]), .pv(sv_v[POS_VXM]), .pd(sv_d[POS_VXM]),
+      .tst_flip(tst_flip_alu),
+      .land_v(land_v[LP +: VXM_CLASSES]), .land_sid(land_sid[LP +: VXM_CLASSES]), .land_d(land_d[LP +: VXM_CLASSES]),
+      .busy(v_busy[q]), .err_o(v_err[q]), .err_code_o(v_err_code[q]), .err_info_o(v_err_info[q]));
+  end
+
+  // ---- SXM (west, east) and the host interface --------------------------------------------------
+  logic [NSXMQ-1:0] recv_req, recv_ok, dmain_req, dmain_ok, send_v, dmo_v;
+  logic [NSXMQ-1:0][7:0] recv_link, dmain_chan, send_link, dmo_chan;
+  logic [NSXMQ-1:0][VBITS-1:0] recv_data, dmain_data, send_d, dmo_d;
+  logic [1:0] s_busy;
+  logic [NSXMQ-1:0] s_err;
+  logic [NSXMQ-1:0][7:0] s_err_code;
+  logic [NSXMQ-1:0][31:0] s_err_info;
+  for (genvar h = 0; h < 2; h++) begin : g_sxm
+    localparam int P = h == 0 ? POS_SXMW : POS_SXME;
+    localparam int LP = port_base(P);
+    localparam int Q0 = h * SXM_QUEUES;
+    lpu_sxm #(.POS(P)) u_sxm (
+      .clk, .rst_n, .iss_v(u_v[Q_SXM0 + Q0 +: SXM_QUEUES]), .iss_w(q_iss_w[Q_SXM0 + Q0 +: SXM_QUEUES]),
+      .pv(sv_v[P]), .pd(sv_d[P]),
+      .perm_we(ld_perm && 32'(ld_sel) == h), .perm_idx(ld_addr[7:0]), .perm_data(ld_data),
+      .recv_req(recv_req[Q0 +: SXM_QUEUES]), .recv_link(recv_link[Q0 +: SXM_QUEUES]),
+      .recv_ok(recv_ok[Q0 +: SXM_QUEUES]), .recv_data(recv_data[Q0 +: SXM_QUEUES]),
+      .dmain_req(dmain_req[Q0 +: SXM_QUEUES]), .dmain_chan(dmain_chan[Q0 +: SXM_QUEUES]),
+      .dmain_ok(dmain_ok[Q0 +: SXM_QUEUES]), .dmain_data(dmain_data[Q0 +: SXM_QUEUES]),
+      .send_v(send_v[Q0 +: SXM_QUEUES]), .send_link(send_link[Q0 +: SXM_QUEUES]), .send_d(send_d[Q0 +: SXM_QUEUES]),
+      .dmaout_v(dmo_v[Q0 +: SXM_QUEUES]), .dmaout_chan(dmo_chan[Q0 +: SXM_QUEUES]), .dmaout_d(dmo_d[Q0 +: SXM_QUEUES]),
+      .land_v(land_v[LP +: SXM_QUEUES * SXM_CLASSES]), .land_sid(land_sid[LP +: SXM_QUEUES * SXM_CLASSES]),
+      .land_d(land_d[LP +: SXM_QUEUES * SXM_CLASSES]),
+      .busy(s_busy[h]), .err_o(s_err[Q0 +: SXM_QUEUES]), .err_code_o(s_err_code[Q0 +: SXM_QUEUES]),
+      .err_info_o(s_err_info[Q0 +: SXM_QUEUES]));
+  end
+
+  logic h_err;
+  logic [7:0] h_err_code;
+  logic [31:0] h_err_info;
+  lpu_hostif u_host (
+    .clk, .rst_n, .rx_v, .rx_d, .tx_v, .tx_d,
+    .dma_push(ld_dma), .dma_push_chan(ld_sel), .dma_push_d(ld_data), .dmaout_v, .dmaout_d,
+    .recv_req, .recv_link, .recv_ok, .recv_data, .dmain_req, .dmain_chan, .dmain_ok, .dmain_data,
+    .send_v, .send_link, .send_d, .dmo_v, .dmo_chan, .dmo_d,
+    .err_o(h_err), .err_code_o(h_err_code), .err_info_o(h_err_info));
+
+  // ---- MXM ---------------------------------------------------------------------------------
+  logic x_busy;
+  logic [MXM_QUEUES-1:0] x_err;
+  logic [MXM_QUEUES-1:0][7:0] x_err_code;
+  logic [MXM_QUEUES-1:0][31:0] x_err_info;
+  localparam int LP_MXM = port_base(POS_MXM);
+  lpu_mxm u_mxm (
+    .clk, .rst_n, .cycle, .iss_v(u_v[Q_MXM0 +: MXM_QUEUES]), .iss_w(q_iss_w[Q_MXM0 +: MXM_QUEUES]),
+    .pv(sv_v[POS_MXM]), .pd(sv_d[POS_MXM]),
+    .land_v(land_v[LP_MXM +: MXM_QUEUES]), .land_sid(land_sid[LP_MXM +: MXM_QUEUES]), .land_d(land_d[LP_MXM +: MXM_QUEUES]),
+    .obs_acc_we, .obs_acc_idx, .obs_acc_d,
+    .busy(x_busy), .err_o(x_err), .err_code_o(x_err_code), .err_info_o(x_err_info));
+
+  // ---- program length, quiescence, errors ------------------------------------------------------
+  // last cycle in which an instruction issues or a result lands (docs/timing.md rule 23)
+  logic act_v;
+  logic [47:0] act_c;
+  always_comb begin
+    act_v = 1'b0;
+    act_c = '0;
+    for (int q = 0; q < NQ; q++) begin
+      if (q_iss_v[q] && (!act_v || cycle + 48'(act_latency(q_iss_w[q][63:56])) > act_c)) begin
+        act_v = 1'b1;
+        act_c = cycle + 48'(act_latency(q_iss_w[q][63:56]));
+      end
+    end
+  end
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      last_act_v <= 1'b0;
+      last_act <= '0;
+    end else if (go && act_v && (!last_act_v || act_c > last_act)) begin
+      last_act_v <= 1'b1;
+      last_act <= act_c;
+    end
+  end
+  assign quiescent = &q_done && !(|m_busy) && !(|v_busy) && !(|s_busy) && !x_busy;
+
+  logic [NQ-1:0] parked;
+  for (genvar q = 0; q < NQ; q++) begin : g_park
+    assign parked[q] = q_state[q] == 2'd1;
+  end
+  wire deadlock = go && (|parked) && ((parked | q_done) == '1) && !(|m_busy) && !(|v_busy) && !(|s_busy) && !x_busy;
+
+  logic e_now;
+  logic [7:0] e_code, e_src;
+  logic [31:0] e_info;
+  always_comb begin
+    e_now = 1'b0;
+    e_code = '0;
+    e_src = '0;
+    e_info = '0;
+    if (deadlock) begin
+      e_now = 1'b1;
+      e_code = E_DEADLOCK;
+      e_src = 8'(ES_CHIP);
+    end
+    if (h_err) begin
+      e_now = 1'b1;
+      e_code = h_err_code;
+      e_src = 8'(ES_HOST);
+      e_info = h_err_info;
+    end
+    if (st_err) begin
+      e_now = 1'b1;
+      e_code = E_STREAM_CONFLICT;
+      e_src = 8'(ES_STREAMS);
+      e_info = st_err_info;
+    end
+    for (int q = MXM_QUEUES - 1; q >= 0; q--)
+      if (x_err[q]) begin
+        e_now = 1'b1;
+        e_code = x_err_code[q];
+        e_src = 8'(ES_MXM + q);
+        e_info = x_err_info[q];
+      end
+    for (int q = NSXMQ - 1; q >= 0; q--)
+      if (s_err[q]) begin
+        e_now = 1'b1;
+        e_code = s_err_code[q];
+        e_src = 8'(ES_SXM + q);
+        e_info = s_err_info[q];
+      end
+    for (int q = VXM_QUEUES - 1; q >= 0; q--)
+      if (v_err[q]) begin
+        e_now = 1'b1;
+        e_code = v_err_code[q];
+        e_src = 8'(ES_VXM + q);
+        e_info = v_err_info[q];
+      end
+    for (int m = NMEM - 1; m >= 0; m--)
+      if (m_err[m]) begin
+        e_now = 1'b1;
+        e_code = m_err_code[m];
+        e_src = 8'(ES_MEM + m);
+        e_info = m_err_info[m];
+      end
+    for (int q = NQ - 1; q >= 0; q--)
+      if (q_err[q]) begin
+        e_now = 1'b1;
+        e_code = q_err_code[q];
+        e_src = 8'(q);
+        e_info = '0;
+      end
+  end
+
+  // sticky: the first error, and its cycle (also visible combinationally in that cycle)
+  logic e_v;
+  logic [7:0] e_code_r, e_src_r;
+  logic [31:0] e_info_r;
+  logic [47:0] e_cycle_r;
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      e_v <= 1'b0;
+    end else if (go && e_now && !e_v) begin
+      e_v <= 1'b1;
+      e_code_r <= e_code;
+      e_src_r <= e_src;
+      e_info_r <= e_info;
+      e_cycle_r <= cycle;
+    end
+  end
+  assign err_v = e_v || (go && e_now);
+  assign err_code = e_v ? e_code_r : e_code;
+  assign err_src = e_v ? e_src_r : e_src;
+  assign err_info = e_v ? e_info_r : e_info;
+  assign err_cycle = e_v ? e_cycle_r : cycle;
+endmodule

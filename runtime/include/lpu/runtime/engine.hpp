@@ -1,0 +1,50 @@
+#pragma once
+// The synchronous core behind every device: the emulated chips of one device, the host DMA
+// model, weights, streaming and statistics. Not thread-safe: LocalDevice runs it on its own
+// thread, the server on one strand per session. Semantics in device.hpp and docs/runtime.md.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lpu/runtime/device.hpp"
+
+namespace lpu::rt {
+
+struct EngineLimits {
+  int max_chips = 1024;                 // chips of a pipeline or rack
+  std::int64_t max_bytes = INT64_MAX;   // host copies held (programs, weights); lpu::Error beyond
+  int max_items_per_batch = 1 << 20;
+};
+
+class Engine {
+ public:
+  explicit Engine(const DeviceSpec& spec, const EngineLimits& lim = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  DeviceInfo info() const;
+  void load_program(const obj::Program& prog, const std::vector<int>& chips);
+  void load_tensor(const TensorLoad& where, const io::Tensor& t);
+  io::Tensor read_symbol(int chip, const std::string& symbol);
+  void set_reg(int chip, int reg, std::uint32_t value);
+  RunResult run(const RunRequest& req);
+  BatchResult stream(const Batch& batch);
+  nlohmann::json stats() const;
+  std::int64_t bytes_held() const;  // host-side copies of programs and weights
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether this build has rack devices (lpu_rack linked).
+bool have_rack();
+
+// Percentile (nearest rank) of unsorted values; 0 when empty.
+double percentile(std::vector<double> v, double p);
+
+}  // namespace lpu::rt

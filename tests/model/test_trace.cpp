@@ -1,0 +1,204 @@
+// Waveforms, timelines and statistics files of a run (examples/vector_add.lpa on mini):
+//   rb: READ in mem.w.1 at 0; ra: READ in mem.w.0 at 1; ADD at the VXM at 4 (result s2e at
+//   position 5 in 5, position 6 in 6); WRITE in mem.e.0 at 6.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "helpers.hpp"
+#include "lpu/isa/isa.hpp"
+#include "lpu/model/report.hpp"
+#include "lpu/model/trace.hpp"
+
+using namespace lpu;
+using namespace lpu::test;
+
+namespace {
+
+// A minimal VCD reader: value of a signal (scope.name) at a cycle.
+struct Vcd {
+  std::map<std::string, std::string> id_of;             // "mem_w_0.rd_en" -> id
+  std::map<std::string, std::map<std::int64_t, std::string>> changes;  // id -> cycle -> value
+  explicit Vcd(const std::string& text) {
+    std::istringstream in(text);
+    std::string tok, scope;
+    std::vector<std::string> scopes;
+    std::int64_t t = 0;
+    bool defs = true;
+    while (in >> tok) {
+      if (defs) {
+        if (tok == "$scope") {
+          std::string kind, name;
+          in >> kind >> name;
+          scopes.push_back(name);
+        } else if (tok == "$upscope") {
+          scopes.pop_back();
+        } else if (tok == "$var") {
+          std::string type, width, id, name;
+          in >> type >> width >> id >> name;
+          id_of[scopes.back() + "." + name] = id;
+        } else if (tok == "$enddefinitions") {
+          defs = false;
+        }
+        continue;
+      }
+      if (tok[0] == '#') {
+        t = std::stoll(tok.substr(1));
+      } else if (tok[0] == 'b') {
+        std::string id;
+        in >> id;
+        changes[id][t] = tok.substr(1);
+      } else if (tok[0] == '0' || tok[0] == '1' || tok[0] == 'x') {
+        changes[tok.substr(1)][t] = tok.substr(0, 1);
+      }
+    }
+  }
+  std::string at(const std::string& sig, std::int64_t cycle) const {
+    auto id = id_of.find(sig);
+    REQUIRE_MESSAGE(id != id_of.end(), sig);
+    const auto& ch = changes.at(id->second);
+    auto it = ch.upper_bound(cycle);
+    if (it == ch.begin()) return "?";
+    return std::prev(it)->second;
+  }
+};
+
+std::uint64_t from_bits(const std::string& b) { return std::stoull(b, nullptr, 2); }
+
+struct Traced {
+  std::string vcd;
+  nlohmann::json timeline;
+  std::string csv;
+  std::vector<std::uint8_t> c;
+};
+
+Traced trace_vector_add(const model::TraceSelection& sel) {
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_file(example("vector_add.lpa"), p).program;
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(obj);
+  model::VcdTracer vcd(chip, sel);
+  model::Timeline tl;
+  struct Both : model::Chip::Observer {
+    model::Chip::Observer *a, *b;
+    void on_group(int q, std::int64_t c, std::uint64_t w, std::int64_t n, std::int64_t d, std::int64_t pc) override {
+      a->on_group(q, c, w, n, d, pc);
+      b->on_group(q, c, w, n, d, pc);
+    }
+    void on_sram(int s, int r, bool w, std::int64_t c) override { a->on_sram(s, r, w, c); }
+    void on_stream(int sid, int ps, std::int64_t c, const std::uint8_t* v) override { a->on_stream(sid, ps, c, v); }
+    void on_mxm(int pl, int ac, std::int64_t c) override { a->on_mxm(pl, ac, c); }
+    void on_finish(std::int64_t c) override {
+      a->on_finish(c);
+      b->on_finish(c);
+    }
+  } both;
+  both.a = &vcd;
+  both.b = tl.attach(chip);
+  chip.set_observer(&both);
+  chip.run();
+  Traced t;
+  std::ostringstream v, j;
+  vcd.write(v);
+  tl.write(j);
+  t.vcd = v.str();
+  t.timeline = nlohmann::json::parse(j.str());
+  t.csv = model::stats_csv(chip.stats(), p);
+  t.c = chip.read_symbol("c");
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("VCD: known signals carry known values at known cycles") {
+  model::TraceSelection sel;
+  sel.positions = {6};
+  sel.streams = {2};
+  auto t = trace_vector_add(sel);
+  Vcd v(t.vcd);
+  // ra reads row 0 of mem.w.0 in cycle 1: the read enable is high in 1 only.
+  CHECK(v.at("mem_w_0.rd_en", 0) == "0");
+  CHECK(v.at("mem_w_0.rd_en", 1) == "1");
+  CHECK(from_bits(v.at("mem_w_0.rd_addr", 1)) == 0);
+  CHECK(v.at("mem_w_0.rd_en", 2) == "0");
+  // The ADD is the VXM queue 0's instruction from cycle 4, at word index 1 (after NOP 4).
+  CHECK(v.at("vxm.q0_insn", 3) == "x");  // nothing issued before
+  auto add = isa::decode(from_bits(v.at("vxm.q0_insn", 4)));
+  CHECK(add.op == isa::Op::Add);
+  CHECK(from_bits(v.at("vxm.q0_pc", 4)) == 1);
+  // The sum is on s2e at position 6 in cycle 6 only, and equals c.
+  CHECK(v.at("streams.s2e_p6_valid", 5) == "0");
+  CHECK(v.at("streams.s2e_p6_valid", 6) == "1");
+  CHECK(v.at("streams.s2e_p6_valid", 7) == "0");
+  auto bits = v.at("streams.s2e_p6", 6);
+  REQUIRE(bits.size() == 256);
+  for (int i = 0; i < 32; ++i) {  // element i is bits [8i+7 : 8i], written MSB first
+    auto byte = from_bits(bits.substr(std::size_t(256 - 8 * (i + 1)), 8));
+    CHECK(byte == t.c[std::size_t(i)]);
+  }
+  // The WRITE in mem.e.0 in cycle 6.
+  CHECK(v.at("mem_e_0.wr_en", 6) == "1");
+}
+
+TEST_CASE("VCD: vcd2fst accepts the file") {
+  auto t = trace_vector_add({});
+  const std::string dir = std::string(LPU_BINARY_DIR) + "/test-out";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream f(dir + "/vector_add.vcd");
+    f << t.vcd;
+  }
+  if (std::system("command -v vcd2fst > /dev/null 2>&1") != 0) {
+    MESSAGE("vcd2fst not installed (gtkwave); skipping the conversion check");
+    return;
+  }
+  const std::string cmd = "vcd2fst " + dir + "/vector_add.vcd " + dir + "/vector_add.fst > /dev/null 2>&1";
+  CHECK(std::system(cmd.c_str()) == 0);
+  CHECK(std::filesystem::file_size(dir + "/vector_add.fst") > 0);
+}
+
+TEST_CASE("VCD: a cycle window and a unit selection limit what is dumped") {
+  model::TraceSelection sel;
+  sel.units = {"vxm"};
+  sel.from = 3;
+  sel.to = 4;
+  auto t = trace_vector_add(sel);
+  Vcd v(t.vcd);
+  CHECK(v.id_of.count("vxm.q0_insn") == 1);
+  CHECK(v.id_of.count("mem_w_0.rd_en") == 0);
+  CHECK(t.vcd.find("#1\n") == std::string::npos);  // nothing before the window
+}
+
+TEST_CASE("timeline: tracks per queue, spans per instruction, counters") {
+  auto t = trace_vector_add({});
+  const auto& ev = t.timeline.at("traceEvents");
+  REQUIRE(ev.is_array());
+  bool vxm_track = false, add_span = false, counter = false;
+  for (const auto& e : ev) {
+    if (e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "vxm.0") vxm_track = true;
+    if (e["ph"] == "X" && e["name"] == "ADD") {
+      add_span = true;
+      CHECK(e["ts"].get<double>() == doctest::Approx(0.004));  // cycle 4 at 1 GHz, in us
+      CHECK(e["args"]["instruction"] == "ADD.i8 s0e, s1e, s2e");
+    }
+    if (e["ph"] == "C" && e["name"] == "SRAM read TB/s") counter = true;
+  }
+  CHECK(vxm_track);
+  CHECK(add_span);
+  CHECK(counter);
+}
+
+TEST_CASE("statistics CSV has a row per unit and the chip totals") {
+  auto t = trace_vector_add({});
+  std::istringstream in(t.csv);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  REQUIRE(lines.size() == 1 + model::kNumUnitKinds + 1);
+  CHECK(lines[0].rfind("chip,unit,queues,instructions", 0) == 0);
+  CHECK(lines.back().rfind("0,chip,,,,,9,64,32,", 0) == 0);  // 9 cycles, 2 rows read, 1 written
+}
