@@ -1,6 +1,8 @@
 // lpu run: run an object on the emulated chip.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -151,8 +153,40 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     if (!o->trace.empty() && traced) fan.obs.push_back(timeline.attach(chip));
     if (!fan.obs.empty()) chip.set_observer(fan.obs.size() == 1 ? fan.obs[0] : &fan);
     auto t0 = std::chrono::steady_clock::now();
-    if (module) sc_core::sc_start();
-    else chip.run();
+    if (module) {
+      sc_core::sc_start();
+    } else if (mode == model::Mode::Functional && isatty(2) && !o->quiet) {
+      // A progress line on a terminal: the total comes from a timing-only run (cheap: the same
+      // cycle count, no data), then the functional run advances in slices.
+      model::Chip probe(params, model::Mode::TimingOnly);
+      probe.load(prog);
+      for (const auto& r : o->regs) {
+        auto [name, val] = split_eq(r, "--reg");
+        probe.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
+      }
+      probe.run();
+      const double total = double(std::max<std::int64_t>(probe.stats().cycles, 1));
+      auto last = std::chrono::steady_clock::now();
+      bool shown = false;
+      std::int64_t limit = 0, step = 1024;
+      while (!chip.run(limit += step)) {
+        auto now = std::chrono::steady_clock::now();
+        if (std::chrono::duration<double>(now - last).count() < 0.5) {
+          step = std::min<std::int64_t>(step * 2, 1 << 24);
+          continue;
+        }
+        last = now;
+        const double done = double(std::min<std::int64_t>(limit, std::int64_t(total)));
+        const double el = std::chrono::duration<double>(now - t0).count();
+        const double rate = done / el;
+        fmt::print(stderr, "\r  cycle {:>12.0f} / {:.0f} ({:4.1f}%), {:.3g} cycles/s, {:.0f} s left   ", done, total,
+                   100 * done / total, rate, rate > 0 ? (total - done) / rate : 0.0);
+        shown = true;
+      }
+      if (shown) fmt::print(stderr, "\r{:80}\r", "");
+    } else {
+      chip.run();
+    }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& st = chip.stats();
     if (vcd) {
