@@ -69,26 +69,30 @@ std::string scope_name(const std::string& s) {
 VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel)
     : chip_(chip), sel_(sel), prefix_(fmt::format("chip{}", chip.id())) {
   const auto& L = chip.layout();
+  queue_sig_.assign(L.queues().size(), {-1, -1});
+  slice_sig_.assign(L.slices().size(), {});
   for (const auto& s : L.slices()) {
     std::string unit(slice_kind_name(s.kind));
     if (!sel_.units.empty() && !sel_.units.count(unit)) continue;
     const std::string scope = scope_name(s.name);
     int k = 0;
-    for (const auto& q : L.queues())
-      if (q.slice.v == s.position) {
-        sig(scope, fmt::format("q{}_insn", k), 64);
-        sig(scope, fmt::format("q{}_pc", k), 32);
+    for (std::size_t qi = 0; qi < L.queues().size(); ++qi)
+      if (L.queues()[qi].slice.v == s.position) {
+        int a = sig(scope, fmt::format("q{}_insn", k), 64);
+        int b = sig(scope, fmt::format("q{}_pc", k), 32);
+        queue_sig_[qi] = {a, b};
         ++k;
       }
+    auto& ss = slice_sig_[std::size_t(s.position)];
     if (s.kind == SliceKind::Mem) {
-      sig(scope, "rd_en", 1);
-      sig(scope, "rd_addr", 20);
-      sig(scope, "wr_en", 1);
-      sig(scope, "wr_addr", 20);
+      ss.rd_en = sig(scope, "rd_en", 1);
+      ss.rd_addr = sig(scope, "rd_addr", 20);
+      ss.wr_en = sig(scope, "wr_en", 1);
+      ss.wr_addr = sig(scope, "wr_addr", 20);
     }
     if (s.kind == SliceKind::Mxm) {
-      sig(scope, "mm_en", 1);
-      sig(scope, "mm_acc", 8);
+      ss.mm_en = sig(scope, "mm_en", 1);
+      ss.mm_acc = sig(scope, "mm_acc", 8);
     }
   }
   const int vb = chip.params().vector_bytes() * 8;
@@ -96,8 +100,9 @@ VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel)
     for (int id = 0; id < chip.params().stream.per_direction; ++id) {
       if (!sel_.streams.empty() && !sel_.streams.count(id)) continue;
       for (char d : {'e', 'w'}) {
-        sig("streams", fmt::format("s{}{}_p{}", id, d, pos), vb);
+        int v = sig("streams", fmt::format("s{}{}_p{}", id, d, pos), vb);
         sig("streams", fmt::format("s{}{}_p{}_valid", id, d, pos), 1);
+        stream_sig_[{id | (d == 'w' ? 64 : 0), pos}] = v;
       }
     }
 }
@@ -116,31 +121,27 @@ void VcdTracer::change(std::int64_t cycle, int s, std::string v) {
 
 void VcdTracer::on_group(int queue, std::int64_t cycle, std::uint64_t word, std::int64_t, std::int64_t,
                          std::int64_t pc) {
-  const auto& L = chip_.layout();
-  const auto& q = L.queue(QueueId{queue});
-  const std::string scope = scope_name(L.slice(q.slice).name);
-  auto it = by_name_.find(scope + "." + fmt::format("q{}_insn", q.index_in_slice));
-  if (it == by_name_.end()) return;
-  change(cycle, it->second, bits(word, 64));
-  change(cycle, by_name_[scope + "." + fmt::format("q{}_pc", q.index_in_slice)], bits(std::uint64_t(pc), 32));
+  const auto [insn, pcs] = queue_sig_[std::size_t(queue)];
+  if (insn < 0 || !in_window(cycle)) return;
+  change(cycle, insn, bits(word, 64));
+  change(cycle, pcs, bits(std::uint64_t(pc), 32));
 }
 
 void VcdTracer::on_sram(int slice, int row, bool write, std::int64_t cycle) {
-  const std::string scope = scope_name(chip_.layout().slice(SliceId{slice}).name);
-  auto en = by_name_.find(scope + (write ? ".wr_en" : ".rd_en"));
-  if (en == by_name_.end()) return;
-  change(cycle, en->second, "1");
-  change(cycle, by_name_[scope + (write ? ".wr_addr" : ".rd_addr")], bits(std::uint64_t(row), 20));
-  change(cycle + 1, en->second, "0");  // a later access in that cycle overrides (sequence order)
+  const auto& ss = slice_sig_[std::size_t(slice)];
+  const int en = write ? ss.wr_en : ss.rd_en;
+  if (en < 0 || !in_window(cycle)) return;
+  change(cycle, en, "1");
+  change(cycle, write ? ss.wr_addr : ss.rd_addr, bits(std::uint64_t(row), 20));
+  change(cycle + 1, en, "0");  // a later access in that cycle overrides (sequence order)
 }
 
 void VcdTracer::on_mxm(int plane, int acc, std::int64_t cycle) {
-  const std::string scope = scope_name(chip_.layout().slice(SliceId{plane}).name);
-  auto en = by_name_.find(scope + ".mm_en");
-  if (en == by_name_.end()) return;
-  change(cycle, en->second, "1");
-  change(cycle, by_name_[scope + ".mm_acc"], bits(std::uint64_t(acc), 8));
-  change(cycle + 1, en->second, "0");
+  const auto& ss = slice_sig_[std::size_t(plane)];
+  if (ss.mm_en < 0 || !in_window(cycle)) return;
+  change(cycle, ss.mm_en, "1");
+  change(cycle, ss.mm_acc, bits(std::uint64_t(acc), 8));
+  change(cycle + 1, ss.mm_en, "0");
 }
 
 void VcdTracer::on_stream(int sid, int position, std::int64_t cycle, const std::uint8_t* value) {
@@ -154,8 +155,8 @@ void VcdTracer::on_stream(int sid, int position, std::int64_t cycle, const std::
     if (east ? p < position : p > position) continue;
     const std::int64_t at = cycle + std::int64_t(std::abs(p - position)) * hop;
     if (!in_window(at)) continue;
-    auto v = by_name_.find(fmt::format("streams.s{}{}_p{}", id, east ? 'e' : 'w', p));
-    if (v == by_name_.end()) continue;
+    auto v = stream_sig_.find({sid, p});
+    if (v == stream_sig_.end()) continue;
     std::string b(std::size_t(vbytes) * 8, '0');
     for (int i = 0; i < vbytes * 8; ++i)
       if ((value[i / 8] >> (i % 8)) & 1) b[std::size_t(vbytes * 8 - 1 - i)] = '1';

@@ -60,6 +60,13 @@ class VcdTracer : public Chip::Observer {
   bool in_window(std::int64_t c) const { return c >= sel_.from && c <= sel_.to; }
   const Chip& chip_;
   TraceSelection sel_;
+  // Signal indices resolved once (-1: not traced), so that events cost no lookups.
+  std::vector<std::pair<int, int>> queue_sig_;  // queue -> (insn, pc)
+  struct SliceSigs {
+    int rd_en = -1, rd_addr = -1, wr_en = -1, wr_addr = -1, mm_en = -1, mm_acc = -1;
+  };
+  std::vector<SliceSigs> slice_sig_;           // by position
+  std::map<std::pair<int, int>, int> stream_sig_;  // (sid, position) -> value signal (valid = +1)
   std::vector<Sig> sigs_;
   std::map<std::string, int> by_name_;
   std::vector<Change> changes_;
