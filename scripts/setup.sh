@@ -9,6 +9,7 @@ PKGS=(
   verilator libsystemc-dev libboost-dev libfmt-dev doctest-dev
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libopenblas-dev clang libclang-rt-14-dev gtkwave gnuplot-nox
+  python3-numpy python3-matplotlib
 )
 
 missing=()
