@@ -91,6 +91,7 @@ struct RtlChip::Impl {
   std::string wave_path, wave_open_path;
   obj::Program prog;
   bool is_loaded = false;
+  bool running = false;  // the start edge is done: cycle 0 is visible
   bool started = false;  // first step() done
   bool flip = false;
   std::int64_t cyc = 0;
@@ -109,7 +110,7 @@ struct RtlChip::Impl {
   void check_params() const {
     auto mism = [&](const char* what, long long a, long long b) {
       if (a != b)
-        throw Error(fmt::format("RTL was built for preset '{}' with {} = {}, but the preset now has {}; "
+        throw lpu::Error(fmt::format("RTL was built for preset '{}' with {} = {}, but the preset now has {}; "
                                 "rebuild lpu_rtl", cfg::kPreset, what, b, a));
     };
     mism("vector bytes", p.vector_bytes(), cfg::VBYTES);
@@ -136,7 +137,7 @@ struct RtlChip::Impl {
     static_assert(cfg::LAT_MXM_MM >= 2 && cfg::LAT_SXM_TRANS >= 17 && cfg::LAT_SXM_TRANS <= 33,
                   "latencies outside what the RTL implements");
     if (layout.num_positions() != kPos || int(layout.queues().size()) != kQueues)
-      throw Error("RTL floorplan differs from lpu::Layout");
+      throw lpu::Error("RTL floorplan differs from lpu::Layout");
     // Queue order and positions: the RTL numbers queues exactly as lpu::Layout.
     for (int q = 0; q < kQueues; ++q) {
       int pos;
@@ -151,7 +152,7 @@ struct RtlChip::Impl {
         pos = kMem + 3;
       }
       if (layout.queue(QueueId{q}).position != pos)
-        throw Error(fmt::format("RTL queue {} sits at position {}, lpu::Layout says {} ({})", q, pos,
+        throw lpu::Error(fmt::format("RTL queue {} sits at position {}, lpu::Layout says {} ({})", q, pos,
                                 layout.queue(QueueId{q}).position, layout.queue(QueueId{q}).name));
     }
   }
@@ -181,26 +182,34 @@ struct RtlChip::Impl {
     top->ld_v = 0;
   }
 
-  // Host writes before the first step: go low for one load cycle, then back to cycle 0.
+  // Host writes before the run starts (the first observation or step()).
   void host_item(std::uint8_t kind, int sel, int addr, const std::uint8_t* data, std::size_t n) {
-    if (!is_loaded) throw Error("RtlChip: host access before load()");
-    if (started) throw Error("RtlChip: registers and SRAM can only be written before the first step()");
-    top->go = 0;
+    if (!is_loaded) throw lpu::Error("RtlChip: host access before load()");
+    if (running) throw lpu::Error("RtlChip: registers and SRAM can only be written before the run starts");
     load_item(kind, sel, addr, data, n);
-    top->go = 1;
-    set_inputs();
-    top->eval();
   }
 
+  // The start edge (go for one clock): from then on the outputs describe cycle 0.
+  void ensure_running() {
+    if (running || !is_loaded) return;
+    open_trace();
+    top->go = 1;
+    top->clk = 1;
+    top->eval();
+    top->go = 0;
+    top->clk = 0;
+    running = true;
+    set_inputs();
+    eval_dump(tnow());
+  }
+
+  // Inputs of the current cycle: a link vector arriving in cycle a is presented in a - 1 (the
+  // RTL takes it into the link's FIFO at the end of that cycle); a late one as soon as possible.
   void set_inputs() {
     top->rx_v = 0;
     for (int l = 0; l < cfg::LINKS; ++l) {
       auto& a = arrivals[std::size_t(l)];
-      while (!a.empty() && a.front().first < cyc) {
-        // arrived while the chip was not looking (before load): present it now
-        a.front().first = cyc;
-      }
-      if (!a.empty() && a.front().first == cyc) {
+      if (!a.empty() && a.front().first <= cyc + 1) {
         top->rx_v |= std::uint8_t(1u << l);
         put_bytes(top->rx_d.data(), std::size_t(l) * 256, a.front().second.data(), kVectorBytes);
       }
@@ -235,11 +244,12 @@ struct RtlChip::Impl {
   }
 
   void step() {
-    if (!is_loaded) throw Error("RtlChip: step() before load()");
+    if (!is_loaded) throw lpu::Error("RtlChip: step() before load()");
+    ensure_running();
     started = true;
-    // consume this cycle's arrivals and DMA push (they are latched at this edge)
+    // this cycle's link and DMA inputs are latched at this edge
     for (auto& a : arrivals)
-      if (!a.empty() && a.front().first == cyc) a.pop_front();
+      if (!a.empty() && a.front().first <= cyc + 1) a.pop_front();
     if (top->ld_v && !dma_pending.empty()) dma_pending.pop_front();
     top->clk = 1;
     eval_dump(tnow() + 500);
@@ -268,7 +278,7 @@ struct RtlChip::Impl {
       std::string cmd = fmt::format("fst2vcd -f '{}' -o '{}' >/dev/null 2>&1", wave_open_path, wave_path);
       int rc = std::system(cmd.c_str());
       std::filesystem::remove(wave_open_path);
-      if (rc != 0) throw Error(fmt::format("fst2vcd failed writing {}", wave_path));
+      if (rc != 0) throw lpu::Error(fmt::format("fst2vcd failed writing {}", wave_path));
     }
     wave_open_path.clear();
   }
@@ -294,7 +304,7 @@ struct RtlChip::Impl {
       if (!layout.find_queue(qc.name))
         throw FormatError(fmt::format("object names queue '{}', which the RTL does not have", qc.name));
       if (qc.words.size() > std::size_t(kImemWords))
-        throw Error(fmt::format("queue '{}' has {} words; the RTL's instruction memory holds {}", qc.name,
+        throw lpu::Error(fmt::format("queue '{}' has {} words; the RTL's instruction memory holds {}", qc.name,
                                 qc.words.size(), kImemWords));
     }
     prog = pr;
@@ -303,9 +313,10 @@ struct RtlChip::Impl {
     ctx->randReset(0);  // every register and memory starts at zero
     ctx->debug(0);
     if (!wave_path.empty()) ctx->traceEverOn(true);
-    top = std::make_unique<Vlpu_mini>(ctx.get(), "lpu_mini");
+    top = std::make_unique<Vlpu_mini>(ctx.get(), "TOP");
     cyc = 0;
     started = false;
+    running = false;
     for (auto& a : arrivals) a.clear();
     dma_pending.clear();
     for (auto& d : dma_out) d.clear();
@@ -315,7 +326,7 @@ struct RtlChip::Impl {
     top->go = 0;
     top->ld_v = 0;
     top->rx_v = 0;
-    top->tst_flip_alu = 0;
+    top->tst_flip_alu = flip ? 1 : 0;
     top->eval();
     edge();
     top->rst_n = 1;
@@ -351,10 +362,6 @@ struct RtlChip::Impl {
       load_item(kLdPerm, pt.sxm == "sxm.w" ? 0 : 1, int(pt.index), b, kVectorBytes);
     }
     is_loaded = true;
-    open_trace();
-    top->go = 1;
-    set_inputs();
-    eval_dump(tnow());
   }
 
   int slice_index(const std::string& name) const {
@@ -367,8 +374,8 @@ struct RtlChip::Impl {
   }
 
   std::vector<std::uint8_t> read_row(int m, int row) {
-    if (!is_loaded) throw Error("RtlChip: read before load()");
-    if (m < 0 || m >= kMem || row < 0 || row >= cfg::MEM_ROWS) throw Error(fmt::format("no SRAM row {} of slice {}", row, m));
+    if (!is_loaded) throw lpu::Error("RtlChip: read before load()");
+    if (m < 0 || m >= kMem || row < 0 || row >= cfg::MEM_ROWS) throw lpu::Error(fmt::format("no SRAM row {} of slice {}", row, m));
     top->dbg_slice = std::uint8_t(m);
     top->dbg_row = std::uint8_t(row);
     top->eval();
@@ -380,7 +387,7 @@ struct RtlChip::Impl {
   const obj::Symbol& symbol(const std::string& name) const {
     for (const auto& s : prog.symbols)
       if (s.name == name) return s;
-    throw Error(fmt::format("no symbol '{}' in the program", name));
+    throw lpu::Error(fmt::format("no symbol '{}' in the program", name));
   }
 };
 
@@ -397,7 +404,7 @@ const Layout& RtlChip::layout() const { return impl_->layout; }
 void RtlChip::set_wave(const std::string& path) {
   auto& I = *impl_;
   I.wave_path = path;
-  if (I.is_loaded && !I.started) {
+  if (I.is_loaded && !I.running) {
     auto prog = I.prog;
     I.load(prog);
   }
@@ -407,13 +414,13 @@ void RtlChip::load(const obj::Program& prog) { impl_->load(prog); }
 bool RtlChip::loaded() const { return impl_->is_loaded; }
 
 void RtlChip::set_reg(int r, std::uint32_t value) {
-  if (r < 1 || r > 15) throw Error(fmt::format("register r{} cannot be set (r1..r15)", r));
+  if (r < 1 || r > 15) throw lpu::Error(fmt::format("register r{} cannot be set (r1..r15)", r));
   std::uint8_t b[4];
   std::memcpy(b, &value, 4);
   impl_->host_item(kLdReg, 0, r, b, 4);
 }
 void RtlChip::write_row(int slice, int row, std::span<const std::uint8_t> bytes) {
-  if (slice < 0 || slice >= kMem || row < 0 || row >= cfg::MEM_ROWS) throw Error("write_row: no such row");
+  if (slice < 0 || slice >= kMem || row < 0 || row >= cfg::MEM_ROWS) throw lpu::Error("write_row: no such row");
   Vec v{};
   std::memcpy(v.data(), bytes.data(), std::min(bytes.size(), v.size()));
   impl_->host_item(kLdSram, slice, row, v.data(), kVectorBytes);
@@ -422,7 +429,7 @@ void RtlChip::write_symbol(const std::string& name, std::span<const std::uint8_t
   const auto s = impl_->symbol(name);
   std::int64_t nb = isa::dtype_bytes(s.dtype);
   for (auto d : s.shape) nb *= d;
-  if (std::int64_t(bytes.size()) != nb) throw Error(fmt::format("symbol '{}' holds {} bytes, {} given", name, nb, bytes.size()));
+  if (std::int64_t(bytes.size()) != nb) throw lpu::Error(fmt::format("symbol '{}' holds {} bytes, {} given", name, nb, bytes.size()));
   const std::size_t S = s.slices.size(), V = kVectorBytes;
   for (std::size_t k = 0; k * V < bytes.size(); ++k)
     write_row(slice_index(s.slices[k % S]), int(s.start_row + k / S),
@@ -442,11 +449,11 @@ std::vector<std::uint8_t> RtlChip::read_symbol(const std::string& name) {
   return out;
 }
 void RtlChip::push_dma_in(int chan, std::span<const std::uint8_t> vector) {
-  if (chan < 0 || chan >= cfg::DMA_CHANNELS) throw Error(fmt::format("DMA channel {} out of range", chan));
+  if (chan < 0 || chan >= cfg::DMA_CHANNELS) throw lpu::Error(fmt::format("DMA channel {} out of range", chan));
   Vec v{};
   std::memcpy(v.data(), vector.data(), std::min(vector.size(), v.size()));
   auto& I = *impl_;
-  if (I.is_loaded && !I.started) {
+  if (I.is_loaded && !I.running) {
     I.host_item(kLdDma, chan, 0, v.data(), kVectorBytes);
   } else {
     I.dma_pending.emplace_back(chan, v);
@@ -457,65 +464,88 @@ void RtlChip::push_dma_in(int chan, std::span<const std::uint8_t> vector) {
   }
 }
 std::vector<Vec> RtlChip::take_dma_out(int chan) {
-  if (chan < 0 || chan >= cfg::DMA_CHANNELS) throw Error(fmt::format("DMA channel {} out of range", chan));
+  if (chan < 0 || chan >= cfg::DMA_CHANNELS) throw lpu::Error(fmt::format("DMA channel {} out of range", chan));
   auto out = std::move(impl_->dma_out[std::size_t(chan)]);
   impl_->dma_out[std::size_t(chan)].clear();
   return out;
 }
+std::vector<std::pair<int, Vec>> RtlChip::dma_out_now() const {
+  impl_->ensure_running();
+  std::vector<std::pair<int, Vec>> out;
+  if (!impl_->is_loaded) return out;
+  for (int c = 0; c < cfg::DMA_CHANNELS; ++c) {
+    if (impl_->top->dmaout_v & (1u << c)) {
+      Vec v;
+      get_bytes(impl_->top->dmaout_d.data(), std::size_t(c) * 256, v.data(), kVectorBytes);
+      out.emplace_back(c, v);
+    }
+  }
+  return out;
+}
 void RtlChip::receive(int link, std::int64_t arrival, std::span<const std::uint8_t> bytes) {
   auto& I = *impl_;
-  if (link < 0 || link >= cfg::LINKS) throw Error(fmt::format("link {} out of range", link));
+  if (link < 0 || link >= cfg::LINKS) throw lpu::Error(fmt::format("link {} out of range", link));
   auto& a = I.arrivals[std::size_t(link)];
   if (!a.empty() && a.back().first >= arrival)
-    throw Error(fmt::format("link {}: arrivals must be in order, one per cycle (cycle {} after {})", link, arrival,
+    throw lpu::Error(fmt::format("link {}: arrivals must be in order, one per cycle (cycle {} after {})", link, arrival,
                             a.back().first));
   Vec v{};
   std::memcpy(v.data(), bytes.data(), std::min(bytes.size(), v.size()));
   a.emplace_back(arrival, v);
-  if (I.is_loaded && arrival <= I.cyc) {
+  if (I.is_loaded && I.running && arrival <= I.cyc + 1) {
     I.set_inputs();
     I.top->eval();
   }
 }
 void RtlChip::set_link_sink(SendFn fn) { impl_->sink = std::move(fn); }
 void RtlChip::set_test_flip_alu(bool on) {
-  impl_->flip = on;
-  if (impl_->is_loaded) {
-    impl_->top->tst_flip_alu = on ? 1 : 0;
-    impl_->top->eval();
-  }
+  impl_->flip = on;  // registered by the chip: effective from the next clock edge
+  if (impl_->is_loaded) impl_->top->tst_flip_alu = on ? 1 : 0;
 }
 
 void RtlChip::step() { impl_->step(); }
 std::int64_t RtlChip::cycle() const { return impl_->cyc; }
-bool RtlChip::finished() const { return impl_->is_loaded && impl_->top->quiescent; }
+bool RtlChip::finished() const {
+  impl_->ensure_running(); return impl_->is_loaded && impl_->top->quiescent; }
 bool RtlChip::streams_empty() const {
+  impl_->ensure_running();
   const auto* w = impl_->top->obs_sv_v.data();
   for (int i = 0; i < (kPos * 2 * kS + 31) / 32; ++i)
     if (w[i]) return false;
   return true;
 }
 std::int64_t RtlChip::program_cycles() const {
+  impl_->ensure_running();
   const auto& t = *impl_->top;
   if (!t.last_act_v) return 0;
   return std::int64_t(t.last_act) + 1 + std::int64_t(cfg::SUPERLANES - 1) * cfg::STAGGER;
 }
 
 int RtlChip::num_queues() const { return kQueues; }
-bool RtlChip::issued(int q) const { return (impl_->top->obs_iss_v >> q) & 1u; }
-std::uint64_t RtlChip::issued_word(int q) const { return get_bits(impl_->top->obs_iss_w.data(), std::size_t(q) * 64, 64); }
-int RtlChip::pc(int q) const { return int(get_bits(impl_->top->obs_pc.data(), std::size_t(q) * 16, 16)); }
+bool RtlChip::issued(int q) const {
+  impl_->ensure_running(); return (impl_->top->obs_iss_v >> q) & 1u; }
+std::uint64_t RtlChip::issued_word(int q) const {
+  impl_->ensure_running(); return get_bits(impl_->top->obs_iss_w.data(), std::size_t(q) * 64, 64); }
+int RtlChip::issued_pc(int q) const {
+  impl_->ensure_running();
+  return int(get_bits(impl_->top->obs_iss_pc.data(), std::size_t(q) * 16, 16));
+}
+int RtlChip::pc(int q) const {
+  impl_->ensure_running(); return int(get_bits(impl_->top->obs_pc.data(), std::size_t(q) * 16, 16)); }
 bool RtlChip::stream_valid(int s, Dir d, int pos) const {
+  impl_->ensure_running();
   std::size_t i = (std::size_t(pos) * 2 + (d == Dir::West ? 1 : 0)) * kS + std::size_t(s);
   return get_bits(impl_->top->obs_sv_v.data(), i, 1) != 0;
 }
 Vec RtlChip::stream_value(int s, Dir d, int pos) const {
+  impl_->ensure_running();
   std::size_t i = (std::size_t(pos) * 2 + (d == Dir::West ? 1 : 0)) * kS + std::size_t(s);
   Vec v;
   get_bytes(impl_->top->obs_sv_d.data(), i * 256, v.data(), kVectorBytes);
   return v;
 }
 std::vector<RtlChip::SramWrite> RtlChip::sram_writes() const {
+  impl_->ensure_running();
   const auto& t = *impl_->top;
   std::vector<SramWrite> out;
   for (int m = 0; m < kMem; ++m) {
@@ -530,6 +560,7 @@ std::vector<RtlChip::SramWrite> RtlChip::sram_writes() const {
   return out;
 }
 std::optional<RtlChip::AccWrite> RtlChip::acc_write() const {
+  impl_->ensure_running();
   const auto& t = *impl_->top;
   if (!t.obs_acc_we) return std::nullopt;
   AccWrite a;
@@ -538,6 +569,7 @@ std::optional<RtlChip::AccWrite> RtlChip::acc_write() const {
   return a;
 }
 std::optional<RtlChip::Error> RtlChip::error() const {
+  impl_->ensure_running();
   const auto& t = *impl_->top;
   if (!t.err_v) return std::nullopt;
   Error e;

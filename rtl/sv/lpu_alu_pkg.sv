@@ -146,6 +146,13 @@ package lpu_alu_pkg;
     return (x & mag) == 0;
   endfunction
 
+  // A float result re-encoded to t: the pattern itself, except that e5m2 infinities saturate
+  // to the largest finite value (isa/numerics.md: rounding f32 to fp8 never gives inf).
+  function automatic logic [31:0] f_enc(logic [3:0] t, logic [31:0] x);
+    if (t == 4'd7 && x[6:0] == 7'h7C) return {x[31:7], 7'h7B};
+    return x;
+  endfunction
+
   function automatic logic [31:0] felem(logic [7:0] op, logic [3:0] t, int wb, logic [31:0] a, logic [31:0] b);
     logic na, nb, z2;
     logic [31:0] ka, kb, sb, m;
@@ -161,9 +168,9 @@ package lpu_alu_pkg;
     case (op)
       OP_NEG: return a ^ sb;
       OP_ABS: return a & ~sb;
-      OP_MIN: return na || nb ? f_qnan(t) : (ka <= kb ? a : b);
-      OP_MAX: return na || nb ? f_qnan(t) : (ka >= kb ? a : b);
-      OP_RELU: return na ? f_qnan(t) : ((a & sb) != 0 ? 32'd0 : a);
+      OP_MIN: return na || nb ? f_qnan(t) : f_enc(t, ka <= kb ? a : b);
+      OP_MAX: return na || nb ? f_qnan(t) : f_enc(t, ka >= kb ? a : b);
+      OP_RELU: return na ? f_qnan(t) : ((a & sb) != 0 ? 32'd0 : f_enc(t, a));
       OP_CMPEQ: return !na && !nb && (a == b || z2) ? 32'hFFFF_FFFF : 32'd0;
       OP_CMPLT: return !na && !nb && !z2 && ka < kb ? 32'hFFFF_FFFF : 32'd0;
       OP_CMPLE: return !na && !nb && (z2 || ka <= kb) ? 32'hFFFF_FFFF : 32'd0;
@@ -191,7 +198,7 @@ package lpu_alu_pkg;
       nan = nan | f_nan(t, x);
       if (f_key(x, 8 * tb) > f_key(m, 8 * tb)) m = x;
     end
-    return splat(tb, nan ? f_qnan(t) : m);
+    return splat(tb, nan ? f_qnan(t) : f_enc(t, m));
   endfunction
 
   // SEL: mask element nonzero (as an integer of the element width) selects a.

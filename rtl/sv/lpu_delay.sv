@@ -19,16 +19,17 @@ module lpu_delay #(
     wire _unused = &{1'b0, clk, rst_n};
   end else begin : g_regs
     logic [N-1:0] v;
-    logic [W-1:0] d [N];
+    logic [N-1:0][W-1:0] d;
     always_ff @(posedge clk) begin
-      if (!rst_n) begin
-        v <= '0;
-      end else begin
-        v[0] <= in_v;
-        if (in_v) d[0] <= in_d;
-        for (int i = 1; i < N; i++) begin
-          v[i] <= v[i-1];
-          if (v[i-1]) d[i] <= d[i-1];
+      if (!rst_n) v <= '0;
+      else v <= (v << 1) | N'(in_v);
+    end
+    for (genvar i = 0; i < N; i++) begin : g_stage
+      always_ff @(posedge clk) begin
+        if (i == 0) begin
+          if (in_v) d[i] <= in_d;
+        end else begin
+          if (v[i == 0 ? 0 : i-1]) d[i] <= d[i == 0 ? 0 : i-1];
         end
       end
     end

@@ -1,7 +1,8 @@
 // The chip's endpoints, driven by the SXM queues: C2C links and host DMA channels.
-//   Links: a vector arriving in cycle a (rx_v/rx_d in cycle a) is available to a RECV issued
-//   from a on (docs/timing.md rule 21: "the oldest vector that arrived by t"); arrived vectors
-//   wait in a per-link FIFO. A vector sent leaves in tx_v/tx_d (no back-pressure).
+//   Links: a vector presented on rx_v/rx_d in cycle c enters the link's FIFO at the end of c:
+//   it has arrived in c + 1 and a RECV issued from c + 1 on may take it (docs/timing.md rule 21:
+//   "the oldest vector that arrived by t"; the harness presents a vector arriving in a in
+//   a - 1). A vector sent leaves in tx_v/tx_d (no back-pressure).
 //   DMA: the host pushes input vectors per channel (dma_push, any time); DMAIN pops one;
 //   DMAOUT vectors appear on dmaout_v/dmaout_d in the cycle they are delivered.
 module lpu_hostif
@@ -43,6 +44,7 @@ module lpu_hostif
   output logic [7:0]                        err_code_o,
   output logic [31:0]                       err_info_o
 );
+  /* verilator inline_module */
   localparam int RA = $clog2(RX_DEPTH);
   localparam int DA = $clog2(DMA_DEPTH);
 
@@ -53,7 +55,7 @@ module lpu_hostif
   logic [DA-1:0] dm_head [DMA_CHANNELS];
   logic [DA:0] dm_cnt [DMA_CHANNELS];
 
-  logic [LINKS-1:0] rx_pop, rx_bypass;
+  logic [LINKS-1:0] rx_pop;
   logic [DMA_CHANNELS-1:0] dm_pop;
 
   always_comb begin
@@ -62,7 +64,6 @@ module lpu_hostif
     err_code_o = E_NONE;
     err_info_o = '0;
     rx_pop = '0;
-    rx_bypass = '0;
     dm_pop = '0;
     recv_ok = '0;
     dmain_ok = '0;
@@ -75,10 +76,9 @@ module lpu_hostif
       for (int r = 0; r < NSXMQ; r++) begin
         if (recv_req[r] && 32'(recv_link[r]) == 32'(l)) begin
           n = n + 1;
-          recv_ok[r] = rx_cnt[l] != 0 || rx_v[l];
-          recv_data[r] = rx_cnt[l] != 0 ? rxf[l][rx_head[l]] : rx_d[l];
+          recv_ok[r] = rx_cnt[l] != 0;
+          recv_data[r] = rxf[l][rx_head[l]];
           rx_pop[l] = rx_cnt[l] != 0;
-          rx_bypass[l] = rx_cnt[l] == 0 && rx_v[l];
         end
       end
       if (n > 1) begin
@@ -138,7 +138,7 @@ module lpu_hostif
       end
     end
     for (int l = 0; l < LINKS; l++) begin
-      if (rx_v[l] && !rx_bypass[l] && 32'(rx_cnt[l]) >= 32'(RX_DEPTH) && !rx_pop[l]) begin
+      if (rx_v[l] && 32'(rx_cnt[l]) >= 32'(RX_DEPTH) && !rx_pop[l]) begin
         err_o = 1'b1;
         err_code_o = E_FIFO_FULL;
         err_info_o = 32'(l);
@@ -151,17 +151,14 @@ module lpu_hostif
     end
   end
 
-  always_ff @(posedge clk) begin
-    if (!rst_n) begin
-      for (int l = 0; l < LINKS; l++) begin
+  for (genvar l = 0; l < LINKS; l++) begin : g_rx
+    wire push = rx_v[l];
+    always_ff @(posedge clk) begin
+      if (push) rxf[l][RA'(32'(rx_head[l]) + 32'(rx_cnt[l]))] <= rx_d[l];
+      if (!rst_n) begin
         rx_head[l] <= '0;
         rx_cnt[l] <= '0;
-      end
-    end else begin
-      for (int l = 0; l < LINKS; l++) begin
-        logic push;
-        push = rx_v[l] && !rx_bypass[l];
-        if (push) rxf[l][RA'(32'(rx_head[l]) + 32'(rx_cnt[l]))] <= rx_d[l];
+      end else begin
         if (rx_pop[l]) rx_head[l] <= rx_head[l] + 1'b1;
         rx_cnt[l] <= rx_cnt[l] + (RA+1)'(push) - (RA+1)'(rx_pop[l]);
       end
@@ -169,10 +166,9 @@ module lpu_hostif
   end
 
   // DMA input FIFOs: filled by the host after reset (before or during the run).
-  always_ff @(posedge clk) begin
-    for (int c = 0; c < DMA_CHANNELS; c++) begin
-      logic push;
-      push = dma_push && 32'(dma_push_chan) == 32'(c);
+  for (genvar c = 0; c < DMA_CHANNELS; c++) begin : g_dma
+    wire push = dma_push && 32'(dma_push_chan) == 32'(c);
+    always_ff @(posedge clk) begin
       if (push) dmf[c][DA'(32'(dm_head[c]) + 32'(dm_cnt[c]))] <= dma_push_d;
       if (!rst_n) begin
         dm_head[c] <= '0;

@@ -4,8 +4,10 @@
 //
 // Operation: hold rst_n low for a cycle; with go = 0, load the program through the load port
 // (one item per clock: instruction words, queue lengths, SRAM rows, registers, permutation
-// tables, DMA input vectors); raise go: that cycle is cycle 0 of the program. Every output
-// describes the current cycle (issue, stream values); a clock edge advances one cycle.
+// tables, DMA input vectors); raise go for one clock edge: the chip then runs, and the cycle
+// after that edge is cycle 0 of the program. Every output describes the current cycle (issue,
+// stream values); a clock edge advances one cycle. Inputs only act at clock edges (go, the
+// load port, rx, tst_flip_alu are registered), so the combinational logic depends on state only.
 module lpu_mini
   import lpu_isa_pkg::*;
   import lpu_cfg_pkg::*;
@@ -42,7 +44,8 @@ module lpu_mini
   output logic [47:0]                                 obs_cycle,
   output logic [NQ-1:0]                               obs_iss_v,
   output logic [NQ-1:0][63:0]                         obs_iss_w,
-  output logic [NQ-1:0][15:0]                         obs_pc,
+  output logic [NQ-1:0][15:0]                         obs_pc,      // next word of each queue
+  output logic [NQ-1:0][15:0]                         obs_iss_pc,  // word index of the issued one
   output logic [NQ-1:0][1:0]                          obs_qstate,
   output logic [NPOS-1:0][1:0][NSTREAMS-1:0]          obs_sv_v,
   output logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] obs_sv_d,
@@ -64,11 +67,18 @@ module lpu_mini
   output logic [31:0]                                 err_info,
   output logic [47:0]                                 err_cycle
 );
-  // ---- cycle, registers, load decode ----------------------------------------------------------
+  // ---- run state, cycle, registers, load decode -------------------------------------------------
+  logic run, flip;
   logic [47:0] cycle;
   always_ff @(posedge clk) begin
-    if (!rst_n) cycle <= '0;
-    else if (go) cycle <= cycle + 1'b1;
+    if (!rst_n) begin
+      run <= 1'b0;
+      cycle <= '0;
+    end else begin
+      if (go) run <= 1'b1;
+      if (run) cycle <= cycle + 1'b1;
+    end
+    flip <= tst_flip_alu;
   end
   assign obs_cycle = cycle;
 
@@ -88,107 +98,114 @@ module lpu_mini
     if (ld_reg && ld_addr[3:0] != 0) regs[ld_addr[3:0]] <= ld_data[31:0];
     // CONFIG in t: effective from t + 1; in one cycle the highest queue wins (model order)
     for (int q = 0; q < NQ; q++)
-      if (go && q_cfg_we[q] && q_cfg_r[q] != 0) regs[q_cfg_r[q]] <= q_cfg_v[q];
+      if (run && q_cfg_we[q] && q_cfg_r[q] != 0) regs[q_cfg_r[q]] <= q_cfg_v[q];
     regs[0] <= '0;
   end
   assign obs_regs = regs;
 
   // ---- queues ------------------------------------------------------------------------------
-  logic [NQ-1:0] q_iss_v, q_notify, q_done, q_err, u_v;
+  logic [NQ-1:0] q_iss_v, q_done, q_parked, q_err, u_v;
   logic [NQ-1:0][63:0] q_iss_w;
   logic [NQ-1:0][7:0] q_err_code;
-  logic [NQ-1:0][1:0] q_state;
-  wire notify_any = |q_notify;
-  for (genvar q = 0; q < NQ; q++) begin : g_q
-    logic [IMEM_AW:0] pc;
-    lpu_queue #(.IMEM_AW(IMEM_AW)) u_queue (
-      .clk, .rst_n, .go, .cycle,
-      .ld_we(ld_imem && 32'(ld_sel) == q), .ld_addr(ld_addr[IMEM_AW-1:0]), .ld_data(ld_data[63:0]),
-      .ld_len_we(ld_len && 32'(ld_sel) == q), .ld_len(ld_addr[IMEM_AW:0]),
-      .regs, .notify_any,
-      .iss_v(q_iss_v[q]), .iss_w(q_iss_w[q]), .notify_o(q_notify[q]),
-      .cfg_we(q_cfg_we[q]), .cfg_r(q_cfg_r[q]), .cfg_v(q_cfg_v[q]),
-      .done_o(q_done[q]), .pc_o(pc), .state_o(q_state[q]), .err_o(q_err[q]), .err_code_o(q_err_code[q]));
-    assign obs_pc[q] = 16'(pc);
-    // the unit sees every issued instruction but the ICU ones (DESKEW included)
-    assign u_v[q] = q_iss_v[q] && !is_icu(q_iss_w[q][63:56]);
+  logic [NQ-1:0][IMEM_AW:0] q_pc, q_iss_pc;
+  lpu_queues #(.IMEM_AW(IMEM_AW)) u_queues (
+    .clk, .rst_n, .go(run), .cycle,
+    .ld_we(ld_imem), .ld_len_we(ld_len), .ld_q(ld_sel), .ld_addr(ld_addr[IMEM_AW:0]), .ld_data(ld_data[63:0]),
+    .regs, .iss_v(q_iss_v), .iss_w(q_iss_w), .iss_pc(q_iss_pc),
+    .cfg_we(q_cfg_we), .cfg_r(q_cfg_r), .cfg_v(q_cfg_v),
+    .done_o(q_done), .parked_o(q_parked), .pc_o(q_pc), .state_o(obs_qstate), .err_o(q_err), .err_code_o(q_err_code));
+  always_comb begin
+    for (int q = 0; q < NQ; q++) begin
+      obs_pc[q] = 16'(q_pc[q]);
+      obs_iss_pc[q] = 16'(q_iss_pc[q]);
+      // a unit sees every instruction its queue issues but the ICU ones (DESKEW included)
+      u_v[q] = q_iss_v[q] && !is_icu(q_iss_w[q][63:56]);
+    end
   end
   assign obs_iss_v = q_iss_v;
   assign obs_iss_w = q_iss_w;
-  assign obs_qstate = q_state;
 
   // ---- stream network ------------------------------------------------------------------------
+  // landing ports by position: MEM slices (1 each), VXM (VXM_QUEUES * VXM_CLASSES), SXM
+  // (SXM_QUEUES * SXM_CLASSES each), MXM (MXM_QUEUES); port_base(p) is the first of position p
   logic [NLAND-1:0] land_v;
   logic [NLAND-1:0][6:0] land_sid;
   logic [NLAND-1:0][VBITS-1:0] land_d;
+  logic [VBITS-1:0] land_du [NLAND];
   logic [NPOS-1:0][1:0][NSTREAMS-1:0] sv_v;
-  logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] sv_d;
+  logic [VBITS-1:0] sv_d [NPOS][2][NSTREAMS];
   logic st_err;
   logic [31:0] st_err_info;
-  lpu_streams u_streams (.clk, .rst_n, .land_v, .land_sid, .land_d, .sv_v, .sv_d, .err_o(st_err), .err_info_o(st_err_info));
+  always_comb begin
+    for (int i = 0; i < NLAND; i++) land_du[i] = land_d[i];
+  end
+  lpu_streams u_streams (.clk, .rst_n, .land_v, .land_sid, .land_d(land_du), .sv_v, .sv_d, .err_o(st_err),
+                         .err_info_o(st_err_info));
   assign obs_sv_v = sv_v;
-  assign obs_sv_d = sv_d;
+  always_comb begin
+    for (int p = 0; p < NPOS; p++)
+      for (int d = 0; d < 2; d++)
+        for (int s = 0; s < NSTREAMS; s++) obs_sv_d[p][d][s] = sv_d[p][d][s];
+  end
 
   // ---- MEM slices --------------------------------------------------------------------------------
-  logic [NMEM-1:0] m_busy, m_err;
+  logic m_busy;
+  logic [NMEM-1:0] m_err, m_land_v;
   logic [NMEM-1:0][7:0] m_err_code;
   logic [NMEM-1:0][31:0] m_err_info;
-  logic [NMEM-1:0][VBITS-1:0] m_dbg;
-  for (genvar m = 0; m < NMEM; m++) begin : g_mem
-    localparam int P = mem_pos(m);
-    localparam int LP = port_base(P);
-    lpu_mem_slice #(.POS(P)) u_mem (
-      .clk, .rst_n,
-      .iss_v(u_v[m*MEM_QUEUES +: MEM_QUEUES]), .iss_w(q_iss_w[m*MEM_QUEUES +: MEM_QUEUES]),
-      .regs, .pv(sv_v[P]), .pd(sv_d[P]),
-      .ld_we(ld_sram && 32'(ld_sel) == m), .ld_row(ld_addr[7:0]), .ld_data,
-      .dbg_row, .dbg_data(m_dbg[m]),
-      .land_v(land_v[LP]), .land_sid(land_sid[LP]), .land_d(land_d[LP]),
-      .obs_we(obs_sram_we[m]), .obs_mask(obs_sram_mask[m]), .obs_row(obs_sram_row[m]), .obs_data(obs_sram_d[m]),
-      .busy(m_busy[m]), .err_o(m_err[m]), .err_code_o(m_err_code[m]), .err_info_o(m_err_info[m]));
+  logic [NMEM-1:0][6:0] m_land_sid;
+  logic [NMEM-1:0][VBITS-1:0] m_land_d;
+  lpu_mem u_mem (
+    .clk, .rst_n, .iss_v(u_v[NQ_MEM-1:0]), .iss_w(q_iss_w[NQ_MEM-1:0]), .regs, .sv_v, .sv_d,
+    .ld_we(ld_sram), .ld_slice(ld_sel), .ld_row(ld_addr[7:0]), .ld_data, .dbg_slice, .dbg_row, .dbg_data,
+    .land_v(m_land_v), .land_sid(m_land_sid), .land_d(m_land_d),
+    .obs_we(obs_sram_we), .obs_mask(obs_sram_mask), .obs_row(obs_sram_row), .obs_data(obs_sram_d),
+    .busy(m_busy), .err_o(m_err), .err_code_o(m_err_code), .err_info_o(m_err_info));
+  for (genvar m = 0; m < NMEM; m++) begin : g_mem_land
+    localparam int LP = port_base(mem_pos(m));
+    assign land_v[LP] = m_land_v[m];
+    assign land_sid[LP] = m_land_sid[m];
+    assign land_d[LP] = m_land_d[m];
   end
-  assign dbg_data = 32'(dbg_slice) < 32'(NMEM) ? m_dbg[dbg_slice[$clog2(NMEM)-1:0]] : '0;
 
   // ---- VXM -----------------------------------------------------------------------------------
-  logic [VXM_QUEUES-1:0] v_busy, v_err;
+  logic v_busy;
+  logic [VXM_QUEUES-1:0] v_err;
   logic [VXM_QUEUES-1:0][7:0] v_err_code;
   logic [VXM_QUEUES-1:0][31:0] v_err_info;
-  for (genvar q = 0; q < VXM_QUEUES; q++) begin : g_vxm
-    localparam int LP = port_base(POS_VXM) + q * VXM_CLASSES;
-    lpu_vxm_q u_vxm (
-      .clk, .rst_n, .iss_v(u_v[Q_VXM0 + q]), .iss_w(q_iss_w[Q_VXM0 + q]), .pv(sv_v[POS_VXM]), .pd(sv_d[POS_VXM]),
-      .tst_flip(tst_flip_alu),
-      .land_v(land_v[LP +: VXM_CLASSES]), .land_sid(land_sid[LP +: VXM_CLASSES]), .land_d(land_d[LP +: VXM_CLASSES]),
-      .busy(v_busy[q]), .err_o(v_err[q]), .err_code_o(v_err_code[q]), .err_info_o(v_err_info[q]));
-  end
+  localparam int LP_VXM = port_base(POS_VXM);
+  lpu_vxm u_vxm (
+    .clk, .rst_n, .iss_v(u_v[Q_VXM0 +: VXM_QUEUES]), .iss_w(q_iss_w[Q_VXM0 +: VXM_QUEUES]), .pv(sv_v[POS_VXM]),
+    .pd(sv_d[POS_VXM]), .tst_flip(flip),
+    .land_v(land_v[LP_VXM +: VXM_QUEUES * VXM_CLASSES]), .land_sid(land_sid[LP_VXM +: VXM_QUEUES * VXM_CLASSES]),
+    .land_d(land_d[LP_VXM +: VXM_QUEUES * VXM_CLASSES]),
+    .busy(v_busy), .err_o(v_err), .err_code_o(v_err_code), .err_info_o(v_err_info));
 
   // ---- SXM (west, east) and the host interface --------------------------------------------------
   logic [NSXMQ-1:0] recv_req, recv_ok, dmain_req, dmain_ok, send_v, dmo_v;
   logic [NSXMQ-1:0][7:0] recv_link, dmain_chan, send_link, dmo_chan;
   logic [NSXMQ-1:0][VBITS-1:0] recv_data, dmain_data, send_d, dmo_d;
-  logic [1:0] s_busy;
+  logic s_busy;
   logic [NSXMQ-1:0] s_err;
   logic [NSXMQ-1:0][7:0] s_err_code;
   logic [NSXMQ-1:0][31:0] s_err_info;
-  for (genvar h = 0; h < 2; h++) begin : g_sxm
-    localparam int P = h == 0 ? POS_SXMW : POS_SXME;
-    localparam int LP = port_base(P);
-    localparam int Q0 = h * SXM_QUEUES;
-    lpu_sxm #(.POS(P)) u_sxm (
-      .clk, .rst_n, .iss_v(u_v[Q_SXM0 + Q0 +: SXM_QUEUES]), .iss_w(q_iss_w[Q_SXM0 + Q0 +: SXM_QUEUES]),
-      .pv(sv_v[P]), .pd(sv_d[P]),
-      .perm_we(ld_perm && 32'(ld_sel) == h), .perm_idx(ld_addr[7:0]), .perm_data(ld_data),
-      .recv_req(recv_req[Q0 +: SXM_QUEUES]), .recv_link(recv_link[Q0 +: SXM_QUEUES]),
-      .recv_ok(recv_ok[Q0 +: SXM_QUEUES]), .recv_data(recv_data[Q0 +: SXM_QUEUES]),
-      .dmain_req(dmain_req[Q0 +: SXM_QUEUES]), .dmain_chan(dmain_chan[Q0 +: SXM_QUEUES]),
-      .dmain_ok(dmain_ok[Q0 +: SXM_QUEUES]), .dmain_data(dmain_data[Q0 +: SXM_QUEUES]),
-      .send_v(send_v[Q0 +: SXM_QUEUES]), .send_link(send_link[Q0 +: SXM_QUEUES]), .send_d(send_d[Q0 +: SXM_QUEUES]),
-      .dmaout_v(dmo_v[Q0 +: SXM_QUEUES]), .dmaout_chan(dmo_chan[Q0 +: SXM_QUEUES]), .dmaout_d(dmo_d[Q0 +: SXM_QUEUES]),
-      .land_v(land_v[LP +: SXM_QUEUES * SXM_CLASSES]), .land_sid(land_sid[LP +: SXM_QUEUES * SXM_CLASSES]),
-      .land_d(land_d[LP +: SXM_QUEUES * SXM_CLASSES]),
-      .busy(s_busy[h]), .err_o(s_err[Q0 +: SXM_QUEUES]), .err_code_o(s_err_code[Q0 +: SXM_QUEUES]),
-      .err_info_o(s_err_info[Q0 +: SXM_QUEUES]));
-  end
+  logic [NSXMQ*SXM_CLASSES-1:0] s_land_v;
+  logic [NSXMQ*SXM_CLASSES-1:0][6:0] s_land_sid;
+  logic [NSXMQ*SXM_CLASSES-1:0][VBITS-1:0] s_land_d;
+  lpu_sxm u_sxm (
+    .clk, .rst_n, .iss_v(u_v[Q_SXM0 +: NSXMQ]), .iss_w(q_iss_w[Q_SXM0 +: NSXMQ]), .sv_v, .sv_d,
+    .perm_we(ld_perm), .perm_side(ld_sel[0]), .perm_idx(ld_addr[7:0]), .perm_data(ld_data),
+    .recv_req, .recv_link, .recv_ok, .recv_data, .dmain_req, .dmain_chan, .dmain_ok, .dmain_data,
+    .send_v, .send_link, .send_d, .dmaout_v(dmo_v), .dmaout_chan(dmo_chan), .dmaout_d(dmo_d),
+    .land_v(s_land_v), .land_sid(s_land_sid), .land_d(s_land_d),
+    .busy(s_busy), .err_o(s_err), .err_code_o(s_err_code), .err_info_o(s_err_info));
+  localparam int NSL = SXM_QUEUES * SXM_CLASSES;  // landing ports per SXM slice
+  assign land_v[port_base(POS_SXMW) +: NSL] = s_land_v[0 +: NSL];
+  assign land_sid[port_base(POS_SXMW) +: NSL] = s_land_sid[0 +: NSL];
+  assign land_d[port_base(POS_SXMW) +: NSL] = s_land_d[0 +: NSL];
+  assign land_v[port_base(POS_SXME) +: NSL] = s_land_v[NSL +: NSL];
+  assign land_sid[port_base(POS_SXME) +: NSL] = s_land_sid[NSL +: NSL];
+  assign land_d[port_base(POS_SXME) +: NSL] = s_land_d[NSL +: NSL];
 
   logic h_err;
   logic [7:0] h_err_code;
@@ -213,6 +230,31 @@ module lpu_mini
     .obs_acc_we, .obs_acc_idx, .obs_acc_d,
     .busy(x_busy), .err_o(x_err), .err_code_o(x_err_code), .err_info_o(x_err_info));
 
+  // ---- waveform view: per queue and per stream register, named for rtl/lpu_mini.gtkw --------
+  // (generate loops of at most 16 iterations: Verilator runs with --unroll-count 1; the
+  // signals only feed the waveform)
+  /* verilator lint_off UNUSEDSIGNAL */
+  for (genvar h = 0; h < 2; h++) begin : qv
+    for (genvar i = 0; i < 16; i++) begin : q
+      if (h * 16 + i < NQ) begin : g
+        wire [15:0] pc = obs_pc[h * 16 + i];
+        wire [15:0] issue_pc = obs_iss_pc[h * 16 + i];
+        wire issue = q_iss_v[h * 16 + i];
+        wire [63:0] word = q_iss_w[h * 16 + i];
+        wire [7:0] opcode = issue ? q_iss_w[h * 16 + i][63:56] : 8'hFF;
+      end
+    end
+  end
+  for (genvar p = 0; p < NPOS; p++) begin : sv
+    for (genvar d = 0; d < 2; d++) begin : dir
+      for (genvar s = 0; s < NSTREAMS; s++) begin : st
+        wire valid = sv_v[p][d][s];
+        wire [VBITS-1:0] value = sv_d[p][d][s];
+      end
+    end
+  end
+  /* verilator lint_on UNUSEDSIGNAL */
+
   // ---- program length, quiescence, errors ------------------------------------------------------
   // last cycle in which an instruction issues or a result lands (docs/timing.md rule 23)
   logic act_v;
@@ -231,18 +273,14 @@ module lpu_mini
     if (!rst_n) begin
       last_act_v <= 1'b0;
       last_act <= '0;
-    end else if (go && act_v && (!last_act_v || act_c > last_act)) begin
+    end else if (run && act_v && (!last_act_v || act_c > last_act)) begin
       last_act_v <= 1'b1;
       last_act <= act_c;
     end
   end
-  assign quiescent = &q_done && !(|m_busy) && !(|v_busy) && !(|s_busy) && !x_busy;
-
-  logic [NQ-1:0] parked;
-  for (genvar q = 0; q < NQ; q++) begin : g_park
-    assign parked[q] = q_state[q] == 2'd1;
-  end
-  wire deadlock = go && (|parked) && ((parked | q_done) == '1) && !(|m_busy) && !(|v_busy) && !(|s_busy) && !x_busy;
+  wire units_busy = m_busy || v_busy || s_busy || x_busy;
+  assign quiescent = &q_done && !units_busy;
+  wire deadlock = run && (|q_parked) && ((q_parked | q_done) == '1) && !units_busy;
 
   logic e_now;
   logic [7:0] e_code, e_src;
@@ -314,7 +352,7 @@ module lpu_mini
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       e_v <= 1'b0;
-    end else if (go && e_now && !e_v) begin
+    end else if (run && e_now && !e_v) begin
       e_v <= 1'b1;
       e_code_r <= e_code;
       e_src_r <= e_src;
@@ -322,7 +360,7 @@ module lpu_mini
       e_cycle_r <= cycle;
     end
   end
-  assign err_v = e_v || (go && e_now);
+  assign err_v = e_v || (run && e_now);
   assign err_code = e_v ? e_code_r : e_code;
   assign err_src = e_v ? e_src_r : e_src;
   assign err_info = e_v ? e_info_r : e_info;

@@ -26,7 +26,7 @@ module lpu_mxm
   input  logic [MXM_QUEUES-1:0]                iss_v,
   input  logic [MXM_QUEUES-1:0][63:0]          iss_w,
   input  logic [1:0][NSTREAMS-1:0]             pv,
-  input  logic [1:0][NSTREAMS-1:0][VBITS-1:0]  pd,
+  input  logic [VBITS-1:0]            pd [2][NSTREAMS],
   output logic [MXM_QUEUES-1:0]                land_v,
   output logic [MXM_QUEUES-1:0][6:0]           land_sid,
   output logic [MXM_QUEUES-1:0][VBITS-1:0]     land_d,
@@ -39,6 +39,7 @@ module lpu_mxm
   output logic [MXM_QUEUES-1:0][7:0]           err_code_o,
   output logic [MXM_QUEUES-1:0][31:0]          err_info_o
 );
+  /* verilator inline_module */
   localparam int ACCW = VBYTES * 32;
   localparam int NST = LAT_MXM_MM - 1;  // accumulate pipeline stages (mxm_mm >= 2)
   localparam int AB = $clog2(MXM_ACCS);
@@ -56,12 +57,12 @@ module lpu_mxm
   logic has_act;
   logic [ACCW-1:0] acc [MXM_ACCS];
   logic [MXM_ACCS-1:0] acc_f;
-  logic [5:0] acc_n [MXM_ACCS];
+  logic [MXM_ACCS-1:0][5:0] acc_n;
   logic [NST-1:0] mp_v;
-  logic [AB-1:0] mp_idx [NST];
-  logic mp_f [NST];
-  logic [5:0] mp_n [NST];
-  logic [ACCW-1:0] mp_d [NST];
+  logic [NST-1:0][AB-1:0] mp_idx;
+  logic [NST-1:0] mp_f;
+  logic [NST-1:0][5:0] mp_n;
+  logic [NST-1:0][ACCW-1:0] mp_d;
 
   function automatic logic sval(logic [6:0] sid, logic [1:0][NSTREAMS-1:0] v);
     return sid[5:0] < 6'(NSTREAMS) && v[sid[6]][sid[2:0]];
@@ -90,7 +91,7 @@ module lpu_mxm
   logic fwd_f;
   logic [5:0] fwd_n;
 
-  function automatic logic in_flight(logic [AB-1:0] idx, logic [NST-1:0] v, logic [AB-1:0] ids [NST]);
+  function automatic logic in_flight(logic [AB-1:0] idx, logic [NST-1:0] v, logic [NST-1:0][AB-1:0] ids);
     for (int s = 0; s < NST; s++)
       if (v[s] && ids[s] == idx) return 1'b1;
     return 1'b0;
@@ -268,8 +269,8 @@ module lpu_mxm
 
   // ---- state -------------------------------------------------------------------------------
   logic [MXM_QUEUES-1:0] r1_v;
-  logic [6:0] r1_sid [MXM_QUEUES];
-  logic [VBITS-1:0] r1_d [MXM_QUEUES];
+  logic [MXM_QUEUES-1:0][6:0] r1_sid;
+  logic [MXM_QUEUES-1:0][VBITS-1:0] r1_d;
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       pcnt <= '0;
@@ -278,7 +279,7 @@ module lpu_mxm
       mp_v <= '0;
       r1_v <= '0;
       acc_f <= '0;
-      for (int a = 0; a < MXM_ACCS; a++) acc_n[a] <= '0;
+      acc_n <= '0;
     end else begin
       for (int q = 0; q < MXM_QUEUES; q++)
         if (lw_go[q]) stg[lw_row[q]] <= lw_x[q];

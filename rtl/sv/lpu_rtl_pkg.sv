@@ -49,9 +49,22 @@ package lpu_rtl_pkg;
     if (p == POS_MXM) return MXM_QUEUES;
     return 1;  // a MEM slice: its read port
   endfunction
+  function automatic int imin(int a, int b);
+    return a < b ? a : b;
+  endfunction
+  function automatic int imax(int a, int b);
+    return a > b ? a : b;
+  endfunction
+  // sum of nports_at(q) for q < p (closed form: no loop in a constant function)
   function automatic int port_base(int p);
-    int b = 0;
-    for (int q = 0; q < p; q++) b += nports_at(q);
+    int b;
+    b = 0;
+    if (p > POS_SXMW) b = b + SXM_QUEUES * SXM_CLASSES;
+    b = b + imin(imax(p - 1, 0), MEM_SLICES_PER_HEMI);                          // mem.w.*
+    if (p > POS_VXM) b = b + VXM_QUEUES * VXM_CLASSES;
+    b = b + imin(imax(p - (MEM_SLICES_PER_HEMI + 2), 0), MEM_SLICES_PER_HEMI);  // mem.e.*
+    if (p > POS_SXME) b = b + SXM_QUEUES * SXM_CLASSES;
+    if (p > POS_MXM) b = b + MXM_QUEUES;
     return b;
   endfunction
   localparam int NLAND = port_base(NPOS);

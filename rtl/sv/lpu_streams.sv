@@ -16,35 +16,44 @@ module lpu_streams
   input  logic                                       rst_n,
   input  logic [NLAND-1:0]                           land_v,
   input  logic [NLAND-1:0][6:0]                      land_sid,
-  input  logic [NLAND-1:0][VBITS-1:0]                land_d,
+  input  logic [VBITS-1:0]                           land_d [NLAND],
   output logic [NPOS-1:0][1:0][NSTREAMS-1:0]         sv_v,
-  output logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] sv_d,
+  output logic [VBITS-1:0]                           sv_d [NPOS][2][NSTREAMS],
   output logic                                       err_o,
   output logic [31:0]                                err_info_o
 );
+  /* verilator inline_module */
   logic [NPOS-1:0][1:0][NSTREAMS-1:0] lk_v;
-  logic [NPOS-1:0][1:0][NSTREAMS-1:0][VBITS-1:0] lk_d;
-  logic [NPOS-1:0][1:0][NSTREAMS-1:0] conflict;
+  logic [VBITS-1:0] lk_d [NPOS][2][NSTREAMS];
+  logic [NPOS-1:0][1:0][NSTREAMS-1:0] hit, conflict;
 
-  for (genvar p = 0; p < NPOS; p++) begin : g_pos
-    localparam int B = port_base(p);
-    localparam int N = nports_at(p);
-    for (genvar d = 0; d < 2; d++) begin : g_dir
-      for (genvar s = 0; s < NSTREAMS; s++) begin : g_s
-        localparam logic [6:0] SID = {d[0], 6'(s)};
-        always_comb begin
-          int hits;
-          hits = 0;
-          sv_d[p][d][s] = lk_d[p][d][s];
-          for (int i = B; i < B + N; i++) begin
-            if (land_v[i] && land_sid[i] == SID) begin
-              sv_d[p][d][s] = land_d[i];
-              hits = hits + 1;
-            end
-          end
-          sv_v[p][d][s] = lk_v[p][d][s] || hits != 0;
-          conflict[p][d][s] = hits > 1;
-        end
+  // Position of landing port i.
+  function automatic int port_pos(int i);
+    for (int p = 0; p < NPOS; p++)
+      if (i < port_base(p) + nports_at(p)) return p;
+    return NPOS - 1;
+  endfunction
+
+  always_comb begin
+    int p;
+    logic d;
+    logic [2:0] s;
+    p = 0;
+    d = 1'b0;
+    s = '0;
+    sv_v = lk_v;
+    sv_d = lk_d;
+    hit = '0;
+    conflict = '0;
+    for (int i = 0; i < NLAND; i++) begin
+      if (land_v[i] && land_sid[i][5:0] < 6'(NSTREAMS)) begin
+        p = port_pos(i);
+        d = land_sid[i][6];
+        s = land_sid[i][2:0];
+        if (hit[p][d][s]) conflict[p][d][s] = 1'b1;
+        hit[p][d][s] = 1'b1;
+        sv_v[p][d][s] = 1'b1;
+        sv_d[p][d][s] = land_d[i];
       end
     end
   end
@@ -55,20 +64,22 @@ module lpu_streams
       lk_v <= '0;
     end else begin
       for (int p = 0; p < NPOS; p++) begin
-        for (int s = 0; s < NSTREAMS; s++) begin
-          if (p == 0) begin
-            lk_v[p][0][s] <= 1'b0;
-          end else begin
-            lk_v[p][0][s] <= sv_v[p-1][0][s];
-            if (sv_v[p-1][0][s]) lk_d[p][0][s] <= sv_d[p-1][0][s];
-          end
-          if (p == NPOS - 1) begin
-            lk_v[p][1][s] <= 1'b0;
-          end else begin
-            lk_v[p][1][s] <= sv_v[p+1][1][s];
-            if (sv_v[p+1][1][s]) lk_d[p][1][s] <= sv_d[p+1][1][s];
-          end
-        end
+        lk_v[p][0] <= p == 0 ? '0 : sv_v[p == 0 ? 0 : p-1][0];
+        lk_v[p][1] <= p == NPOS - 1 ? '0 : sv_v[p == NPOS - 1 ? 0 : p+1][1];
+      end
+    end
+  end
+  for (genvar p = 0; p < NPOS; p++) begin : g_pos
+    for (genvar s = 0; s < NSTREAMS; s++) begin : g_s
+      if (p > 0) begin : g_e
+        always_ff @(posedge clk) if (sv_v[p-1][0][s]) lk_d[p][0][s] <= sv_d[p-1][0][s];
+      end else begin : g_e0
+        assign lk_d[p][0][s] = '0;
+      end
+      if (p < NPOS - 1) begin : g_w
+        always_ff @(posedge clk) if (sv_v[p+1][1][s]) lk_d[p][1][s] <= sv_d[p+1][1][s];
+      end else begin : g_w0
+        assign lk_d[p][1][s] = '0;
       end
     end
   end

@@ -3,13 +3,15 @@
 //
 // Contract:
 //  - One RtlChip runs one program at a time: load() builds a fresh Verilated model (SRAM and
-//    state all zero), loads the object through the chip's load port and stops at the start of
-//    cycle 0. Every observation describes the current cycle(); step() advances one cycle.
+//    state all zero) and loads the object through the chip's load port. The run starts (the
+//    chip's go edge) at the first observation or step(): from then on every observation
+//    describes the current cycle() (0 first) and step() advances one cycle.
 //  - The RTL is built for the preset its configuration package was generated from
 //    (configs/mini.toml); the constructor checks that this preset still has those numbers.
-//  - Host access (set_reg, write_row, write_symbol) is allowed before the first step();
-//    push_dma_in and receive() at any time (a DMA vector pushed in cycle c is available from
-//    c + 1; a link vector with arrival a is presented to the chip in cycle a).
+//  - Host access (set_reg, write_row, write_symbol) is allowed after load() until the run
+//    starts; push_dma_in and receive() at any time (a DMA vector pushed during the run is
+//    available from the next cycle; a link vector with arrival a is presented to the chip in
+//    cycle a - 1 so that a RECV in a finds it: receive() it at least one cycle ahead).
 //  - Errors found by the RTL (read of an empty stream, ...) do not throw: error() reports the
 //    first one (the chip keeps running; its results are then meaningless).
 #include <array>
@@ -56,6 +58,7 @@ class RtlChip {
   std::vector<std::uint8_t> read_symbol(const std::string& name);
   void push_dma_in(int chan, std::span<const std::uint8_t> vector);
   std::vector<Vec> take_dma_out(int chan);
+  std::vector<std::pair<int, Vec>> dma_out_now() const;  // (channel, vector) delivered in this cycle
   void receive(int link, std::int64_t arrival, std::span<const std::uint8_t> bytes);
   using SendFn = std::function<void(int link, std::int64_t depart, const Vec& bytes)>;
   void set_link_sink(SendFn fn);
@@ -74,6 +77,7 @@ class RtlChip {
   int num_queues() const;
   bool issued(int queue) const;
   std::uint64_t issued_word(int queue) const;
+  int issued_pc(int queue) const;  // index of the issued word in the queue's code
   int pc(int queue) const;
   bool stream_valid(int stream, Dir dir, int position) const;
   Vec stream_value(int stream, Dir dir, int position) const;

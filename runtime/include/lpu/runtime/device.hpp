@@ -168,6 +168,13 @@ struct WeightsFile {
   bool convert = false;                        // see TensorLoad
 };
 std::vector<std::string> load_weights(Device& dev, const WeightsFile& f);
+inline std::vector<std::string> load_weights(Device& dev, const std::string& path, int chip = 0, const std::string& symbol = "") {
+  WeightsFile f;
+  f.path = path;
+  f.chip = chip;
+  f.symbol = symbol;
+  return load_weights(dev, f);
+}
 
 // ---- Many callers, one stream ----------------------------------------------------------------
 // Coalesces single items from any number of threads into batches (up to max_batch items, never

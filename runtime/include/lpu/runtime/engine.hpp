@@ -16,6 +16,8 @@ struct EngineLimits {
   int max_chips = 1024;                 // chips of a pipeline or rack
   std::int64_t max_bytes = INT64_MAX;   // host copies held (programs, weights); lpu::Error beyond
   int max_items_per_batch = 1 << 20;
+  std::int64_t max_io_bytes = INT64_MAX;       // DMA vectors of one run, in + out; a batch's inputs
+  std::int64_t max_run_instances = INT64_MAX;  // instruction instances of one functional run
 };
 
 class Engine {
