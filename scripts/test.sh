@@ -18,5 +18,9 @@ while (($#)); do
   shift
 done
 "$here/scripts/setup.sh" "${setup_args[@]}"
+if ((${#setup_args[@]})); then
+  export LSAN_OPTIONS="suppressions=$here/tests/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
 cd "$builddir"
 ctest --output-on-failure -j "$(nproc)" "${ctest_args[@]}"
