@@ -2,7 +2,7 @@
 // For each program: emulated cycles per host second of the Verilated RTL (lpu_rtl, stepped one
 // cycle at a time, no waveform) and of the model (lpu::model::Chip, functional mode, run to the
 // end), on the same object, and their ratio RTL / model.
-// Usage: build/bin/bench_rtl [--seconds S]
+// Usage: build/bin/bench_rtl [--seconds S] [--only NAME-SUBSTRING]
 #include <fmt/format.h>
 
 #include <chrono>
@@ -43,6 +43,8 @@ struct Row {
 };
 
 void bench(const Row& r, const ChipParams& p, double min_s) {
+  std::vector<std::vector<rtl::Vec>> dma(std::size_t(p.dma.channels));
+  for (int c = 0; c < p.dma.channels; ++c) dma[std::size_t(c)] = rtl::lockstep_dma_vectors({}, c);
   // RTL
   rtl::RtlChip chip;
   std::int64_t rtl_cycles = 0;
@@ -51,7 +53,7 @@ void bench(const Row& r, const ChipParams& p, double min_s) {
   while (rtl_s < min_s || runs == 0) {
     chip.load(r.prog);
     for (int c = 0; c < p.dma.channels; ++c)
-      for (const auto& v : rtl::lockstep_dma_vectors({}, c)) chip.push_dma_in(c, v);
+      for (const auto& v : dma[std::size_t(c)]) chip.push_dma_in(c, v);
     chip.set_link_sink([&](int link, std::int64_t depart, const rtl::Vec& v) { chip.receive(link, depart + 3, v); });
     auto t0 = Clock::now();
     while (!(chip.finished() && chip.streams_empty())) {
@@ -75,7 +77,7 @@ void bench(const Row& r, const ChipParams& p, double min_s) {
     loop.c = &m;
     m.set_link_sink(&loop);
     for (int c = 0; c < p.dma.channels; ++c)
-      for (const auto& v : rtl::lockstep_dma_vectors({}, c)) m.push_dma_in(c, v);
+      for (const auto& v : dma[std::size_t(c)]) m.push_dma_in(c, v);
     auto t0 = Clock::now();
     m.run();
     model_s += since(t0);
@@ -90,8 +92,11 @@ void bench(const Row& r, const ChipParams& p, double min_s) {
 
 int main(int argc, char** argv) {
   double min_s = 0.5;
-  for (int i = 1; i + 1 < argc; ++i)
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--seconds") min_s = std::stod(argv[i + 1]);
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  }
   auto p = load_preset("mini");
   std::vector<Row> rows;
   for (const char* e : {"vector_add.lpa", "matvec_i8.lpa", "stream_axpb_i8.lpa"}) {
@@ -105,6 +110,7 @@ int main(int argc, char** argv) {
   rows.push_back({"random (seed 1, 400 patterns)", assembler::assemble_string(rtl::random_program(1, ro), "r.lpa", p).program});
   fmt::print("RTL (Verilated lpu_mini, cycle by cycle) against the model (functional) on mini\n");
   fmt::print("  {:<28} {:>14} {:>16} {:>10}\n", "program", "RTL cycles/s", "model cycles/s", "RTL/model");
-  for (const auto& r : rows) bench(r, p, min_s);
+  for (const auto& r : rows)
+    if (only.empty() || r.name.find(only) != std::string::npos) bench(r, p, min_s);
   return 0;
 }

@@ -58,11 +58,13 @@ module lpu_hostif
   logic [LINKS-1:0] rx_pop;
   logic [DMA_CHANNELS-1:0] dm_pop;
 
+  // Requests of the SXM queues (state only: a function of the FIFOs and the issued words).
+  logic e_req, e_out, ovf_q;
+  logic [31:0] e_req_info, ovf_info;
   always_comb begin
     int n;
-    err_o = 1'b0;
-    err_code_o = E_NONE;
-    err_info_o = '0;
+    e_req = 1'b0;
+    e_req_info = '0;
     rx_pop = '0;
     dm_pop = '0;
     recv_ok = '0;
@@ -81,11 +83,7 @@ module lpu_hostif
           rx_pop[l] = rx_cnt[l] != 0;
         end
       end
-      if (n > 1) begin
-        err_o = 1'b1;
-        err_code_o = E_STRUCTURAL;
-        err_info_o = 32'd4;
-      end
+      if (n > 1) e_req = 1'b1;
     end
     for (int c = 0; c < DMA_CHANNELS; c++) begin
       n = 0;
@@ -97,12 +95,15 @@ module lpu_hostif
           dm_pop[c] = dm_cnt[c] != 0;
         end
       end
-      if (n > 1) begin
-        err_o = 1'b1;
-        err_code_o = E_STRUCTURAL;
-        err_info_o = 32'd4;
-      end
+      if (n > 1) e_req = 1'b1;
     end
+    if (e_req) e_req_info = 32'd4;
+  end
+
+  // Vectors leaving the chip.
+  always_comb begin
+    int n;
+    e_out = 1'b0;
     for (int l = 0; l < LINKS; l++) begin
       n = 0;
       tx_v[l] = 1'b0;
@@ -114,11 +115,7 @@ module lpu_hostif
           tx_d[l] = send_d[r];
         end
       end
-      if (n > 1) begin
-        err_o = 1'b1;
-        err_code_o = E_STRUCTURAL;
-        err_info_o = 32'd5;
-      end
+      if (n > 1) e_out = 1'b1;
     end
     for (int c = 0; c < DMA_CHANNELS; c++) begin
       n = 0;
@@ -131,24 +128,35 @@ module lpu_hostif
           dmaout_d[c] = dmo_d[r];
         end
       end
-      if (n > 1) begin
-        err_o = 1'b1;
-        err_code_o = E_STRUCTURAL;
-        err_info_o = 32'd5;
-      end
+      if (n > 1) e_out = 1'b1;
     end
-    for (int l = 0; l < LINKS; l++) begin
+  end
+
+  // A FIFO overflow (a vector arriving or pushed into a full FIFO) is found at the clock edge
+  // and reported in the next cycle (inputs act only at edges).
+  always_ff @(posedge clk) begin
+    logic o;
+    logic [31:0] info;
+    o = 1'b0;
+    info = '0;
+    for (int l = 0; l < LINKS; l++)
       if (rx_v[l] && 32'(rx_cnt[l]) >= 32'(RX_DEPTH) && !rx_pop[l]) begin
-        err_o = 1'b1;
-        err_code_o = E_FIFO_FULL;
-        err_info_o = 32'(l);
+        o = 1'b1;
+        info = 32'(l);
       end
+    if (dma_push && 32'(dma_push_chan) < 32'(DMA_CHANNELS) &&
+        32'(dm_cnt[dma_push_chan[$clog2(DMA_CHANNELS)-1:0]]) >= 32'(DMA_DEPTH)) begin
+      o = 1'b1;
+      info = 32'h100 | 32'(dma_push_chan);
     end
-    if (dma_push && 32'(dma_push_chan) < 32'(DMA_CHANNELS) && 32'(dm_cnt[dma_push_chan[$clog2(DMA_CHANNELS)-1:0]]) >= 32'(DMA_DEPTH)) begin
-      err_o = 1'b1;
-      err_code_o = E_FIFO_FULL;
-      err_info_o = 32'h100 | 32'(dma_push_chan);
-    end
+    ovf_q <= rst_n && o;
+    ovf_info <= info;
+  end
+
+  always_comb begin
+    err_o = e_req || e_out || ovf_q;
+    err_code_o = ovf_q ? E_FIFO_FULL : (e_req || e_out) ? E_STRUCTURAL : E_NONE;
+    err_info_o = ovf_q ? ovf_info : e_req ? e_req_info : e_out ? 32'd5 : 32'd0;
   end
 
   for (genvar l = 0; l < LINKS; l++) begin : g_rx

@@ -302,8 +302,8 @@ module lpu_mxm
         mp_idx[0] <= mm_idx;
         mp_f[0] <= dtype_float(mm_t);
         mp_n[0] <= 6'(VBYTES / dtype_bytes(mm_t));
-        mp_d[0] <= dtype_float(mm_t) ? fp_mxm(int'(mm_t), wnow, mm_x, fwd_d, int'(mm_mma))
-                                     : mm_i8(wnow, mm_x, fwd_d, mm_mma);
+        if (dtype_float(mm_t)) mp_d[0] <= fp_mxm(int'(mm_t), wnow, mm_x, fwd_d, int'(mm_mma));
+        else mp_d[0] <= mm_i8(wnow, mm_x, fwd_d, mm_mma);
       end
       for (int s = 1; s < NST; s++) begin
         mp_v[s] <= mp_v[s-1];

@@ -140,9 +140,15 @@ module lpu_vxm
       OP_CONST: return splat(nb, w[CONST_VALUE_LSB +: 32]);
       OP_MOV: return a;
       OP_SUM: return int_reduce(o, nb, a);
-      OP_RMAX: return isf ? float_rmax(ty, nb, a) : int_reduce(o, nb, a);
+      OP_RMAX: begin
+        if (isf) return float_rmax(ty, nb, a);
+        return int_reduce(o, nb, a);
+      end
       OP_CVT: return int_cvt(nb, dtype_bytes(ty2), int'(w[CVT_PART_LSB +: 4]), a);
-      default: return isf ? float_vec(o, ty, nb, a, b) : int_vec(o, nb, a, b, w[SHL_N_LSB +: 6]);
+      default: begin
+        if (isf) return float_vec(o, ty, nb, a, b);
+        return int_vec(o, nb, a, b, w[SHL_N_LSB +: 6]);
+      end
     endcase
   endfunction
   /* verilator lint_on UNUSEDSIGNAL */

@@ -1,5 +1,6 @@
 // Streaming: results in order and equal to a plain C++ reference, per-item latency from the
 // DMA schedule and the host DMA model, pipelines of chips, the Streamer, errors and recovery.
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -406,4 +407,44 @@ mm:  @ready(x) MM.i8 s2e, 0
   CHECK(contains(e, "MM repeated 21 times steps its accumulator to 20, beyond the 16 of a plane"));
   q.regs = {{1, 2}};
   CHECK(d->run(q).stats.mxm_passes == 3);  // and the device goes on
+}
+
+TEST_CASE("stream: a matvec per item on lp30, at most 64 items per run (accumulators)") {
+  auto prog = assembler::assemble_file(example("stream_matvec_lp30.lpa"), load_preset("lp30")).program;
+  rt::DeviceSpec s;
+  s.preset = "lp30";
+  auto d = rt::open_local(s);
+  d->load_program(prog);
+  std::mt19937_64 g(17);
+  io::Tensor W{io::ElemType::I8, {320, 320}, std::vector<std::uint8_t>(320 * 320)};
+  for (auto& v : W.data) v = std::uint8_t(std::int8_t(int(g() % 9) - 4));
+  TempDir dir;
+  io::save_npy(W, dir / "W.npy");
+  rt::load_weights(*d, dir / "W.npy");
+  rt::Batch b;
+  b.spec.max_items = 64;
+  for (int i = 0; i < 100; ++i) {
+    std::vector<std::uint8_t> x(320);
+    for (auto& v : x) v = std::uint8_t(g());
+    b.items.push_back(x);
+  }
+  auto r = d->stream(b);
+  CHECK(r.runs == 2);
+  REQUIRE(r.items.size() == 100);
+  int wrong = 0;
+  for (std::size_t i = 0; i < 100; ++i) {
+    for (std::size_t row = 0; row < 320; ++row) {
+      std::int32_t acc = 0;
+      for (std::size_t j = 0; j < 320; ++j) acc += std::int8_t(W.data[row * 320 + j]) * std::int8_t(b.items[i][j]);
+      const auto want = std::int8_t(std::clamp(acc, -128, 127));
+      wrong += std::int8_t(r.items[i].output[row]) != want;
+    }
+  }
+  CHECK(wrong == 0);
+  // DMAIN of item k in cycle 338 + k, DMAOUT in 375 + k, + dma latency 8.
+  CHECK(r.items[0].chip_cycles == 375 + 8 - 338);
+  // 65 items in one run would step MM past accumulator 63: refused before running.
+  b.spec.max_items = 65;
+  b.items.resize(65);
+  CHECK(contains(error_of([&] { d->stream(b); }), "MM repeated 65 times steps its accumulator to 64, beyond the 64 of a plane"));
 }
