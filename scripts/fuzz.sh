@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (fuzz/) with clang into build-fuzz/ and runs each for N seconds
 # (default 60) over a copy of its seed corpus. Prints the executions and whether a crash was
 # found; exits non-zero if any target crashed, leaked, timed out or hit a sanitizer.
-# Usage: scripts/fuzz.sh [seconds] [target...]     targets: object asm (default both)
+# Usage: scripts/fuzz.sh [seconds] [target...]     targets: object asm frames (default all)
 # Crash inputs are kept in build-fuzz/fuzz-work/<target>/artifacts/; reproduce one with
 #   build-fuzz/bin/fuzz_<target> <artifact>
 set -euo pipefail
@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(object asm)
+((${#targets[@]})) || targets=(object asm frames)
 if ! [[ "$secs" =~ ^[0-9]+$ ]]; then
   echo "fuzz: seconds must be a number, got '$secs'" >&2
   exit 2
@@ -22,9 +22,9 @@ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLPU_FU
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 
-# Per-target libFuzzer options. The object loader promises to allocate only a small multiple
-# of the input size, so any allocation over 64 MB is reported as a bug.
-declare -A extra=([object]="-malloc_limit_mb=64" [asm]="")
+# Per-target libFuzzer options. The object loader and the protocol decoders promise to allocate
+# only a small multiple of the input size, so any allocation over 64 MB is reported as a bug.
+declare -A extra=([object]="-malloc_limit_mb=64" [asm]="" [frames]="-malloc_limit_mb=64")
 
 failed=0
 for t in "${targets[@]}"; do

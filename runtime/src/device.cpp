@@ -18,7 +18,7 @@ namespace {
 
 class LocalDevice final : public Device {
  public:
-  explicit LocalDevice(const DeviceSpec& spec) : eng_(spec) {
+  explicit LocalDevice(const DeviceSpec& spec) : eng_(spec), info_(eng_.info()) {
     th_ = std::thread([this] { loop(); });
   }
   ~LocalDevice() override {
@@ -30,7 +30,7 @@ class LocalDevice final : public Device {
     th_.join();
   }
 
-  DeviceInfo info() override { return eng_info_(); }
+  DeviceInfo info() override { return info_; }  // immutable
   void load_program(const obj::Program& prog, const std::vector<int>& chips) override {
     call([&] { eng_.load_program(prog, chips); }).get();
   }
@@ -55,9 +55,6 @@ class LocalDevice final : public Device {
   }
 
  private:
-  DeviceInfo eng_info_() {
-    return call([&] { return eng_.info(); }).get();
-  }
   template <class F>
   auto call(F f) -> std::future<decltype(f())> {
     using R = decltype(f());
@@ -85,6 +82,7 @@ class LocalDevice final : public Device {
   }
 
   Engine eng_;
+  const DeviceInfo info_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> q_;

@@ -553,7 +553,7 @@ struct Engine::Impl {
   const DmaSchedule& schedule(Slot& s, const std::array<std::uint32_t, 16>& regs) {
     auto it = s.sched.find(regs);
     if (it != s.sched.end()) return it->second;
-    if (s.sched.size() >= 32) s.sched.clear();
+    if (s.sched.size() >= 8) s.sched.clear();
     const auto maxv = lim.max_io_bytes / s.params.vector_bytes();
     auto d = dry_run(s.params, *s.prog, regs, s.id, is_rack, maxv);
     std::int64_t inst = 0;

@@ -29,6 +29,7 @@ inline lpu::rack::RunOptions opts(bool timing_only, int threads = 1) {
   lpu::rack::RunOptions o;
   o.mode = timing_only ? lpu::model::Mode::TimingOnly : lpu::model::Mode::Functional;
   o.threads = threads;
+  o.min_parallel_work = 0;  // every phase with more than one chip on the pool: exercise it
   return o;
 }
 

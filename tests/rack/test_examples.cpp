@@ -17,9 +17,8 @@ TEST_CASE("every example manifest runs on its rack (timing-only) and passes the 
   const std::pair<const char*, const char*> examples[] = {
       {"pingpong.toml", "pair.toml"},           {"bandwidth.toml", "pair.toml"},
       {"bandwidth_tray.toml", "tray8.toml"},    {"allreduce_tray8.toml", "tray8.toml"},
-      {"pipeline_tray8.toml", "tray8.toml"},    {"pipeline256.toml", "lpx-rack.toml"},
-      {"allreduce256.toml", "lpx-rack.toml"},   {"pingpong.toml", "lpx-rack.toml"},
-  };
+      {"pipeline_tray8.toml", "tray8.toml"},    {"pingpong.toml", "lpx-rack.toml"},
+  };  // pipeline256.toml and allreduce256.toml: test_slow.cpp
   for (auto [m, r] : examples) {
     CAPTURE(m);
     CAPTURE(r);
@@ -30,9 +29,6 @@ TEST_CASE("every example manifest runs on its rack (timing-only) and passes the 
     CHECK_NOTHROW(rack.run());
     CHECK(rack.stats().unreceived == 0);
   }
-  // Generated stages that differ only in time share objects: 256 stages, a handful of objects.
-  const auto lpx = rt::rack("lpx-rack.toml");
-  CHECK(rt::manifest("pipeline256.toml", lpx).distinct_objects() <= 6);
 }
 
 TEST_CASE("pipeline_tray8.toml: functional outputs match the reference computed from its data files") {

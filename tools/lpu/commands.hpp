@@ -20,6 +20,7 @@ void add_asm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_disasm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_capacity(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

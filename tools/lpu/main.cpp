@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add_disasm(app, cmds);
   add_info(app, cmds);
   add_run(app, cmds);
+  add_serve(app, cmds);
   add_capacity(app, cmds);
   try {
     app.parse(argc, argv);

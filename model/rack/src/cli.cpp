@@ -11,7 +11,7 @@ namespace lpu::rack {
 
 int run_cli(const RackCliOptions& o) {
   const auto cfg = load_rack(o.rack);
-  const auto prog = load_manifest(o.program, cfg);
+  const auto prog = load_program(o.program, cfg);
   if (o.check) {
     const auto diags = check_schedule(cfg, prog, o.threads);
     int errors = 0;

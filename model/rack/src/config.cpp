@@ -355,7 +355,7 @@ RackFigures rack_figures(const RackConfig& cfg) {
       const auto& port = cfg.topology.port(c, l);
       if (port.peer < 0) continue;
       const double bw = link_timing(cfg, c, l).bytes_per_cycle * p.clock_hz;
-      f.wired_c2c_bandwidth += bw;
+      f.wired_c2c_bandwidth += 2 * bw;  // out and in, as c2c_bandwidth counts every port
       if ((c < cfg.chips / 2) != (port.peer < cfg.chips / 2)) f.bisection_bandwidth += bw;
     }
   }

@@ -137,19 +137,41 @@ std::string Diagnostic::text() const {
 }
 
 struct Rack::Impl {
-  struct Transfer {
-    std::int64_t arrival_ticks;
-    std::int64_t arrival;  // receiver cycle
-    int dst, dst_link, src, src_link;
-    std::uint64_t seq;
-    std::int64_t depart;       // sender cycle
-    std::int64_t issue_ticks;  // SEND issue
-    bool corrupt;
-    std::uint32_t flips;
+  // Transfers on one directed link, in departure order: departures depart0 + i * step for
+  // i < count (timing-only REPEAT groups become one run; functional transfers are runs of one,
+  // carrying their bytes).
+  struct Run {
+    std::int64_t depart0 = 0, step = 0, count = 1;
+    std::uint64_t seq0 = 0;
+    bool corrupt = false;
+    std::uint32_t flips = 0;
     std::vector<std::uint8_t> bytes;
+    std::int64_t last() const { return depart0 + (count - 1) * step; }
+  };
+  struct Recent {
+    std::int64_t d0, step, count;
+    std::int64_t last() const { return d0 + (count - 1) * step; }
+  };
+  struct OutLink {
+    LinkTiming t;
+    int peer = -1, peer_link = -1, cls = 0;
+    std::int64_t peer_k = 1;
+    std::vector<Recent> recent;  // departures that may still conflict with new ones
+    std::vector<Run> pending;    // sent in this window, delivered at the barrier
+    std::uint64_t seq = 0;
+    LinkStats st;
+  };
+  // A run as seen by the receiving link; instances [i, count) still to be taken.
+  struct InRun {
+    std::int64_t depart0, step, count, i;
+    std::uint64_t seq0;
+    std::int64_t wire, ks, kr, send_lat;
+    std::int64_t arrival_ticks(std::int64_t j) const { return (depart0 + j * step + wire) * ks; }
+    std::int64_t arrival(std::int64_t j) const { return ceil_div(arrival_ticks(j), kr); }
+    std::int64_t issue_ticks(std::int64_t j) const { return (depart0 + j * step - send_lat) * ks; }
   };
   struct RecvGroup {
-    std::int64_t c0, n, d, k;  // instances c0 + k*d for k in [k, n)
+    std::int64_t c0, n, d, k;  // RECV instances c0 + k*d for k in [k, n)
     int queue;
     std::int64_t next() const { return c0 + k * d; }
   };
@@ -157,27 +179,16 @@ struct Rack::Impl {
     int link;
     RecvGroup g;
   };
-  struct Arrival {
-    std::int64_t arrival, arrival_ticks, issue_ticks;
-    int src, src_link;
-  };
   struct InLink {
-    std::vector<Arrival> arr;  // sorted by arrival; [head, end) pending
+    std::vector<InRun> runs;  // sorted by arrival; [head, end) pending
     std::size_t head = 0;
     std::vector<RecvGroup> groups;
-  };
-  struct OutLink {
-    LinkTiming t;
-    int peer = -1, peer_link = -1, cls = 0;
-    std::int64_t peer_k = 1;
-    std::vector<std::int64_t> recent;  // departures still able to conflict, sorted
-    std::uint64_t seq = 0;
-    LinkStats st;
+    bool listed = false;  // in its chip's recv_links
   };
   struct Err {
     std::int64_t ticks;
     int chip;
-    int kind;  // 0 link (CRC), 1 chip, 2 RECV check
+    int kind;  // 0 link (CRC), 1 chip, 2 RECV check: the order among equal times
     Diagnostic d;
   };
 
@@ -187,13 +198,17 @@ struct Rack::Impl {
     std::int64_t k = 1;
     model::Chip* chip = nullptr;
     std::vector<OutLink> out;
-    std::vector<Transfer> outbox;
+    std::vector<std::pair<int, int>> touched;  // (peer, peer link) with new pending runs from this chip
+    std::vector<int> in_touched;               // this chip's links with runs to deliver
     std::vector<NewRecv> recvs;
+    std::vector<int> recv_links;  // links of this chip with RECV groups to check
     int cur_queue = -1;
     std::int64_t window_start = 0;  // chip cycles
-    bool done = false, dead = false;
-    std::optional<Err> err;
-    std::vector<Diagnostic> diags;
+    bool done = false, dead = false, in_phase2 = false;
+    std::optional<Err> err;         // this chip's own error (phase 1)
+    std::optional<Err> rx_err;      // first RECV mismatch on its links (phase 2, timing-only)
+    std::vector<Err> corrupt;       // corrupted arrivals (phase 2, stop mode)
+    std::vector<Diagnostic> diags;  // checker findings (collect mode)
 
     void send(int chip_id, int link, std::int64_t depart, std::span<const std::uint8_t> bytes) override {
       R->on_send(*this, chip_id, link, depart, bytes);
@@ -213,7 +228,6 @@ struct Rack::Impl {
   std::vector<std::unique_ptr<model::Chip>> chips;
   std::vector<std::unique_ptr<Ctx>> ctx;
   std::vector<InLink> in;  // chips x links
-  std::set<std::pair<int, int>> pending_recv;  // (chip, link) with RECV groups to resolve
   std::vector<Err> pending_corrupt;
   std::vector<Diagnostic> diags;
   std::int64_t nwindows = 0;
@@ -264,6 +278,8 @@ struct Rack::Impl {
     }
   }
 
+  std::int64_t prefix(int i) const { return cfg.start_skew[std::size_t(i)] + prog.chips[std::size_t(i)].start_delay; }
+
   void load_chip(int i) {
     const auto& cp = prog.chips[std::size_t(i)];
     if (!cp.object) {
@@ -271,12 +287,12 @@ struct Rack::Impl {
       return;
     }
     auto chip = std::make_unique<model::Chip>(cfg.chip(i), opt.mode, i);
-    const std::int64_t skew = cfg.start_skew[std::size_t(i)];
-    if (skew > 0) {
-      // The start skew: the chip's queues start `skew` cycles after the rack-wide counter's 0.
+    const std::int64_t lead = prefix(i);
+    if (lead > 0) {
+      // Start skew and start delay: the queues start `lead` cycles after the counter's 0.
       obj::Program p = *cp.object;
       std::vector<std::uint64_t> nops;
-      for (std::int64_t left = skew; left > 0;) {
+      for (std::int64_t left = lead; left > 0;) {
         const std::int64_t n = std::min<std::int64_t>(left, (std::int64_t(1) << 24) - 1);
         isa::Instr nop;
         nop.op = isa::Op::Nop;
@@ -320,8 +336,8 @@ struct Rack::Impl {
       if (std::uint8_t(e.word >> 56) != opr) return;
       const int link = int(e.word & 0xFF);
       x->recvs.push_back(NewRecv{link, RecvGroup{e.cycle, e.repeat_count, e.repeat_delay, 0, e.queue}});
-      // Timing-only: the rack checks arrivals per instance (below); the chip gets a placeholder
-      // for each instance so that its own group-level check passes.
+      // Timing-only: the rack checks arrivals per instance (resolve); the chip gets a
+      // placeholder for each instance so that its own group-level check passes.
       if (to)
         for (std::int64_t n = 0; n < e.repeat_count; ++n) cptr->receive(link, std::numeric_limits<std::int64_t>::min(), {});
     });
@@ -334,19 +350,18 @@ struct Rack::Impl {
   }
   std::string unit_name(int chip, int q) const {
     if (q < 0 || !chips[std::size_t(chip)]) return "c2c";
-    const auto& L2 = chips[std::size_t(chip)]->layout();
-    return L2.slice(L2.queue(QueueId{q}).slice).name;
+    const auto& lay = chips[std::size_t(chip)]->layout();
+    return lay.slice(lay.queue(QueueId{q}).slice).name;
   }
   void locate(Diagnostic& d) const {
-    if (d.chip < 0 || d.queue.empty()) return;
+    if (d.chip < 0 || d.queue.empty() || d.loc) return;
     const auto& cp = prog.chips[std::size_t(d.chip)];
     if (!cp.source) return;
-    if (const auto* s = cp.source->find(d.queue, d.cycle - cfg.start_skew[std::size_t(d.chip)])) d.loc = s->loc;
+    if (const auto* s = cp.source->find(d.queue, d.cycle - prefix(d.chip))) d.loc = s->loc;
   }
 
-  // ---- sends (called from the chip's thread) ------------------------------------------------
-  void on_send(Ctx& x, int chip_id, int link, std::int64_t depart, std::span<const std::uint8_t> bytes) {
-    (void)chip_id;
+  // ---- sends (phase 1, the sending chip's thread) ------------------------------------------
+  void on_send(Ctx& x, int /*chip_id*/, int link, std::int64_t depart, std::span<const std::uint8_t> bytes) {
     if (link < 0 || link >= links || x.out[std::size_t(link)].peer < 0) {
       throw SimError(x.id, unit_name(x.id, x.cur_queue), queue_name(x.id, x.cur_queue),
                      depart - cfg.chip(x.id).lat(isa::LatClass::C2cSend),
@@ -354,22 +369,33 @@ struct Rack::Impl {
     }
     auto& o = x.out[std::size_t(link)];
     const std::int64_t ser = o.t.serialisation;
-    const std::int64_t issue = depart - o.t.c2c_send;
     // Room on the link: no back-pressure, so an overlapping departure is a schedule error.
-    auto& r = o.recent;
-    std::size_t drop = 0;
-    while (drop < r.size() && r[drop] + ser <= x.window_start) ++drop;
-    if (drop > 64 || drop == r.size()) r.erase(r.begin(), r.begin() + std::ptrdiff_t(drop));
-    auto pos = std::upper_bound(r.begin(), r.end(), depart);
+    auto& rc = o.recent;
+    if (rc.size() > 8 || (!rc.empty() && rc.back().last() + ser <= x.window_start))
+      rc.erase(std::remove_if(rc.begin(), rc.end(), [&](const Recent& r) { return r.last() + ser <= x.window_start; }),
+               rc.end());
     std::int64_t clash = kInf;
-    if (pos != r.begin() && *(pos - 1) + ser > depart) clash = *(pos - 1);
-    else if (pos != r.end() && depart + ser > *pos) clash = *pos;
+    const bool in_order = rc.empty() || depart > rc.back().last();
+    if (in_order) {
+      if (!rc.empty() && rc.back().last() + ser > depart) clash = rc.back().last();
+    } else {
+      for (const auto& r : rc) {
+        if (depart < r.d0) {
+          if (r.d0 - depart < ser) clash = std::min(clash, r.d0);
+          continue;
+        }
+        const std::int64_t j = r.step > 0 ? std::min(r.count - 1, (depart - r.d0) / r.step) : 0;
+        const std::int64_t dj = r.d0 + j * r.step;
+        if (depart - dj < ser) clash = std::min(clash, dj);
+        if (j + 1 < r.count && dj + r.step - depart < ser) clash = std::min(clash, dj + r.step);
+      }
+    }
     if (clash != kInf) {
       Diagnostic d;
       d.chip = x.id;
       d.unit = unit_name(x.id, x.cur_queue);
       d.queue = queue_name(x.id, x.cur_queue);
-      d.cycle = issue;
+      d.cycle = depart - o.t.c2c_send;
       d.message = fmt::format(
           "SEND on link {} (to chip {} link {}) departs in cycle {}, but the link is serialising the vector that "
           "departs in cycle {} (busy until {}; {} cycles per {}-byte vector). Links apply no back-pressure: "
@@ -378,27 +404,22 @@ struct Rack::Impl {
       if (!opt.collect) throw SimError(d.chip, d.unit, d.queue, d.cycle, d.message);
       if (x.diags.size() < opt.max_diagnostics) x.diags.push_back(std::move(d));
     }
-    r.insert(std::upper_bound(r.begin(), r.end(), depart), depart);
+    if (in_order && !rc.empty() && (rc.back().count == 1 || depart - rc.back().last() == rc.back().step)) {
+      if (rc.back().count == 1) rc.back().step = depart - rc.back().d0;
+      ++rc.back().count;
+    } else {
+      rc.push_back(Recent{depart, 0, 1});
+    }
 
-    Transfer t;
-    t.src = x.id;
-    t.src_link = link;
-    t.dst = o.peer;
-    t.dst_link = o.peer_link;
-    t.seq = o.seq++;
-    t.depart = depart;
-    t.issue_ticks = issue * x.k;
-    t.arrival_ticks = (depart + ser + o.t.latency) * x.k;
-    t.arrival = ceil_div(t.arrival_ticks, o.peer_k);
-    t.corrupt = false;
-    t.flips = 0;
+    const std::uint64_t seq = o.seq++;
+    bool corrupt = false;
+    std::uint32_t nflips = 0;
     if (cfg.ber > 0) {
-      const auto bits = std::uint32_t((V + 4) * 8);
-      auto flips = bit_errors(cfg.seed, x.id, link, t.seq, bits, cfg.ber);
-      t.flips = std::uint32_t(flips.size());
+      auto flips = bit_errors(cfg.seed, x.id, link, seq, std::uint32_t((V + 4) * 8), cfg.ber);
+      nflips = std::uint32_t(flips.size());
       if (!flips.empty()) {
         if (timing_only) {
-          t.corrupt = true;  // no payload: every error is taken as detected (docs/rack.md)
+          corrupt = true;  // no payload: every error is taken as detected (docs/rack.md)
         } else {
           std::vector<std::uint8_t> frame(bytes.begin(), bytes.end());
           const std::uint32_t crc = crc32(bytes);
@@ -407,23 +428,38 @@ struct Rack::Impl {
           std::uint32_t rx = 0;
           for (int b = 0; b < 4; ++b) rx |= std::uint32_t(frame[std::size_t(V) + std::size_t(b)]) << (8 * b);
           frame.resize(std::size_t(V));
-          t.corrupt = crc32(frame) != rx;
+          corrupt = crc32(frame) != rx;
         }
       }
     }
-    if (!timing_only) t.bytes.assign(bytes.begin(), bytes.end());
+    auto& pend = o.pending;
+    if (pend.empty()) x.touched.emplace_back(o.peer, o.peer_link);
+    const bool extend = timing_only && !corrupt && !pend.empty() && !pend.back().corrupt &&
+                        seq == pend.back().seq0 + std::uint64_t(pend.back().count) &&
+                        (pend.back().count == 1 ? depart > pend.back().depart0 : depart - pend.back().last() == pend.back().step);
+    if (extend) {
+      auto& b = pend.back();
+      if (b.count == 1) b.step = depart - b.depart0;
+      ++b.count;
+    } else {
+      Run r;
+      r.depart0 = depart;
+      r.seq0 = seq;
+      r.corrupt = corrupt;
+      r.flips = nflips;
+      if (!timing_only) r.bytes.assign(bytes.begin(), bytes.end());
+      pend.push_back(std::move(r));
+    }
     auto& st = o.st;
-    if (st.transfers == 0) st.first_depart = depart;
-    st.first_depart = std::min(st.first_depart, depart);
+    st.first_depart = st.transfers == 0 ? depart : std::min(st.first_depart, depart);
     st.last_free = std::max(st.last_free, depart + ser);
     ++st.transfers;
     st.bytes += V;
     st.busy_cycles += ser;
-    if (t.corrupt) ++st.corrupted;
-    x.outbox.push_back(std::move(t));
+    if (corrupt) ++st.corrupted;
   }
 
-  // ---- one chip's share of a window (worker threads) ---------------------------------------
+  // ---- phase 1: one chip's share of a window -------------------------------------------------
   void run_chip(int i, std::int64_t E) {
     Ctx& x = *ctx[std::size_t(i)];
     const std::int64_t limit = ceil_div(E, x.k);
@@ -431,7 +467,6 @@ struct Rack::Impl {
       x.done = chips[std::size_t(i)]->run(limit);
     } catch (const SimError& e) {
       Diagnostic d = from_sim_error(e);
-      if (d.queue.empty() && x.cur_queue >= 0 && d.unit == "c2c") d.queue = queue_name(i, x.cur_queue);
       x.err = Err{sat_mul(e.cycle(), x.k), i, 1, std::move(d)};
     } catch (const std::exception& e) {
       Diagnostic d;
@@ -442,110 +477,154 @@ struct Rack::Impl {
     }
   }
 
-  // ---- barrier work (main thread) -------------------------------------------------------
-  void deliver(std::vector<Transfer>& all) {
-    std::sort(all.begin(), all.end(), [](const Transfer& a, const Transfer& b) {
-      if (a.arrival_ticks != b.arrival_ticks) return a.arrival_ticks < b.arrival_ticks;
-      if (a.dst != b.dst) return a.dst < b.dst;
-      if (a.dst_link != b.dst_link) return a.dst_link < b.dst_link;
-      return a.seq < b.seq;
-    });
-    for (auto& t : all) {
-      if (t.corrupt) {
-        Diagnostic d;
-        d.chip = t.dst;
-        d.unit = fmt::format("c2c link {}", t.dst_link);
-        d.cycle = t.arrival;
-        d.message = fmt::format(
-            "CRC-32 mismatch: the vector sent by chip {} on link {} (departed cycle {}, transfer {}) arrived with {} "
-            "flipped bit(s) (ber {:g}, seed {}); it is not delivered",
-            t.src, t.src_link, t.depart, t.seq, t.flips, cfg.ber, cfg.seed);
-        if (!opt.collect) {
-          pending_corrupt.push_back(Err{t.arrival_ticks, t.dst, 0, std::move(d)});
-          continue;
-        }
-        add_diag(std::move(d));
-      }
-      if (!timing_only && chips[std::size_t(t.dst)]) chips[std::size_t(t.dst)]->receive(t.dst_link, t.arrival, t.bytes);
-      ctx[std::size_t(t.src)]->out[std::size_t(t.src_link)].st.latency_cycles.add(
-          t.arrival * ctx[std::size_t(t.dst)]->k - t.depart * ctx[std::size_t(t.src)]->k);
-      auto& il = in[std::size_t(t.dst) * std::size_t(links) + std::size_t(t.dst_link)];
-      Arrival a{t.arrival, t.arrival_ticks, t.issue_ticks, t.src, t.src_link};
-      if (il.arr.empty() || il.arr.back().arrival <= a.arrival) {
-        il.arr.push_back(a);
-      } else {  // out of departure order (timing-only REPEAT groups on one link from two queues)
-        auto pos = std::upper_bound(il.arr.begin() + std::ptrdiff_t(il.head), il.arr.end(), a,
-                                    [](const Arrival& p, const Arrival& q) { return p.arrival < q.arrival; });
-        il.arr.insert(pos, a);
+  // ---- phase 2: deliveries to one chip and the check of its RECVs ---------------------------
+  void phase2(int d, std::int64_t E) {
+    Ctx& x = *ctx[std::size_t(d)];
+    std::sort(x.in_touched.begin(), x.in_touched.end());
+    for (int l : x.in_touched) {
+      const auto& port = cfg.topology.port(d, l);
+      auto& o = ctx[std::size_t(port.peer)]->out[std::size_t(port.peer_link)];
+      for (auto& r : o.pending) deliver(x, d, l, port.peer, port.peer_link, o, r);
+      o.pending.clear();
+    }
+    x.in_touched.clear();
+    for (auto& r : x.recvs) {
+      auto& il = in[std::size_t(d) * std::size_t(links) + std::size_t(r.link)];
+      il.groups.push_back(r.g);
+      if (!il.listed) {
+        il.listed = true;
+        x.recv_links.push_back(r.link);
       }
     }
+    x.recvs.clear();
+    // RECV checks may wait (an error found later keeps its cycle, and every error is ordered by
+    // cycle before one is raised): resolve now only to bound the memory of what waits.
+    bool big = false;
+    for (int l : x.recv_links) {
+      const auto& il = in[std::size_t(d) * std::size_t(links) + std::size_t(l)];
+      big |= il.runs.size() - il.head > 256 || il.groups.size() > 256;
+    }
+    if (big) resolve(d, E);
   }
 
-  void add_diag(Diagnostic d) {
-    if (diags.size() >= opt.max_diagnostics) return;
-    locate(d);
-    diags.push_back(std::move(d));
+  void deliver(Ctx& x, int d, int l, int src, int src_link, OutLink& o, Run& r) {
+    InRun ir{r.depart0, r.step, r.count, 0, r.seq0, o.t.wire(), ctx[std::size_t(src)]->k, x.k, o.t.c2c_send};
+    if (r.corrupt) {
+      Diagnostic g;
+      g.chip = d;
+      g.unit = fmt::format("c2c link {}", l);
+      g.cycle = ir.arrival(0);
+      g.message = fmt::format(
+          "CRC-32 mismatch: the vector sent by chip {} on link {} (departed cycle {}, transfer {}) arrived with {} "
+          "flipped bit(s) (ber {:g}, seed {}); it is not delivered",
+          src, src_link, r.depart0, r.seq0, r.flips, cfg.ber, cfg.seed);
+      if (!opt.collect) {
+        x.corrupt.push_back(Err{ir.arrival_ticks(0), d, 0, std::move(g)});
+        return;
+      }
+      if (x.diags.size() < opt.max_diagnostics) x.diags.push_back(std::move(g));
+    }
+    if (!timing_only && chips[std::size_t(d)]) chips[std::size_t(d)]->receive(l, ir.arrival(0), r.bytes);
+    if (ir.ks == ir.kr) {
+      o.st.latency_cycles.add_n(ir.wire * ir.ks, r.count);
+    } else {
+      for (std::int64_t j = 0; j < r.count; ++j)
+        o.st.latency_cycles.add(ir.arrival(j) * ir.kr - (ir.depart0 + j * ir.step) * ir.ks);
+    }
+    auto& il = in[std::size_t(d) * std::size_t(links) + std::size_t(l)];
+    if (il.head >= il.runs.size()) {
+      il.runs.clear();
+      il.head = 0;
+    }
+    if (il.runs.empty() || ir.arrival_ticks(0) >= il.runs.back().arrival_ticks(il.runs.back().count - 1)) {
+      il.runs.push_back(ir);
+      return;
+    }
+    // Interleaved with runs already here (timing-only REPEAT groups of two queues on one link):
+    // split everything pending into single transfers and merge by arrival.
+    std::vector<InRun> singles;
+    auto split = [&](const InRun& a, std::int64_t from) {
+      for (std::int64_t j = from; j < a.count; ++j) {
+        InRun s1 = a;
+        s1.depart0 = a.depart0 + j * a.step;
+        s1.seq0 = a.seq0 + std::uint64_t(j);
+        s1.step = 0;
+        s1.count = 1;
+        s1.i = 0;
+        singles.push_back(s1);
+      }
+    };
+    for (std::size_t j = il.head; j < il.runs.size(); ++j) split(il.runs[j], il.runs[j].i);
+    split(ir, 0);
+    std::stable_sort(singles.begin(), singles.end(),
+                     [](const InRun& a, const InRun& b) { return a.arrival_ticks(0) < b.arrival_ticks(0); });
+    il.runs = std::move(singles);
+    il.head = 0;
   }
 
-  // Matches RECV instances before `limit` (per chip, chip cycles) with arrivals, in order.
-  // Returns the first mismatch (timing-only, stop mode) or nothing.
-  std::optional<Err> resolve(std::int64_t E) {
-    std::optional<Err> first;
-    for (auto it = pending_recv.begin(); it != pending_recv.end();) {
-      const int c = it->first, l = it->second;
-      const std::int64_t kc = ctx[std::size_t(c)]->k;
-      const std::int64_t limit = E >= kInf ? kInf : ceil_div(E, kc);
-      auto& il = in[std::size_t(c) * std::size_t(links) + std::size_t(l)];
-      bool stop = false;
-      while (!il.groups.empty() && !stop) {
+  // Matches the RECV instances of chip d before the window's end with arrivals, in order.
+  void resolve(int d, std::int64_t E) {
+    Ctx& x = *ctx[std::size_t(d)];
+    const std::int64_t limit = E >= kInf ? kInf : ceil_div(E, x.k);
+    for (std::size_t li = 0; li < x.recv_links.size();) {
+      const int l = x.recv_links[li];
+      auto& il = in[std::size_t(d) * std::size_t(links) + std::size_t(l)];
+      while (!il.groups.empty()) {
         std::size_t gi = 0;
         for (std::size_t j = 1; j < il.groups.size(); ++j)
           if (il.groups[j].next() < il.groups[gi].next()) gi = j;
         auto& g = il.groups[gi];
         const std::int64_t cyc = g.next();
         if (cyc >= limit) break;
-        if (il.head >= il.arr.size() || il.arr[il.head].arrival > cyc) {
+        while (il.head < il.runs.size() && il.runs[il.head].i >= il.runs[il.head].count) ++il.head;
+        InRun* a = il.head < il.runs.size() ? &il.runs[il.head] : nullptr;
+        if (!a || a->arrival(a->i) > cyc) {
           if (timing_only) {
-            Diagnostic d;
-            d.chip = c;
-            d.unit = unit_name(c, g.queue);
-            d.queue = queue_name(c, g.queue);
-            d.cycle = cyc;
-            const auto& port = cfg.topology.port(c, l);
+            Diagnostic dg;
+            dg.chip = d;
+            dg.unit = unit_name(d, g.queue);
+            dg.queue = queue_name(d, g.queue);
+            dg.cycle = cyc;
+            const auto& port = cfg.topology.port(d, l);
             if (port.peer < 0)
-              d.message = fmt::format("RECV on link {}: the link is not wired in topology {}", l, cfg.topology.describe());
-            else if (il.head < il.arr.size())
-              d.message = fmt::format(
+              dg.message = fmt::format("RECV on link {}: the link is not wired in topology {}", l, cfg.topology.describe());
+            else if (a)
+              dg.message = fmt::format(
                   "RECV on link {}: nothing has arrived by this cycle; the next vector from chip {} (link {}) arrives in "
                   "cycle {}, {} cycles later",
-                  l, port.peer, port.peer_link, il.arr[il.head].arrival, il.arr[il.head].arrival - cyc);
+                  l, port.peer, port.peer_link, a->arrival(a->i), a->arrival(a->i) - cyc);
             else
-              d.message = fmt::format(
+              dg.message = fmt::format(
                   "RECV on link {}: nothing has arrived by this cycle and no vector from chip {} (link {}) is on its way",
                   l, port.peer, port.peer_link);
             if (!opt.collect) {
-              if (!first || sat_mul(cyc, kc) < first->ticks) first = Err{sat_mul(cyc, kc), c, 2, std::move(d)};
-              stop = true;
-              break;
+              const std::int64_t t = sat_mul(cyc, x.k);
+              if (!x.rx_err || t < x.rx_err->ticks) x.rx_err = Err{t, d, 2, std::move(dg)};
+              break;  // this link stops here; the run stops at the barrier
             }
-            add_diag(std::move(d));
+            if (x.diags.size() < opt.max_diagnostics) x.diags.push_back(std::move(dg));
           }
         } else {
-          const auto& a = il.arr[il.head++];
-          auto& st = ctx[std::size_t(a.src)]->out[std::size_t(a.src_link)].st;
-          st.wait_cycles.add(cyc - a.arrival);
-          st.send_to_recv_cycles.add(sat_mul(cyc, kc) - a.issue_ticks);
+          const auto& port = cfg.topology.port(d, l);
+          auto& st = ctx[std::size_t(port.peer)]->out[std::size_t(port.peer_link)].st;
+          st.wait_cycles.add(cyc - a->arrival(a->i));
+          st.send_to_recv_cycles.add(sat_mul(cyc, x.k) - a->issue_ticks(a->i));
+          ++a->i;
         }
         if (++g.k >= g.n) il.groups.erase(il.groups.begin() + std::ptrdiff_t(gi));
       }
-      if (il.head > 1024 && il.head * 2 > il.arr.size()) {
-        il.arr.erase(il.arr.begin(), il.arr.begin() + std::ptrdiff_t(il.head));
+      if (il.head > 64 && il.head * 2 > il.runs.size()) {
+        il.runs.erase(il.runs.begin(), il.runs.begin() + std::ptrdiff_t(il.head));
         il.head = 0;
       }
-      if (il.groups.empty()) it = pending_recv.erase(it);
-      else ++it;
+      if (il.groups.empty()) {
+        il.listed = false;
+        x.recv_links[li] = x.recv_links.back();
+        x.recv_links.pop_back();
+        continue;
+      }
+      ++li;
     }
-    return first;
   }
 
   [[noreturn]] void raise(Err e) {
@@ -555,14 +634,42 @@ struct Rack::Impl {
                    d.message + (d.loc ? fmt::format(" [{}:{}:{}]", d.loc->file, d.loc->line, d.loc->col) : ""));
   }
 
+  void add_diag(Diagnostic d) {
+    if (diags.size() >= opt.max_diagnostics) return;
+    locate(d);
+    diags.push_back(std::move(d));
+  }
+
   void run() {
     if (ran) throw Error("rack: run() may be called once");
     ran = true;
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<Pool> pool;
     if (nthreads > 1) pool = std::make_unique<Pool>(nthreads);
-    std::vector<int> active;
-    std::vector<Transfer> all;
+    // A phase goes to the pool only when its expected work is well above the cost of waking the
+    // workers (a few microseconds on an idle host, a scheduler time slice on a loaded one);
+    // the estimate (seconds per item, per phase) follows what was measured. Who runs a chip
+    // never changes what it computes.
+    double per_item[2] = {1e-6, 1e-6};
+    auto parallel = [&](int phase, const std::vector<int>& items, auto&& fn) {
+      if (items.empty()) return;
+      const bool par = pool && items.size() > 1 && double(items.size()) * per_item[phase] >= opt.min_parallel_work;
+      std::atomic<std::int64_t> ns{0};
+      const std::function<void(int)> f = [&](int j) {
+        const auto a = std::chrono::steady_clock::now();
+        fn(items[std::size_t(j)]);
+        ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - a).count(),
+                     std::memory_order_relaxed);
+      };
+      if (par) {
+        pool->run(int(items.size()), f);
+      } else {
+        for (int j = 0; j < int(items.size()); ++j) f(j);
+      }
+      per_item[phase] = 0.7 * per_item[phase] + 0.3 * double(ns.load()) * 1e-9 / double(items.size());
+    };
+    std::vector<int> active, deliver_to;
+    std::vector<char> mark(std::size_t(N), 0);
     // Chips whose program is empty finish at once.
     for (int i = 0; i < N; ++i)
       if (chips[std::size_t(i)] && chips[std::size_t(i)]->done()) run_chip(i, 0);
@@ -574,8 +681,9 @@ struct Rack::Impl {
         S = std::min(S, sat_mul(chips[std::size_t(i)]->next_event_cycle(), x.k));
       }
       const std::int64_t E = S >= kInf ? kInf : std::min(kInf, S + L);
+      // Phase 1: every chip with events before E runs up to E.
+      active.clear();
       if (S < kInf) {
-        active.clear();
         for (int i = 0; i < N; ++i) {
           auto& x = *ctx[std::size_t(i)];
           if (x.done || x.dead) continue;
@@ -585,29 +693,36 @@ struct Rack::Impl {
           }
         }
         ++nwindows;
-        if (pool && active.size() > 1) {
-          const std::function<void(int)> fn = [&](int j) { run_chip(active[std::size_t(j)], E); };
-          pool->run(int(active.size()), fn);
-        } else {
-          for (int i : active) run_chip(i, E);
-        }
-        // Barrier: deliveries in a fixed order, then the RECV checks up to E.
-        all.clear();
-        for (int i : active) {
-          auto& x = *ctx[std::size_t(i)];
-          for (auto& t : x.outbox) all.push_back(std::move(t));
-          x.outbox.clear();
-          for (auto& r : x.recvs) {
-            in[std::size_t(i) * std::size_t(links) + std::size_t(r.link)].groups.push_back(r.g);
-            pending_recv.insert({i, r.link});
-          }
-          x.recvs.clear();
-          for (auto& d : x.diags) add_diag(std::move(d));
-          x.diags.clear();
-        }
-        deliver(all);
+        parallel(0, active, [&](int i) { run_chip(i, E); });
       }
-      // The first error in rack time (ties: link, chip, RECV check; then the lowest chip).
+      // Phase 2: deliveries per receiving chip (each link has one receiver: no sharing), then
+      // the RECV checks up to E.
+      deliver_to.clear();
+      for (int i : active) {
+        auto& x = *ctx[std::size_t(i)];
+        for (auto [p, pl] : x.touched) {
+          mark[std::size_t(p)] = 1;
+          ctx[std::size_t(p)]->in_touched.push_back(pl);
+        }
+        x.touched.clear();
+        if (!x.recvs.empty()) mark[std::size_t(i)] = 1;
+      }
+      for (int i = 0; i < N; ++i) {
+        if (mark[std::size_t(i)]) deliver_to.push_back(i);
+        mark[std::size_t(i)] = 0;
+      }
+      parallel(1, deliver_to, [&](int d) { phase2(d, E); });
+      // Deferred RECV checks: at the end, and whenever an error is about to be raised (so that
+      // an earlier RECV mismatch is not overtaken).
+      bool errors = !pending_corrupt.empty();
+      for (int i = 0; i < N && !errors; ++i) errors = ctx[std::size_t(i)]->err.has_value() || !ctx[std::size_t(i)]->corrupt.empty();
+      if (S >= kInf || errors) {
+        deliver_to.clear();
+        for (int i = 0; i < N; ++i)
+          if (!ctx[std::size_t(i)]->recv_links.empty()) deliver_to.push_back(i);
+        parallel(1, deliver_to, [&](int d) { resolve(d, E); });
+      }
+      // Barrier: findings and errors in chip order; the first error in rack time wins.
       std::optional<Err> first;
       auto consider = [&](Err e) {
         if (!first || std::tie(e.ticks, e.kind, e.chip) < std::tie(first->ticks, first->kind, first->chip))
@@ -615,6 +730,14 @@ struct Rack::Impl {
       };
       for (int i = 0; i < N; ++i) {
         auto& x = *ctx[std::size_t(i)];
+        for (auto& dg : x.diags) add_diag(std::move(dg));
+        x.diags.clear();
+        for (auto& c : x.corrupt) pending_corrupt.push_back(std::move(c));
+        x.corrupt.clear();
+        if (x.rx_err) {
+          consider(std::move(*x.rx_err));
+          x.rx_err.reset();
+        }
         if (!x.err) continue;
         if (opt.collect) {
           add_diag(std::move(x.err->d));
@@ -624,7 +747,6 @@ struct Rack::Impl {
         }
         x.err.reset();
       }
-      if (auto e = resolve(E)) consider(std::move(*e));
       for (auto it = pending_corrupt.begin(); it != pending_corrupt.end();) {
         if (it->ticks < E) {
           consider(*it);
@@ -640,17 +762,20 @@ struct Rack::Impl {
     for (int c = 0; c < N; ++c)
       for (int l = 0; l < links; ++l) {
         auto& il = in[std::size_t(c) * std::size_t(links) + std::size_t(l)];
-        for (std::size_t j = il.head; j < il.arr.size(); ++j) {
-          const auto& a = il.arr[j];
-          ++ctx[std::size_t(a.src)]->out[std::size_t(a.src_link)].st.unreceived;
+        const auto& port = cfg.topology.port(c, l);
+        for (std::size_t j = il.head; j < il.runs.size(); ++j) {
+          const auto& a = il.runs[j];
+          if (a.i >= a.count) continue;
+          ctx[std::size_t(port.peer)]->out[std::size_t(port.peer_link)].st.unreceived += a.count - a.i;
           if (opt.collect) {
             Diagnostic d;
             d.chip = c;
             d.unit = fmt::format("c2c link {}", l);
-            d.cycle = a.arrival;
+            d.cycle = a.arrival(a.i);
             d.warning = true;
-            d.message = fmt::format("the vector from chip {} (link {}) arriving in this cycle is never received (no RECV takes it)",
-                                    a.src, a.src_link);
+            d.message = fmt::format("{} vector(s) from chip {} (link {}) arriving from this cycle on are never received "
+                                    "(no RECV takes them)",
+                                    a.count - a.i, port.peer, port.peer_link);
             add_diag(std::move(d));
           }
         }
@@ -684,15 +809,8 @@ struct Rack::Impl {
         s.link_bytes += ls.bytes;
         s.corrupted += ls.corrupted;
         s.unreceived += ls.unreceived;
-        auto merge = [](MinAvgMax& a, const MinAvgMax& b) {
-          if (b.n == 0) return;
-          a.n += b.n;
-          a.sum += b.sum;
-          a.min = std::min(a.min, b.min);
-          a.max = std::max(a.max, b.max);
-        };
-        merge(s.latency_cycles, ls.latency_cycles);
-        merge(s.send_to_recv_cycles, ls.send_to_recv_cycles);
+        s.latency_cycles.merge(ls.latency_cycles);
+        s.send_to_recv_cycles.merge(ls.send_to_recv_cycles);
         s.links.push_back(std::move(ls));
       }
     }

@@ -217,6 +217,23 @@ RackProgram assemble_sources(const RackConfig& cfg, const std::vector<std::strin
   return p;
 }
 
+RackProgram assemble_generated(const RackConfig& cfg, const Generated& g, const std::string& name,
+                               const assembler::Options& opt) {
+  auto p = assemble_sources(cfg, g.sources, name, opt);
+  for (std::size_t c = 0; c < g.delays.size() && c < p.chips.size(); ++c) p.chips[c].start_delay = g.delays[c];
+  return p;
+}
+
+RackProgram load_program(const std::string& path, const RackConfig& cfg, const assembler::Options& opt) {
+  if (path.ends_with(".lpo") || path.ends_with(".lpa")) {
+    const std::string quoted = fs::absolute(path).string();
+    std::string m = fmt::format("[[program]]\nchips = \"all\"\n{} = \"{}\"\n", path.ends_with(".lpo") ? "object" : "source", quoted);
+    auto dir = fs::path(path).parent_path().string();
+    return parse_manifest(m, path, dir.empty() ? "." : dir, cfg, opt);
+  }
+  return load_manifest(path, cfg, opt);
+}
+
 RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const assembler::Options& opt) {
   std::ifstream f(path);
   if (!f) throw ConfigError("program", fmt::format("cannot open manifest '{}'", path));
@@ -292,7 +309,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
     } else {
       throw ConfigError("generate.kind", fmt::format("unknown generator '{}' (pipeline, allreduce)", kind));
     }
-    auto p = assemble_sources(cfg, g.sources, fmt::format("{}[{}]", origin, kind), opt2);
+    auto p = assemble_generated(cfg, g, fmt::format("{}[{}]", origin, kind), opt2);
     for (int c = 0; c < cfg.chips; ++c)
       if (p.chips[std::size_t(c)].object) {
         prog.chips[std::size_t(c)] = p.chips[std::size_t(c)];

@@ -8,7 +8,7 @@ namespace lpu::rack {
 
 struct RackCliOptions {
   std::string rack;          // --rack FILE (configs/lpx-rack.toml)
-  std::string program;       // --program MANIFEST (.toml)
+  std::string program;       // --program MANIFEST (.toml), or one .lpo / .lpa for every chip
   int threads = 0;           // --threads N (0: the host's cores)
   bool timing_only = false;  // --timing-only
   bool check = false;        // --check: run the cross-chip schedule checker, list every problem

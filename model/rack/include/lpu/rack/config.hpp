@@ -71,7 +71,7 @@ struct RackFigures {
   int wired_links = 0;           // undirected
   double link_bandwidth = 0;     // bytes/s per link per direction (chip 0)
   double c2c_bandwidth = 0;      // bytes/s: every link port, both directions (the headline figure)
-  double wired_c2c_bandwidth = 0;  // bytes/s: wired links, both directions
+  double wired_c2c_bandwidth = 0;  // bytes/s: wired links, both directions (per chip, as c2c_bandwidth)
   double bisection_bandwidth = 0;  // bytes/s across the half cut, both directions
   int bisection_links = 0;
   double sram_bytes = 0;

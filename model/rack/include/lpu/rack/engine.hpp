@@ -19,6 +19,10 @@ namespace lpu::rack {
 struct RunOptions {
   model::Mode mode = model::Mode::Functional;
   int threads = 0;  // 0: std::thread::hardware_concurrency()
+  // A window's phase runs on the pool only when its estimated work (measured as it goes) exceeds
+  // this many seconds; smaller phases run on the calling thread (waking workers costs more).
+  // 0: every phase with more than one chip goes to the pool. Results never depend on it.
+  double min_parallel_work = 200e-6;
   // Checker mode (timing-only): record located errors and keep going instead of stopping at
   // the first one (RECV without a matching arrival, SEND without room, corrupted transfer,
   // a vector sent but never received).

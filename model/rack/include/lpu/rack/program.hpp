@@ -26,6 +26,9 @@ struct SourceMap {
 struct ChipProgram {
   std::shared_ptr<const obj::Program> object;  // null: the chip runs nothing
   std::shared_ptr<const SourceMap> source;     // null for objects loaded from .lpo
+  // The program starts this many cycles after the chip's counter 0 (a leading NOP on every
+  // queue): generators use it so that stages differing only in time share one object.
+  std::int64_t start_delay = 0;
   std::string label;                           // file name or generator
   std::vector<std::pair<int, std::uint32_t>> regs;                  // set after load
   std::vector<std::pair<std::string, std::string>> inputs, outputs;  // symbol -> .npy file
@@ -45,6 +48,9 @@ RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const 
 RackProgram parse_manifest(const std::string& text, const std::string& origin, const std::string& base_dir,
                            const RackConfig& cfg, const assembler::Options& opt = {});
 
+// A manifest (.toml), or one object (.lpo) or source (.lpa) that every chip runs.
+RackProgram load_program(const std::string& path, const RackConfig& cfg, const assembler::Options& opt = {});
+
 // Assembles one source text per chip (empty: no program) for that chip's parameters; chips
 // with identical text and parameters share one object.
 RackProgram assemble_sources(const RackConfig& cfg, const std::vector<std::string>& sources, const std::string& name,
@@ -58,9 +64,14 @@ std::int64_t eval_chip_expr(const std::string& expr, const RackConfig& cfg, int 
 
 struct Generated {
   std::vector<std::string> sources;  // per chip of the rack; empty: no program
+  std::vector<std::int64_t> delays;  // per chip: ChipProgram::start_delay (empty: all 0)
   std::vector<int> order;            // the chips in stage / ring order
   std::string description;
 };
+
+// assemble_sources plus the generator's start delays.
+RackProgram assemble_generated(const RackConfig& cfg, const Generated& g, const std::string& name,
+                               const assembler::Options& opt = {});
 
 // A pipeline: stage k runs on order[k]; a stream of `vectors` int8 activation vectors enters
 // the first stage by host DMA channel 0; each stage computes y = sat_i8(W x) on MXM plane

@@ -23,6 +23,20 @@ struct MinAvgMax {
     max = v > max ? v : max;
     sum += double(v);
   }
+  void add_n(std::int64_t v, std::int64_t count) {
+    if (count <= 0) return;
+    n += count;
+    min = v < min ? v : min;
+    max = v > max ? v : max;
+    sum += double(v) * double(count);
+  }
+  void merge(const MinAvgMax& o) {
+    if (o.n == 0) return;
+    n += o.n;
+    sum += o.sum;
+    min = o.min < min ? o.min : min;
+    max = o.max > max ? o.max : max;
+  }
   double avg() const { return n ? sum / double(n) : 0; }
 };
 
