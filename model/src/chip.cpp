@@ -441,12 +441,14 @@ struct Chip::Impl {
           const auto* v = arg(1);
           if (!sink) fail(qi, t, fmt::format("SEND on link {}: the link is not connected (a lone chip has no links)", in.v[0]));
           sink->send(id, int(in.v[0]), t + lat, std::span<const std::uint8_t>(v, vb));
+          if (obs) obs->on_link_send(qi, int(in.v[0]), t, t + lat, v);
         } else if (in.op == Op::Recv) {
           auto& box = inbox[std::size_t(in.v[0])];
           if (box.empty() || box.front().cycle > t)
             fail(qi, t, fmt::format("RECV on link {}: nothing has arrived by this cycle{}", in.v[0],
                                     box.empty() ? "" : fmt::format(" (next arrival in cycle {})", box.front().cycle)));
           std::memcpy(out(1), box.front().bytes.data(), vb);
+          if (obs) obs->on_link_recv(qi, int(in.v[0]), t, box.front().bytes.data());
           box.pop_front();
         }
         break;
@@ -639,13 +641,17 @@ struct Chip::Impl {
     auto& q = qs[std::size_t(qi)];
     if (in.op == Op::Send) {
       if (!sink) fail(qi, t, fmt::format("SEND on link {}: the link is not connected", in.v[0]));
-      for (std::int64_t k = 0; k <= q.n; ++k) sink->send(id, int(in.v[0]), t + k * q.d + p.lat(isa::LatClass::C2cSend), {});
+      for (std::int64_t k = 0; k <= q.n; ++k) {
+        sink->send(id, int(in.v[0]), t + k * q.d + p.lat(isa::LatClass::C2cSend), {});
+        if (obs) obs->on_link_send(qi, int(in.v[0]), t + k * q.d, t + k * q.d + p.lat(isa::LatClass::C2cSend), nullptr);
+      }
     } else if (in.op == Op::Recv) {
       auto& box = inbox[std::size_t(in.v[0])];
       for (std::int64_t k = 0; k <= q.n; ++k) {
         std::int64_t c = t + k * q.d;
         if (box.empty() || box.front().cycle > c)
           fail(qi, c, fmt::format("RECV on link {}: nothing has arrived by this cycle", in.v[0]));
+        if (obs) obs->on_link_recv(qi, int(in.v[0]), c, nullptr);
         box.pop_front();
       }
     }
@@ -777,6 +783,11 @@ Mode Chip::mode() const { return impl_->mode; }
 int Chip::id() const { return impl_->id; }
 void Chip::set_issue_hook(std::function<void(const IssueEvent&)> hook) { impl_->hook = std::move(hook); }
 void Chip::set_observer(Observer* obs) { impl_->obs = obs; }
+std::vector<std::uint64_t> Chip::queue_words(int queue) const {
+  std::vector<std::uint64_t> w;
+  for (const auto& in : impl_->qs.at(std::size_t(queue)).code) w.push_back(isa::encode(in));
+  return w;
+}
 const std::uint8_t* Chip::stream_value(int stream, Dir dir, int position, std::int64_t cycle) const {
   if (!impl_->streams) return nullptr;
   return impl_->streams->read(stream | (dir == Dir::West ? 64 : 0), position, cycle);

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <queue>
+#include <tuple>
 
 #include "lpu/asm/assembler.hpp"
 #include "lpu/common/errors.hpp"
@@ -38,14 +41,22 @@ std::set<int> TraceSelection::parse_ranges(const std::string& text, const char* 
   return out;
 }
 
-namespace {
-
-std::string bits(std::uint64_t v, int width) {
-  std::string s(std::size_t(width), '0');
-  for (int i = 0; i < width; ++i)
-    if ((v >> i) & 1u) s[std::size_t(width - 1 - i)] = '1';
-  return s;
+std::set<std::string> TraceSelection::parse_units(const std::string& text, const char* what) {
+  std::set<std::string> out;
+  std::size_t i = 0;
+  while (i <= text.size()) {
+    auto c = text.find(',', i);
+    std::string name = text.substr(i, c == std::string::npos ? std::string::npos : c - i);
+    if (name != "mem" && name != "vxm" && name != "mxm" && name != "sxm" && name != "c2c")
+      throw Error(fmt::format("{}: '{}' is not one of mem, vxm, mxm, sxm, c2c", what, name));
+    out.insert(name);
+    if (c == std::string::npos) break;
+    i = c + 1;
+  }
+  return out;
 }
+
+namespace {
 
 std::string vcd_id(std::size_t n) {
   std::string s;
@@ -56,7 +67,35 @@ std::string vcd_id(std::size_t n) {
   return s;
 }
 
-std::string scope_name(const std::string& s) {
+int bits_for(std::int64_t values) {  // bits to hold 0 .. values-1 (at least 1)
+  int b = 1;
+  while ((std::int64_t(1) << b) < values) ++b;
+  return b;
+}
+
+// Instance k of a REPEATed instruction as the queue issues it (operands stepped), as the
+// chip engine and the RTL's step_word do it.
+std::uint64_t stepped_word(const isa::Instr& base, std::uint64_t word, std::int64_t k) {
+  if (k == 0) return word;
+  isa::Instr in = base;
+  const auto& ii = isa::info(in.op);
+  std::int64_t stride = 0;
+  for (int m = 0; m < ii.num_operands; ++m)
+    if (ii.operands[std::size_t(m)].kind == isa::Kind::Stride) stride = in.v[std::size_t(m)];
+  for (int j = 0; j < ii.num_operands; ++j) {
+    const auto& od = ii.operands[std::size_t(j)];
+    if (od.step == isa::Step::One) in.v[std::size_t(j)] += k;
+    if (od.step == isa::Step::Stride) {
+      auto a = in.v[std::size_t(j)];
+      in.v[std::size_t(j)] = isa::make_addr(isa::addr_reg(a), isa::addr_offset(a) + k * stride);
+    }
+  }
+  return isa::encode(in);
+}
+
+bool is_op(std::uint64_t word, isa::Op op) { return std::uint8_t(word >> 56) == isa::info(op).opcode; }
+
+std::string scope_part(const std::string& s) {
   std::string o = s;
   std::replace(o.begin(), o.end(), '.', '_');
   return o;
@@ -66,82 +105,204 @@ std::string scope_name(const std::string& s) {
 
 // ---- VCD ---------------------------------------------------------------------------------------
 
-VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel)
-    : chip_(chip), sel_(sel), prefix_(fmt::format("chip{}", chip.id())) {
+VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel, std::string scope)
+    : chip_(chip), sel_(sel), scope_(scope.empty() ? "TOP.lpu_" + chip.params().name : std::move(scope)) {
   const auto& L = chip.layout();
-  queue_sig_.assign(L.queues().size(), {-1, -1});
-  slice_sig_.assign(L.slices().size(), {});
-  for (const auto& s : L.slices()) {
-    std::string unit(slice_kind_name(s.kind));
-    if (!sel_.units.empty() && !sel_.units.count(unit)) continue;
-    const std::string scope = scope_name(s.name);
-    int k = 0;
-    for (std::size_t qi = 0; qi < L.queues().size(); ++qi)
-      if (L.queues()[qi].slice.v == s.position) {
-        int a = sig(scope, fmt::format("q{}_insn", k), 64);
-        int b = sig(scope, fmt::format("q{}_pc", k), 32);
-        queue_sig_[qi] = {a, b};
-        ++k;
+  const auto& P = chip.params();
+  mem_write_lat_ = P.lat(isa::LatClass::MemWrite);
+  c2c_links_ = P.c2c.links;
+  queue_.resize(L.queues().size());
+  slice_.resize(L.slices().size());
+  // Queues: qv[h].q[k].g, 16 per group, in layout order (the RTL's generate blocks).
+  std::size_t longest = 0;
+  for (std::size_t qi = 0; qi < L.queues().size(); ++qi) longest = std::max(longest, chip.queue_words(int(qi)).size());
+  const int pcw = longest < 65536 ? 16 : 32;
+  for (std::size_t qi = 0; qi < L.queues().size(); ++qi) {
+    const auto& s = L.slice(L.queues()[qi].slice);
+    if (!sel_.unit(slice_kind_name(s.kind))) continue;
+    auto& q = queue_[qi];
+    const std::string sc = fmt::format("qv[{}].q[{}].g", qi / 16, qi % 16);
+    q.pc = sig(sc, "pc", pcw);
+    q.issue_pc = sig(sc, "issue_pc", pcw);
+    q.issue = sig(sc, "issue", 1, 1);
+    q.word = sig(sc, "word", 64);
+    q.opcode = sig(sc, "opcode", 8, 2);
+    q.code = chip.queue_words(int(qi));
+    // Cycle 0: pc 0, the word at pc shown until something issues (as the RTL shows it).
+    set(0, q.pc, 0);
+    set(0, q.issue_pc, 0);
+    set(0, q.word, q.code.empty() ? 0 : q.code[0]);
+  }
+  // Stream registers at the selected positions: sv[p].dir[d].st[s].
+  const int vb = P.vector_bytes() * 8;
+  for (int pos : sel_.positions) {
+    if (pos < 0 || pos >= L.num_positions())
+      throw Error(fmt::format("--positions: {} is not a position of {} (0..{})", pos, P.name, L.num_positions() - 1));
+    for (int d = 0; d < 2; ++d)
+      for (int id = 0; id < P.stream.per_direction; ++id) {
+        if (!sel_.streams.empty() && !sel_.streams.count(id)) continue;
+        const std::string sc = fmt::format("sv[{}].dir[{}].st[{}]", pos, d, id);
+        int valid = sig(sc, "valid", 1, 1);
+        int value = sig(sc, "value", vb);
+        (void)valid;  // = value - 1
+        stream_sig_[{id | (d ? 64 : 0), pos}] = value;
       }
-    auto& ss = slice_sig_[std::size_t(s.position)];
-    if (s.kind == SliceKind::Mem) {
-      ss.rd_en = sig(scope, "rd_en", 1);
-      ss.rd_addr = sig(scope, "rd_addr", 20);
-      ss.wr_en = sig(scope, "wr_en", 1);
-      ss.wr_addr = sig(scope, "wr_addr", 20);
-    }
-    if (s.kind == SliceKind::Mxm) {
-      ss.mm_en = sig(scope, "mm_en", 1);
-      ss.mm_acc = sig(scope, "mm_acc", 8);
+  }
+  // MEM ports: packed strobes (the RTL's) and per slice rows; MXM passes per plane.
+  // RTL slice index: west slices 0..N-1 from the VXM outward, then the east ones.
+  int nmem = 0;
+  for (const auto& s : L.slices()) {
+    if (s.kind != SliceKind::Mem) continue;
+    slice_[std::size_t(s.position)].mem_index = (s.hemi == Hemi::West ? 0 : P.mem.slices_per_hemisphere) + s.index;
+    ++nmem;
+  }
+  if (sel_.unit("mem") && nmem > 0) {
+    rd_v_.sig = sig("u_mem", "rd_v", nmem, 1);
+    wr_v_.sig = sig("u_mem", "wr_v", nmem, 1);
+    sram_we_.sig = sig("", "obs_sram_we", nmem, 1);
+    const int rb = bits_for(P.mem.rows);
+    for (const auto& s : L.slices()) {
+      if (s.kind != SliceKind::Mem) continue;
+      auto& ss = slice_[std::size_t(s.position)];
+      const std::string sc = scope_part(s.name);
+      ss.rd_v = sig(sc, "rd_v", 1, 1);
+      ss.rd_row = sig(sc, "rd_row", rb);
+      ss.wr_v = sig(sc, "wr_v", 1, 1);
+      ss.wr_row = sig(sc, "wr_row", rb);
     }
   }
-  const int vb = chip.params().vector_bytes() * 8;
-  for (int pos : sel_.positions)
-    for (int id = 0; id < chip.params().stream.per_direction; ++id) {
-      if (!sel_.streams.empty() && !sel_.streams.count(id)) continue;
-      for (char d : {'e', 'w'}) {
-        int v = sig("streams", fmt::format("s{}{}_p{}", id, d, pos), vb);
-        sig("streams", fmt::format("s{}{}_p{}_valid", id, d, pos), 1);
-        stream_sig_[{id | (d == 'w' ? 64 : 0), pos}] = v;
-      }
+  if (sel_.unit("mxm")) {
+    const int ab = bits_for(P.mxm.accumulators);
+    for (const auto& s : L.slices()) {
+      if (s.kind != SliceKind::Mxm) continue;
+      auto& ss = slice_[std::size_t(s.position)];
+      const std::string sc = s.name == "mxm.e.0" ? "u_mxm" : scope_part(s.name);
+      ss.mm_go = sig(sc, "mm_go", 1, 1);
+      ss.mm_idx = sig(sc, "mm_idx", ab, 1);
     }
+  }
+  if (sel_.links() && c2c_links_ > 0) tx_v_.sig = sig("", "tx_v", c2c_links_, 1);
 }
 
-int VcdTracer::sig(const std::string& scope, const std::string& name, int width) {
-  int n = int(sigs_.size());
-  sigs_.push_back({scope, name, vcd_id(sigs_.size()), width});
-  by_name_[scope + "." + name] = n;
-  return n;
+VcdTracer::~VcdTracer() = default;
+
+int VcdTracer::sig(const std::string& scope, const std::string& name, int width, std::uint8_t init) {
+  sigs_.push_back({scope, name, width, init});
+  return int(sigs_.size() - 1);
 }
 
-void VcdTracer::change(std::int64_t cycle, int s, std::string v) {
-  if (s < 0 || !in_window(cycle)) return;
-  changes_.push_back({cycle, seq_++, s, std::move(v)});
+void VcdTracer::push(std::int64_t cycle, std::uint64_t seq, int s, std::uint64_t val, std::uint8_t kind) {
+  if (s < 0 || cycle > sel_.to) return;
+  // Before the window: kept too, the last one of each signal gives its value at `from`.
+  changes_.push_back({std::max(cycle, sel_.from - 1), seq, val, std::uint32_t(s), kind});
 }
 
-void VcdTracer::on_group(int queue, std::int64_t cycle, std::uint64_t word, std::int64_t, std::int64_t,
+void VcdTracer::set(std::int64_t cycle, int s, std::uint64_t v) { push(cycle, seq_++, s, v, 0); }
+
+void VcdTracer::set_x(std::int64_t cycle, int s) { push(cycle, seq_++, s, 0, 2); }
+
+void VcdTracer::set_bytes(std::int64_t cycle, int s, const std::uint8_t* bytes, int nbytes) {
+  if (s < 0 || cycle > sel_.to) return;
+  if (!bytes) return set_x(cycle, s);
+  const std::uint64_t off = pool_.size();
+  pool_.insert(pool_.end(), bytes, bytes + nbytes);
+  push(cycle, seq_++, s, off, 1);
+}
+
+void VcdTracer::queue_pc(QueueSigs& q, std::int64_t cycle, std::int64_t pc, bool follow_issue_pc) {
+  set(cycle, q.pc, std::uint64_t(pc));
+  if (follow_issue_pc) set(cycle, q.issue_pc, std::uint64_t(pc));
+  set(cycle, q.word, std::size_t(pc) < q.code.size() ? q.code[std::size_t(pc)] : 0);  // past the end: 0, as the RTL
+}
+
+void VcdTracer::on_group(int queue, std::int64_t cycle, std::uint64_t word, std::int64_t count, std::int64_t delay,
                          std::int64_t pc) {
-  const auto [insn, pcs] = queue_sig_[std::size_t(queue)];
-  if (insn < 0 || !in_window(cycle)) return;
-  change(cycle, insn, bits(word, 64));
-  change(cycle, pcs, bits(std::uint64_t(pc), 32));
+  auto& q = queue_[std::size_t(queue)];
+  if (q.pc < 0 || cycle > sel_.to) return;
+  // The NOPs skipped since the last issue: the RTL looks at each for a cycle and moves pc on,
+  // so they ended here: NOP j (n_j cycles) started at cycle - (n_j + ... + n_last).
+  if (!q.halted && pc > q.next_pc && std::size_t(pc) <= q.code.size()) {
+    std::int64_t total = 0;
+    bool nops = true;
+    for (std::int64_t j = q.next_pc; j < pc && nops; ++j) {
+      const auto w = q.code[std::size_t(j)];
+      nops = is_op(w, isa::Op::Nop);
+      if (nops) total += isa::decode(w).v[0];
+    }
+    if (nops) {
+      std::int64_t s = cycle - total;
+      for (std::int64_t j = q.next_pc; j < pc; ++j) {
+        queue_pc(q, s + 1, j + 1, true);
+        s += isa::decode(q.code[std::size_t(j)]).v[0];
+      }
+    } else {
+      queue_pc(q, cycle, pc, true);
+    }
+  }
+  const auto in = isa::decode(word);
+  const bool rep = std::size_t(pc + 1) < q.code.size() &&
+                   (is_op(q.code[std::size_t(pc + 1)], isa::Op::Repeat) || is_op(q.code[std::size_t(pc + 1)], isa::Op::Repeatr));
+  const bool halt = in.op == isa::Op::Halt;
+  const std::int64_t next = halt ? pc : pc + 1 + (rep ? 1 : 0);
+  const std::int64_t d = std::max<std::int64_t>(delay, 1);
+  const std::int64_t last = cycle + (count - 1) * d;
+  // Instances in the window (and the one before it, whose changes give the value at `from`).
+  std::int64_t k0 = 0;
+  if (sel_.from > cycle) k0 = std::max<std::int64_t>(0, (sel_.from - cycle) / d - 1);
+  std::int64_t k1 = count - 1;
+  if (sel_.to < last) k1 = std::max<std::int64_t>(0, (sel_.to - cycle) / d);
+  const std::uint64_t op = std::uint8_t(word >> 56);
+  for (std::int64_t k = k0; k <= k1; ++k) {
+    const std::int64_t c = cycle + k * d;
+    set(c, q.issue, 1);
+    set(c, q.opcode, op);
+    set(c, q.issue_pc, std::uint64_t(pc));
+    try {
+      set(c, q.word, stepped_word(in, word, k));
+    } catch (const std::exception&) {
+      set_x(c, q.word);
+    }
+    if (k == 0) set(c + 1, q.pc, std::uint64_t(next));
+    // The cycle after: nothing issues unless the next instance does (it comes later, wins).
+    set(c + 1, q.issue, 0);
+    set(c + 1, q.opcode, 0xFF);
+    set(c + 1, q.issue_pc, std::uint64_t(k + 1 < count ? pc : next));
+    set(c + 1, q.word, std::size_t(next) < q.code.size() ? q.code[std::size_t(next)] : 0);
+  }
+  q.next_pc = next;
+  q.halted = halt;
+  const int occ = isa::info(in.op).occupancy;
+  switch (in.op) {
+    case isa::Op::Sync: q.last_end = -1; break;  // released by a NOTIFY: unknown here
+    case isa::Op::Deskew: {
+      const std::int64_t period = chip_.params().c2c.deskew_period;
+      q.last_end = (cycle / period + 1) * period;
+      break;
+    }
+    case isa::Op::Notify:
+    case isa::Op::Config: q.last_end = cycle + 1; break;
+    default: q.last_end = last + std::max(occ, 1); break;
+  }
 }
 
 void VcdTracer::on_sram(int slice, int row, bool write, std::int64_t cycle) {
-  const auto& ss = slice_sig_[std::size_t(slice)];
-  const int en = write ? ss.wr_en : ss.rd_en;
-  if (en < 0 || !in_window(cycle)) return;
-  change(cycle, en, "1");
-  change(cycle, write ? ss.wr_addr : ss.rd_addr, bits(std::uint64_t(row), 20));
-  change(cycle + 1, en, "0");  // a later access in that cycle overrides (sequence order)
+  const auto& ss = slice_[std::size_t(slice)];
+  const int en = write ? ss.wr_v : ss.rd_v;
+  if (en < 0 || cycle > sel_.to) return;
+  set(cycle, en, 1);
+  set(cycle, write ? ss.wr_row : ss.rd_row, std::uint64_t(row));
+  set(cycle + 1, en, 0);  // a later access in that cycle overrides (sequence order)
+  (write ? wr_v_ : rd_v_).ev.emplace_back(cycle, ss.mem_index);
+  if (write) sram_we_.ev.emplace_back(cycle + mem_write_lat_ - 1, ss.mem_index);
 }
 
 void VcdTracer::on_mxm(int plane, int acc, std::int64_t cycle) {
-  const auto& ss = slice_sig_[std::size_t(plane)];
-  if (ss.mm_en < 0 || !in_window(cycle)) return;
-  change(cycle, ss.mm_en, "1");
-  change(cycle, ss.mm_acc, bits(std::uint64_t(acc), 8));
-  change(cycle + 1, ss.mm_en, "0");
+  const auto& ss = slice_[std::size_t(plane)];
+  if (ss.mm_go < 0 || cycle > sel_.to) return;
+  set(cycle, ss.mm_go, 1);
+  set(cycle, ss.mm_idx, std::uint64_t(acc));
+  set(cycle + 1, ss.mm_go, 0);
+  set(cycle + 1, ss.mm_idx, 0);  // the RTL's mm_idx is 0 when no MM issues
 }
 
 void VcdTracer::on_stream(int sid, int position, std::int64_t cycle, const std::uint8_t* value) {
@@ -154,86 +315,286 @@ void VcdTracer::on_stream(int sid, int position, std::int64_t cycle, const std::
   for (int p : sel_.positions) {
     if (east ? p < position : p > position) continue;
     const std::int64_t at = cycle + std::int64_t(std::abs(p - position)) * hop;
-    if (!in_window(at)) continue;
+    if (at < sel_.from || at > sel_.to) continue;
     auto v = stream_sig_.find({sid, p});
     if (v == stream_sig_.end()) continue;
-    std::string b(std::size_t(vbytes) * 8, '0');
-    for (int i = 0; i < vbytes * 8; ++i)
-      if ((value[i / 8] >> (i % 8)) & 1) b[std::size_t(vbytes * 8 - 1 - i)] = '1';
     // A nearer upstream write on the same diagonal replaces this one on its way: ordering by
-    // (cycle, distance) below keeps the nearest.
-    changes_.push_back({at, std::uint64_t(1) << 62 | std::uint64_t(1'000'000 - std::abs(p - position)), v->second, b});
-    changes_.push_back({at, std::uint64_t(1) << 62 | 2'000'000, v->second + 1, "1"});
-    changes_.push_back({at + hop, 0, v->second + 1, "0"});  // gone next hop unless another arrives
+    // (cycle, distance) keeps the nearest; a value arriving beats the "gone" of the one before.
+    const std::uint64_t off = pool_.size();
+    pool_.insert(pool_.end(), value, value + vbytes);
+    changes_.push_back({at, std::uint64_t(1) << 62 | std::uint64_t(1'000'000 - std::abs(p - position)), off,
+                        std::uint32_t(v->second), 1});
+    changes_.push_back({at, std::uint64_t(1) << 62 | 2'000'000, 1, std::uint32_t(v->second - 1), 0});
+    if (at + hop <= sel_.to) changes_.push_back({at + hop, 0, 0, std::uint32_t(v->second - 1), 0});
   }
 }
 
-void VcdTracer::on_finish(std::int64_t cycles) { end_ = cycles; }
+VcdTracer::LinkSigs& VcdTracer::link(int l) {
+  auto [it, fresh] = links_.try_emplace(l);
+  if (fresh) {
+    const std::string sc = fmt::format("link{}", l);
+    const int vb = chip_.params().vector_bytes() * 8;
+    auto& s = it->second;
+    s.tx = sig(sc, "tx", 1, 1);
+    s.tx_d = sig(sc, "tx_d", vb);
+    s.tx_n = sig(sc, "tx_n", 32, 1);
+    s.rx = sig(sc, "rx", 1, 1);
+    s.rx_d = sig(sc, "rx_d", vb);
+    s.rx_n = sig(sc, "rx_n", 32, 1);
+  }
+  return it->second;
+}
+
+void VcdTracer::on_link_send(int, int l, std::int64_t, std::int64_t depart, const std::uint8_t* bytes) {
+  if (!sel_.links() || depart > sel_.to) return;
+  auto& s = link(l);
+  set(depart, s.tx, 1);
+  set_bytes(depart, s.tx_d, bytes, chip_.params().vector_bytes());
+  set(depart, s.tx_n, std::uint64_t(++s.sent));
+  set(depart + 1, s.tx, 0);
+  if (l >= 0 && l < c2c_links_) tx_v_.ev.emplace_back(depart, l);
+}
+
+void VcdTracer::on_link_recv(int, int l, std::int64_t cycle, const std::uint8_t* bytes) {
+  if (!sel_.links() || cycle > sel_.to) return;
+  auto& s = link(l);
+  set(cycle, s.rx, 1);
+  set_bytes(cycle, s.rx_d, bytes, chip_.params().vector_bytes());
+  set(cycle, s.rx_n, std::uint64_t(++s.received));
+  set(cycle + 1, s.rx, 0);
+}
+
+void VcdTracer::on_finish(std::int64_t cycles) {
+  end_ = cycles;
+  // NOPs after a queue's last instruction: the RTL steps pc through them too.
+  for (auto& q : queue_) {
+    if (q.pc < 0 || q.halted || q.last_end < 0 || std::size_t(q.next_pc) >= q.code.size()) continue;
+    std::int64_t s = q.last_end;
+    for (std::size_t j = std::size_t(q.next_pc); j < q.code.size(); ++j) {
+      if (!is_op(q.code[j], isa::Op::Nop)) break;
+      queue_pc(q, s + 1, std::int64_t(j) + 1, true);
+      s += isa::decode(q.code[j]).v[0];
+    }
+  }
+}
+
+std::vector<VcdTracer::Change> VcdTracer::final_changes(std::vector<std::uint8_t>& pool_extra) const {
+  std::vector<Change> ch = changes_;
+  // Packed strobes: the bits set in a cycle, cleared the cycle after (their bytes go to
+  // pool_extra; offsets continue those of pool_).
+  pool_extra.clear();
+  const std::uint64_t base = pool_.size();
+  for (const Strobes* st : {&rd_v_, &wr_v_, &sram_we_, &tx_v_}) {
+    if (st->sig < 0 || st->ev.empty()) continue;
+    const int w = sigs_[std::size_t(st->sig)].width;
+    auto ev = st->ev;
+    std::sort(ev.begin(), ev.end());
+    for (std::size_t i = 0; i < ev.size();) {
+      const std::int64_t c = ev[i].first;
+      std::vector<std::uint8_t> bytes(std::size_t((w + 7) / 8), 0);
+      for (; i < ev.size() && ev[i].first == c; ++i)
+        if (ev[i].second >= 0 && ev[i].second < w) bytes[std::size_t(ev[i].second / 8)] |= std::uint8_t(1u << (ev[i].second % 8));
+      if (c < sel_.from || c > sel_.to) continue;
+      ch.push_back({c, 0, base + pool_extra.size(), std::uint32_t(st->sig), 1});
+      pool_extra.insert(pool_extra.end(), bytes.begin(), bytes.end());
+      const bool next_set = i < ev.size() && ev[i].first == c + 1;
+      if (!next_set && c + 1 <= sel_.to) ch.push_back({c + 1, 0, 0, std::uint32_t(st->sig), 0});
+    }
+  }
+  std::stable_sort(ch.begin(), ch.end(),
+                   [](const Change& a, const Change& b) { return std::tie(a.cycle, a.seq) < std::tie(b.cycle, b.seq); });
+  // One change per signal and time step (the last), and none that repeats the current value.
+  std::vector<std::int64_t> seen(sigs_.size(), INT64_MIN);
+  std::vector<char> keep(ch.size(), 0);
+  for (std::size_t i = ch.size(); i-- > 0;) {
+    auto& s = seen[ch[i].sig];
+    if (s == ch[i].cycle) continue;
+    s = ch[i].cycle;
+    keep[i] = 1;
+  }
+  auto bytes_of = [&](const Change& c) -> const std::uint8_t* {
+    return c.val < base ? pool_.data() + c.val : pool_extra.data() + (c.val - base);
+  };
+  struct Cur {
+    bool set = false;
+    std::uint8_t kind = 0;
+    std::uint64_t val = 0;
+  };
+  std::vector<Cur> cur(sigs_.size());
+  std::vector<Change> out;
+  out.reserve(ch.size());
+  for (std::size_t i = 0; i < ch.size(); ++i) {
+    if (!keep[i]) continue;
+    const Change& c = ch[i];
+    auto& k = cur[c.sig];
+    const int w = sigs_[c.sig].width;
+    if (k.set && k.kind == c.kind) {
+      if (c.kind == 2) continue;
+      if (c.kind == 0 && k.val == c.val) continue;
+      if (c.kind == 1 && std::memcmp(bytes_of(c), bytes_of(Change{0, 0, k.val, 0, 1}), std::size_t((w + 7) / 8)) == 0) continue;
+    }
+    k = {true, c.kind, c.val};
+    out.push_back(c);
+  }
+  return out;
+}
 
 void VcdTracer::write(std::ostream& out) const {
-  out << "$comment lpu emulator waveform: chip " << chip_.id() << ", preset " << chip_.params().name
-      << "; one time unit = one clock cycle $end\n$timescale 1ns $end\n";
-  out << "$scope module " << prefix_ << " $end\n";
-  std::string cur;
-  for (const auto& s : sigs_) {
-    if (s.scope != cur) {
-      if (!cur.empty()) out << "$upscope $end\n";
-      out << "$scope module " << s.scope << " $end\n";
-      cur = s.scope;
+  write_all(out, {this},
+            fmt::format("lpu emulator waveform: chip {}, preset {}", chip_.id(), chip_.params().name));
+}
+
+void VcdTracer::write_all(std::ostream& out, const std::vector<const VcdTracer*>& chips, const std::string& comment) {
+  // Scope tree in declaration order (chips in the given order).
+  struct Node {
+    std::string name;
+    std::vector<std::size_t> kids;
+    std::vector<std::pair<std::size_t, std::size_t>> vars;  // (chip, signal)
+  };
+  std::vector<Node> nodes(1);
+  auto child = [&](std::size_t n, const std::string& name) {
+    for (auto k : nodes[n].kids)
+      if (nodes[k].name == name) return k;
+    nodes.push_back({name, {}, {}});
+    nodes[n].kids.push_back(nodes.size() - 1);
+    return nodes.size() - 1;
+  };
+  auto path = [&](const std::string& p) {
+    std::size_t n = 0, i = 0;
+    while (i < p.size()) {
+      auto dot = p.find('.', i);
+      // Dots inside brackets do not occur in our names: split on every dot.
+      n = child(n, p.substr(i, dot == std::string::npos ? std::string::npos : dot - i));
+      if (dot == std::string::npos) break;
+      i = dot + 1;
     }
-    out << "$var wire " << s.width << " " << s.id << " " << s.name << (s.width > 1 ? fmt::format(" [{}:0]", s.width - 1) : "")
-        << " $end\n";
+    return n;
+  };
+  std::vector<std::size_t> first_id(chips.size());
+  std::size_t nid = 0;
+  for (std::size_t c = 0; c < chips.size(); ++c) {
+    first_id[c] = nid;
+    nid += chips[c]->sigs_.size();
+    for (std::size_t s = 0; s < chips[c]->sigs_.size(); ++s) {
+      const auto& sg = chips[c]->sigs_[s];
+      nodes[path(sg.scope.empty() ? chips[c]->scope_ : chips[c]->scope_ + "." + sg.scope)].vars.emplace_back(c, s);
+    }
   }
-  if (!cur.empty()) out << "$upscope $end\n";
-  out << "$upscope $end\n$enddefinitions $end\n";
-  // Initial values: everything unknown until first driven, enables low.
-  out << "#" << std::max<std::int64_t>(sel_.from, 0) << "\n$dumpvars\n";
-  for (const auto& s : sigs_) {
-    bool low = s.name.ends_with("_en") || s.name.ends_with("_valid");
-    if (s.width == 1) out << (low ? "0" : "x") << s.id << "\n";
-    else out << "bx " << s.id << "\n";
+  auto idof = [&](std::size_t c, std::size_t s) { return vcd_id(first_id[c] + s); };
+  out << "$comment " << comment << "; one time unit = one clock cycle";
+  if (chips.size() > 1) out << " (of the rack's common time base)";
+  out << " $end\n$timescale 1ns $end\n";
+  std::function<void(std::size_t)> emit = [&](std::size_t n) {
+    if (n) out << "$scope module " << nodes[n].name << " $end\n";
+    for (auto [c, s] : nodes[n].vars) {
+      const auto& sg = chips[c]->sigs_[s];
+      out << "$var wire " << sg.width << " " << idof(c, s) << " " << sg.name
+          << (sg.width > 1 ? fmt::format(" [{}:0]", sg.width - 1) : "") << " $end\n";
+    }
+    for (auto k : nodes[n].kids) emit(k);
+    if (n) out << "$upscope $end\n";
+  };
+  emit(0);
+  out << "$enddefinitions $end\n";
+
+  std::vector<std::vector<Change>> ch(chips.size());
+  std::vector<std::vector<std::uint8_t>> extra(chips.size());
+  std::int64_t t0 = INT64_MAX, tend = 0;
+  for (std::size_t c = 0; c < chips.size(); ++c) {
+    ch[c] = chips[c]->final_changes(extra[c]);
+    const auto* T = chips[c];
+    t0 = std::min(t0, std::max<std::int64_t>(T->sel_.from, 0) * T->ticks_);
+    tend = std::max(tend, std::min(T->sel_.to, T->end_) * T->ticks_);
+  }
+  if (chips.empty()) t0 = 0;
+  auto value = [&](std::size_t c, const Change& x) {
+    const auto& sg = chips[c]->sigs_[x.sig];
+    const int w = sg.width;
+    std::string v;
+    if (x.kind == 2) {
+      v = "x";
+    } else {
+      v.assign(std::size_t(w), '0');
+      for (int i = 0; i < w; ++i) {
+        const auto& pool = chips[c]->pool_;
+        const std::uint8_t* b = x.kind == 1 ? (x.val < pool.size() ? pool.data() + x.val : extra[c].data() + (x.val - pool.size()))
+                                            : nullptr;
+        const bool bit = x.kind == 0 ? (i < 64 && ((x.val >> i) & 1u)) : ((b[i / 8] >> (i % 8)) & 1u);
+        if (bit) v[std::size_t(w - 1 - i)] = '1';
+      }
+    }
+    return w == 1 ? v + idof(c, x.sig) : "b" + v + " " + idof(c, x.sig);
+  };
+  // Initial values: the last change before each chip's window, else the signal's default.
+  out << "#" << t0 << "\n$dumpvars\n";
+  std::vector<std::size_t> pos(chips.size(), 0);
+  for (std::size_t c = 0; c < chips.size(); ++c) {
+    const auto* T = chips[c];
+    std::vector<const Change*> init(T->sigs_.size(), nullptr);
+    auto& i = pos[c];
+    for (; i < ch[c].size() && ch[c][i].cycle < T->sel_.from; ++i) init[ch[c][i].sig] = &ch[c][i];
+    for (std::size_t s = 0; s < T->sigs_.size(); ++s) {
+      if (init[s]) {
+        out << value(c, *init[s]) << "\n";
+        continue;
+      }
+      const auto& sg = T->sigs_[s];
+      const int w = sg.width;
+      std::string v = sg.init == 0 ? "x" : std::string(std::size_t(w), sg.init == 1 ? '0' : '1');
+      out << (w == 1 ? v + idof(c, s) : "b" + v + " " + idof(c, s)) << "\n";
+    }
   }
   out << "$end\n";
-  auto ch = changes_;
-  std::stable_sort(ch.begin(), ch.end(), [](const Change& a, const Change& b) {
-    return std::tie(a.cycle, a.seq) < std::tie(b.cycle, b.seq);
-  });
-  std::int64_t t = std::max<std::int64_t>(sel_.from, 0);
-  for (std::size_t i = 0; i < ch.size(); ++i) {
-    // Within one time step only the last change of a signal counts.
-    bool superseded = false;
-    for (std::size_t j = i + 1; j < ch.size() && ch[j].cycle == ch[i].cycle; ++j)
-      if (ch[j].sig == ch[i].sig) {
-        superseded = true;
-        break;
-      }
-    if (superseded) continue;
-    if (ch[i].cycle != t) {
-      t = ch[i].cycle;
+  // Changes of all chips merged by time, then chip order.
+  using Item = std::tuple<std::int64_t, std::size_t>;  // (time, chip)
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+  for (std::size_t c = 0; c < chips.size(); ++c)
+    if (pos[c] < ch[c].size()) heap.emplace(ch[c][pos[c]].cycle * chips[c]->ticks_, c);
+  std::int64_t t = t0;
+  while (!heap.empty()) {
+    auto [time, c] = heap.top();
+    heap.pop();
+    if (time != t) {
+      t = time;
       out << "#" << t << "\n";
     }
-    const auto& s = sigs_[std::size_t(ch[i].sig)];
-    if (s.width == 1) out << ch[i].value << s.id << "\n";
-    else out << "b" << ch[i].value << " " << s.id << "\n";
+    const std::int64_t cyc = ch[c][pos[c]].cycle;
+    for (; pos[c] < ch[c].size() && ch[c][pos[c]].cycle == cyc; ++pos[c]) out << value(c, ch[c][pos[c]]) << "\n";
+    if (pos[c] < ch[c].size()) heap.emplace(ch[c][pos[c]].cycle * chips[c]->ticks_, c);
   }
-  const std::int64_t last = std::min(sel_.to, end_);
-  if (last > t) out << "#" << last << "\n";
+  if (tend > t) out << "#" << tend << "\n";
 }
 
 // ---- Timeline ----------------------------------------------------------------------------------
 
 struct Timeline::Track : Chip::Observer {
-  const Chip* chip;
+  const Chip* chip = nullptr;
+  TraceSelection sel;
+  std::vector<char> queue_on;  // per queue: drawn
   struct Span {
     int queue;
     std::int64_t cycle, count, delay;
     std::uint64_t word;
   };
   std::vector<Span> spans;
+  struct Link {
+    int queue, link;
+    std::int64_t cycle, depart;
+  };
+  std::vector<Link> sends, recvs;
   std::int64_t cycles = 0;
   void on_group(int queue, std::int64_t cycle, std::uint64_t word, std::int64_t count, std::int64_t delay,
                 std::int64_t) override {
+    if (!queue_on[std::size_t(queue)]) return;
+    const std::int64_t end = cycle + (count - 1) * delay;
+    if (end < sel.from || cycle > sel.to) return;
     spans.push_back({queue, cycle, count, delay, word});
+  }
+  void on_link_send(int queue, int link, std::int64_t cycle, std::int64_t depart, const std::uint8_t*) override {
+    sends.push_back({queue, link, cycle, depart});
+  }
+  void on_link_recv(int queue, int link, std::int64_t cycle, const std::uint8_t*) override {
+    recvs.push_back({queue, link, cycle, cycle});
   }
   void on_finish(std::int64_t c) override { cycles = c; }
 };
@@ -241,37 +602,43 @@ struct Timeline::Track : Chip::Observer {
 Timeline::Timeline() = default;
 Timeline::~Timeline() = default;
 
-Chip::Observer* Timeline::attach(const Chip& chip) {
+Chip::Observer* Timeline::attach(const Chip& chip, const TraceSelection* sel) {
   tracks_.push_back(std::make_unique<Track>());
-  tracks_.back()->chip = &chip;
-  return tracks_.back().get();
+  auto& t = *tracks_.back();
+  t.chip = &chip;
+  if (sel) t.sel = *sel;
+  const auto& L = chip.layout();
+  t.queue_on.resize(L.queues().size());
+  for (std::size_t q = 0; q < L.queues().size(); ++q)
+    t.queue_on[q] = t.sel.unit(slice_kind_name(L.slice(L.queues()[q].slice).kind));
+  return &t;
 }
 
-void Timeline::flow(int from_chip, std::int64_t send_cycle, int to_chip, std::int64_t recv_cycle, int link) {
-  flows_.push_back({from_chip, to_chip, link, send_cycle, recv_cycle});
-}
+void Timeline::set_peers(std::function<std::pair<int, int>(int, int)> peers) { peers_ = std::move(peers); }
 
 std::size_t Timeline::events() const {
-  std::size_t n = flows_.size();
-  for (const auto& t : tracks_) n += t->spans.size();
+  std::size_t n = 0;
+  for (const auto& t : tracks_) n += t->spans.size() + t->sends.size();
   return n;
 }
 
 void Timeline::write(std::ostream& out) const {
   using nlohmann::json;
   json ev = json::array();
-  double clock = 1e9;
-  for (const auto& tr : tracks_) {
+  std::map<int, const Track*> by_chip;
+  for (const auto& tr : tracks_) by_chip[tr->chip->id()] = tr.get();
+  for (const auto& [pid, tr] : by_chip) {
     const Chip& c = *tr->chip;
-    clock = c.params().clock_hz;
     const double us = 1e6 / c.params().clock_hz;  // microseconds per cycle
-    const int pid = c.id();
     ev.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", fmt::format("chip {} ({})", pid, c.params().name)}}}});
+    ev.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
     std::set<int> used;
     for (const auto& s : tr->spans) used.insert(s.queue);
-    for (int q : used)
+    for (int q : used) {
       ev.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", q},
                     {"args", {{"name", c.layout().queue(QueueId{q}).name}}}});
+      ev.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", q}, {"args", {{"sort_index", q}}}});
+    }
     // Counters: SRAM bytes read and MXM passes per bucket of cycles.
     const std::int64_t buckets = std::clamp<std::int64_t>(tr->cycles / 1, 1, 200);
     const std::int64_t width = std::max<std::int64_t>(1, (tr->cycles + buckets - 1) / buckets);
@@ -314,14 +681,36 @@ void Timeline::write(std::ostream& out) const {
                     {"args", {{"%", 100.0 * mxm[std::size_t(b)] / (double(width) * planes)}}}});
     }
   }
-  const double us = 1e6 / clock;
-  int id = 0;
-  for (const auto& f : flows_) {
-    ev.push_back({{"name", fmt::format("link {}", f.link)}, {"cat", "c2c"}, {"ph", "s"}, {"id", id}, {"pid", f.from_chip},
-                  {"tid", 0}, {"ts", double(f.send) * us}});
-    ev.push_back({{"name", fmt::format("link {}", f.link)}, {"cat", "c2c"}, {"ph", "f"}, {"bp", "e"}, {"id", id},
-                  {"pid", f.to_chip}, {"tid", 0}, {"ts", double(f.recv) * us}});
-    ++id;
+  // Flows: the i-th vector sent on a link is taken by the i-th RECV on the peer's end (links
+  // deliver in order, without loss: a corrupted transfer stops the run).
+  if (peers_) {
+    int id = 0;
+    for (const auto& [a, ta] : by_chip) {
+      std::map<int, std::vector<Track::Link>> out_by_link;
+      for (const auto& s : ta->sends) out_by_link[s.link].push_back(s);
+      for (auto& [l, sends] : out_by_link) {
+        const auto [b, bl] = peers_(a, l);
+        auto tb = by_chip.find(b);
+        if (b < 0 || tb == by_chip.end()) continue;
+        std::vector<Track::Link> recvs;
+        for (const auto& r : tb->second->recvs)
+          if (r.link == bl) recvs.push_back(r);
+        std::stable_sort(sends.begin(), sends.end(), [](const auto& x, const auto& y) { return x.depart < y.depart; });
+        std::stable_sort(recvs.begin(), recvs.end(), [](const auto& x, const auto& y) { return x.cycle < y.cycle; });
+        const double ua = 1e6 / ta->chip->params().clock_hz, ub = 1e6 / tb->second->chip->params().clock_hz;
+        for (std::size_t i = 0; i < std::min(sends.size(), recvs.size()); ++i) {
+          const auto& s = sends[i];
+          const auto& r = recvs[i];
+          if (s.cycle < ta->sel.from || s.cycle > ta->sel.to) continue;
+          const std::string name = fmt::format("c2c {}.{} -> {}.{}", a, l, b, bl);
+          ev.push_back({{"name", name}, {"cat", "c2c"}, {"ph", "s"}, {"id", id}, {"pid", a}, {"tid", s.queue},
+                        {"ts", double(s.cycle) * ua}});
+          ev.push_back({{"name", name}, {"cat", "c2c"}, {"ph", "f"}, {"bp", "e"}, {"id", id}, {"pid", b}, {"tid", r.queue},
+                        {"ts", double(r.cycle) * ub}});
+          ++id;
+        }
+      }
+    }
   }
   json doc = {{"traceEvents", ev}, {"displayTimeUnit", "ns"}};
   out << doc.dump() << "\n";

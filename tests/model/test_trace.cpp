@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "helpers.hpp"
+#include "lpu/arch/layout.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/model/report.hpp"
 #include "lpu/model/trace.hpp"
@@ -19,9 +22,9 @@ using namespace lpu::test;
 
 namespace {
 
-// A minimal VCD reader: value of a signal (scope.name) at a cycle.
+// A minimal VCD reader: value of a signal (full dotted path) at a cycle.
 struct Vcd {
-  std::map<std::string, std::string> id_of;             // "mem_w_0.rd_en" -> id
+  std::map<std::string, std::string> id_of;             // "TOP.lpu_mini.mem_w_0.rd_v" -> id
   std::map<std::string, std::map<std::int64_t, std::string>> changes;  // id -> cycle -> value
   explicit Vcd(const std::string& text) {
     std::istringstream in(text);
@@ -40,7 +43,9 @@ struct Vcd {
         } else if (tok == "$var") {
           std::string type, width, id, name;
           in >> type >> width >> id >> name;
-          id_of[scopes.back() + "." + name] = id;
+          std::string path;
+          for (const auto& s : scopes) path += s + ".";
+          id_of[path + name] = id;
         } else if (tok == "$enddefinitions") {
           defs = false;
         }
@@ -83,22 +88,8 @@ Traced trace_vector_add(const model::TraceSelection& sel) {
   chip.load(obj);
   model::VcdTracer vcd(chip, sel);
   model::Timeline tl;
-  struct Both : model::Chip::Observer {
-    model::Chip::Observer *a, *b;
-    void on_group(int q, std::int64_t c, std::uint64_t w, std::int64_t n, std::int64_t d, std::int64_t pc) override {
-      a->on_group(q, c, w, n, d, pc);
-      b->on_group(q, c, w, n, d, pc);
-    }
-    void on_sram(int s, int r, bool w, std::int64_t c) override { a->on_sram(s, r, w, c); }
-    void on_stream(int sid, int ps, std::int64_t c, const std::uint8_t* v) override { a->on_stream(sid, ps, c, v); }
-    void on_mxm(int pl, int ac, std::int64_t c) override { a->on_mxm(pl, ac, c); }
-    void on_finish(std::int64_t c) override {
-      a->on_finish(c);
-      b->on_finish(c);
-    }
-  } both;
-  both.a = &vcd;
-  both.b = tl.attach(chip);
+  model::ObserverFanout both;
+  both.obs = {&vcd, tl.attach(chip)};
   chip.set_observer(&both);
   chip.run();
   Traced t;
@@ -114,34 +105,67 @@ Traced trace_vector_add(const model::TraceSelection& sel) {
 
 }  // namespace
 
+// Queue k of mini in lpu::Layout order is qv[k / 16].q[k % 16].g (the RTL's generate blocks).
+std::string queue_scope(const std::string& name) {
+  auto p = load_preset("mini");
+  Layout L(p);
+  auto q = L.find_queue(name);
+  REQUIRE_MESSAGE(q, name);
+  return fmt::format("TOP.lpu_mini.qv[{}].q[{}].g.", q->v / 16, q->v % 16);
+}
+
 TEST_CASE("VCD: known signals carry known values at known cycles") {
   model::TraceSelection sel;
   sel.positions = {6};
   sel.streams = {2};
   auto t = trace_vector_add(sel);
   Vcd v(t.vcd);
-  // ra reads row 0 of mem.w.0 in cycle 1: the read enable is high in 1 only.
-  CHECK(v.at("mem_w_0.rd_en", 0) == "0");
-  CHECK(v.at("mem_w_0.rd_en", 1) == "1");
-  CHECK(from_bits(v.at("mem_w_0.rd_addr", 1)) == 0);
-  CHECK(v.at("mem_w_0.rd_en", 2) == "0");
-  // The ADD is the VXM queue 0's instruction from cycle 4, at word index 1 (after NOP 4).
-  CHECK(v.at("vxm.q0_insn", 3) == "x");  // nothing issued before
-  auto add = isa::decode(from_bits(v.at("vxm.q0_insn", 4)));
+  const std::string top = "TOP.lpu_mini.";
+  // ra: NOP 1 (word 0) then READ row 0 of mem.w.0 (word 1) in cycle 1. As in the RTL, pc is
+  // the next word: 0 in cycle 0 (the NOP is looked at), 1 in cycle 1 (the READ issues), 2 after.
+  const auto ra = queue_scope("mem.w.0");
+  CHECK(from_bits(v.at(ra + "pc", 0)) == 0);
+  CHECK(v.at(ra + "issue", 0) == "0");
+  CHECK(from_bits(v.at(ra + "opcode", 0)) == 0xFF);  // nothing issues
+  CHECK(from_bits(v.at(ra + "pc", 1)) == 1);
+  CHECK(v.at(ra + "issue", 1) == "1");
+  CHECK(from_bits(v.at(ra + "issue_pc", 1)) == 1);
+  CHECK(from_bits(v.at(ra + "opcode", 1)) == isa::info(isa::Op::Read).opcode);
+  CHECK(isa::decode(from_bits(v.at(ra + "word", 1))).op == isa::Op::Read);
+  CHECK(from_bits(v.at(ra + "pc", 2)) == 2);
+  CHECK(v.at(ra + "issue", 2) == "0");
+  CHECK(from_bits(v.at(ra + "issue_pc", 2)) == 2);
+  // The ADD: vxm.0 word 1 (after NOP 4) in cycle 4.
+  const auto add_q = queue_scope("vxm.0");
+  CHECK(v.at(add_q + "issue", 3) == "0");
+  CHECK(from_bits(v.at(add_q + "pc", 3)) == 1);  // the NOP ended: pc moved on in cycle 1
+  auto add = isa::decode(from_bits(v.at(add_q + "word", 4)));
   CHECK(add.op == isa::Op::Add);
-  CHECK(from_bits(v.at("vxm.q0_pc", 4)) == 1);
+  CHECK(from_bits(v.at(add_q + "issue_pc", 4)) == 1);
+  // SRAM ports: per slice, and packed one bit per MEM slice (RTL order: mem.w.0..3, mem.e.0..3).
+  CHECK(v.at(top + "mem_w_0.rd_v", 0) == "0");
+  CHECK(v.at(top + "mem_w_0.rd_v", 1) == "1");
+  CHECK(from_bits(v.at(top + "mem_w_0.rd_row", 1)) == 0);
+  CHECK(v.at(top + "mem_w_0.rd_v", 2) == "0");
+  CHECK(from_bits(v.at(top + "u_mem.rd_v", 0)) == 0b10);  // rb: mem.w.1 in cycle 0
+  CHECK(from_bits(v.at(top + "u_mem.rd_v", 1)) == 0b01);  // ra: mem.w.0 in cycle 1
+  CHECK(from_bits(v.at(top + "u_mem.rd_v", 2)) == 0);
+  // The WRITE in mem.e.0 (bit 4) in cycle 6, committed at the end of 6 (mem_write = 1).
+  CHECK(v.at(top + "mem_e_0.wr_v", 6) == "1");
+  CHECK(from_bits(v.at(top + "u_mem.wr_v", 6)) == 0b10000);
+  CHECK(from_bits(v.at(top + "obs_sram_we", 6)) == 0b10000);
+  CHECK(from_bits(v.at(top + "obs_sram_we", 7)) == 0);
   // The sum is on s2e at position 6 in cycle 6 only, and equals c.
-  CHECK(v.at("streams.s2e_p6_valid", 5) == "0");
-  CHECK(v.at("streams.s2e_p6_valid", 6) == "1");
-  CHECK(v.at("streams.s2e_p6_valid", 7) == "0");
-  auto bits = v.at("streams.s2e_p6", 6);
+  const std::string st = top + "sv[6].dir[0].st[2].";
+  CHECK(v.at(st + "valid", 5) == "0");
+  CHECK(v.at(st + "valid", 6) == "1");
+  CHECK(v.at(st + "valid", 7) == "0");
+  auto bits = v.at(st + "value", 6);
   REQUIRE(bits.size() == 256);
   for (int i = 0; i < 32; ++i) {  // element i is bits [8i+7 : 8i], written MSB first
     auto byte = from_bits(bits.substr(std::size_t(256 - 8 * (i + 1)), 8));
     CHECK(byte == t.c[std::size_t(i)]);
   }
-  // The WRITE in mem.e.0 in cycle 6.
-  CHECK(v.at("mem_e_0.wr_en", 6) == "1");
 }
 
 TEST_CASE("VCD: vcd2fst accepts the file") {
@@ -168,9 +192,15 @@ TEST_CASE("VCD: a cycle window and a unit selection limit what is dumped") {
   sel.to = 4;
   auto t = trace_vector_add(sel);
   Vcd v(t.vcd);
-  CHECK(v.id_of.count("vxm.q0_insn") == 1);
-  CHECK(v.id_of.count("mem_w_0.rd_en") == 0);
+  const auto add_q = queue_scope("vxm.0");
+  CHECK(v.id_of.count(add_q + "word") == 1);
+  CHECK(v.id_of.count(queue_scope("mem.w.0") + "word") == 0);
+  CHECK(v.id_of.count("TOP.lpu_mini.mem_w_0.rd_v") == 0);
   CHECK(t.vcd.find("#1\n") == std::string::npos);  // nothing before the window
+  CHECK(t.vcd.find("#7\n") == std::string::npos);  // nor after it
+  // Values before the window are carried into it: pc is 1 from cycle 1 (the NOP ended).
+  CHECK(from_bits(v.at(add_q + "pc", 3)) == 1);
+  CHECK(v.at(add_q + "issue", 4) == "1");
 }
 
 TEST_CASE("timeline: tracks per queue, spans per instruction, counters") {

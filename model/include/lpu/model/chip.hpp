@@ -98,12 +98,22 @@ class Chip {
     virtual void on_mxm(int /*plane_position*/, int /*acc*/, std::int64_t /*cycle*/) {}
     // The end of the run, with the program length.
     virtual void on_finish(std::int64_t /*cycles*/) {}
+    // A SEND instance (both modes): the vector leaves on `link` in `depart` (issue + c2c_send);
+    // `bytes` is the vector (vector_bytes long), null in timing-only mode.
+    virtual void on_link_send(int /*queue*/, int /*link*/, std::int64_t /*cycle*/, std::int64_t /*depart*/,
+                              const std::uint8_t* /*bytes*/) {}
+    // A RECV instance (both modes) takes the oldest vector that arrived on `link`; `bytes` as above.
+    virtual void on_link_recv(int /*queue*/, int /*link*/, std::int64_t /*cycle*/, const std::uint8_t* /*bytes*/) {}
   };
   void set_observer(Observer* obs);
 
   // Read-only view of a stream register for lockstep and waveforms: the value on
   // (stream, dir) at `position` in `cycle`, or nullptr when empty or no longer held.
   const std::uint8_t* stream_value(int stream, Dir dir, int position, std::int64_t cycle) const;
+
+  // The words of a queue as loaded (NOPs and REPEATs included), for waveforms that follow the
+  // program counter through NOPs as the RTL does.
+  std::vector<std::uint64_t> queue_words(int queue) const;
 
   struct Impl;
 
