@@ -80,7 +80,9 @@ struct Chip::Impl {
   std::array<std::uint32_t, 16> regs{};
   struct PendingCfg { std::int64_t cycle; int r; std::uint32_t v; };
   std::vector<PendingCfg> pending_cfg;
-  struct PendingWrite { std::int64_t cycle; int slice; int row; std::vector<std::uint8_t> data; };
+  // An SRAM write waiting for its commit: `data` goes to bytes offset.. of the row (a whole row
+  // for WRITE, one superlane for SCATTER), applied to the row as it is then.
+  struct PendingWrite { std::int64_t cycle; int slice; int row; int offset; std::vector<std::uint8_t> data; };
   std::deque<PendingWrite> pending_writes;
 
   // Units (functional state).
@@ -340,16 +342,21 @@ struct Chip::Impl {
           int row = row_of(qi, base, 1, k, t);
           if (obs) obs->on_sram(pos, row, true, t);
           const auto* v = arg(0);
-          pending_writes.push_back({t + p.lat(isa::LatClass::MemWrite), pos, row, std::vector<std::uint8_t>(v, v + vb)});
+          const std::int64_t lw = p.lat(isa::LatClass::MemWrite);
+          if (obs) obs->on_sram_write(pos, row, 0, v, V, t, t + lw - 1);
+          pending_writes.push_back({t + lw, pos, row, 0, std::vector<std::uint8_t>(v, v + vb)});
         } else if (in.op == Op::Gather) {
           int base_row = row_of(qi, base, 0, k, t);
           const auto* idx = arg(1);
           auto* o = out(2);
+          int prev_row = -1;
           for (int sl = 0; sl < p.superlanes; ++sl) {
             std::int16_t off;
             std::memcpy(&off, idx + sl * kLanesPerSuperlane, 2);
             int row = base_row + off;
             if (row < 0 || row >= p.mem.rows) fail(qi, t, fmt::format("GATHER row {} of superlane {} out of range", row, sl));
+            if (obs && (sl == 0 || row != prev_row)) obs->on_sram(pos, row, false, t);
+            prev_row = row;
             check_ecc(qi, s, row, t);
             std::memcpy(o + sl * kLanesPerSuperlane, s.read(row) + sl * kLanesPerSuperlane, kLanesPerSuperlane);
           }
@@ -357,15 +364,21 @@ struct Chip::Impl {
           int base_row = row_of(qi, base, 2, k, t);
           const auto* src = arg(0);
           const auto* idx = arg(1);
+          const std::int64_t lw = p.lat(isa::LatClass::MemWrite);
+          int prev_row = -1;
           for (int sl = 0; sl < p.superlanes; ++sl) {
             std::int16_t off;
             std::memcpy(&off, idx + sl * kLanesPerSuperlane, 2);
             int row = base_row + off;
             if (row < 0 || row >= p.mem.rows) fail(qi, t, fmt::format("SCATTER row {} of superlane {} out of range", row, sl));
-            // Read-modify-write of one superlane's 16 bytes, visible after mem_write.
-            std::vector<std::uint8_t> full(s.read(row), s.read(row) + vb);
-            std::memcpy(full.data() + sl * kLanesPerSuperlane, src + sl * kLanesPerSuperlane, kLanesPerSuperlane);
-            pending_writes.push_back({t + p.lat(isa::LatClass::MemWrite), pos, row, std::move(full)});
+            // Superlane sl's 16 bytes only (rule 14), merged into the row when committed: two
+            // superlanes on one row both land, and so does a write committed in between.
+            if (obs && (sl == 0 || row != prev_row)) obs->on_sram(pos, row, true, t);
+            prev_row = row;
+            const auto* part = src + sl * kLanesPerSuperlane;
+            if (obs) obs->on_sram_write(pos, row, sl * kLanesPerSuperlane, part, kLanesPerSuperlane, t, t + lw - 1);
+            pending_writes.push_back({t + lw, pos, row, sl * kLanesPerSuperlane,
+                                      std::vector<std::uint8_t>(part, part + kLanesPerSuperlane)});
           }
         }
         break;
@@ -400,9 +413,9 @@ struct Chip::Impl {
         MxmPlane& pl = *mxm[std::size_t(pos)];
         const char* err = nullptr;
         if (in.op == Op::Lw) {
-          pl.load_row(in.t, int(in.v[1]), arg(0));
+          pl.load_row(in.t, int(in.v[1]), arg(0), t);
         } else if (in.op == Op::Iw) {
-          pl.install(in.t, t + p.lat(isa::LatClass::MxmIw));
+          pl.install(in.t, t, t + p.lat(isa::LatClass::MxmIw));
         } else if (in.op == Op::Mm || in.op == Op::Mma) {
           err = pl.multiply(in.t, int(in.v[1]), in.op == Op::Mma, arg(0), t, t + lat);
           if (obs) obs->on_mxm(pos, int(in.v[1]), t);
@@ -508,13 +521,14 @@ struct Chip::Impl {
     }
     while (!pending_writes.empty() && pending_writes.front().cycle <= c) {
       auto& w = pending_writes.front();
-      std::memcpy(sram[std::size_t(w.slice)]->write(w.row), w.data.data(), w.data.size());
+      std::memcpy(sram[std::size_t(w.slice)]->write(w.row) + w.offset, w.data.data(), w.data.size());
       pending_writes.pop_front();
     }
   }
 
-  void emit_hook(int qi, const isa::Instr& in, std::int64_t t, std::int64_t count, std::int64_t delay) {
-    if (hook) hook(IssueEvent{qi, t, isa::encode(in), count, delay, std::int64_t(qs[std::size_t(qi)].pc)});
+  // `pc`: the index of the instruction's own word (for a group, of the word before its REPEAT).
+  void emit_hook(int qi, const isa::Instr& in, std::int64_t t, std::int64_t count, std::int64_t delay, std::size_t pc) {
+    if (hook) hook(IssueEvent{qi, t, isa::encode(in), count, delay, std::int64_t(pc)});
   }
   void flush_stream_log() {
     for (auto& [sid, pos, c, v] : stream_log) obs->on_stream(sid, pos, c, v);
@@ -529,7 +543,7 @@ struct Chip::Impl {
   }
 
   void icu_event(int qi, const isa::Instr& in, std::int64_t t) {
-    emit_hook(qi, in, t, 1, 0);
+    emit_hook(qi, in, t, 1, 0, qs[std::size_t(qi)].pc);
     if (obs) obs->on_group(qi, t, isa::encode(in), 1, 0, std::int64_t(qs[std::size_t(qi)].pc));
   }
 
@@ -537,6 +551,7 @@ struct Chip::Impl {
     auto& q = qs[std::size_t(qi)];
     if (q.in_group) {  // functional mode: the next instance (or TRANS step) of a group
       if (q.cur.op == Op::Trans) {
+        if (q.trans_step == 0) emit_hook(qi, stepped(q.cur, q.k), t, 1, 0, q.cur_pc);  // the instance issues
         trans_step(qi, stepped(q.cur, q.k), t);
         if (++q.trans_step < kLanesPerSuperlane) {
           heap.push(Ev{t + 1, qi});
@@ -545,7 +560,7 @@ struct Chip::Impl {
         q.trans_step = 0;
         ++q.k;
       } else {
-        emit_hook(qi, stepped(q.cur, q.k), t, 1, 0);
+        emit_hook(qi, stepped(q.cur, q.k), t, 1, 0, q.cur_pc);
         exec(qi, q.cur, q.k, t);
         ++q.k;
       }
@@ -625,7 +640,7 @@ struct Chip::Impl {
     account(q, in, q.n + 1, t + q.n * q.d);
     if (obs) obs->on_group(qi, t, isa::encode(in), q.n + 1, q.d, std::int64_t(q.cur_pc));
     if (mode == Mode::TimingOnly) {
-      emit_hook(qi, in, t, q.n + 1, q.d);
+      emit_hook(qi, in, t, q.n + 1, q.d, q.cur_pc);
       timing_only_effects(qi, in, t);
       finish_group(qi);
       return;
@@ -782,7 +797,22 @@ const Layout& Chip::layout() const { return impl_->layout; }
 Mode Chip::mode() const { return impl_->mode; }
 int Chip::id() const { return impl_->id; }
 void Chip::set_issue_hook(std::function<void(const IssueEvent&)> hook) { impl_->hook = std::move(hook); }
-void Chip::set_observer(Observer* obs) { impl_->obs = obs; }
+void Chip::set_observer(Observer* obs) {
+  auto& I = *impl_;
+  I.obs = obs;
+  // Accumulator writes come from the planes as their products are computed.
+  for (auto& m : I.mxm) {
+    if (!m) continue;
+    if (!obs) {
+      m->set_acc_write({});
+      continue;
+    }
+    const int pos = int(&m - I.mxm.data());
+    m->set_acc_write([obs, pos](int acc, std::int64_t cycle, std::int64_t ready, bool flt, const std::uint32_t* v, int n) {
+      obs->on_acc_write(pos, acc, cycle, ready - 1, flt, v, n);  // ready = cycle + mxm_mm
+    });
+  }
+}
 std::vector<std::uint64_t> Chip::queue_words(int queue) const {
   std::vector<std::uint64_t> w;
   for (const auto& in : impl_->qs.at(std::size_t(queue)).code) w.push_back(isa::encode(in));

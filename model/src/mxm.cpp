@@ -15,12 +15,19 @@ MxmPlane::MxmPlane(int vector_bytes, int accumulators)
       acc_i_(std::size_t(accumulators) * std::size_t(vector_bytes), 0),
       acc_f_(std::size_t(accumulators) * std::size_t(vector_bytes), 0.0f) {}
 
-void MxmPlane::load_row(isa::Dtype t, int row, const std::uint8_t* v) {
-  staging_t_ = t;
-  std::memcpy(staging_.data() + std::size_t(row) * std::size_t(vb_), v, std::size_t(vb_));
+void MxmPlane::load_row(isa::Dtype, int row, const std::uint8_t* v, std::int64_t cycle) {
+  if (cycle != lw_cycle_) {
+    lw_cycle_ = cycle;
+    lw_undo_rows_.clear();
+    lw_undo_data_.clear();
+  }
+  std::uint8_t* dst = staging_.data() + std::size_t(row) * std::size_t(vb_);
+  lw_undo_rows_.push_back(row);
+  lw_undo_data_.insert(lw_undo_data_.end(), dst, dst + vb_);
+  std::memcpy(dst, v, std::size_t(vb_));
 }
 
-MxmPlane::Weights MxmPlane::build(isa::Dtype t) const {
+MxmPlane::Weights MxmPlane::build(isa::Dtype t, const std::uint8_t* staging) const {
   Weights w;
   w.t = t;
   w.n = vb_ / isa::dtype_bytes(t);
@@ -28,27 +35,38 @@ MxmPlane::Weights MxmPlane::build(isa::Dtype t) const {
   if (t == isa::Dtype::I8) {
     w.wi.resize(n * n);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < n; ++j) w.wi[j * n + i] = static_cast<std::int8_t>(staging_[i * std::size_t(vb_) + j]);
+      for (std::size_t j = 0; j < n; ++j) w.wi[j * n + i] = static_cast<std::int8_t>(staging[i * std::size_t(vb_) + j]);
   } else {
     w.wf.resize(n * n);
     for (std::size_t i = 0; i < n; ++i) {
-      num::Bytes row(staging_.data() + i * std::size_t(vb_), std::size_t(vb_));
+      num::Bytes row(staging + i * std::size_t(vb_), std::size_t(vb_));
       for (std::size_t j = 0; j < n; ++j) w.wf[j * n + i] = num::load_f32(t, row, j);
     }
   }
   return w;
 }
 
-void MxmPlane::install(isa::Dtype t, std::int64_t effective_cycle) {
-  pending_w_.emplace(effective_cycle, build(t));
+void MxmPlane::install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle) {
+  if (cycle == lw_cycle_ && !lw_undo_rows_.empty()) {
+    // LWs of this cycle were applied before this IW: take the rows as they were before them
+    // (latest first, so a row loaded twice in the cycle gets its oldest contents).
+    std::vector<std::uint8_t> before = staging_;
+    for (std::size_t k = lw_undo_rows_.size(); k-- > 0;)
+      std::memcpy(before.data() + std::size_t(lw_undo_rows_[k]) * std::size_t(vb_), lw_undo_data_.data() + k * std::size_t(vb_),
+                  std::size_t(vb_));
+    pending_w_.emplace_back(effective_cycle, build(t, before.data()));
+  } else {
+    pending_w_.emplace_back(effective_cycle, build(t, staging_.data()));
+  }
 }
 
 void MxmPlane::promote(std::int64_t cycle) {
-  if (pending_w_ && pending_w_->first <= cycle) {
+  // Installs take effect in issue order (effective cycles are issue + mxm_iw, so ascending).
+  while (!pending_w_.empty() && pending_w_.front().first <= cycle) {
     flush();  // products issued before the switch use the old weights
-    active_ = std::move(pending_w_->second);
+    active_ = std::move(pending_w_.front().second);
     has_active_ = true;
-    pending_w_.reset();
+    pending_w_.pop_front();
   }
 }
 
@@ -66,7 +84,7 @@ const char* MxmPlane::multiply(isa::Dtype t, int acc, bool accumulate, const std
   a.ready = ready_cycle;
   std::size_t off = xs_.size();
   xs_.insert(xs_.end(), x, x + vb_);
-  batch_.push_back(Pending{acc, accumulate, off});
+  batch_.push_back(Pending{acc, accumulate, off, cycle, ready_cycle});
   return nullptr;
 }
 
@@ -86,6 +104,7 @@ void MxmPlane::flush() {
         const std::int8_t* wj = active_.wi.data() + j * nn;
         for (std::size_t i = 0; i < nn; ++i) y[i] += std::int32_t(wj[i]) * xj;
       }
+      if (on_write_) report(p);
     }
   } else {
     // Blocks of vectors share each weight column: W streams through the cache once per block.
@@ -93,21 +112,22 @@ void MxmPlane::flush() {
     std::vector<float> xf(kBlock * nn);
     for (std::size_t b0 = 0; b0 < batch_.size(); b0 += kBlock) {
       const std::size_t nb = std::min(kBlock, batch_.size() - b0);
+      // Column order per output: y[i] = (((y[i] + W[i][0] x[0]) + W[i][1] x[1]) + ...), each
+      // product and sum rounded to f32 (no fused multiply-add: -ffp-contract=off). Two
+      // pending products of one block that target the same accumulator stay in batch order
+      // because b runs inside j only for distinct accumulators (checked here); then an MM
+      // (not MMA) zeroes its accumulator just before its own products, after the earlier ones.
+      bool distinct = true;
+      for (std::size_t a = 0; a < nb && distinct; ++a)
+        for (std::size_t b = a + 1; b < nb; ++b) distinct &= batch_[b0 + a].acc != batch_[b0 + b].acc;
       float* ys[kBlock];
       for (std::size_t b = 0; b < nb; ++b) {
         const auto& p = batch_[b0 + b];
         ys[b] = acc_f_.data() + std::size_t(p.acc) * std::size_t(nmax_);
-        if (!p.accumulate) std::fill(ys[b], ys[b] + n, 0.0f);
+        if (distinct && !p.accumulate) std::fill(ys[b], ys[b] + n, 0.0f);
         num::Bytes xb(xs_.data() + p.x, std::size_t(vb_));
         for (std::size_t j = 0; j < nn; ++j) xf[b * nn + j] = num::load_f32(active_.t, xb, j);
       }
-      // Column order per output: y[i] = (((y[i] + W[i][0] x[0]) + W[i][1] x[1]) + ...), each
-      // product and sum rounded to f32 (no fused multiply-add: -ffp-contract=off). Two
-      // pending products of one block that target the same accumulator stay in batch order
-      // because b runs inside j only for distinct accumulators (checked below).
-      bool distinct = true;
-      for (std::size_t a = 0; a < nb && distinct; ++a)
-        for (std::size_t b = a + 1; b < nb; ++b) distinct &= batch_[b0 + a].acc != batch_[b0 + b].acc;
       if (distinct) {
         for (std::size_t j = 0; j < nn; ++j) {
           const float* wj = active_.wf.data() + j * nn;
@@ -120,8 +140,11 @@ void MxmPlane::flush() {
             }
           }
         }
+        if (on_write_)
+          for (std::size_t b = 0; b < nb; ++b) report(batch_[b0 + b]);
       } else {
-        for (std::size_t b = 0; b < nb; ++b)
+        for (std::size_t b = 0; b < nb; ++b) {
+          if (!batch_[b0 + b].accumulate) std::fill(ys[b], ys[b] + n, 0.0f);
           for (std::size_t j = 0; j < nn; ++j) {
             const float* wj = active_.wf.data() + j * nn;
             const float xj = xf[b * nn + j];
@@ -131,11 +154,22 @@ void MxmPlane::flush() {
               y[i] = y[i] + prod;
             }
           }
+          if (on_write_) report(batch_[b0 + b]);
+        }
       }
     }
   }
   batch_.clear();
   xs_.clear();
+}
+
+void MxmPlane::report(const Pending& p) {
+  const auto off = std::size_t(p.acc) * std::size_t(nmax_);
+  const auto n = std::size_t(active_.n);
+  report_buf_.resize(n);
+  if (active_.t == isa::Dtype::I8) std::memcpy(report_buf_.data(), acc_i_.data() + off, n * 4);
+  else std::memcpy(report_buf_.data(), acc_f_.data() + off, n * 4);
+  on_write_(p.acc, p.cycle, p.ready, active_.t != isa::Dtype::I8, report_buf_.data(), int(n));
 }
 
 const char* MxmPlane::read(int acc, isa::Dtype t, int part, std::uint8_t* out, std::int64_t cycle) {

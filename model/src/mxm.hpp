@@ -5,7 +5,8 @@
 // exactly in int32; float weights multiply in f32 and add in f32 in column order, starting
 // from the accumulator (0 for MM) - the same sums in the same order as one by one.
 #include <cstdint>
-#include <optional>
+#include <deque>
+#include <functional>
 #include <vector>
 
 #include "lpu/isa/isa.hpp"
@@ -16,14 +17,25 @@ class MxmPlane {
  public:
   MxmPlane(int vector_bytes, int accumulators);
 
-  void load_row(isa::Dtype t, int row, const std::uint8_t* v);   // LW
-  void install(isa::Dtype t, std::int64_t effective_cycle);       // IW
+  // LW in `cycle`: staging row `row` = v.
+  void load_row(isa::Dtype t, int row, const std::uint8_t* v, std::int64_t cycle);
+  // IW in `cycle`: the staging rows as they were before this cycle (an LW in the same cycle
+  // is not included, whatever the order of the calls) become the active weights for MMs from
+  // `effective_cycle` on. Installs wait in a queue, each taking effect at its own cycle.
+  void install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle);
   // MM/MMA at `cycle` with the vector x. Returns an error message or empty.
   const char* multiply(isa::Dtype t, int acc, bool accumulate, const std::uint8_t* x, std::int64_t cycle,
                        std::int64_t ready_cycle);
   // ACCRD: writes part `part` of accumulator `acc` as type t into out (vector_bytes).
   const char* read(int acc, isa::Dtype t, int part, std::uint8_t* out, std::int64_t cycle);
   void flush();
+
+  // Accumulator writes, when set: called for every MM/MMA in issue order once its product is
+  // computed (products are batched: at the latest at the next ACCRD, weight change or flush),
+  // with the accumulator's new value (n int32 or f32 elements, as 32-bit patterns).
+  using AccWriteFn = std::function<void(int acc, std::int64_t cycle, std::int64_t ready, bool is_float,
+                                        const std::uint32_t* value, int n)>;
+  void set_acc_write(AccWriteFn fn) { on_write_ = std::move(fn); }
 
   // Reference view for tests and lockstep.
   bool acc_is_float(int acc) const { return accs_[std::size_t(acc)].is_float; }
@@ -46,17 +58,24 @@ class MxmPlane {
     int acc;
     bool accumulate;
     std::size_t x;  // offset into xs_
+    std::int64_t cycle, ready;
   };
   void promote(std::int64_t cycle);
-  Weights build(isa::Dtype t) const;
+  Weights build(isa::Dtype t, const std::uint8_t* staging) const;
+  void report(const Pending& p);
 
   int vb_;
   int nmax_;
   std::vector<std::uint8_t> staging_;  // nmax rows of vb bytes
-  std::optional<isa::Dtype> staging_t_;
+  // Rows loaded in cycle lw_cycle_ with their previous contents (an IW in that cycle uses those).
+  std::int64_t lw_cycle_ = -1;
+  std::vector<int> lw_undo_rows_;
+  std::vector<std::uint8_t> lw_undo_data_;  // vb bytes per entry of lw_undo_rows_
   Weights active_;
   bool has_active_ = false;
-  std::optional<std::pair<std::int64_t, Weights>> pending_w_;
+  std::deque<std::pair<std::int64_t, Weights>> pending_w_;  // (effective cycle, weights), in order
+  AccWriteFn on_write_;
+  std::vector<std::uint32_t> report_buf_;
   std::vector<Acc> accs_;
   std::vector<std::int32_t> acc_i_;
   std::vector<float> acc_f_;

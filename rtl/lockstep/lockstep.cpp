@@ -39,6 +39,59 @@ struct OutEv {
   int index;  // link or channel
   Vec data;
 };
+// An accumulator write (model: Observer::on_acc_write; RTL: RtlChip::acc_write()).
+struct AccEv {
+  int acc = 0;
+  int n = 0;           // elements compared (the model's)
+  bool flt = false;    // f32 elements (the model's)
+  std::array<std::uint8_t, 4 * kVectorBytes> data{};
+  std::string what;
+};
+
+// The model's SRAM and accumulator writes, by commit cycle (Chip::Observer).
+class WriteObserver : public model::Chip::Observer {
+ public:
+  WriteObserver(const RtlChip& rtl, const Layout& L) : rtl_(rtl), L_(L) {}
+  std::map<std::int64_t, std::vector<SramEv>> sram;  // commit cycle -> writes
+  std::map<std::int64_t, std::vector<AccEv>> acc;    // commit cycle -> writes
+  std::map<int, std::string> mem_what;               // slice position -> last WRITE/SCATTER issued
+  std::map<std::int64_t, std::string> mm_what;       // issue cycle -> MM/MMA issued
+
+  void on_sram_write(int pos, int row, int offset, const std::uint8_t* data, int bytes, std::int64_t,
+                     std::int64_t commit) override {
+    const int slice = rtl_.slice_index(L_.slice(SliceId{pos}).name);
+    auto& v = sram[commit];
+    // One write port per slice: the parts of one WRITE/SCATTER share an entry; a part that is
+    // already there belongs to a second write in the cycle, which gets its own (a mismatch).
+    const int s0 = offset / 16, s1 = (offset + bytes - 1) / 16;
+    SramEv* e = nullptr;
+    for (auto& x : v)
+      if (x.slice == slice && !(x.mask & (((2 << s1) - 1) & ~((1 << s0) - 1)))) e = &x;
+    if (!e) {
+      v.push_back(SramEv{slice, 0, {0, 0}, {}, mem_what[pos]});
+      e = &v.back();
+    }
+    for (int s = s0; s <= s1; ++s) {
+      e->mask = std::uint8_t(e->mask | (1 << s));
+      e->rows[std::size_t(s)] = row;
+    }
+    std::memcpy(e->data.data() + offset, data, std::size_t(bytes));
+  }
+  void on_acc_write(int, int a, std::int64_t cycle, std::int64_t commit, bool flt, const std::uint32_t* value,
+                    int n) override {
+    AccEv e;
+    e.acc = a;
+    e.flt = flt;
+    e.n = std::min(n, kVectorBytes);
+    std::memcpy(e.data.data(), value, std::size_t(e.n) * 4);
+    if (auto it = mm_what.find(cycle); it != mm_what.end()) e.what = it->second;
+    acc[commit].push_back(std::move(e));
+  }
+
+ private:
+  const RtlChip& rtl_;
+  const Layout& L_;
+};
 
 class Loopback : public model::LinkSink {
  public:
@@ -55,6 +108,22 @@ class Loopback : public model::LinkSink {
   int lat_;
   std::map<std::int64_t, std::vector<OutEv>>& ev_;
 };
+
+// The model's accumulator value against the RTL's: int32 bit for bit; f32 bit for bit except
+// that any NaN equals any NaN (an accumulator's NaN payload is not architectural: every
+// readout canonicalises it, docs/isa.md, and host arithmetic propagates payloads by operand
+// order, which the compiler may swap).
+bool same_acc(const AccEv& e, const AccEv& g) {
+  for (int i = 0; i < e.n; ++i) {
+    std::uint32_t a, b;
+    std::memcpy(&a, e.data.data() + 4 * i, 4);
+    std::memcpy(&b, g.data.data() + 4 * i, 4);
+    if (a == b) continue;
+    const bool nan_a = (a & 0x7FFFFFFFu) > 0x7F800000u, nan_b = (b & 0x7FFFFFFFu) > 0x7F800000u;
+    if (!(e.flt && nan_a && nan_b)) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -88,9 +157,9 @@ std::string Mismatch::str() const {
 std::string LockstepResult::report() const {
   if (mismatch) return mismatch->str();
   return fmt::format("lockstep ok: {} cycles, {} stream register-cycles ({} with a value), {} issues, {} SRAM writes, "
-                     "{} ACCRD, {} DMA out, {} C2C vectors; program length model {} / RTL {}{}",
+                     "{} accumulator writes, {} ACCRD, {} DMA out, {} C2C vectors; program length model {} / RTL {}{}",
                      stats.cycles, stats.stream_checks, stats.stream_values, stats.issues, stats.sram_writes,
-                     stats.accrd, stats.dma_out, stats.c2c, stats.model_cycles, stats.rtl_cycles,
+                     stats.acc_writes, stats.accrd, stats.dma_out, stats.c2c, stats.model_cycles, stats.rtl_cycles,
                      error.empty() ? "" : "; both stopped with: " + error);
 }
 
@@ -140,51 +209,24 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
 
   // Issue events and what they imply (SRAM writes, DMA out, ACCRD landings).
   std::map<std::int64_t, std::vector<std::tuple<int, std::uint64_t, int>>> issues;  // queue, word, word index
-  // The model's IssueEvent::pc is the index of an ICU word, but for any other instruction the
-  // index after it (and its REPEAT word): take the instruction's own index from the code.
-  std::vector<std::vector<std::uint64_t>> code(L.queues().size());
-  for (const auto& qc : prog.queues)
-    if (auto q = L.find_queue(qc.name)) code[std::size_t(q->v)] = qc.words;
-  auto word_index = [&](int q, std::int64_t pc, Op op) -> int {
-    if (isa::info(op).unit == isa::Unit::Icu || op == Op::Deskew) return int(pc);
-    const auto& w = code[std::size_t(q)];
-    if (pc >= 2 && std::size_t(pc - 1) < w.size()) {
-      auto prev = isa::decode(w[std::size_t(pc - 1)]).op;
-      if (prev == Op::Repeat || prev == Op::Repeatr) return int(pc - 2);
-    }
-    return int(pc - 1);
-  };
-  std::map<std::int64_t, std::vector<SramEv>> sram_exp;
+  // SRAM and accumulator writes: the model's observations (with data and commit cycle).
+  WriteObserver wobs(rtl, L);
+  chip.set_observer(&wobs);
+  auto& sram_exp = wobs.sram;
+  auto& acc_exp = wobs.acc;
+  std::map<std::int64_t, AccEv> acc_got;  // the RTL's, by cycle, until the model's arrives
   std::map<std::tuple<std::int64_t, int, int>, std::string> accrd_at;  // (cycle, sid, pos) -> instr
-  const int lat_w = mp.lat(isa::LatClass::MemWrite);
   chip.set_issue_hook([&](const model::Chip::IssueEvent& e) {
     auto in = isa::decode(e.word);
-    issues[e.cycle].emplace_back(e.queue, e.word, word_index(e.queue, e.pc, in.op));
+    issues[e.cycle].emplace_back(e.queue, e.word, int(e.pc));
     const int pos = L.queue(QueueId{e.queue}).position;
     auto sval = [&](std::int64_t sid) {
       return chip.stream_value(int(sid & 63), (sid & 64) ? Dir::West : Dir::East, pos, e.cycle);
     };
     if (in.op == Op::Write || in.op == Op::Scatter) {
-      const int src = 0, addr = in.op == Op::Write ? 1 : 2;
-      const auto* v = sval(in.v[src]);
-      if (!v) return;  // the model reports the empty read itself
-      SramEv w{};
-      w.slice = rtl.slice_index(L.slice(L.queue(QueueId{e.queue}).slice).name);
-      std::int64_t base = std::int64_t(chip.reg(isa::addr_reg(in.v[std::size_t(addr)]))) + isa::addr_offset(in.v[std::size_t(addr)]);
-      w.mask = 3;
-      w.rows = {int(base), int(base)};
-      if (in.op == Op::Scatter) {
-        const auto* idx = sval(in.v[1]);
-        if (!idx) return;
-        for (int s = 0; s < 2; ++s) {
-          std::int16_t off;
-          std::memcpy(&off, idx + s * 16, 2);
-          w.rows[std::size_t(s)] = int(base + off);
-        }
-      }
-      std::memcpy(w.data.data(), v, kVectorBytes);
-      w.what = describe_word(e.word);
-      sram_exp[e.cycle + lat_w - 1].push_back(w);
+      wobs.mem_what[pos] = describe_word(e.word);  // the observation follows in this call
+    } else if (in.op == Op::Mm || in.op == Op::Mma) {
+      wobs.mm_what[e.cycle] = describe_word(e.word);
     } else if (in.op == Op::Dmaout) {
       const auto* v = sval(in.v[0]);
       if (!v) return;
@@ -251,12 +293,7 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
         issues.erase(it);
       }
       for (int q = 0; q < rtl.num_queues(); ++q)
-        if (rtl.issued(q)) {
-          const auto w = rtl.issued_word(q);
-          // the model reports no TRANS issue in functional mode (see docs/rtl.md)
-          if ((w >> 56) == isa::info(Op::Trans).opcode) continue;
-          got.emplace_back(q, w, rtl.issued_pc(q));
-        }
+        if (rtl.issued(q)) got.emplace_back(q, rtl.issued_word(q), rtl.issued_pc(q));
       std::sort(exp.begin(), exp.end());
       std::sort(got.begin(), got.end());
       for (std::size_t i = 0; i < std::max(exp.size(), got.size()); ++i) {
@@ -271,6 +308,34 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
         return fail(c, "issue", "queue " + L.queue(QueueId{q}).name, find(exp), find(got));
       }
       st.issues += std::int64_t(got.size());
+    }
+
+    // accumulator writes committed at the end of this cycle. The model computes products in
+    // batches and reports each when computed (Observer::on_acc_write, in issue order, at the
+    // latest by the ACCRD that reads it or the end of the run), so an RTL write waits here for
+    // the model's; a model write for a cycle the RTL has passed without one is a mismatch.
+    {
+      if (auto a = rtl.acc_write()) {
+        AccEv g;
+        g.acc = a->acc;
+        g.data = a->data;
+        acc_got[c] = g;
+      }
+      auto desc = [](const AccEv& a, int n) { return fmt::format("accumulator {} = {}", a.acc, hex(a.data.data(), std::size_t(n) * 4)); };
+      for (auto it = acc_exp.begin(); it != acc_exp.end() && it->first <= c;) {
+        const std::int64_t k = it->first;
+        auto g = acc_got.find(k);
+        const AccEv& e = it->second.front();
+        std::string where = e.what.empty() ? "accumulator write" : "accumulator write of " + e.what;
+        if (it->second.size() > 1)
+          return fail(k, "mxm", where, fmt::format("{} writes in one cycle", it->second.size()), g == acc_got.end() ? "none" : "one");
+        if (g == acc_got.end()) return fail(k, "mxm", where, desc(e, e.n), "no write");
+        if (g->second.acc != e.acc || !same_acc(e, g->second))
+          return fail(k, "mxm", where, desc(e, e.n), desc(g->second, e.n));
+        ++st.acc_writes;
+        acc_got.erase(g);
+        it = acc_exp.erase(it);
+      }
     }
 
     // streams
@@ -383,6 +448,12 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
   if (!sram_exp.empty())
     return fail(sram_exp.begin()->first, "sram", rtl.slice_name(sram_exp.begin()->second.front().slice),
                 sram_exp.begin()->second.front().what, "no write (the RTL finished)");
+  if (!acc_exp.empty())
+    return fail(acc_exp.begin()->first, "mxm", "accumulator write of " + acc_exp.begin()->second.front().what,
+                fmt::format("accumulator {}", acc_exp.begin()->second.front().acc), "no write (the RTL finished)");
+  if (!acc_got.empty())
+    return fail(acc_got.begin()->first, "mxm", "accumulator write", "no write",
+                fmt::format("accumulator {} = {}", acc_got.begin()->second.acc, hex(acc_got.begin()->second.data.data(), 16)) + "...");
   st.model_cycles = chip.stats().cycles;
   st.rtl_cycles = rtl.program_cycles();
   if (st.model_cycles != st.rtl_cycles)

@@ -145,6 +145,14 @@ struct Gen {
     return v[std::size_t(rng() % v.size())];
   }
   int queue_at(int pos) { return pick(queues_at[pos]); }
+  // A queue at `pos` free in t..t+len-1 (committed and proposed), else any (the proposal fails).
+  int free_queue(const Txn& x, int pos, std::int64_t t, std::int64_t len) {
+    auto qs = queues_at[pos];
+    std::shuffle(qs.begin(), qs.end(), rng);
+    for (int q : qs)
+      if (x.queue_free(q, t, len)) return q;
+    return qs.front();
+  }
   int pos_vxm() const { return p.mem.slices_per_hemisphere + 1; }
   int pos_mxm() const { return L.num_positions() - 1; }
   int pos_sxm(int side) const { return side == 0 ? 0 : L.num_positions() - 2; }
@@ -419,6 +427,10 @@ struct Gen {
     x.issue(queue_at(q), t, 1, fmt::format("SCATTER {}, {}, {}", sname(src), sname(idx), addr(int(rnd(0, kRowLimit - kRegMax - 16)))));
   }
 
+  // An MXM session: a full weight load (LW burst, IW), sometimes a partial reload right after
+  // it (double buffering, rule 16: 1..3 LWs from the IW's own cycle on, then a second IW,
+  // often less than mxm_iw after the first, so that MMs straddle the switch of weights), MMs
+  // and MMAs (also several into one accumulator), and ACCRDs of several parts and types.
   void mxm_session(Txn& x, std::int64_t& end) {
     static const int mtypes[] = {0, 6, 7, 4, 5};  // i8 e4m3 e5m2 f16 bf16
     const int ty = mtypes[rnd(0, 4)];
@@ -429,18 +441,31 @@ struct Gen {
     std::vector<int> west_of;
     for (int m : mem_slices)
       if (m < mx) west_of.push_back(m);
-    int q = pick(west_of);
-    int sid = new_sid(false);
-    int row0 = int(rnd(0, kRowLimit - kRegMax - n));
-    std::int64_t tr = tlw - (mx - q) - lat(LatClass::MemRead);
-    for (int k = 0; k < n; ++k) {
-      x.port(false, q, tr + k);
-      x.path(sid, q, tr + k + lat(LatClass::MemRead), mx);
-    }
-    x.issue(queue_at(q), tr, n, fmt::format("READ {}, {}, 1\n    REPEAT {}, 1", addr(row0), sname(sid), n - 1));
-    x.issue(queue_at(mx), tlw, n, fmt::format("LW.{} {}, 0\n    REPEAT {}, 1", kTypes[ty], sname(sid), n - 1));
+    // `rows` rows from a slice west of the plane, on the plane in tl..tl+rows-1, LW from `row`.
+    auto load = [&](std::int64_t tl, int rows, int row) {
+      int q = pick(west_of);
+      int sid = new_sid(false);
+      int row0 = int(rnd(0, kRowLimit - kRegMax - rows));
+      std::int64_t tr = tl - (mx - q) - lat(LatClass::MemRead);
+      for (int k = 0; k < rows; ++k) {
+        x.port(false, q, tr + k);
+        x.path(sid, q, tr + k + lat(LatClass::MemRead), mx);
+      }
+      std::string rep = rows > 1 ? fmt::format("\n    REPEAT {}, 1", rows - 1) : "";
+      x.issue(queue_at(q), tr, rows, fmt::format("READ {}, {}, 1{}", addr(row0), sname(sid), rep));
+      x.issue(free_queue(x, mx, tl, rows), tl, rows, fmt::format("LW.{} {}, {}{}", kTypes[ty], sname(sid), row, rep));
+    };
+    load(tlw, n, 0);
     std::int64_t tiw = tlw + n + rnd(0, 2);
-    x.issue(queue_at(mx), tiw, 1, fmt::format("IW.{}", kTypes[ty]));
+    x.issue(free_queue(x, mx, tiw, 1), tiw, 1, fmt::format("IW.{}", kTypes[ty]));
+    if (chance(0.4)) {
+      const int k = int(rnd(1, 3));
+      const std::int64_t tl2 = tiw + rnd(0, 1);  // from the IW's cycle (rule 16) or the next
+      load(tl2, k, int(rnd(0, n - k)));
+      // the second IW: with the last reloaded row or after it, one IW per cycle (RTL)
+      const std::int64_t tiw2 = std::max(tl2 + k - 1 + rnd(0, 2), tiw + 1);
+      x.issue(free_queue(x, mx, tiw2, 1), tiw2, 1, fmt::format("IW.{}", kTypes[ty]));
+    }
     // products
     std::int64_t tmm = tiw + lat(LatClass::MxmIw) + rnd(0, 3);
     std::map<int, std::int64_t> last_mm;
@@ -449,13 +474,10 @@ struct Gen {
     for (int k = 0; k < nmm; ++k) {
       int a = int(rnd(0, p.mxm.accumulators - 1));
       bool same = acc[std::size_t(a)].written && acc[std::size_t(a)].flt == type_float(ty) && acc[std::size_t(a)].n == n;
-      // The model batches float products; a second MM (not MMA) into an accumulator with a
-      // product still pending in its batch accumulates onto it (model/src/mxm.cpp flush(),
-      // reported in docs/rtl.md): keep float sessions to MMA for an accumulator used again.
-      bool mma = same && (chance(0.6) || (type_float(ty) && last_mm.count(a)));
+      bool mma = same && chance(0.6);
       int xs = produce(x, mx, tmm);
       x.mm.push_back(tmm);
-      x.issue(queue_at(mx), tmm, 1, fmt::format("{}.{} {}, {}", mma ? "MMA" : "MM", kTypes[ty], sname(xs), a));
+      x.issue(free_queue(x, mx, tmm, 1), tmm, 1, fmt::format("{}.{} {}, {}", mma ? "MMA" : "MM", kTypes[ty], sname(xs), a));
       acc[std::size_t(a)] = Acc{true, type_float(ty), n};
       last_mm[a] = tmm;
       tmm += rnd(1, 3);
@@ -468,7 +490,7 @@ struct Gen {
         int t2 = int(rnd(0, 7));
         int part = int(rnd(0, type_bytes(t2) - 1));
         int dst = new_sid(chance(0.8));
-        x.issue(queue_at(mx), trd, 1, fmt::format("ACCRD.{} {}, {}, {}", kTypes[t2], a, sname(dst), part));
+        x.issue(free_queue(x, mx, trd, 1), trd, 1, fmt::format("ACCRD.{} {}, {}, {}", kTypes[t2], a, sname(dst), part));
         consume(x, dst, mx, trd + lat(LatClass::MxmRd));
         trd += rnd(1, 2);
       }
@@ -640,14 +662,17 @@ struct Gen {
       for (int i = 0; i < kDataRows * V; ++i) h += fmt::format("{:02x}", rng() & 0xFF);
       s += fmt::format(".bytes {} @ 0 = \"{}\"\n", sl.name, h);
       h.clear();
-      for (int r = 0; r < 8; ++r)
+      for (int r = 0; r < 8; ++r) {
+        int off0 = 0;
         for (int i = 0; i < V; ++i) {
           int b = int(rng() & 0xFF);
-          if (i == 0) b = int(rnd(0, 7));        // superlane 0 offset 0..7
-          if (i == 16) b = int(rnd(8, 15));      // superlane 1 offset 8..15 (never the same row)
+          if (i == 0) b = off0 = int(rnd(0, 7));  // superlane 0 offset 0..7
+          // superlane 1 offset 8..15, or the same row as superlane 0 (a SCATTER writes both)
+          if (i == 16) b = chance(0.4) ? off0 : int(rnd(8, 15));
           if (i == 1 || i == 17) b = 0;
           h += fmt::format("{:02x}", b);
         }
+      }
       s += fmt::format(".bytes {} @ {} = \"{}\"\n", sl.name, kIdxRow, h);
     }
     for (std::size_t q = 0; q < items.size(); ++q) {

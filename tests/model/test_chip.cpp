@@ -263,3 +263,269 @@ TEST_CASE("an object for another geometry is refused") {
   model::Chip chip(load_preset("tsp1"), model::Mode::Functional);
   CHECK_THROWS_AS(chip.load(obj), FormatError);
 }
+
+// ---- Departures from the specification found by the RTL lockstep (docs/rtl.md), fixed ------
+// Each program is the lockstep's repro; the expected values follow from docs/timing.md.
+
+namespace {
+// Runs `src` on mini, functional, with an observer; returns the chip for inspection.
+struct Recorder : model::Chip::Observer {
+  struct SramW { int pos, row, offset; std::vector<std::uint8_t> data; std::int64_t cycle, commit; };
+  struct AccW { int pos, acc; std::int64_t cycle, commit; bool flt; std::vector<std::uint32_t> v; };
+  std::vector<SramW> sram;
+  std::vector<AccW> acc;
+  std::vector<std::tuple<int, int, bool, std::int64_t>> access;  // on_sram
+  void on_sram(int pos, int row, bool write, std::int64_t cycle) override { access.emplace_back(pos, row, write, cycle); }
+  void on_sram_write(int pos, int row, int offset, const std::uint8_t* data, int bytes, std::int64_t cycle,
+                     std::int64_t commit) override {
+    sram.push_back({pos, row, offset, std::vector<std::uint8_t>(data, data + bytes), cycle, commit});
+  }
+  void on_acc_write(int pos, int a, std::int64_t cycle, std::int64_t commit, bool flt, const std::uint32_t* v, int n) override {
+    acc.push_back({pos, a, cycle, commit, flt, std::vector<std::uint32_t>(v, v + n)});
+  }
+};
+}  // namespace
+
+TEST_CASE("MXM float: a second MM into an accumulator in one batch overwrites it (rule 17)") {
+  // CONST 1.0 in 0 lands at the VXM (5) in 1 and reaches the plane (11) in 7: LW row 0 = 16 x
+  // 1.0 in 7; IW in 8 (active from 12). x = 1.0 (CONST in 10, at the plane in 17) for the MM in
+  // 17, x = 0 (CONST in 11 -> 18) for the MM in 18: the second MM replaces the accumulator,
+  // y[0] = sum_j W[0][j] * 0 = 0 (the model used to add 16 onto the first product, both being
+  // in one batch). An MMA instead (second program) keeps 16 + 0 = 16.
+  // ACCRD in 22 (= 18 + mxm_mm) lands at the plane in 23 and reaches mem.e.3 (9) in 25.
+  auto prog = [](const char* second) {
+    return fmt::format(R"(.symbol y f32[8] mem.e.3 @ 0
+.queue vxm.0
+    @0 CONST.f16 s0e, 1.0
+    @10 CONST.f16 s1e, 1.0
+    @11 CONST.f16 s2e, 0.0
+.queue mxm.e.0.0
+    @7 LW.f16 s0e, 0
+    @8 IW.f16
+.queue mxm.e.0.1
+    @17 MM.f16 s1e, 0
+    @18 {}.f16 s2e, 0
+.queue mxm.e.0.2
+    @22 ACCRD.f32 0, s3w, 0
+.queue mem.e.3
+    @25 WRITE s3w, 0
+)", second);
+  };
+  auto mm = as<float>(run_text(prog("MM"), "mini", model::Mode::Functional, {"y"}).out["y"]);
+  CHECK(mm[0] == 0.0f);
+  auto mma = as<float>(run_text(prog("MMA"), "mini", model::Mode::Functional, {"y"}).out["y"]);
+  CHECK(mma[0] == 16.0f);
+  for (int i = 1; i < 8; ++i) CHECK(mm[std::size_t(i)] == 0.0f);  // W rows 1.. are zero
+}
+
+TEST_CASE("MXM: IWs less than mxm_iw apart each take effect at their own cycle (rule 16)") {
+  // CONST 1 (in 0) reaches the plane in 7: LW row 0 = ones, IW in 8 -> weights A active from
+  // 12. CONST 2 (in 2) reaches it in 9: LW row 0 = twos, IW in 10 -> weights B from 14. x = ones
+  // (CONSTs in 5, 6, 7 -> plane in 12, 13, 14) for MMs in 12, 13, 14 into accumulators 0, 1, 2:
+  // A, A, B, so y[0] = 32 x 1, 32 x 1, 32 x 2. (The model kept one pending install: the second
+  // replaced the first and the MM in 12 stopped with "no weights installed".)
+  // ACCRD of accumulators 0..2 in 16..18 (MM + mxm_mm), at the plane in 17..19, at mem.e.3 (9)
+  // in 19..21.
+  const std::string src = R"(.symbol y i32[24] mem.e.3 @ 0
+.queue vxm.0
+    @0 CONST.i8 s0e, 1
+    @2 CONST.i8 s1e, 2
+    @5 CONST.i8 s2e, 1
+    REPEAT 2, 1
+.queue mxm.e.0.0
+    @7 LW.i8 s0e, 0
+    @8 IW.i8
+    @9 LW.i8 s1e, 0
+    @10 IW.i8
+.queue mxm.e.0.1
+    @12 MM.i8 s2e, 0
+    REPEAT 2, 1
+.queue mxm.e.0.2
+    @16 ACCRD.i32 0, s3w, 0
+    REPEAT 2, 1
+.queue mem.e.3
+    @19 WRITE s3w, 0, 1
+    REPEAT 2, 1
+)";
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_string(src, "t.lpa", p).program;
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(obj);
+  Recorder rec;
+  chip.set_observer(&rec);
+  chip.run();
+  auto y = as<std::int32_t>(chip.read_symbol("y"));
+  CHECK(y[0] == 32);
+  CHECK(y[8] == 32);
+  CHECK(y[16] == 64);
+  for (int i = 1; i < 8; ++i) CHECK(y[std::size_t(i)] == 0);
+  // The accumulator writes, observed: committed at the end of MM + mxm_mm - 1 = 15, 16, 17.
+  REQUIRE(rec.acc.size() == 3);
+  for (int k = 0; k < 3; ++k) {
+    const auto& a = rec.acc[std::size_t(k)];
+    CHECK(a.pos == 11);
+    CHECK(a.acc == k);
+    CHECK(a.cycle == 12 + k);
+    CHECK(a.commit == 15 + k);
+    CHECK_FALSE(a.flt);
+    REQUIRE(a.v.size() == 32);
+    CHECK(a.v[0] == (k < 2 ? 32u : 64u));
+    CHECK(a.v[1] == 0u);
+  }
+}
+
+TEST_CASE("MXM: an IW takes the staging rows as they were before its cycle, whatever the queue order (rule 16)") {
+  // LW row 0 = ones in 7, then in 8 both LW row 0 = twos and IW (A: the ones), in 9 IW (B: the
+  // twos). MMs of ones in 12 (A, active from 12) and 13 (B, active from 13): y[0] = 32 and 64.
+  // Either queue order of the LW and the IW in cycle 8 gives the same (the model used to let
+  // the IW see the new row when the LW's queue came first). Timing as in the test above.
+  for (const auto& [lwq, iwq, mmq] : {std::tuple{"mxm.e.0.0", "mxm.e.0.1", "mxm.e.0.2"},
+                                      std::tuple{"mxm.e.0.2", "mxm.e.0.1", "mxm.e.0.0"}}) {
+    CAPTURE(lwq);
+    const std::string src = fmt::format(R"(.symbol y i32[16] mem.e.3 @ 0
+.queue vxm.0
+    @0 CONST.i8 s0e, 1
+    @1 CONST.i8 s1e, 2
+    @5 CONST.i8 s2e, 1
+    REPEAT 1, 1
+.queue {}
+    @7 LW.i8 s0e, 0
+    @8 LW.i8 s1e, 0
+.queue {}
+    @8 IW.i8
+    @9 IW.i8
+.queue {}
+    @12 MM.i8 s2e, 0
+    REPEAT 1, 1
+    @16 ACCRD.i32 0, s3w, 0
+    REPEAT 1, 1
+.queue mem.e.3
+    @19 WRITE s3w, 0, 1
+    REPEAT 1, 1
+)", lwq, iwq, mmq);
+    auto y = as<std::int32_t>(run_text(src, "mini", model::Mode::Functional, {"y"}).out["y"]);
+    CHECK(y[0] == 32);
+    CHECK(y[8] == 64);
+  }
+}
+
+TEST_CASE("SCATTER writes both superlanes when they share a row, and only its superlanes (rule 14)") {
+  // The source row (mem.w.3, position 1) READ in 1 is on s0e at 1 in 3 and at mem.w.0 (4) in
+  // 6; the index row (mem.w.2, position 2) READ in 2 is at 2 in 4 and at 4 in 6. SCATTER in 6
+  // with both offsets 0 writes superlane 0 and 1 of row 10, committed at the end of 6 (mem_write
+  // 1). The model used to write each superlane as a read-modify-write of the whole row taken at
+  // issue, so the second (superlane 1) put back superlane 0's old zeros.
+  const std::string src = ".data src i8[32] mem.w.3 @ 0 = " + ramp(32, 1) + R"(
+.data idx i16[16] mem.w.2 @ 0 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+.symbol out i8[32] mem.w.0 @ 10
+.queue mem.w.3
+    @1 READ 0, s0e
+.queue mem.w.2
+    @2 READ 0, s1e
+.queue mem.w.0
+    @6 SCATTER s0e, s1e, 10
+)";
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_string(src, "t.lpa", p).program;
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(obj);
+  Recorder rec;
+  chip.set_observer(&rec);
+  chip.run();
+  auto o = as<std::uint8_t>(chip.read_symbol("out"));
+  for (int i = 0; i < 32; ++i) CHECK(o[std::size_t(i)] == i + 1);
+  // Observed: one write per superlane (offset 0 and 16) of row 10 of mem.w.0 (position 4),
+  // issued in 6 and committed at its end; one port access for the row.
+  REQUIRE(rec.sram.size() == 2);
+  for (int sl = 0; sl < 2; ++sl) {
+    const auto& w = rec.sram[std::size_t(sl)];
+    CHECK(w.pos == 4);
+    CHECK(w.row == 10);
+    CHECK(w.offset == 16 * sl);
+    CHECK(w.cycle == 6);
+    CHECK(w.commit == 6);
+    REQUIRE(w.data.size() == 16);
+    CHECK(w.data[0] == 16 * sl + 1);
+  }
+  int writes = 0;
+  for (const auto& [pos, row, write, cycle] : rec.access) writes += write && pos == 4 && row == 10 && cycle == 6;
+  CHECK(writes == 1);
+
+  // With mem_write = 2: a WRITE of row 11 in 5 (committed at the end of 6) and a SCATTER in 6
+  // of superlane 0 to row 11 (offsets 1 and 0, base 10; committed at the end of 7). Row 11 ends
+  // with superlane 0 from the SCATTER and superlane 1 from the WRITE (the SCATTER's row taken at
+  // its issue in 6 did not have the WRITE yet). The WRITE's value: a CONST 7 in 3 at the VXM
+  // (5) in 4, at mem.w.0 (4) in 5. Index row: superlane 0 offset 1, superlane 1 offset 0.
+  const std::string src2 = ".data src i8[32] mem.w.3 @ 0 = " + ramp(32, 1) + R"(
+.data idx i16[16] mem.w.2 @ 0 = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+.symbol out i8[64] mem.w.0 @ 10
+.queue vxm.0
+    @3 CONST.i8 s2w, 7
+.queue mem.w.3
+    @1 READ 0, s0e
+.queue mem.w.2
+    @2 READ 0, s1e
+.queue mem.w.0
+    @5 WRITE s2w, 11
+    @6 SCATTER s0e, s1e, 10
+)";
+  auto r = run_text(src2, "mini", model::Mode::Functional, {"out"}, {"latency.mem_write=2"});
+  auto o2 = as<std::uint8_t>(r.out["out"]);
+  for (int i = 0; i < 16; ++i) {
+    CHECK(o2[std::size_t(i)] == 0);                // row 10, superlane 0: untouched
+    CHECK(o2[std::size_t(16 + i)] == 17 + i);      // row 10, superlane 1: the SCATTER
+    CHECK(o2[std::size_t(32 + i)] == 1 + i);       // row 11, superlane 0: the SCATTER
+    CHECK(o2[std::size_t(48 + i)] == 7);           // row 11, superlane 1: the WRITE
+  }
+}
+
+TEST_CASE("issue hook: TRANS is reported in functional mode; pc is the instruction's own word index") {
+  // sxm.e.0: TRANS in 3 (as in the transpose test above). mem.e.3: READ (word 0) with REPEAT 15
+  // (word 1) in 0..15, then READ row 0 in 30 (after a NOP word). vxm.0: CONFIG (word 0) in 0,
+  // CONST (word 1) in 1. Every event's pc points at a word with the event's opcode.
+  std::string src = ".data d i8[512] mem.e.3 @ 0 = " + ramp(512) + R"(
+.queue mem.e.3
+     READ 0, s0e, 1
+     REPEAT 15, 1
+     @30 READ 0, s2e
+.queue sxm.e.0
+     @3 TRANS s0e, s1w
+.queue vxm.0
+     CONFIG r1, 3
+     CONST.i8 s3e, 1
+)";
+  auto p = load_preset("mini");
+  auto obj = assembler::assemble_string(src, "t.lpa", p).program;
+  for (auto mode : {model::Mode::Functional, model::Mode::TimingOnly}) {
+    CAPTURE(int(mode));
+    model::Chip chip(p, mode);
+    chip.load(obj);
+    std::vector<model::Chip::IssueEvent> ev;
+    chip.set_issue_hook([&](const model::Chip::IssueEvent& e) { ev.push_back(e); });
+    chip.run();
+    int trans = 0, reads = 0;
+    for (const auto& e : ev) {
+      const auto& qname = chip.layout().queue(QueueId{e.queue}).name;
+      const auto* qc = [&]() -> const obj::QueueCode* {
+        for (const auto& q : obj.queues)
+          if (q.name == qname) return &q;
+        return nullptr;
+      }();
+      REQUIRE(qc);
+      REQUIRE(std::size_t(e.pc) < qc->words.size());
+      CHECK(isa::decode(qc->words[std::size_t(e.pc)]).op == isa::decode(e.word).op);
+      if (isa::decode(e.word).op == isa::Op::Trans) {
+        ++trans;
+        CHECK(e.cycle == 3);
+        CHECK(e.pc == 1);  // words: NOP 3, TRANS
+      }
+      if (isa::decode(e.word).op == isa::Op::Read) {
+        ++reads;
+        CHECK(e.pc == (e.cycle == 30 ? 3 : 0));  // words: READ, REPEAT, NOP, READ
+      }
+      if (qname == "vxm.0") CHECK(e.pc == e.cycle);  // CONFIG word 0 in 0, CONST word 1 in 1
+    }
+    CHECK(trans == 1);
+    CHECK(reads == (mode == model::Mode::Functional ? 17 : 2));  // an event per instance / per group
+  }
+}

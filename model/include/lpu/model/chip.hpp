@@ -78,7 +78,7 @@ class Chip {
     std::uint64_t word;  // the instruction as executed (operands stepped for REPEAT)
     std::int64_t repeat_count;  // timing-only: instances in this event (1 in functional mode)
     std::int64_t repeat_delay;
-    std::int64_t pc = 0;  // index of the instruction's word in its queue
+    std::int64_t pc = 0;  // index of the instruction's word in its queue (not of its REPEAT)
   };
   void set_issue_hook(std::function<void(const IssueEvent&)> hook);
 
@@ -90,12 +90,25 @@ class Chip {
     // An instruction and its REPEAT, once, in both modes: instances at cycle + k * delay.
     virtual void on_group(int /*queue*/, std::int64_t /*cycle*/, std::uint64_t /*word*/, std::int64_t /*count*/,
                           std::int64_t /*delay*/, std::int64_t /*pc*/) {}
-    // An SRAM row accessed (functional mode; timing-only reports groups only).
+    // An SRAM row accessed (functional mode; timing-only reports groups only): READ, WRITE,
+    // and each row of a GATHER or SCATTER (once per row when both superlanes share it).
     virtual void on_sram(int /*slice_position*/, int /*row*/, bool /*write*/, std::int64_t /*cycle*/) {}
+    // An SRAM write with its data (functional mode): `bytes` bytes from byte `offset` of `row`
+    // (a WRITE: the whole row; a SCATTER: one call per superlane), issued in `cycle`, committed
+    // at the end of `commit` = cycle + mem_write - 1 (READs from commit + 1 see it; rule 12).
+    virtual void on_sram_write(int /*slice_position*/, int /*row*/, int /*offset*/, const std::uint8_t* /*data*/,
+                               int /*bytes*/, std::int64_t /*cycle*/, std::int64_t /*commit*/) {}
     // A value put on a stream register (functional mode): sid = id | 64 for westward.
     virtual void on_stream(int /*sid*/, int /*position*/, std::int64_t /*cycle*/, const std::uint8_t* /*value*/) {}
     // An MXM pass (MM/MMA) into an accumulator.
     virtual void on_mxm(int /*plane_position*/, int /*acc*/, std::int64_t /*cycle*/) {}
+    // The accumulator written by the MM/MMA issued in `cycle` (functional mode): its new value,
+    // `n` int32 or f32 elements (32-bit patterns), committed at the end of `commit` =
+    // cycle + mxm_mm - 1 (ACCRD from commit + 1; rule 17). Products are computed in batches, so
+    // this comes when the product is computed (in issue order per plane, at the latest at the
+    // next ACCRD of the plane, weight change or the end of the run), not in `cycle`.
+    virtual void on_acc_write(int /*plane_position*/, int /*acc*/, std::int64_t /*cycle*/, std::int64_t /*commit*/,
+                              bool /*is_float*/, const std::uint32_t* /*value*/, int /*n*/) {}
     // The end of the run, with the program length.
     virtual void on_finish(std::int64_t /*cycles*/) {}
     // A SEND instance (both modes): the vector leaves on `link` in `depart` (issue + c2c_send);

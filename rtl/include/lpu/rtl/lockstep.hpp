@@ -2,9 +2,10 @@
 // Lockstep: one object on the RTL (RtlChip) and on the model (lpu::model::Chip, functional
 // mode), advanced one cycle at a time and compared at every cycle:
 //   - every stream register at every position (value and emptiness),
-//   - every queue's issued instruction word and cycle (model: Chip::set_issue_hook),
-//   - every SRAM write (slice, rows, data, commit cycle; the model's are derived from its issue
-//     events: the WRITE/SCATTER word, its registers and the stream value it reads),
+//   - every queue's issued instruction word, its index and cycle (model: Chip::set_issue_hook),
+//   - every SRAM write (slice, rows, data, commit cycle; model: Observer::on_sram_write),
+//   - every accumulator write (accumulator, value, commit cycle; model: Observer::on_acc_write,
+//     which comes when the model computes its batched products: compared when it arrives),
 //   - every ACCRD result (on the stream at the MXM), every DMAOUT and SEND vector and cycle,
 //   - errors (both must stop in the same cycle), and at the end every SRAM row, the host DMA
 //     output and the program length (ChipStats::cycles against the RTL's rule-23 count).
@@ -46,6 +47,7 @@ struct LockstepStats {
   std::int64_t stream_values = 0;       // ... of them holding a value
   std::int64_t issues = 0;              // instruction issues compared
   std::int64_t sram_writes = 0;
+  std::int64_t acc_writes = 0;
   std::int64_t accrd = 0;
   std::int64_t dma_out = 0;
   std::int64_t c2c = 0;
