@@ -7,6 +7,8 @@
 #include "commands.hpp"
 #include "lpu/arch/layout.hpp"
 #include "lpu/arch/params.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/rack/config.hpp"
 
 namespace lpu::tools {
 
@@ -14,12 +16,22 @@ void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   struct Opts {
     ChipOpts chip;
     bool json = false;
+    std::string rack;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("info", "print a preset's parameters and derived peak figures");
   o->chip.add(sub);
   sub->add_flag("--json", o->json, "machine-readable output, SI base units");
-  out.emplace_back(sub, [o]() {
+  sub->add_option("--rack", o->rack,
+                  "a rack file (configs/lpx-rack.toml): chips, links, bisection bandwidth, total SRAM and peaks")
+      ->check(CLI::ExistingFile);
+  out.emplace_back(sub, [o, sub]() {
+    if (!o->rack.empty()) {
+      if (sub->count("--preset") || sub->count("--set"))
+        throw Error("--preset and --set describe one chip; a rack file names its chip preset and overrides");
+      std::cout << rack::info_text(rack::load_rack(o->rack), o->json);
+      return 0;
+    }
     auto p = load_preset(o->chip.preset, o->chip.set);
     auto k = peaks(p);
     Layout layout(p);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,9 @@
 #include "lpu/model/chip.hpp"
 #include "lpu/model/report.hpp"
 #include "lpu/model/trace.hpp"
+#include "lpu/rack/cli.hpp"
+#include "lpu/rtl/rtl_chip.hpp"
+#include "lpu/runtime/net.hpp"
 #include "lpu/sc/chip_module.hpp"
 
 namespace lpu::tools {
@@ -28,21 +32,173 @@ std::pair<std::string, std::string> split_eq(const std::string& s, const char* w
     throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
   return {s.substr(0, eq), s.substr(eq + 1)};
 }
+struct RunOpts {
+  ChipOpts chip;
+  std::string input, stats;
+  bool timing_only = false, quiet = false, systemc = false;
+  double tokens = 0;
+  std::string wave, trace, stats_csv, chips, units, streams, positions;
+  std::int64_t from = 0, to = INT64_MAX;
+  std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
+  std::string rack, remote;
+  int threads = 0;
+  bool check = false, rtl = false;
+};
+
+// Options that only a single-chip model run understands.
+void refuse(const CLI::App& sub, const char* mode, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (sub.count(n)) throw Error(fmt::format("{} does not take {}", mode, n));
+}
+
+int run_rack(const RunOpts& o, const CLI::App& sub) {
+  refuse(sub, "--rack", {"--preset", "--set", "--input", "--output", "--reg", "--dma-in", "--dma-out", "--inject-fault",
+                         "--stats-csv", "--tokens", "--systemc"});
+  rack::RackCliOptions r;
+  r.rack = o.rack;
+  r.program = o.input;
+  r.threads = o.threads;
+  r.timing_only = o.timing_only;
+  r.check = o.check;
+  r.stats = o.stats;
+  r.quiet = o.quiet;
+  if (!o.wave.empty() || !o.trace.empty())
+    throw Error("--wave and --trace of rack runs are not implemented yet (issue 7); single-chip runs have them");
+  return rack::run_cli(r);
+}
+
+// The Verilated RTL of mini, cycle by cycle until every queue is done and every unit idle.
+int run_rtl(const RunOpts& o, const CLI::App& sub) {
+  refuse(sub, "--rtl", {"--inject-fault", "--chips", "--units", "--streams", "--positions", "--from", "--to", "--trace",
+                        "--stats-csv", "--tokens"});
+  auto prog = obj::load_object(o.input);
+  rtl::RtlChip chip;
+  const auto& params = chip.params();
+  if (sub.count("--preset") && o.chip.preset != params.name)
+    throw ConfigError("--preset", fmt::format("--rtl: the RTL is the '{}' chip, not '{}'", params.name, o.chip.preset));
+  if (sub.count("--set")) throw ConfigError("--set", "--rtl: the RTL's parameters are fixed when it is built (rtl/gen_cfg.py); --set is for the model");
+  if (prog.geometry.preset != params.name)
+    throw ConfigError(".preset", fmt::format("{}: assembled for preset '{}'; the RTL is the '{}' chip (assemble with .preset {})", o.input,
+                                  prog.geometry.preset, params.name, params.name));
+  if (!o.wave.empty()) chip.set_wave(o.wave);
+  chip.load(prog);
+  auto symbol = [&](const std::string& name) -> const obj::Symbol& {
+    for (const auto& s : prog.symbols)
+      if (s.name == name) return s;
+    throw Error(fmt::format("{}: no symbol '{}'", o.input, name));
+  };
+  for (const auto& r : o.regs) {
+    auto [name, val] = split_eq(r, "--reg");
+    if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
+    chip.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
+  }
+  for (const auto& in : o.inputs) {
+    auto [sym, file] = split_eq(in, "--input");
+    const auto& s = symbol(sym);
+    auto t = io::load_npy(file);
+    std::int64_t want = 1;
+    for (auto d : s.shape) want *= d;
+    if (t.numel() != want)
+      throw FormatError(fmt::format("{}: {} elements, symbol '{}' has {}", file, t.numel(), sym, want));
+    chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
+  }
+  const auto V = std::size_t(rtl::kVectorBytes);
+  for (const auto& in : o.dma_in) {
+    auto [ch, file] = split_eq(in, "--dma-in");
+    auto t = io::load_npy(file);
+    if (t.data.size() % V != 0)
+      throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
+    for (std::size_t i = 0; i < t.data.size(); i += V)
+      chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
+  }
+  // A lone chip has no links (as in the model): a SEND is an error, located.
+  std::optional<SimError> link_error;
+  chip.set_link_sink([&link_error](int link, std::int64_t depart, const rtl::Vec&) {
+    if (!link_error)
+      link_error.emplace(0, "c2c", "", depart,
+                         fmt::format("SEND on link {}: the link is not connected (a lone chip has no links)", link));
+  });
+  // A program that never finishes (a SYNC nobody releases) must not hang the command.
+  constexpr std::int64_t kLimit = std::int64_t(1) << 31;
+  auto t0 = std::chrono::steady_clock::now();
+  while (!chip.finished()) {
+    if (chip.cycle() >= kLimit) throw SimError(0, "icu", "", chip.cycle(), "the RTL run did not finish within 2^31 cycles");
+    chip.step();
+    if (link_error) throw *link_error;
+    if ((chip.cycle() & 1023) == 0 && chip.error()) break;
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  chip.close_wave();
+  if (auto e = chip.error())
+    throw SimError(0, "rtl", "", e->cycle, fmt::format("{} (RTL error code {}, source {}, info {:#x})", e->message, e->code,
+                                                       e->source, e->info));
+  for (const auto& ou : o.outputs) {
+    auto [sym, file] = split_eq(ou, "--output");
+    const auto& s = symbol(sym);
+    io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
+  }
+  for (const auto& ou : o.dma_out) {
+    auto [ch, file] = split_eq(ou, "--dma-out");
+    auto vs = chip.take_dma_out(std::stoi(ch));
+    io::Tensor t;
+    t.type = io::ElemType::U8;
+    t.shape = {std::int64_t(vs.size()), std::int64_t(V)};
+    for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
+    io::save_npy(t, file);
+  }
+  const std::int64_t cycles = chip.program_cycles();
+  if (!o.quiet) {
+    fmt::print("RTL of {}: {} cycles ({:.3f} us at {:.2f} GHz)\n", params.name, cycles, double(cycles) / params.clock_hz * 1e6,
+               params.clock_hz / 1e9);
+    if (chip.cycle() >= 10000)  // below that, the rate is mostly the first cycle's set-up
+      fmt::print("host: {:.3f} s, {:.3g} RTL cycles/s\n", wall, wall > 0 ? double(chip.cycle()) / wall : 0.0);
+    if (!o.wave.empty()) fmt::print("waveform: {} (layout: rtl/lpu_mini.gtkw, docs/waveforms.md)\n", o.wave);
+  }
+  if (!o.stats.empty()) {
+    nlohmann::json j;
+    j["backend"] = "rtl";
+    j["preset"] = params.name;
+    j["cycles"] = cycles;
+    j["seconds"] = double(cycles) / params.clock_hz;
+    j["host"] = {{"wall_s", wall}, {"simulated_cycles", chip.cycle()}};
+    std::ofstream f(o.stats);
+    if (!f) throw Error(fmt::format("cannot write {}", o.stats));
+    f << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+// The same options on an `lpu serve` server: files are read and written here.
+int run_on_server(const RunOpts& o, const CLI::App& sub) {
+  refuse(sub, "--remote", {"--inject-fault", "--wave", "--trace", "--stats-csv", "--tokens", "--chips", "--units",
+                           "--streams", "--positions", "--from", "--to"});
+  net::RemoteRunOptions r;
+  r.address = o.remote;
+  r.program = o.input;
+  if (sub.count("--preset")) r.preset = o.chip.preset;
+  r.set = o.chip.set;
+  r.timing_only = o.timing_only;
+  r.files.program = o.input;
+  r.files.inputs = o.inputs;
+  r.files.outputs = o.outputs;
+  r.files.regs = o.regs;
+  r.files.dma_in = o.dma_in;
+  r.files.dma_out = o.dma_out;
+  r.files.stats = o.stats;
+  r.files.quiet = o.quiet;
+  return net::run_remote(r, std::cout);
+}
 }  // namespace
 
 void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
-  struct Opts {
-    ChipOpts chip;
-    std::string input, stats;
-    bool timing_only = false, quiet = false, systemc = false;
-    double tokens = 0;
-    std::string wave, trace, stats_csv, chips, units, streams, positions;
-    std::int64_t from = 0, to = INT64_MAX;
-    std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
-  };
+  using Opts = RunOpts;
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("run", "run an object on the emulated chip and report cycles and statistics");
-  sub->add_option("program", o->input, "object file (.lpo) from lpu asm")->required()->check(CLI::ExistingFile);
+  sub->add_option("program", o->input,
+                  "object file (.lpo) from lpu asm; with --rack, a rack manifest (.toml, docs/rack.md) or one "
+                  ".lpo/.lpa for every chip")
+      ->required()
+      ->check(CLI::ExistingFile);
   o->chip.add(sub);
   sub->add_flag("--timing-only", o->timing_only, "compute timing and statistics only: no data, no SRAM contents");
   sub->add_option("--input", o->inputs, "SYMBOL=file.npy: load a tensor into the SRAM rows of a symbol (repeatable)");
@@ -64,7 +220,22 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--tokens", o->tokens, "tokens the program produces (for tokens/s and tokens/s per MW)");
   sub->add_flag("--systemc", o->systemc, "run the chip as a SystemC module on SystemC time (same results)");
   sub->add_flag("-q,--quiet", o->quiet, "print nothing but errors");
+  auto* rack_opt = sub->add_option("--rack", o->rack, "run on a rack (configs/lpx-rack.toml, docs/rack.md)")
+                       ->check(CLI::ExistingFile);
+  sub->add_option("--threads", o->threads, "host threads for a rack run (default: the host's cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(rack_opt);
+  sub->add_flag("--check", o->check, "with --rack: check the cross-chip schedule only and list every problem")
+      ->needs(rack_opt);
+  auto* rtl_opt = sub->add_flag("--rtl", o->rtl,
+                                "run on the Verilated RTL of the mini chip (docs/rtl.md); --wave writes .fst or .vcd");
+  auto* remote_opt = sub->add_option("--remote", o->remote, "run on an `lpu serve` server at HOST:PORT (docs/runtime.md)");
+  rtl_opt->excludes(rack_opt)->excludes(remote_opt)->excludes("--systemc")->excludes("--timing-only");
+  remote_opt->excludes(rack_opt)->excludes("--systemc");
   out.emplace_back(sub, [o, sub]() {
+    if (!o->rack.empty()) return run_rack(*o, *sub);
+    if (o->rtl) return run_rtl(*o, *sub);
+    if (!o->remote.empty()) return run_on_server(*o, *sub);
     auto prog = obj::load_object(o->input);
     std::string preset = sub->count("--preset") ? o->chip.preset : prog.geometry.preset;
     auto params = load_preset(preset, o->chip.set);

@@ -376,7 +376,8 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
           for (const auto& [ck, cv] : *consts)
             wrapper += fmt::format(".const {} = {}\n", std::string(ck.str()),
                                 value_of(cv, cfg, c, base + ".consts." + std::string(ck.str())));
-          wrapper += fmt::format(".include \"{}\"\n", src_path);
+          // The wrapper is named after the source, in its directory: include it by file name.
+          wrapper += fmt::format(".include \"{}\"\n", std::filesystem::path(src_path).filename().string());
         }
         auto [ob, sm] = cache.get(wrapper, src_path + ".consts", c, consts ? "" : src_path);
         cp.object = ob;

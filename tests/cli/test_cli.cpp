@@ -1,0 +1,186 @@
+// `lpu run --rtl | --rack | --remote` and `lpu info --rack`, through the real executable.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kLpu = std::string(LPU_BINARY_DIR) + "/bin/lpu";
+const fs::path kSrc = LPU_SOURCE_DIR;
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs `lpu ARGS` through the shell, in `dir`.
+Result lpu(const std::string& args, const fs::path& dir = fs::temp_directory_path()) {
+  REQUIRE(fs::exists(kLpu));
+  const std::string cmd = fmt::format("cd '{}' && '{}' {} 2>&1", dir.string(), kLpu, args);
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::path(LPU_BINARY_DIR) / "test-out" / fmt::format("cli_{}_{}", ::getpid(), counter()++);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+nlohmann::json json_of(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("lpu info --rack: the reference rack's figures") {
+  auto r = lpu(fmt::format("info --rack '{}' --json", (kSrc / "configs/lpx-rack.toml").string()));
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["chips"] == 256);
+  // 256 chips x 500.08 MB (lp30) = 128.02 GB; 256 x 150.4 TB/s = 38.5 PB/s; 256 chips x 96 link
+  // ports x 13.02 GB/s x 2 directions = 640.0 TB/s (configs/lpx-rack.toml header).
+  CHECK(j["sram_bytes"].get<double>() == doctest::Approx(128.02048e9));
+  CHECK(j["sram_bandwidth_bytes_per_s"].get<double>() == doctest::Approx(38.5024e15));
+  CHECK(j["c2c_bandwidth_bytes_per_s"].get<double>() == doctest::Approx(639.95904e12));
+  auto t = lpu(fmt::format("info --rack '{}'", (kSrc / "configs/lpx-rack.toml").string()));
+  CHECK(t.status == 0);
+  CHECK(contains(t.out, "bisection"));
+  auto bad = lpu(fmt::format("info --rack '{}' --preset mini", (kSrc / "configs/lpx-rack.toml").string()));
+  CHECK(bad.status != 0);
+  CHECK(contains(bad.out, "rack file names its chip preset"));
+}
+
+TEST_CASE("lpu run --rtl: same results as the model, a waveform in FST and VCD") {
+  TempDir d;
+  REQUIRE(lpu(fmt::format("asm '{}' -o va.lpo", (kSrc / "examples/vector_add.lpa").string()), d.path).status == 0);
+  auto rtl = lpu("run --rtl va.lpo --wave va.fst --output c=c_rtl.npy --stats rtl.json", d.path);
+  REQUIRE(rtl.status == 0);
+  // vector_add on mini: 9 cycles (tests/rtl/test_rtl.cpp derives it from docs/timing.md rule 23).
+  CHECK(contains(rtl.out, "RTL of mini: 9 cycles"));
+  CHECK(json_of(d.path / "rtl.json")["cycles"] == 9);
+  auto model = lpu("run va.lpo --output c=c_model.npy --stats model.json -q", d.path);
+  REQUIRE(model.status == 0);
+  CHECK(json_of(d.path / "model.json")["cycles"] == 9);
+  CHECK(slurp(d.path / "c_rtl.npy") == slurp(d.path / "c_model.npy"));
+  CHECK(fs::file_size(d.path / "va.fst") > 100);
+  REQUIRE(lpu("run --rtl va.lpo --wave va.vcd -q", d.path).status == 0);
+  const auto vcd = slurp(d.path / "va.vcd");
+  CHECK(contains(vcd, "$enddefinitions"));
+  CHECK(contains(vcd, "$scope module lpu_mini"));
+}
+
+TEST_CASE("lpu run --rtl: programs for another chip and model-only options are refused clearly") {
+  TempDir d;
+  REQUIRE(lpu(fmt::format("asm '{}' -o s.lpo", (kSrc / "examples/sram_stream.lpa").string()), d.path).status == 0);
+  auto r = lpu("run --rtl s.lpo", d.path);
+  CHECK(r.status != 0);
+  CHECK(contains(r.out, "assembled for preset 'lp30'; the RTL is the 'mini' chip"));
+  REQUIRE(lpu(fmt::format("asm '{}' -o va.lpo", (kSrc / "examples/vector_add.lpa").string()), d.path).status == 0);
+  auto t = lpu("run --rtl va.lpo --trace t.json", d.path);
+  CHECK(t.status != 0);
+  CHECK(contains(t.out, "--rtl does not take --trace"));
+  auto s = lpu("run --rtl va.lpo --set latency.vxm_alu=2", d.path);
+  CHECK(s.status != 0);
+  CHECK(contains(s.out, "--set is for the model"));
+  CHECK(lpu("run --rtl --timing-only va.lpo", d.path).status != 0);
+}
+
+TEST_CASE("lpu run --rack: ping-pong, identical statistics with 1 and 2 threads") {
+  TempDir d;
+  const auto rack = (kSrc / "configs/pair.toml").string();
+  const auto man = (kSrc / "examples/rack/pingpong.toml").string();
+  REQUIRE(lpu(fmt::format("run --rack '{}' '{}' --threads 1 --stats t1.json -q", rack, man), d.path).status == 0);
+  REQUIRE(lpu(fmt::format("run --rack '{}' '{}' --threads 2 --stats t2.json", rack, man), d.path).status == 0);
+  auto a = json_of(d.path / "t1.json"), b = json_of(d.path / "t2.json");
+  CHECK(a["host"]["threads"] == 1);
+  CHECK(b["host"]["threads"] == 2);
+  a.erase("host");
+  b.erase("host");
+  CHECK(a == b);
+  // Each of the 8 transfers (4 rounds, both ways): SEND issue to RECV = c2c_send (4) +
+  // serialisation ceil(320 / 13.02) (25) + link latency (160, configs/pair.toml) = 189 cycles.
+  CHECK(a["rack"]["transfers"] == 8);
+  CHECK(a["rack"]["send_to_recv_cycles"]["min"] == 189);
+  CHECK(a["rack"]["send_to_recv_cycles"]["max"] == 189);
+  auto chk = lpu(fmt::format("run --rack '{}' '{}' --check", rack, man), d.path);
+  CHECK(chk.status == 0);
+  CHECK(contains(chk.out, "0 error(s)"));
+  auto bad = lpu(fmt::format("run --rack '{}' '{}' --reg r1=3", rack, man), d.path);
+  CHECK(bad.status != 0);
+  CHECK(contains(bad.out, "--rack does not take --reg"));
+  CHECK(lpu(fmt::format("run '{}' --threads 2", man), d.path).status != 0);  // --threads needs --rack
+}
+
+TEST_CASE("lpu run --remote: the same files as a local run, through lpu serve") {
+  TempDir d;
+  REQUIRE(lpu(fmt::format("asm '{}' -o va.lpo", (kSrc / "examples/vector_add.lpa").string()), d.path).status == 0);
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    close(out[1]);
+    execl(kLpu.c_str(), kLpu.c_str(), "serve", "--listen", "127.0.0.1:0", "--workers", "1", "-q", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  FILE* f = fdopen(out[0], "r");
+  char line[256] = {0};
+  REQUIRE(std::fgets(line, sizeof line, f) != nullptr);
+  std::string l(line);
+  REQUIRE(contains(l, "listening on 127.0.0.1:"));
+  auto addr = l.substr(l.find("127.0.0.1:"));
+  while (!addr.empty() && (addr.back() == '\n' || addr.back() == '\r')) addr.pop_back();
+  auto remote = lpu(fmt::format("run --remote {} va.lpo --output c=c_r.npy --stats r.json", addr), d.path);
+  auto local = lpu("run va.lpo --output c=c_l.npy --stats l.json", d.path);
+  auto refused = lpu(fmt::format("run --remote {} va.lpo --wave w.vcd", addr), d.path);
+  kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  std::fclose(f);
+  REQUIRE(remote.status == 0);
+  REQUIRE(local.status == 0);
+  CHECK(slurp(d.path / "c_r.npy") == slurp(d.path / "c_l.npy"));
+  CHECK(json_of(d.path / "r.json")["cycles"] == json_of(d.path / "l.json")["cycles"]);
+  CHECK(refused.status != 0);
+  CHECK(contains(refused.out, "--remote does not take --wave"));
+  CHECK(WIFEXITED(status));
+}
