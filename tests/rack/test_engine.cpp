@@ -56,7 +56,7 @@ TEST_CASE("the manifest example all-reduce reads its inputs and writes outputs")
   for (int c = 0; c < 8; ++c) CHECK(rt::from_bytes<std::int32_t>(r.chip(c)->read_symbol("Y")) == sum);
 }
 
-TEST_CASE("pipeline over a tray: outputs match the reference; latency and throughput") {
+TEST_CASE("pipeline over a tray: outputs match the reference, latency and throughput") {
   const auto cfg = rt::rack("tray8.toml");
   PipelineSpec spec;
   spec.vectors = 40;
