@@ -17,6 +17,13 @@ endfunction()
 function(lpu_test name)
   cmake_parse_arguments(T "" "LABEL" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
+  # CTest discovery splits doctest names at ';' and reads '[' ']' as filters: refuse them here.
+  foreach(src ${T_SOURCES})
+    file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/${src} bad REGEX "TEST_CASE\\(\"[^\"]*[][;]")
+    if(bad)
+      message(FATAL_ERROR "${CMAKE_CURRENT_SOURCE_DIR}/${src}: a TEST_CASE name contains ';', '[' or ']', which CTest discovery cannot handle")
+    endif()
+  endforeach()
   lpu_component(${name})
   target_link_libraries(${name} PRIVATE doctest::doctest ${T_LIBS})
   # GCC 12 reports false -Wrestrict positives inside std::string concatenation (GCC PR 105329).

@@ -114,7 +114,7 @@ mm:  @ready(x) MM.i8 s1e, 0       ; x at position 11 in 40 + 2 + 2 = 44 >= 36 + 
   CHECK(cycle_of(r, "mxm.e.0.2", "ACCRD") == 48);
 }
 
-TEST_CASE("data directives place symbols and rows; registers and streams aliases work") {
+TEST_CASE("data directives place symbols and rows, registers and streams aliases work") {
   auto r = asm_mini(R"(
 .const BASE = 4
 .stream x = s3e

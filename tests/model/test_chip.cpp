@@ -69,7 +69,7 @@ TEST_CASE("boundary: a READ sees a WRITE exactly mem_write cycles after it issue
   }
 }
 
-TEST_CASE("CONFIG takes effect the next cycle; REPEATR counts come from registers") {
+TEST_CASE("CONFIG takes effect the next cycle, REPEATR counts come from registers") {
   // CONFIG r1 = 5 in cycle 0: a READ [r1+0] in cycle 0 reads row 0, in cycle 1 row 5.
   std::string src = ".data d i8[192] mem.w.0 @ 0 = " + ramp(192) + R"(
 .symbol out i8[64] mem.e.0 @ 0
@@ -479,7 +479,7 @@ TEST_CASE("SCATTER writes both superlanes when they share a row, and only its su
   }
 }
 
-TEST_CASE("issue hook: TRANS is reported in functional mode; pc is the instruction's own word index") {
+TEST_CASE("issue hook: TRANS is reported in functional mode, pc is the instruction's own word index") {
   // sxm.e.0: TRANS in 3 (as in the transpose test above). mem.e.3: READ (word 0) with REPEAT 15
   // (word 1) in 0..15, then READ row 0 in 30 (after a NOP word). vxm.0: CONFIG (word 0) in 0,
   // CONST (word 1) in 1. Every event's pc points at a word with the event's opcode.

@@ -147,7 +147,7 @@ TEST_CASE("sram_stream (lp30): at least 97% of the peak SRAM bandwidth") {
   CHECK(r.stats.sram_read_bandwidth() >= 0.97 * k.sram_bandwidth_bytes_per_s);
 }
 
-TEST_CASE("every example: timing-only and functional give the same cycles and statistics; runs repeat exactly") {
+TEST_CASE("every example: timing-only and functional give the same cycles and statistics, runs repeat exactly") {
   namespace fs = std::filesystem;
   int n = 0;
   for (const auto& e : fs::directory_iterator(fs::path(LPU_SOURCE_DIR) / "examples")) {

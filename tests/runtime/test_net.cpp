@@ -192,7 +192,7 @@ TEST_CASE("remote: 32 concurrent clients, each with its own weights, streaming 2
   CHECK(server.srv.status()["errors"] == 0);
 }
 
-TEST_CASE("remote: sessions are isolated; unknown sessions are refused") {
+TEST_CASE("remote: sessions are isolated, unknown sessions are refused") {
   TestServer server;
   Raw a(server.port()), b(server.port());
   a.message(net::Type::Open, 1, 0, open_payload());
@@ -453,7 +453,7 @@ TEST_CASE("remote: random and malformed frames while a well-behaved client keeps
   CHECK(server.eventually([](const nlohmann::json& j) { return j["sessions"] == 0 && j["bytes_held"] == 0; }));
 }
 
-TEST_CASE("remote: a client disconnecting mid-transfer frees its session; slow readers do not stall others") {
+TEST_CASE("remote: a client disconnecting mid-transfer frees its session, slow readers do not stall others") {
   auto o = test_server_options();
   o.limits.write_timeout = std::chrono::milliseconds(500);
   o.limits.max_connection_backlog = 8 << 20;

@@ -167,7 +167,7 @@ TEST_CASE("stream: the contract is checked before running, with what the program
   CHECK(contains(error_of([&] { nop->stream(batch_of({{1}})); }), "stream: chip 0 has no program: load one first"));
 }
 
-TEST_CASE("run: lpu run semantics; a failed run leaves the device usable with its weights") {
+TEST_CASE("run: lpu run semantics, a failed run leaves the device usable with its weights") {
   auto d = rt::open_local(mini());
   d->load_program(stream_program());
   auto w = random_weights(9);
