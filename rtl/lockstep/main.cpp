@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     lo.dma_vectors = ro.dma_vectors;
     lo.link_latency = ro.link_latency;
     lpu::rtl::RtlChip rtl;
-    std::int64_t cycles = 0, checks = 0, values = 0, issues = 0;
+    std::int64_t cycles = 0, checks = 0, values = 0, issues = 0, sram = 0, acc = 0;
     int runs = 0;
     auto t0 = std::chrono::steady_clock::now();
     auto one = [&](const lpu::obj::Program& prog, const std::string& name, const std::string& source) -> bool {
@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
       checks += r.stats.stream_checks;
       values += r.stats.stream_values;
       issues += r.stats.issues;
+      sram += r.stats.sram_writes;
+      acc += r.stats.acc_writes;
       if (!r.ok()) {
         std::cout << name << ": " << r.report() << "\n";
         if (!source.empty()) {
@@ -85,8 +87,8 @@ int main(int argc, char** argv) {
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << fmt::format("{} {} program{} in lockstep: {} cycles, {} stream register-cycles ({} with a value), "
-                             "{} issues compared, {:.1f} s{}\n",
-                             ok ? "OK" : "MISMATCH", runs, runs == 1 ? "" : "s", cycles, checks, values, issues, wall,
+                             "{} issues, {} SRAM writes, {} accumulator writes compared, {:.1f} s{}\n",
+                             ok ? "OK" : "MISMATCH", runs, runs == 1 ? "" : "s", cycles, checks, values, issues, sram, acc, wall,
                              wave.empty() ? "" : ", waveform " + wave);
     return ok ? 0 : 1;
   } catch (const lpu::AsmError& e) {

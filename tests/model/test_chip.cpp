@@ -379,6 +379,25 @@ TEST_CASE("MXM: an IW takes the staging rows as they were before its cycle, what
   // twos). MMs of ones in 12 (A, active from 12) and 13 (B, active from 13): y[0] = 32 and 64.
   // Either queue order of the LW and the IW in cycle 8 gives the same (the model used to let
   // the IW see the new row when the LW's queue came first). Timing as in the test above.
+  // One install only: the LW of cycle 8 (on the lower queue, so the model applies it first)
+  // is not part of the IW of cycle 8; the MM in 12 uses the ones: y[0] = 32.
+  const std::string one = R"(.symbol y i32[8] mem.e.3 @ 0
+.queue vxm.0
+    @0 CONST.i8 s0e, 1
+    @1 CONST.i8 s1e, 2
+    @5 CONST.i8 s2e, 1
+.queue mxm.e.0.0
+    @7 LW.i8 s0e, 0
+    @8 LW.i8 s1e, 0
+.queue mxm.e.0.1
+    @8 IW.i8
+.queue mxm.e.0.2
+    @12 MM.i8 s2e, 0
+    @16 ACCRD.i32 0, s3w, 0
+.queue mem.e.3
+    @19 WRITE s3w, 0
+)";
+  CHECK(as<std::int32_t>(run_text(one, "mini", model::Mode::Functional, {"y"}).out["y"])[0] == 32);
   for (const auto& [lwq, iwq, mmq] : {std::tuple{"mxm.e.0.0", "mxm.e.0.1", "mxm.e.0.2"},
                                       std::tuple{"mxm.e.0.2", "mxm.e.0.1", "mxm.e.0.0"}}) {
     CAPTURE(lwq);

@@ -272,6 +272,21 @@ TEST_CASE("mutation: SRAM write latency one cycle longer in the model only is re
   CHECK(bad.mismatch->cycle == 6);  // the WRITE of cycle 6 commits at its end on the RTL
 }
 
+TEST_CASE("mutation: MM latency one cycle shorter in the model only is reported at the accumulator write") {
+  const auto mini = load_preset("mini");
+  const auto mutated = load_preset("mini", {"latency.mxm_mm=3"});
+  rtl::RtlChip rtl;
+  auto prog = assembler::assemble_file((fs::path(LPU_SOURCE_DIR) / "examples" / "matvec_i8.lpa").string(), mini).program;
+  auto bad = lockstep(rtl, prog, mutated);
+  REQUIRE_FALSE(bad.ok());
+  MESSAGE(bad.report());
+  // the MM issues in 41: the model commits the accumulator at the end of 41 + 3 - 1 = 43, the
+  // RTL at the end of 44; the model reports it when its ACCRD (45) computes the product
+  CHECK(bad.mismatch->unit == "mxm");
+  CHECK(bad.mismatch->cycle == 43);
+  CHECK(bad.mismatch->got == "no write");
+}
+
 TEST_CASE("mutation: one bit of every VXM ALU result flipped in the RTL only is reported") {
   const auto mini = load_preset("mini");
   rtl::RtlChip rtl;
