@@ -67,6 +67,8 @@ std::string vcd_id(std::size_t n) {
   return s;
 }
 
+constexpr std::int64_t kPsPerCycle = 1000;  // VCD time units (1 ps) per cycle, as the RTL's
+
 int bits_for(std::int64_t values) {  // bits to hold 0 .. values-1 (at least 1)
   int b = 1;
   while ((std::int64_t(1) << b) < values) ++b;
@@ -161,6 +163,13 @@ VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel, std::string sc
     wr_v_.sig = sig("u_mem", "wr_v", nmem, 1);
     sram_we_.sig = sig("", "obs_sram_we", nmem, 1);
     const int rb = bits_for(P.mem.rows);
+    // The written rows and data as the RTL packs them ([slice][superlane] masks and rows,
+    // [slice] data), where that stays a reasonable width (mini: 2,048 bits of data).
+    if (std::int64_t(nmem) * P.vector_bytes() * 8 <= 16384) {
+      sram_mask_ = sig("", "obs_sram_mask", nmem * P.superlanes, 1);
+      sram_row_ = sig("", "obs_sram_row", nmem * P.superlanes * rb, 1);
+      sram_d_ = sig("", "obs_sram_d", nmem * P.vector_bytes() * 8, 1);
+    }
     for (const auto& s : L.slices()) {
       if (s.kind != SliceKind::Mem) continue;
       auto& ss = slice_[std::size_t(s.position)];
@@ -179,6 +188,10 @@ VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel, std::string sc
       const std::string sc = s.name == "mxm.e.0" ? "u_mxm" : scope_part(s.name);
       ss.mm_go = sig(sc, "mm_go", 1, 1);
       ss.mm_idx = sig(sc, "mm_idx", ab, 1);
+      const bool rtl = s.name == "mxm.e.0";  // the RTL's plane: its accumulator port at the top
+      ss.acc_we = sig(rtl ? "" : sc, rtl ? "obs_acc_we" : "acc_we", 1, 1);
+      ss.acc_idx = sig(rtl ? "" : sc, rtl ? "obs_acc_idx" : "acc_idx", 8, 1);
+      ss.acc_d = sig(rtl ? "" : sc, rtl ? "obs_acc_d" : "acc_d", P.vector_bytes() * 32, 1);
     }
   }
   if (sel_.links() && c2c_links_ > 0) tx_v_.sig = sig("", "tx_v", c2c_links_, 1);
@@ -263,6 +276,7 @@ void VcdTracer::on_group(int queue, std::int64_t cycle, std::uint64_t word, std:
       set_x(c, q.word);
     }
     if (k == 0) set(c + 1, q.pc, std::uint64_t(next));
+    if (d == 1 && k < count - 1) continue;  // the next instance sets all of it in c + 1
     // The cycle after: nothing issues unless the next instance does (it comes later, wins).
     set(c + 1, q.issue, 0);
     set(c + 1, q.opcode, 0xFF);
@@ -303,6 +317,28 @@ void VcdTracer::on_mxm(int plane, int acc, std::int64_t cycle) {
   set(cycle, ss.mm_idx, std::uint64_t(acc));
   set(cycle + 1, ss.mm_go, 0);
   set(cycle + 1, ss.mm_idx, 0);  // the RTL's mm_idx is 0 when no MM issues
+}
+
+void VcdTracer::on_sram_write(int slice, int row, int offset, const std::uint8_t* data, int bytes, std::int64_t,
+                              std::int64_t commit) {
+  if (sram_d_ < 0 || commit > sel_.to || slice_[std::size_t(slice)].mem_index < 0) return;
+  const std::size_t off = pool_.size();
+  pool_.insert(pool_.end(), data, data + bytes);
+  sram_writes_.push_back({commit, slice_[std::size_t(slice)].mem_index, row, offset, bytes, off});
+}
+
+void VcdTracer::on_acc_write(int plane, int acc, std::int64_t, std::int64_t commit, bool, const std::uint32_t* value,
+                             int n) {
+  const auto& ss = slice_[std::size_t(plane)];
+  if (ss.acc_we < 0 || commit > sel_.to) return;
+  // The RTL's accumulate pipeline holds index and value after the strobe.
+  set(commit, ss.acc_we, 1);
+  set(commit + 1, ss.acc_we, 0);
+  set(commit, ss.acc_idx, std::uint64_t(acc));
+  const int vb = chip_.params().vector_bytes();
+  std::vector<std::uint8_t> b(std::size_t(vb) * 4, 0);
+  std::memcpy(b.data(), value, std::size_t(std::min(n, vb)) * 4);  // element j at bits [32j+31:32j]
+  set_bytes(commit, ss.acc_d, b.data(), int(b.size()));
 }
 
 void VcdTracer::on_stream(int sid, int position, std::int64_t cycle, const std::uint8_t* value) {
@@ -378,12 +414,71 @@ void VcdTracer::on_finish(std::int64_t cycles) {
   }
 }
 
-std::vector<VcdTracer::Change> VcdTracer::final_changes(std::vector<std::uint8_t>& pool_extra) const {
-  std::vector<Change> ch = changes_;
-  // Packed strobes: the bits set in a cycle, cleared the cycle after (their bytes go to
-  // pool_extra; offsets continue those of pool_).
-  pool_extra.clear();
-  const std::uint64_t base = pool_.size();
+// The RTL's write port view (lpu_mem): in the commit cycle, per slice, the superlanes written,
+// their rows and the data. With mem_write = 1 the values are the decode's (0 when nothing is
+// written); with a longer latency the delay line holds the last write's.
+void VcdTracer::pack_sram_writes() const {
+  const auto& P = chip_.params();
+  const int SL = P.superlanes, rb = bits_for(P.mem.rows), V = P.vector_bytes();
+  const int nmem = sigs_[std::size_t(sram_mask_)].width / SL;
+  const bool hold = mem_write_lat_ > 1;
+  auto w = sram_writes_;
+  std::stable_sort(w.begin(), w.end(), [](const SramWrite& a, const SramWrite& b) { return a.commit < b.commit; });
+  std::vector<std::uint8_t> mask(std::size_t((nmem * SL + 7) / 8)), rows(std::size_t((nmem * SL * rb + 7) / 8)),
+      data(std::size_t(nmem * V));
+  auto setbits = [](std::vector<std::uint8_t>& v, int at, int n, std::uint64_t x) {
+    for (int i = 0; i < n; ++i) {
+      const int b = at + i;
+      if ((x >> i) & 1u) v[std::size_t(b / 8)] |= std::uint8_t(1u << (b % 8));
+      else v[std::size_t(b / 8)] &= std::uint8_t(~(1u << (b % 8)));
+    }
+  };
+  auto emit = [&](std::int64_t c) {
+    for (auto [s, v] : {std::pair{sram_mask_, &mask}, std::pair{sram_row_, &rows}, std::pair{sram_d_, &data}}) {
+      const std::size_t off = pool_.size();
+      pool_.insert(pool_.end(), v->begin(), v->end());
+      changes_.push_back({std::max(c, sel_.from - 1), seq_++, off, std::uint32_t(s), 1});  // before: initial values
+    }
+  };
+  for (std::size_t i = 0; i < w.size();) {
+    const std::int64_t c = w[i].commit;
+    std::vector<char> written(std::size_t(nmem), 0);
+    for (; i < w.size() && w[i].commit == c; ++i) {
+      const auto& x = w[i];
+      if (!written[std::size_t(x.mem)]) {  // a new write of this slice: its superlanes from scratch
+        written[std::size_t(x.mem)] = 1;
+        setbits(mask, x.mem * SL, SL, 0);
+        setbits(rows, x.mem * SL * rb, SL * rb, 0);
+        std::fill(data.begin() + x.mem * V, data.begin() + (x.mem + 1) * V, 0);
+      }
+      for (int s = x.offset / kLanesPerSuperlane; s * kLanesPerSuperlane < x.offset + x.bytes && s < SL; ++s) {
+        setbits(mask, x.mem * SL + s, 1, 1);
+        setbits(rows, (x.mem * SL + s) * rb, rb, std::uint64_t(x.row));
+      }
+      std::memcpy(data.data() + x.mem * V + x.offset, pool_.data() + x.data, std::size_t(x.bytes));
+    }
+    if (!hold)
+      for (int m = 0; m < nmem; ++m)
+        if (!written[std::size_t(m)]) {
+          setbits(mask, m * SL, SL, 0);
+          setbits(rows, m * SL * rb, SL * rb, 0);
+          std::fill(data.begin() + m * V, data.begin() + (m + 1) * V, 0);
+        }
+    emit(c);
+    if (!hold && !(i < w.size() && w[i].commit == c + 1)) {
+      std::fill(mask.begin(), mask.end(), 0);
+      std::fill(rows.begin(), rows.end(), 0);
+      std::fill(data.begin(), data.end(), 0);
+      if (c + 1 <= sel_.to) emit(c + 1);
+    }
+  }
+}
+
+void VcdTracer::finalise() const {
+  if (final_) return;
+  final_ = true;
+  auto& ch = changes_;
+  // Packed strobes: the bits set in a cycle, cleared the cycle after.
   for (const Strobes* st : {&rd_v_, &wr_v_, &sram_we_, &tx_v_}) {
     if (st->sig < 0 || st->ev.empty()) continue;
     const int w = sigs_[std::size_t(st->sig)].width;
@@ -391,52 +486,60 @@ std::vector<VcdTracer::Change> VcdTracer::final_changes(std::vector<std::uint8_t
     std::sort(ev.begin(), ev.end());
     for (std::size_t i = 0; i < ev.size();) {
       const std::int64_t c = ev[i].first;
-      std::vector<std::uint8_t> bytes(std::size_t((w + 7) / 8), 0);
+      const std::size_t off = pool_.size();
+      pool_.resize(off + std::size_t((w + 7) / 8), 0);
       for (; i < ev.size() && ev[i].first == c; ++i)
-        if (ev[i].second >= 0 && ev[i].second < w) bytes[std::size_t(ev[i].second / 8)] |= std::uint8_t(1u << (ev[i].second % 8));
-      if (c < sel_.from || c > sel_.to) continue;
-      ch.push_back({c, 0, base + pool_extra.size(), std::uint32_t(st->sig), 1});
-      pool_extra.insert(pool_extra.end(), bytes.begin(), bytes.end());
+        if (ev[i].second >= 0 && ev[i].second < w) pool_[off + std::size_t(ev[i].second / 8)] |= std::uint8_t(1u << (ev[i].second % 8));
+      if (c < sel_.from || c > sel_.to) {
+        pool_.resize(off);
+        continue;
+      }
+      ch.push_back({c, 0, off, std::uint32_t(st->sig), 1});
       const bool next_set = i < ev.size() && ev[i].first == c + 1;
       if (!next_set && c + 1 <= sel_.to) ch.push_back({c + 1, 0, 0, std::uint32_t(st->sig), 0});
     }
   }
-  std::stable_sort(ch.begin(), ch.end(),
-                   [](const Change& a, const Change& b) { return std::tie(a.cycle, a.seq) < std::tie(b.cycle, b.seq); });
-  // One change per signal and time step (the last), and none that repeats the current value.
-  std::vector<std::int64_t> seen(sigs_.size(), INT64_MIN);
-  std::vector<char> keep(ch.size(), 0);
-  for (std::size_t i = ch.size(); i-- > 0;) {
-    auto& s = seen[ch[i].sig];
-    if (s == ch[i].cycle) continue;
-    s = ch[i].cycle;
-    keep[i] = 1;
+  // (cycle, seq) orders the changes of one signal (seq is unique but for the strobes and the
+  // stream registers, whose keys differ per signal and cycle); sig makes the order total.
+  if (sram_d_ >= 0 && !sram_writes_.empty()) pack_sram_writes();
+  std::sort(ch.begin(), ch.end(), [](const Change& a, const Change& b) {
+    return std::tie(a.cycle, a.seq, a.sig) < std::tie(b.cycle, b.seq, b.sig);
+  });
+  // One change per signal and time step (the last), and none that repeats the current value:
+  // mark the last of each (signal, cycle) from the end, then compact from the front.
+  {
+    std::vector<std::int64_t> seen(sigs_.size(), INT64_MIN);
+    for (std::size_t i = ch.size(); i-- > 0;) {
+      auto& s = seen[ch[i].sig];
+      if (s == ch[i].cycle) {
+        ch[i].kind |= 0x80;  // superseded
+        continue;
+      }
+      s = ch[i].cycle;
+    }
   }
-  auto bytes_of = [&](const Change& c) -> const std::uint8_t* {
-    return c.val < base ? pool_.data() + c.val : pool_extra.data() + (c.val - base);
-  };
   struct Cur {
     bool set = false;
     std::uint8_t kind = 0;
     std::uint64_t val = 0;
   };
   std::vector<Cur> cur(sigs_.size());
-  std::vector<Change> out;
-  out.reserve(ch.size());
+  std::size_t n = 0;
   for (std::size_t i = 0; i < ch.size(); ++i) {
-    if (!keep[i]) continue;
-    const Change& c = ch[i];
+    const Change c = ch[i];
+    if (c.kind & 0x80) continue;
     auto& k = cur[c.sig];
-    const int w = sigs_[c.sig].width;
     if (k.set && k.kind == c.kind) {
       if (c.kind == 2) continue;
       if (c.kind == 0 && k.val == c.val) continue;
-      if (c.kind == 1 && std::memcmp(bytes_of(c), bytes_of(Change{0, 0, k.val, 0, 1}), std::size_t((w + 7) / 8)) == 0) continue;
+      if (c.kind == 1 && std::memcmp(pool_.data() + c.val, pool_.data() + k.val, std::size_t((sigs_[c.sig].width + 7) / 8)) == 0)
+        continue;
     }
     k = {true, c.kind, c.val};
-    out.push_back(c);
+    ch[n++] = c;
   }
-  return out;
+  ch.resize(n);
+  ch.shrink_to_fit();
 }
 
 void VcdTracer::write(std::ostream& out) const {
@@ -480,10 +583,14 @@ void VcdTracer::write_all(std::ostream& out, const std::vector<const VcdTracer*>
       nodes[path(sg.scope.empty() ? chips[c]->scope_ : chips[c]->scope_ + "." + sg.scope)].vars.emplace_back(c, s);
     }
   }
-  auto idof = [&](std::size_t c, std::size_t s) { return vcd_id(first_id[c] + s); };
-  out << "$comment " << comment << "; one time unit = one clock cycle";
-  if (chips.size() > 1) out << " (of the rack's common time base)";
-  out << " $end\n$timescale 1ns $end\n";
+  std::vector<std::string> ids(nid);
+  for (std::size_t i = 0; i < nid; ++i) ids[i] = vcd_id(i);
+  auto idof = [&](std::size_t c, std::size_t s) -> const std::string& { return ids[first_id[c] + s]; };
+  // As the RTL's waveform: one clock cycle is 1 ns (1000 units of 1 ps), so that one GTKWave
+  // layout (zoom included) serves both.
+  out << "$comment " << comment << "; cycle c is time c ns";
+  if (chips.size() > 1) out << " (c in the rack's common time base)";
+  out << " $end\n$timescale 1ps $end\n";
   std::function<void(std::size_t)> emit = [&](std::size_t n) {
     if (n) out << "$scope module " << nodes[n].name << " $end\n";
     for (auto [c, s] : nodes[n].vars) {
@@ -497,51 +604,60 @@ void VcdTracer::write_all(std::ostream& out, const std::vector<const VcdTracer*>
   emit(0);
   out << "$enddefinitions $end\n";
 
-  std::vector<std::vector<Change>> ch(chips.size());
-  std::vector<std::vector<std::uint8_t>> extra(chips.size());
+  std::vector<const std::vector<Change>*> ch(chips.size());
   std::int64_t t0 = INT64_MAX, tend = 0;
   for (std::size_t c = 0; c < chips.size(); ++c) {
-    ch[c] = chips[c]->final_changes(extra[c]);
+    chips[c]->finalise();
+    ch[c] = &chips[c]->changes_;
     const auto* T = chips[c];
-    t0 = std::min(t0, std::max<std::int64_t>(T->sel_.from, 0) * T->ticks_);
-    tend = std::max(tend, std::min(T->sel_.to, T->end_) * T->ticks_);
+    t0 = std::min(t0, std::max<std::int64_t>(T->sel_.from, 0) * T->ticks_ * kPsPerCycle);
+    tend = std::max(tend, std::min(T->sel_.to, T->end_) * T->ticks_ * kPsPerCycle);
   }
   if (chips.empty()) t0 = 0;
-  auto value = [&](std::size_t c, const Change& x) {
+  // One change as a VCD line, into a reused buffer.
+  std::string line;
+  auto put = [&](std::size_t c, const Change& x) {
     const auto& sg = chips[c]->sigs_[x.sig];
     const int w = sg.width;
-    std::string v;
+    line.clear();
+    if (w > 1) line += 'b';
     if (x.kind == 2) {
-      v = "x";
+      line += 'x';
     } else {
-      v.assign(std::size_t(w), '0');
-      for (int i = 0; i < w; ++i) {
-        const auto& pool = chips[c]->pool_;
-        const std::uint8_t* b = x.kind == 1 ? (x.val < pool.size() ? pool.data() + x.val : extra[c].data() + (x.val - pool.size()))
-                                            : nullptr;
-        const bool bit = x.kind == 0 ? (i < 64 && ((x.val >> i) & 1u)) : ((b[i / 8] >> (i % 8)) & 1u);
-        if (bit) v[std::size_t(w - 1 - i)] = '1';
+      const std::size_t at = line.size();
+      line.append(std::size_t(w), '0');
+      char* d = line.data() + at + (w - 1);  // bit i at d[-i]
+      if (x.kind == 0) {
+        for (int i = 0; i < w && i < 64; ++i)
+          if ((x.val >> i) & 1u) d[-i] = '1';
+      } else {
+        const std::uint8_t* b = chips[c]->pool_.data() + x.val;
+        for (int i = 0; i < w; ++i)
+          if ((b[i >> 3] >> (i & 7)) & 1u) d[-i] = '1';
       }
     }
-    return w == 1 ? v + idof(c, x.sig) : "b" + v + " " + idof(c, x.sig);
+    if (w > 1) line += ' ';
+    line += idof(c, x.sig);
+    line += '\n';
+    out.write(line.data(), std::streamsize(line.size()));
   };
   // Initial values: the last change before each chip's window, else the signal's default.
   out << "#" << t0 << "\n$dumpvars\n";
   std::vector<std::size_t> pos(chips.size(), 0);
   for (std::size_t c = 0; c < chips.size(); ++c) {
     const auto* T = chips[c];
+    const auto& cc = *ch[c];
     std::vector<const Change*> init(T->sigs_.size(), nullptr);
     auto& i = pos[c];
-    for (; i < ch[c].size() && ch[c][i].cycle < T->sel_.from; ++i) init[ch[c][i].sig] = &ch[c][i];
+    for (; i < cc.size() && cc[i].cycle < T->sel_.from; ++i) init[cc[i].sig] = &cc[i];
     for (std::size_t s = 0; s < T->sigs_.size(); ++s) {
       if (init[s]) {
-        out << value(c, *init[s]) << "\n";
+        put(c, *init[s]);
         continue;
       }
       const auto& sg = T->sigs_[s];
-      const int w = sg.width;
-      std::string v = sg.init == 0 ? "x" : std::string(std::size_t(w), sg.init == 1 ? '0' : '1');
-      out << (w == 1 ? v + idof(c, s) : "b" + v + " " + idof(c, s)) << "\n";
+      const std::uint64_t ones = sg.width >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << sg.width) - 1;
+      put(c, Change{0, 0, sg.init == 2 ? ones : 0, std::uint32_t(s), std::uint8_t(sg.init == 0 ? 2 : 0)});
     }
   }
   out << "$end\n";
@@ -549,7 +665,7 @@ void VcdTracer::write_all(std::ostream& out, const std::vector<const VcdTracer*>
   using Item = std::tuple<std::int64_t, std::size_t>;  // (time, chip)
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
   for (std::size_t c = 0; c < chips.size(); ++c)
-    if (pos[c] < ch[c].size()) heap.emplace(ch[c][pos[c]].cycle * chips[c]->ticks_, c);
+    if (pos[c] < ch[c]->size()) heap.emplace((*ch[c])[pos[c]].cycle * chips[c]->ticks_ * kPsPerCycle, c);
   std::int64_t t = t0;
   while (!heap.empty()) {
     auto [time, c] = heap.top();
@@ -558,9 +674,10 @@ void VcdTracer::write_all(std::ostream& out, const std::vector<const VcdTracer*>
       t = time;
       out << "#" << t << "\n";
     }
-    const std::int64_t cyc = ch[c][pos[c]].cycle;
-    for (; pos[c] < ch[c].size() && ch[c][pos[c]].cycle == cyc; ++pos[c]) out << value(c, ch[c][pos[c]]) << "\n";
-    if (pos[c] < ch[c].size()) heap.emplace(ch[c][pos[c]].cycle * chips[c]->ticks_, c);
+    const auto& cc = *ch[c];
+    const std::int64_t cyc = cc[pos[c]].cycle;
+    for (; pos[c] < cc.size() && cc[pos[c]].cycle == cyc; ++pos[c]) put(c, cc[pos[c]]);
+    if (pos[c] < cc.size()) heap.emplace(cc[pos[c]].cycle * chips[c]->ticks_ * kPsPerCycle, c);
   }
   if (tend > t) out << "#" << tend << "\n";
 }

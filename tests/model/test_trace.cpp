@@ -62,11 +62,12 @@ struct Vcd {
       }
     }
   }
+  // Cycle c is at time 1000 c (1 ps units, 1 ns per cycle, as the RTL's waveform).
   std::string at(const std::string& sig, std::int64_t cycle) const {
     auto id = id_of.find(sig);
     REQUIRE_MESSAGE(id != id_of.end(), sig);
     const auto& ch = changes.at(id->second);
-    auto it = ch.upper_bound(cycle);
+    auto it = ch.upper_bound(cycle * 1000);
     if (it == ch.begin()) return "?";
     return std::prev(it)->second;
   }
@@ -155,6 +156,14 @@ TEST_CASE("VCD: known signals carry known values at known cycles") {
   CHECK(from_bits(v.at(top + "u_mem.wr_v", 6)) == 0b10000);
   CHECK(from_bits(v.at(top + "obs_sram_we", 6)) == 0b10000);
   CHECK(from_bits(v.at(top + "obs_sram_we", 7)) == 0);
+  // ... and its superlanes (mask bits 8, 9), rows (0) and data (slice 4's 256 bits), as the
+  // RTL's write port shows them in the commit cycle only (mem_write = 1).
+  CHECK(from_bits(v.at(top + "obs_sram_mask", 6)) == 0b11u << 8);
+  CHECK(from_bits(v.at(top + "obs_sram_mask", 7)) == 0);
+  const auto d = v.at(top + "obs_sram_d", 6);
+  REQUIRE(d.size() == 8 * 256);
+  for (int i = 0; i < 32; ++i)  // byte i of slice 4: bits [4*256 + 8i + 7 : 4*256 + 8i]
+    CHECK(from_bits(d.substr(std::size_t(d.size() - 4 * 256 - 8 * (i + 1)), 8)) == t.c[std::size_t(i)]);
   // The sum is on s2e at position 6 in cycle 6 only, and equals c.
   const std::string st = top + "sv[6].dir[0].st[2].";
   CHECK(v.at(st + "valid", 5) == "0");
@@ -196,8 +205,8 @@ TEST_CASE("VCD: a cycle window and a unit selection limit what is dumped") {
   CHECK(v.id_of.count(add_q + "word") == 1);
   CHECK(v.id_of.count(queue_scope("mem.w.0") + "word") == 0);
   CHECK(v.id_of.count("TOP.lpu_mini.mem_w_0.rd_v") == 0);
-  CHECK(t.vcd.find("#1\n") == std::string::npos);  // nothing before the window
-  CHECK(t.vcd.find("#7\n") == std::string::npos);  // nor after it
+  CHECK(t.vcd.find("#1000\n") == std::string::npos);  // nothing before the window
+  CHECK(t.vcd.find("#7000\n") == std::string::npos);  // nor after it
   // Values before the window are carried into it: pc is 1 from cycle 1 (the NOP ended).
   CHECK(from_bits(v.at(add_q + "pc", 3)) == 1);
   CHECK(v.at(add_q + "issue", 4) == "1");

@@ -73,7 +73,7 @@ RackCliOptions pingpong(const fs::path& dir, const std::string& tag) {
   return o;
 }
 
-// A minimal VCD reader: value of a signal (full dotted path) at a time.
+// A minimal VCD reader: value of a signal (full dotted path) in a cycle.
 struct Vcd {
   std::map<std::string, std::string> id_of;
   std::map<std::string, std::map<std::int64_t, std::string>> changes;
@@ -113,18 +113,19 @@ struct Vcd {
     }
   }
   bool has(const std::string& sig) const { return id_of.count(sig) != 0; }
-  std::string at(const std::string& sig, std::int64_t time) const {
+  // Cycle c is at time 1000 c (1 ps units, 1 ns per cycle, as the RTL's waveform).
+  std::string at(const std::string& sig, std::int64_t cycle) const {
     auto id = id_of.find(sig);
     REQUIRE_MESSAGE(id != id_of.end(), sig);
     const auto& ch = changes.at(id->second);
-    auto it = ch.upper_bound(time);
+    auto it = ch.upper_bound(cycle * 1000);
     if (it == ch.begin()) return "?";
     return std::prev(it)->second;
   }
-  std::uint64_t num(const std::string& sig, std::int64_t time) const { return std::stoull(at(sig, time), nullptr, 2); }
+  std::uint64_t num(const std::string& sig, std::int64_t cycle) const { return std::stoull(at(sig, cycle), nullptr, 2); }
   // Byte i of a vector signal (bits [8i+7:8i], written MSB first).
-  int byte(const std::string& sig, std::int64_t time, int i) const {
-    auto b = at(sig, time);
+  int byte(const std::string& sig, std::int64_t cycle, int i) const {
+    auto b = at(sig, cycle);
     return int(std::stoul(b.substr(b.size() - std::size_t(8 * (i + 1)), 8), nullptr, 2));
   }
 };

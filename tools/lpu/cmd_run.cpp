@@ -62,8 +62,14 @@ int run_rack(const RunOpts& o, const CLI::App& sub) {
   r.check = o.check;
   r.stats = o.stats;
   r.quiet = o.quiet;
-  if (!o.wave.empty() || !o.trace.empty())
-    throw Error("--wave and --trace of rack runs are not implemented yet (issue 7); single-chip runs have them");
+  r.wave = o.wave;
+  r.trace = o.trace;
+  r.chips = o.chips;
+  r.units = o.units;
+  r.streams = o.streams;
+  r.positions = o.positions;
+  r.from = o.from;
+  r.to = o.to;
   return rack::run_cli(r);
 }
 
@@ -208,9 +214,10 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--dma-out", o->dma_out, "CHANNEL=file.npy: save what the chip streamed out (repeatable)");
   sub->add_option("--inject-fault", o->faults, "SLICE:ROW:BITS: flip bits in an SRAM row (ECC test)");
   sub->add_option("--stats", o->stats, "write statistics as JSON");
-  sub->add_option("--wave", o->wave, "write a VCD waveform of the selected chips, units and cycles");
-  sub->add_option("--chips", o->chips, "chips to trace, e.g. 0,3-5 (default all)");
-  sub->add_option("--units", o->units, "units to trace: mem,vxm,mxm,sxm (default all)");
+  sub->add_option("--wave", o->wave,
+                  "write a VCD waveform of the selected chips, units and cycles (names as the RTL's: docs/waveforms.md)");
+  sub->add_option("--chips", o->chips, "chips to trace, e.g. 0,3-5 (default all; rack runs: a scope/process per chip)");
+  sub->add_option("--units", o->units, "units to trace: mem,vxm,mxm,sxm,c2c (default all; c2c: the links)");
   sub->add_option("--streams", o->streams, "stream ids to dump, e.g. 0-3 (default all at --positions)");
   sub->add_option("--positions", o->positions, "stream register positions to dump in the VCD, e.g. 5,11 (default none)");
   sub->add_option("--from", o->from, "first cycle to trace");
@@ -280,49 +287,20 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     if (!o->chips.empty()) sel.chips = model::TraceSelection::parse_ranges(o->chips, "--chips");
     if (!o->streams.empty()) sel.streams = model::TraceSelection::parse_ranges(o->streams, "--streams");
     if (!o->positions.empty()) sel.positions = model::TraceSelection::parse_ranges(o->positions, "--positions");
-    if (!o->units.empty()) {
-      std::string u = o->units;
-      std::size_t i = 0;
-      while (i <= u.size()) {
-        auto c = u.find(',', i);
-        std::string name = u.substr(i, c == std::string::npos ? std::string::npos : c - i);
-        if (name != "mem" && name != "vxm" && name != "mxm" && name != "sxm")
-          throw Error(fmt::format("--units: '{}' is not one of mem, vxm, mxm, sxm", name));
-        sel.units.insert(name);
-        if (c == std::string::npos) break;
-        i = c + 1;
-      }
-    }
+    if (!o->units.empty()) sel.units = model::TraceSelection::parse_units(o->units);
     sel.from = o->from;
     sel.to = o->to;
     if (sel.from > sel.to) throw Error("--from is after --to");
     std::unique_ptr<model::VcdTracer> vcd;
     model::Timeline timeline;
-    struct Fanout : model::Chip::Observer {
-      std::vector<model::Chip::Observer*> obs;
-      void on_group(int q, std::int64_t c, std::uint64_t w, std::int64_t n, std::int64_t d, std::int64_t pc) override {
-        for (auto* x : obs) x->on_group(q, c, w, n, d, pc);
-      }
-      void on_sram(int s, int r, bool w, std::int64_t c) override {
-        for (auto* x : obs) x->on_sram(s, r, w, c);
-      }
-      void on_stream(int sid, int p, std::int64_t c, const std::uint8_t* v) override {
-        for (auto* x : obs) x->on_stream(sid, p, c, v);
-      }
-      void on_mxm(int pl, int a, std::int64_t c) override {
-        for (auto* x : obs) x->on_mxm(pl, a, c);
-      }
-      void on_finish(std::int64_t c) override {
-        for (auto* x : obs) x->on_finish(c);
-      }
-    } fan;
+    model::ObserverFanout fan;  // a VCD and a timeline on one chip
     const bool traced = sel.chips.empty() || sel.chips.count(0);
     if (!o->wave.empty() && traced) {
       vcd = std::make_unique<model::VcdTracer>(chip, sel);
       fan.obs.push_back(vcd.get());
     }
-    if (!o->trace.empty() && traced) fan.obs.push_back(timeline.attach(chip));
-    if (!fan.obs.empty()) chip.set_observer(fan.obs.size() == 1 ? fan.obs[0] : &fan);
+    if (!o->trace.empty() && traced) fan.obs.push_back(timeline.attach(chip, &sel));
+    if (!fan.obs.empty()) chip.set_observer(fan.target());
     auto t0 = std::chrono::steady_clock::now();
     if (module) {
       sc_core::sc_start();

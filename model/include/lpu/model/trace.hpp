@@ -53,6 +53,12 @@ class ObserverFanout : public Chip::Observer {
   void on_mxm(int pl, int a, std::int64_t c) override {
     for (auto* x : obs) x->on_mxm(pl, a, c);
   }
+  void on_sram_write(int s, int r, int off, const std::uint8_t* d, int n, std::int64_t c, std::int64_t commit) override {
+    for (auto* x : obs) x->on_sram_write(s, r, off, d, n, c, commit);
+  }
+  void on_acc_write(int pl, int a, std::int64_t c, std::int64_t commit, bool f, const std::uint32_t* v, int n) override {
+    for (auto* x : obs) x->on_acc_write(pl, a, c, commit, f, v, n);
+  }
   void on_link_send(int q, int l, std::int64_t c, std::int64_t d, const std::uint8_t* b) override {
     for (auto* x : obs) x->on_link_send(q, l, c, d, b);
   }
@@ -69,26 +75,34 @@ class ObserverFanout : public Chip::Observer {
 //   <scope>.qv[h].q[k].g.pc, issue, issue_pc, opcode, word    queue 16h+k (lpu::Layout order)
 //   <scope>.sv[p].dir[d].st[s].valid, value                   stream s, d = 0 east / 1 west, position p
 //   <scope>.u_mem.rd_v, wr_v, <scope>.obs_sram_we              MEM ports (a bit per MEM slice)
-//   <scope>.u_mxm.mm_go, mm_idx                                MXM passes (plane mxm.e.0)
+//   <scope>.obs_sram_mask, obs_sram_row, obs_sram_d            the writes committed (small chips)
+//   <scope>.u_mxm.mm_go, mm_idx, <scope>.obs_acc_we, obs_acc_idx, obs_acc_d   MXM (plane mxm.e.0)
 //   <scope>.tx_v                                               a vector leaves on link k
 // and the model's own: per MEM slice rd_v/rd_row/wr_v/wr_row, per MXM plane mm_go/mm_idx, per
-// link used tx/tx_d/tx_n and rx/rx_d/rx_n (a RECV takes a vector).
+// link used tx/tx_d/tx_n and rx/rx_d/rx_n (a RECV takes a vector), acc_we/acc_idx/acc_d of the
+// other MXM planes.
 class VcdTracer : public Chip::Observer {
  public:
   // `scope`: the chip's scope path, dot-separated; empty: "TOP.lpu_<preset>" (the RTL's top).
   VcdTracer(const Chip& chip, const TraceSelection& sel, std::string scope = "");
   ~VcdTracer() override;
-  // File time of a cycle = cycle x ticks (a rack's common time base); 1 by default.
+  // File time of a cycle = cycle x ticks ns (a rack's common time base); 1 by default. The
+  // file's unit is 1 ps: cycle c of a lone chip is at time 1000 c, as in the RTL's waveform.
   void set_ticks_per_cycle(std::int64_t ticks) { ticks_ = ticks; }
   void on_group(int queue, std::int64_t cycle, std::uint64_t word, std::int64_t count, std::int64_t delay,
                 std::int64_t pc) override;
   void on_sram(int slice, int row, bool write, std::int64_t cycle) override;
   void on_stream(int sid, int position, std::int64_t cycle, const std::uint8_t* value) override;
   void on_mxm(int plane, int acc, std::int64_t cycle) override;
+  void on_sram_write(int slice, int row, int offset, const std::uint8_t* data, int bytes, std::int64_t cycle,
+                     std::int64_t commit) override;
+  void on_acc_write(int plane, int acc, std::int64_t cycle, std::int64_t commit, bool is_float, const std::uint32_t* value,
+                    int n) override;
   void on_link_send(int queue, int link, std::int64_t cycle, std::int64_t depart, const std::uint8_t* bytes) override;
   void on_link_recv(int queue, int link, std::int64_t cycle, const std::uint8_t* bytes) override;
   void on_finish(std::int64_t cycles) override;
-  // Writes the whole file (header, then changes in time order).
+  // Writes the whole file (header, then changes in time order), after the run: the chip must
+  // not run on afterwards.
   void write(std::ostream& out) const;
   // One file for several chips (each under its own scope), merged in a fixed order: the same
   // bytes whatever order or thread the chips ran in.
@@ -120,8 +134,13 @@ class VcdTracer : public Chip::Observer {
     bool halted = false;
   };
   struct SliceSigs {
-    int rd_v = -1, rd_row = -1, wr_v = -1, wr_row = -1, mm_go = -1, mm_idx = -1;
+    int rd_v = -1, rd_row = -1, wr_v = -1, wr_row = -1, mm_go = -1, mm_idx = -1, acc_we = -1, acc_idx = -1, acc_d = -1;
     int mem_index = -1;  // bit in the packed MEM signals
+  };
+  struct SramWrite {  // one committed write (or one superlane of a SCATTER)
+    std::int64_t commit;
+    int mem, row, offset, bytes;
+    std::size_t data;  // offset in pool_
   };
   struct LinkSigs {
     int tx = -1, tx_d = -1, tx_n = -1, rx = -1, rx_d = -1, rx_n = -1;
@@ -135,9 +154,10 @@ class VcdTracer : public Chip::Observer {
   bool in_window(std::int64_t c) const { return c >= sel_.from && c <= sel_.to; }
   void queue_pc(QueueSigs& q, std::int64_t cycle, std::int64_t pc, bool follow_issue_pc);
   LinkSigs& link(int l);
-  // The chip's changes, materialised (strobes expanded), sorted and with one change per signal
-  // and time step.
-  std::vector<Change> final_changes(std::vector<std::uint8_t>& pool_extra) const;
+  // Once, before writing: strobes expanded into changes, sorted, one change per signal and time
+  // step, none that repeats a value.
+  void finalise() const;
+  void pack_sram_writes() const;
 
   const Chip& chip_;
   TraceSelection sel_;
@@ -148,12 +168,15 @@ class VcdTracer : public Chip::Observer {
   std::map<std::pair<int, int>, int> stream_sig_;  // (sid, position) -> value signal (valid = +1)
   std::map<int, LinkSigs> links_;
   Strobes rd_v_, wr_v_, sram_we_, tx_v_;
+  int sram_mask_ = -1, sram_row_ = -1, sram_d_ = -1;  // packed write data (chips small enough)
+  std::vector<SramWrite> sram_writes_;
   int mem_write_lat_ = 1;
   int c2c_links_ = 0;
   std::vector<Sig> sigs_;
-  std::vector<Change> changes_;
-  std::vector<std::uint8_t> pool_;
-  std::uint64_t seq_ = 0;
+  mutable std::vector<Change> changes_;
+  mutable std::vector<std::uint8_t> pool_;
+  mutable bool final_ = false;
+  mutable std::uint64_t seq_ = 0;
   std::int64_t end_ = 0;
 };
 
