@@ -13,9 +13,10 @@ using namespace lpu::workload;
 TEST_CASE("parameter counts match the published sizes within 1.5%") {
   struct Ref { const char* name; double total, active; };
   // Published: Llama 3 8B: 8.03B; Llama 3 70B: 70.6B; Llama 2 70B: 69.0B; Mixtral 8x7B: 46.7B
-  // total, 12.9B active; Kimi K2: 1.04T total, 32.6B active.
+  // total, 12.9B active; Kimi K2: 1.04T total, 32.6B active; Llama 3.1 405B: 405B.
   for (auto r : {Ref{"llama-3-8b", 8.03e9, 8.03e9}, Ref{"llama-3-70b", 70.6e9, 70.6e9}, Ref{"llama-2-70b", 69.0e9, 69.0e9},
-                 Ref{"mixtral-8x7b", 46.7e9, 12.9e9}, Ref{"kimi-k2", 1.04e12, 32.6e9}}) {
+                 Ref{"mixtral-8x7b", 46.7e9, 12.9e9}, Ref{"kimi-k2", 1.04e12, 32.6e9},
+                 Ref{"llama-3.1-405b", 405e9, 405e9}}) {
     CAPTURE(r.name);
     auto c = cost(load_model(r.name), 1, 1);
     CHECK(c.params_total == doctest::Approx(r.total).epsilon(0.015));

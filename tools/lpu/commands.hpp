@@ -22,5 +22,6 @@ void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_capacity(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

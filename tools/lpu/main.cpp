@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add_run(app, cmds);
   add_serve(app, cmds);
   add_capacity(app, cmds);
+  add_sweep(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -434,3 +434,82 @@ std::string info_text(const RackConfig& cfg, bool json) {
 }
 
 }  // namespace lpu::rack
+
+namespace lpu::rack {
+
+std::string apply_rack_overrides(const std::string& text, const std::vector<std::string>& sets, const std::string& origin) {
+  toml::table t;
+  try {
+    t = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& s = e.source();
+    throw ConfigError(origin, fmt::format("{}:{}: {}", s.begin.line, s.begin.column, std::string(e.description())));
+  }
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+      throw ConfigError("rack-set", fmt::format("'{}' must look like KEY=VALUE (e.g. links.latency_cycles=200)", s));
+    std::string key = trim(s.substr(0, eq));
+    const std::string value = trim(s.substr(eq + 1));
+    const bool append = key.ends_with("+");
+    if (append) key = trim(key.substr(0, key.size() - 1));
+    if (append && key != "chip.set")
+      throw ConfigError("rack-set", fmt::format("'{}': only chip.set+=section.key=value appends", s));
+    // The value as TOML; a bare word that is not TOML (torus2d, 0-3) is a string.
+    toml::table v;
+    try {
+      v = toml::parse("v = " + value);
+    } catch (const toml::parse_error&) {
+      v.insert("v", value);
+    }
+    if (append) v.insert_or_assign("v", value);  // the whole "section.key=value" is one string
+    // Walk the dotted key, creating tables.
+    toml::table* cur = &t;
+    std::string part, path;
+    std::stringstream ks(key);
+    std::vector<std::string> parts;
+    while (std::getline(ks, part, '.')) {
+      part = trim(part);
+      if (part.empty()) throw ConfigError("rack-set", fmt::format("'{}': empty component in key '{}'", s, key));
+      parts.push_back(part);
+    }
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      path += (path.empty() ? "" : ".") + parts[i];
+      auto* node = cur->get(parts[i]);
+      if (!node) {
+        cur->insert(parts[i], toml::table{});
+        node = cur->get(parts[i]);
+      }
+      cur = node->as_table();
+      if (!cur) throw ConfigError("rack-set", fmt::format("'{}': '{}' in {} is not a table", s, path, origin));
+    }
+    const std::string& leaf = parts.back();
+    if (append) {
+      auto* node = cur->get(leaf);
+      if (!node) {
+        cur->insert(leaf, toml::array{});
+        node = cur->get(leaf);
+      }
+      auto* arr = node->as_array();
+      if (!arr) throw ConfigError("rack-set", fmt::format("'{}': {} in {} is not an array", s, key, origin));
+      arr->push_back(value);
+    } else {
+      cur->insert_or_assign(leaf, std::move(*v.get("v")));
+    }
+  }
+  std::stringstream out;
+  out << t << "\n";
+  return out.str();
+}
+
+RackConfig load_rack(const std::string& path, const std::vector<std::string>& sets) {
+  if (sets.empty()) return load_rack(path);
+  std::ifstream f(path);
+  if (!f) throw ConfigError("rack", fmt::format("cannot open rack file '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto dir = std::filesystem::path(path).parent_path().string();
+  return parse_rack(apply_rack_overrides(ss.str(), sets, path), path, dir.empty() ? "." : dir);
+}
+
+}  // namespace lpu::rack

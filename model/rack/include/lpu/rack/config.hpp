@@ -48,6 +48,17 @@ struct RackConfig {
 RackConfig load_rack(const std::string& path);
 RackConfig parse_rack(const std::string& toml_text, const std::string& origin, const std::string& base_dir = ".");
 
+// Overrides of a rack file, "key=value" with a dotted key ("links.latency_cycles=200",
+// "links.global.latency_cycles=300", "topology.name=torus2d", "chips=64", "chip.preset=tsp1").
+// The value is read as a TOML value (200, 0.5, "text", ["a", "b"]); anything else is a string.
+// "chip.set+=section.key=value" appends one preset override for every chip to [chip] set.
+// Returns the rack file's text with the overrides applied (tables are created as needed).
+// Throws ConfigError("rack-set") for a malformed override or a key through a non-table.
+std::string apply_rack_overrides(const std::string& toml_text, const std::vector<std::string>& sets,
+                                 const std::string& origin);
+// load_rack with overrides (lpu ... --rack FILE --rack-set KEY=VALUE; lpu sweep --set rack.KEY=...).
+RackConfig load_rack(const std::string& path, const std::vector<std::string>& sets);
+
 // A chip list: "3,7-9", "0-255:8" (every 8th), "all". Throws ConfigError(key) when malformed
 // or out of 0..chips-1.
 std::vector<int> parse_chip_list(const std::string& text, int chips, const std::string& key);
