@@ -6,7 +6,8 @@
 //     examples/rack/pipeline256.toml on configs/lpx-rack.toml, timing-only): no tracing; a small
 //     selection (one chip's SXM queues and links); one chip whole; every chip whole; all with a
 //     timeline.
-// Usage: build/bin/bench_trace [example.lpa] [--no-rack]   (default examples/matmul_i8.lpa)
+// Usage: build/bin/bench_trace [example.lpa] [--no-rack]   (default examples/sram_stream.lpa: every
+// lp30 MEM slice reads every cycle for 3,349 cycles, the densest trace there is)
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -104,7 +105,7 @@ void rack_case(const std::string& rackfile, const std::string& manifest, bool ti
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string file = std::string(LPU_SOURCE_DIR) + "/examples/matmul_i8.lpa";
+  std::string file = std::string(LPU_SOURCE_DIR) + "/examples/sram_stream.lpa";
   bool racks = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

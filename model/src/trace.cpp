@@ -145,7 +145,7 @@ VcdTracer::VcdTracer(const Chip& chip, const TraceSelection& sel, std::string sc
         if (!sel_.streams.empty() && !sel_.streams.count(id)) continue;
         const std::string sc = fmt::format("sv[{}].dir[{}].st[{}]", pos, d, id);
         int valid = sig(sc, "valid", 1, 1);
-        int value = sig(sc, "value", vb);
+        int value = sig(sc, "value", vb, 1);  // 0 until a value comes, as the RTL's registers
         (void)valid;  // = value - 1
         stream_sig_[{id | (d ? 64 : 0), pos}] = value;
       }
@@ -757,8 +757,11 @@ void Timeline::write(std::ostream& out) const {
       ev.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", q}, {"args", {{"sort_index", q}}}});
     }
     // Counters: SRAM bytes read and MXM passes per bucket of cycles.
-    const std::int64_t buckets = std::clamp<std::int64_t>(tr->cycles / 1, 1, 200);
-    const std::int64_t width = std::max<std::int64_t>(1, (tr->cycles + buckets - 1) / buckets);
+    std::int64_t cycles = tr->cycles;  // 0 when the run stopped with an error: up to the last span
+    if (cycles == 0)
+      for (const auto& s : tr->spans) cycles = std::max(cycles, s.cycle + (s.count - 1) * s.delay + 1);
+    const std::int64_t buckets = std::clamp<std::int64_t>(cycles, 1, 200);
+    const std::int64_t width = std::max<std::int64_t>(1, (cycles + buckets - 1) / buckets);
     std::vector<double> sram(std::size_t(buckets + 1), 0), mxm(std::size_t(buckets + 1), 0);
     for (const auto& s : tr->spans) {
       const auto in = isa::decode(s.word);

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Render a timeline written by `lpu run --trace` as a picture (one row per queue).
+"""Render a timeline written by `lpu run --trace` as a picture (one row per queue; C2C
+transfers of rack runs as arrows from the SEND to the RECV).
 
 Usage: timeline_png.py trace.json out.png [--title TEXT]
 For interactive viewing open the JSON in ui.perfetto.dev or chrome://tracing instead.
@@ -41,6 +42,15 @@ def main():
             if "repeat" in e["args"]:
                 label += f"  x{e['args']['repeat']}"
             ax.text(ts + dur + 0.1, y, label, va="center", fontsize=8)
+    # C2C transfers (rack runs): flow events "s" (at the SEND) and "f" (at the RECV) with one id.
+    row_of = {key: y for y, key in enumerate(rows)}
+    starts = {e["id"]: e for e in ev if e.get("ph") == "s"}
+    for e in ev:
+        s = starts.get(e.get("id")) if e.get("ph") == "f" else None
+        if s and (s["pid"], s["tid"]) in row_of and (e["pid"], e["tid"]) in row_of:
+            ax.annotate("", xy=(e["ts"] * 1000.0, row_of[(e["pid"], e["tid"])]),
+                        xytext=(s["ts"] * 1000.0, row_of[(s["pid"], s["tid"])]),
+                        arrowprops=dict(arrowstyle="->", color="#333333", lw=0.8))
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"chip {p} {names.get((p, t), t)}" for p, t in rows])
     ax.invert_yaxis()
