@@ -23,5 +23,7 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_capacity(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

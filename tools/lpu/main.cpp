@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   add_serve(app, cmds);
   add_capacity(app, cmds);
   add_sweep(app, cmds);
+  add_gen(app, cmds);
+  add_decode(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

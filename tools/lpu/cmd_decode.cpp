@@ -1,0 +1,124 @@
+// lpu decode: greedy decode of a model on the emulated rack (functional, through the runtime),
+// or one timing-only step of a big model with the decode figures (docs/decode.md).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/common/tensor_file.hpp"
+#include "lpu/workload/decoder.hpp"
+#include "lpu/workload/reference.hpp"
+
+namespace lpu::tools {
+
+void resolve_rack(workload::DecoderSpec& s);
+
+namespace {
+std::vector<int> parse_tokens(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      std::size_t n = 0;
+      const int t = std::stoi(item, &n);
+      if (n != item.size()) throw std::invalid_argument(item);
+      v.push_back(t);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("--prompt: '{}' is not a token id (expected a list such as 1,2,3)", item));
+    }
+  }
+  return v;
+}
+}  // namespace
+
+void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
+  struct O {
+    workload::DecoderSpec spec;
+    std::string weights, prompt = "1", stats, trace;
+    int max_new = 32, threads = 1, tokens = 1;
+    bool timing_only = false, json = false, reference = false;
+  };
+  auto o = std::make_shared<O>();
+  auto* sub = app.add_subcommand("decode", "greedy decode on the emulated rack (functional), or one timing-only decode step");
+  sub->add_option("--model", o->spec.model, "model shape: a name in configs/models or a .toml path")->capture_default_str();
+  sub->add_option("--rack", o->spec.rack, "rack file (default: configs/lpx-rack.toml)");
+  sub->add_option("--chips", o->spec.chips, "chips of the rack to use (0: as many as help)")->capture_default_str();
+  sub->add_option("--partition", o->spec.partition, "pipeline (tensor and hybrid are not implemented)")->capture_default_str();
+  sub->add_option("--dtype", o->spec.dtype, "weight type: fp8, bf16, int8 (timing only)")->capture_default_str();
+  sub->add_option("--context", o->spec.context, "KV-cache positions per user (0: the model's, at most 8192)")->capture_default_str();
+  sub->add_option("--users", o->spec.users, "users in flight through the pipeline (timing: tokens/s with that many)")
+      ->capture_default_str();
+  sub->add_option("--batch", o->spec.batch, "users per micro-batch (tokens per run of the programs)")->capture_default_str();
+  sub->add_option("--chips-per-layer", o->spec.chips_per_layer, "pipeline stages per layer (0: automatic)")->capture_default_str();
+  sub->add_option("--head-chips", o->spec.head_chips, "chips for the LM head (0: automatic)")->capture_default_str();
+  sub->add_option("--weights", o->weights, "weights (.safetensors from lpu gen weights): functional decode");
+  sub->add_option("--prompt", o->prompt, "prompt token ids, e.g. 1,2,3")->capture_default_str();
+  sub->add_option("--max-new", o->max_new, "tokens to generate")->capture_default_str();
+  sub->add_flag("--timing-only", o->timing_only, "one decode step without data: latency, tokens/s, utilisation, energy");
+  sub->add_option("--tokens", o->tokens, "timing-only: steps the figures are reported for (they repeat identically)")
+      ->capture_default_str();
+  sub->add_option("--threads", o->threads, "host threads of the rack engine (timing-only)")->capture_default_str();
+  sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_option("--trace", o->trace, "timing-only: write a timeline of the first stages (Perfetto / chrome://tracing JSON)");
+  sub->add_flag("--reference", o->reference, "functional: also run the plain C++ reference decoder and compare");
+  sub->add_flag("--json", o->json, "print the result as JSON");
+  out.emplace_back(sub, [o]() {
+    resolve_rack(o->spec);
+    if (o->timing_only) {
+      auto plan = workload::plan_decoder(o->spec);
+      workload::DecodeOptions opt;
+      opt.threads = o->threads;
+      opt.stats = o->stats;
+      opt.trace = o->trace;
+      std::string text;
+      auto j = workload::decode_timing(plan, o->tokens, opt, &text);
+      if (o->json) std::cout << j["decode"].dump(2) << "\n";
+      else std::cout << text;
+      return 0;
+    }
+    if (o->weights.empty()) throw Error("functional decode needs --weights FILE.safetensors (or use --timing-only)");
+    auto ws = io::load_safetensors(o->weights);
+    auto plan = workload::plan_decoder(o->spec);
+    const auto prompt = parse_tokens(o->prompt);
+    workload::DecodeOptions opt;
+    opt.stats = o->stats;
+    auto r = workload::decode_functional(plan, ws, prompt, o->max_new, opt);
+    nlohmann::json j = r.stats["decode"];
+    int mismatches = -1;
+    double max_diff = 0;
+    if (o->reference) {
+      workload::ReferenceDecoder ref(plan.model, ws, {plan.wtype, plan.reduce_block});
+      std::vector<std::vector<float>> lg;
+      auto toks = ref.greedy(prompt, o->max_new, &lg);
+      mismatches = 0;
+      for (std::size_t i = 0; i < toks.size(); ++i) mismatches += i >= r.tokens.size() || toks[i] != r.tokens[i];
+      std::size_t k = 0;
+      for (const auto& s : r.steps)
+        if (s.token_out >= 0 && k < lg.size()) {
+          for (std::size_t v = 0; v < s.logits.size(); ++v)
+            max_diff = std::max(max_diff, double(std::abs(s.logits[v] - lg[k][v])));
+          ++k;
+        }
+      j["reference_tokens"] = toks;
+      j["reference_token_mismatches"] = mismatches;
+      j["reference_max_abs_logit_diff"] = max_diff;
+    }
+    if (o->json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      fmt::print("tokens: {}\n", fmt::join(r.tokens, ","));
+      fmt::print("{} prompt + {} new tokens on {} chips of {}: {:.3f} us per token (emulated, host to host), {:.1f} tokens/s\n",
+                 prompt.size(), r.tokens.size(), plan.chips.size(), plan.rack.name, j["latency_per_token_s"].get<double>() * 1e6,
+                 j["tokens_per_s_per_user"].get<double>());
+      if (mismatches >= 0)
+        fmt::print("reference decoder: {} token mismatch(es), max |logit difference| {:.3g}\n", mismatches, max_diff);
+    }
+    return mismatches > 0 ? 1 : 0;
+  });
+}
+
+}  // namespace lpu::tools

@@ -1,0 +1,168 @@
+#pragma once
+// Transformer decode on a rack: the program generator (`lpu gen decoder`) and the runs of its
+// programs (`lpu decode`). Design, numerics and commands in docs/decode.md.
+//
+// One program per chip serves every decode step: the host sets registers before each step
+// (the KV-cache row registers, see step_registers) and streams in the token's embedding plus
+// the step's constants (RoPE cos/sin, the position, the one-hot lane of the position); the
+// last chips stream out the logits.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lpu/common/tensor_file.hpp"
+#include "lpu/isa/isa.hpp"
+#include "lpu/rack/config.hpp"
+#include "lpu/workload/model_shape.hpp"
+#include "lpu/workload/reference.hpp"
+
+namespace lpu::workload {
+
+struct DecoderSpec {
+  std::string model = "tiny";       // configs/models name or path
+  std::string rack;                 // rack file
+  int chips = 0;                    // chips to use (0: as many as help, up to the rack)
+  std::string partition = "pipeline";  // pipeline (tensor, hybrid: not implemented)
+  std::string dtype = "fp8";        // fp8 | bf16 | int8 (int8: timing only)
+  int context = 0;                  // KV-cache positions per user (0: min(model max_context, 8192))
+  int users = 1;                    // users whose KV cache is held (pipelined micro-batches)
+  int batch = 1;                    // users per micro-batch: tokens one run of the programs decodes
+  int chips_per_layer = 0;          // 0: automatic
+  int head_chips = 0;               // 0: automatic
+  int max_links = 4;                // parallel links used between consecutive stages
+};
+
+// What one chip does, where its data is, and how to run it.
+struct ChipPlan {
+  int chip = 0;                 // rack chip number
+  int stage = 0;                // position in the pipeline
+  std::string role;             // "L3.attn+ffn[0,30)", "head[0,134)"
+  std::string units;            // the units it computes, for people
+  int program = 0;              // index into DecoderPlan::programs
+  std::int64_t start_delay = 0; // cycles after the common start its program begins
+  std::int64_t cycles = 0;      // program length (from its start)
+  std::int64_t first_send = -1; // program cycle of its first SEND (-1: none)
+  std::int64_t tiles = 0;       // weight tiles streamed through the MXM per run
+  std::vector<int> in_links, out_links;  // links used (to the previous / next stage)
+  int prev = -1, next = -1;     // neighbouring stages' chips
+  int dma_in_vectors = 0;       // host DMA channel 0 (first stage)
+  int dma_out_vectors = 0;      // host DMA channel 1 (logits)
+  int logits_first = 0;         // first f32 logits vector it returns
+  nlohmann::json placement;     // symbols: slice, row, rows, dtype, contents
+};
+
+struct PlanDetail;  // internal: the geometry and every symbol's rows (decoder_gen.cpp)
+
+struct DecoderPlan {
+  DecoderSpec spec;
+  ModelShape model;
+  rack::RackConfig rack;
+  isa::Dtype wtype = isa::Dtype::E4m3;
+  int context = 0;            // positions per user
+  int reduce_block = 0;       // f32 elements per vector (numerics)
+  int chips_per_layer = 1, layers_per_chip = 1, head_chips = 1;
+  std::vector<ChipPlan> chips;          // pipeline order
+  std::vector<std::string> programs;    // distinct .lpa texts; times are `@T0+cycle`
+  std::vector<std::string> program_names;
+  // Host I/O per micro-batch: first stage DMAIN channel 0; logits DMAOUT channel 1.
+  int x_vectors = 0;          // f32 vectors of the embedding per user (zero-padded)
+  int const_vectors = 0;      // step constants after the embeddings
+  int logits_vectors = 0;     // f32 vectors of logits per user (zero-padded)
+  int vector_bytes = 0;
+  // Registers the host sets before every step (besides r1 = pos): see step_registers.
+  struct RegRule {
+    int reg = 0;
+    std::string what;   // "K cache, slice part 1"
+    int block_rows = 0; // rows per block of positions (K: 1 per position)
+    int per_part = 0;   // blocks per slice part
+    int part = 0;
+    int positions_per_block = 1;
+    int dump = 0;       // value when the position is in another part
+    int base = 0;       // added to the in-part row
+  };
+  std::vector<RegRule> regs;
+  nlohmann::json summary;     // for the placement manifest and `lpu gen decoder`
+  std::shared_ptr<const PlanDetail> detail;
+};
+
+// Builds the whole plan (schedules every distinct program). Throws lpu::Error with a clear
+// message when the model does not fit (chips and racks it would need), for unsupported
+// partitions, dtypes and models.
+DecoderPlan plan_decoder(const DecoderSpec& spec);
+
+// Registers (r1 = pos, then the KV-cache part registers) for a step at position `pos`.
+std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& plan, int pos);
+
+// The host's input of one step for `batch` users: embeddings (f32, zero-padded) then the step
+// constants. Each vector is vector_bytes long.
+std::vector<std::vector<std::uint8_t>> step_inputs(const DecoderPlan& plan, const std::vector<std::vector<float>>& embeddings,
+                                                   int pos);
+
+// The contents of every weight and table symbol of one chip, from model weights (safetensors
+// tensors as written by gen_weights). Symbol name -> bytes (the symbol's rows).
+std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan& plan, int stage,
+                                                              const std::map<std::string, io::Tensor>& weights);
+
+// Writes the generated files: one .lpa per distinct program (times `@T0+...`), its object
+// (assembled with T0 = 0), placement.json (per chip: program, start delay, links, symbols),
+// rack.toml (a manifest `lpu run --rack FILE` runs: per chip the source with consts T0 = its
+// start delay) and, when weights are given, the symbol contents as .npy files it loads.
+void write_decoder(const DecoderPlan& plan, const std::string& dir, const std::map<std::string, io::Tensor>* weights = nullptr);
+
+nlohmann::json plan_json(const DecoderPlan& plan);
+
+// ---- runs ----------------------------------------------------------------------------------
+
+struct DecodeOptions {
+  int threads = 1;
+  std::string stats;   // write statistics JSON here
+  std::string trace;   // Perfetto timeline (functional runs, first chips)
+  bool quiet = false;
+};
+
+struct DecodeStep {
+  int pos = 0;
+  int token_in = 0;
+  int token_out = 0;
+  std::vector<float> logits;
+  double latency_s = 0;      // emulated, host to host (runtime)
+  std::int64_t chip_cycles = 0;
+};
+
+struct DecodeResult {
+  std::vector<int> tokens;           // generated
+  std::vector<DecodeStep> steps;     // every step (prompt and generated)
+  nlohmann::json stats;              // runtime statistics + decode summary
+};
+
+// A functional decode session on a runtime device: the programs and weights loaded, one step
+// per call.
+class DecodeSession {
+ public:
+  DecodeSession(const DecoderPlan& plan, const std::map<std::string, io::Tensor>& weights);
+  ~DecodeSession();
+  DecodeStep step(int token, int pos);  // logits of the token at `pos`
+  // A chip's symbol after the last step (KV cache: "K0u0g0p0" ..., see placement.json).
+  io::Tensor read_symbol(int stage, const std::string& name);
+  nlohmann::json stats();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Greedy decode on the emulator through the runtime (functional): loads the programs and
+// weights onto a rack device, runs one step per token with the step registers set, argmax on
+// the host.
+DecodeResult decode_functional(const DecoderPlan& plan, const std::map<std::string, io::Tensor>& weights,
+                               const std::vector<int>& prompt, int max_new, const DecodeOptions& opt);
+
+// Timing-only: one run of the programs (one micro-batch of `batch` users) on the rack engine;
+// statistics with the decode figures (latency per token, tokens/s per user and with `users`
+// in flight, utilisation, SRAM and link bandwidth, energy, tokens/s per MW).
+nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOptions& opt, std::string* text = nullptr);
+
+}  // namespace lpu::workload

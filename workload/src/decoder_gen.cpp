@@ -1,0 +1,1707 @@
+// `lpu gen decoder`: statically scheduled decode programs for every chip of a pipeline, their
+// placement, and the host-side data (weights in tile layout, tables, step inputs).
+// Design in docs/decode.md.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <set>
+
+#include "lpu/arch/layout.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/isa/numerics.hpp"
+#include "lpu/workload/decoder.hpp"
+#include "sched.hpp"
+
+namespace lpu::workload {
+
+using sched::ChipSched;
+using sched::Cycle;
+using sched::LwPart;
+using sched::MmGroup;
+using sched::OpSpec;
+using sched::Operand;
+using sched::Out;
+using sched::Rd;
+using sched::UnitKind;
+using sched::ValueP;
+
+namespace gen {
+
+int cdiv(std::int64_t a, std::int64_t b) { return int((a + b - 1) / b); }
+
+// ---- geometry: a model on a chip preset with a weight type ----------------------------------
+
+struct Geo {
+  int V = 0, E = 0, n = 0, ppv = 0, wb = 0;
+  int d = 0, H = 0, KV = 0, hd = 0, G = 0, ffn = 0, vocab = 0, layers = 0;
+  int NK = 0, NX = 0, HV = 0, kpr = 0, NKG = 0, kvpt = 0, NVT = 0, hpv = 0, NO = 0;
+  int RQ = 0, RK = 0, RD = 0, RF = 0, RV = 0, NL = 0, NQ = 0, NKR = 0;
+  int C = 0, nblk = 0, NS = 0, prt = 0, Rvt = 0;
+  int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
+  int bps = 0, mk = 0, bpsv = 0, mv = 0;  // KV-cache blocks per slice part and parts
+  int B = 1, U = 1;
+  isa::Dtype t = isa::Dtype::E4m3;
+  std::string tn;  // "e4m3"
+  std::int64_t tile_bytes() const { return std::int64_t(n) * V; }
+  // Weight tiles per unit kind.
+  std::int64_t attn_tiles() const { return std::int64_t(RQ + RK + NVT) * NK + std::int64_t(RD) * NO; }
+  int rvt(int T) const { return (std::min(KV, (T + 1) * kvpt) - T * kvpt) * hd; }
+};
+
+Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context, int users, int batch) {
+  Geo g;
+  g.t = t;
+  g.tn = std::string(isa::dtype_info(t).name);
+  g.V = p.vector_bytes();
+  g.E = g.V / 4;
+  g.wb = isa::dtype_bytes(t);
+  g.n = g.V / g.wb;
+  g.ppv = g.n / g.E;
+  g.d = m.d_model;
+  g.H = m.heads;
+  g.KV = m.kv_heads;
+  g.hd = m.head_dim;
+  g.G = m.heads / m.kv_heads;
+  g.ffn = m.ffn;
+  g.vocab = m.vocab;
+  g.layers = m.layers;
+  g.NK = cdiv(g.d, g.n);
+  g.NX = g.NK * g.ppv;
+  g.HV = cdiv(g.hd / 2, g.E);
+  const int foot = 2 * g.HV * g.E;  // one head's q/k footprint in the MXM input layout
+  if (foot > g.n || g.hd > g.n)
+    throw Error(fmt::format("head_dim {} is too large for {}-byte vectors of {} (a head must fit one vector)", g.hd, g.V, g.tn));
+  g.kpr = std::min(g.KV, g.n / foot);
+  g.NKG = cdiv(g.KV, g.kpr);
+  g.kvpt = std::max(1, std::min(g.KV, g.n / g.hd));
+  g.NVT = cdiv(g.KV, g.kvpt);
+  g.hpv = std::max(1, g.n / g.hd);
+  g.NO = cdiv(g.H, g.hpv);
+  g.RQ = cdiv(std::int64_t(2) * g.H * g.HV * g.E, g.n);
+  g.RK = cdiv(std::int64_t(2) * g.KV * g.HV * g.E, g.n);
+  g.NQ = g.RQ * g.ppv;
+  g.NKR = g.RK * g.ppv;
+  g.RD = g.NK;
+  g.RF = cdiv(g.ffn, g.n);
+  g.RV = cdiv(g.vocab, g.n);
+  g.NL = cdiv(g.vocab, g.E);
+  g.C = context;
+  g.nblk = cdiv(context, g.n);
+  g.NS = g.nblk * g.ppv;
+  g.Rvt = g.kvpt * g.hd;
+  g.prt = cdiv(g.Rvt, 3);
+  g.NSC = 2 * g.HV + 2;
+  g.U = users;
+  g.B = batch;
+  // KV cache in slice parts (docs/decode.md, "KV cache"): K: a dump row, then bps blocks of n
+  // rows; V^T parts: prt dump rows, then bpsv blocks of prt rows.
+  const int rows = p.mem.rows;
+  const int bps_max = (rows - 1) / g.n;
+  const int bpsv_max = (rows - g.prt) / g.prt;
+  if (bps_max < 1 || bpsv_max < 1) throw Error(fmt::format("a MEM slice of {} rows cannot hold one block of the KV cache", rows));
+  g.mk = cdiv(g.nblk, bps_max);
+  g.bps = cdiv(g.nblk, g.mk);
+  g.mv = cdiv(g.nblk, bpsv_max);
+  g.bpsv = cdiv(g.nblk, g.mv);
+  if (1 + g.mk + g.mv > 14)
+    throw Error(fmt::format("context {} needs {} KV-cache registers (the cache spans {} + {} slice parts); at most 13 are "
+                            "available: use a shorter --context",
+                            context, g.mk + g.mv, g.mk, g.mv));
+  return g;
+}
+
+// ---- units of work and the partition ---------------------------------------------------------
+
+struct Unit {
+  enum K : std::uint8_t { Attn, Chunk, Down, Head } k;
+  int layer = 0;
+  int idx = 0;
+  std::int64_t tiles = 0;
+};
+
+std::string unit_name(const Unit& u) {
+  switch (u.k) {
+    case Unit::Attn: return fmt::format("L{}.attn", u.layer);
+    case Unit::Chunk: return fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
+    case Unit::Down: return fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
+    case Unit::Head: return fmt::format("head[{}]", u.idx);
+  }
+  return "?";
+}
+
+std::string describe_units(const std::vector<Unit>& us) {
+  std::string s;
+  std::size_t i = 0;
+  while (i < us.size()) {
+    std::size_t j = i;
+    while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].idx == us[j].idx + 1) ++j;
+    if (!s.empty()) s += " ";
+    if (us[i].k == Unit::Attn) s += fmt::format("L{}.attn", us[i].layer);
+    else {
+      const char* nm = us[i].k == Unit::Chunk ? "ffn_up" : us[i].k == Unit::Down ? "ffn_down" : "head";
+      if (us[i].k == Unit::Head) s += fmt::format("{}[{},{})", nm, us[i].idx, us[j].idx + 1);
+      else s += fmt::format("L{}.{}[{},{})", us[i].layer, nm, us[i].idx, us[j].idx + 1);
+    }
+    i = j + 1;
+  }
+  return s;
+}
+
+// Relative description (layer numbers removed) for sharing schedules between layers.
+std::string role_key(const std::vector<Unit>& us) {
+  std::string s;
+  const int l0 = us.empty() ? 0 : us[0].layer;
+  for (const auto& u : us) s += fmt::format("{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx);
+  return s;
+}
+
+// What travels from one stage to the next, in order (docs/decode.md, "Pipeline").
+struct Live {
+  bool sc = false, x = false, h2 = false;
+  int a = 0;  // chunks of the SwiGLU output a[0 .. a)
+  int vectors(const Geo& g) const {
+    return (sc ? g.NSC : 0) + (x ? g.B * g.NX : 0) + (h2 ? g.B * g.NK : 0) + g.B * a;
+  }
+};
+
+Live live_before(const Unit& next, const Geo& g) {
+  Live l;
+  switch (next.k) {
+    case Unit::Attn: l.sc = l.x = true; break;
+    case Unit::Chunk:
+      l.sc = l.x = true;
+      l.h2 = next.idx > 0;
+      l.a = next.idx;
+      break;
+    case Unit::Down: l.sc = l.x = true; l.a = g.RF; break;
+    case Unit::Head: l.x = true; break;
+  }
+  return l;
+}
+
+// ---- placement bookkeeping ---------------------------------------------------------------------
+
+// Host data of a symbol: where each row comes from.
+struct SymRows {
+  std::string name;
+  int slice = 0;
+  std::int64_t row = 0, rows = 0;
+  isa::Dtype dtype = isa::Dtype::I8;
+  int elems = 0;  // per row
+  std::string kind;  // weights, gain, const, iota, kcache, vcache
+  // Weights: entries of tile rows.
+  struct Entry {
+    int mat;  // 0 q 1 k 2 v 3 o 4 gate 5 up 6 down 7 lm
+    int layer, r, c, first, count;
+  };
+  std::vector<Entry> entries;
+  int layer = -1;   // gains
+  int which = 0;    // gains: 0 attention, 1 ffn, 2 final
+};
+
+enum Mat : int { MQ = 0, MK, MV, MO, MG, MU, MD, MLM };
+const char* mat_name(int m) {
+  static const char* n[] = {"wq", "wk", "wv", "wo", "w1", "w3", "w2", "output"};
+  return n[m];
+}
+
+// Constants table rows.
+enum ConstRow : int { C_INVD = 0, C_EPS, C_SCALE, C_NEGINF, C_ZERO, C_SLOT0 };
+
+// ---- the per-chip builder -------------------------------------------------------------------
+
+struct ChipOut {
+  std::string text;                 // program with @T0 times and @LOk@ / @LIk@ link slots
+  std::vector<Cycle> send;          // SEND issue per output vector
+  std::int64_t cycles = 0;
+  std::int64_t tiles = 0;
+  std::vector<SymRows> syms;
+  int dma_in = 0, dma_out = 0;
+  int logits_first = 0;
+  nlohmann::json placement;
+};
+
+class Builder {
+ public:
+  Builder(const Geo& g, const ChipParams& p, const ModelShape& m, std::vector<Unit> units, bool first, bool dma_in,
+          std::vector<Cycle> arrivals, int in_links, Live in_live, Live out_live, int out_links, Cycle link_ser)
+      : g_(g), p_(p), m_(m), units_(std::move(units)), first_(first), dma_in_(dma_in), arr_(std::move(arrivals)),
+        in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, 0) {
+    for (int l = 0; l < out_links_; ++l) S_.set_link_ser(l, link_ser);
+  }
+
+  ChipOut build() {
+    plan_memory();
+    inputs();
+    for (std::size_t i = 0; i < units_.size(); ++i) unit(units_[i]);
+    outputs();
+    ChipOut o;
+    o.text = S_.emit(header() + S_.debug_symbols());
+    o.send = sends_;
+    o.cycles = S_.last_cycle() + 1 + (p_.superlanes - 1) * p_.icu.superlane_stagger;
+    o.tiles = S_.tile_count();
+    o.syms = syms_;
+    o.dma_in = dma_in_count_;
+    o.dma_out = dma_out_count_;
+    o.logits_first = logits_first_;
+    o.placement = placement_json();
+    return o;
+  }
+
+ private:
+  // ---- memory plan: weight lanes, fixed tables, KV cache, scratch ----
+  struct TilePart {
+    ValueP src;
+    int first = 0, count = 0, srow = 0, queue = 0;
+  };
+  struct TileRef {
+    int mat, layer, r, c;
+    std::vector<TilePart> parts;
+  };
+
+  void enumerate_tiles(std::vector<std::vector<TileRef>>& per_plane) {
+    const int P = int(S_.planes().size());
+    int rt = 0;
+    auto rowtile = [&](int mat, int layer, int r, int K) {
+      auto& v = per_plane[std::size_t(rt % P)];
+      for (int c = 0; c < K; ++c) v.push_back({mat, layer, r, c, {}});
+      rt_plane_.push_back(rt % P);
+      ++rt;
+    };
+    for (const auto& u : units_) {
+      switch (u.k) {
+        case Unit::Attn:
+          for (int r = 0; r < g_.RQ; ++r) rowtile(MQ, u.layer, r, g_.NK);
+          for (int r = 0; r < g_.RK; ++r) rowtile(MK, u.layer, r, g_.NK);
+          for (int r = 0; r < g_.NVT; ++r) rowtile(MV, u.layer, r, g_.NK);
+          for (int r = 0; r < g_.RD; ++r) rowtile(MO, u.layer, r, g_.NO);
+          break;
+        case Unit::Chunk:
+          rowtile(MG, u.layer, u.idx, g_.NK);
+          rowtile(MU, u.layer, u.idx, g_.NK);
+          break;
+        case Unit::Down: rowtile(MD, u.layer, u.idx, g_.RF); break;
+        case Unit::Head: rowtile(MLM, 0, u.idx, g_.NK); break;
+      }
+    }
+  }
+
+  int fixed_rows(int slice, std::int64_t rows, const std::string& what) {
+    // First fit in slice `slice` (or anywhere when -1) of the non-weight slices.
+    auto& sl = S_.slices();
+    for (int pass = 0; pass < 2; ++pass)
+      for (int s : inner_) {
+        if (slice >= 0 && s != slice) continue;
+        if (pass == 0 && avoid_.count(s)) continue;
+        auto& top = top_[s];
+        if (top + rows <= p_.mem.rows) {
+          const int r = int(top);
+          top += rows;
+          S_.reserve_rows(s, r, rows);
+          (void)sl;
+          inner_slice_of_last_ = s;
+          return r;
+        }
+      }
+    throw Error(fmt::format("does not fit: no room for {} ({} rows) in the SRAM left after the weights", what, rows));
+  }
+  int fixed_slice_for(std::int64_t rows, const std::set<int>& avoid) {
+    for (int s : inner_)
+      if (!avoid.count(s) && top_[s] + rows <= p_.mem.rows) return s;
+    for (int s : inner_)
+      if (top_[s] + rows <= p_.mem.rows) return s;
+    throw Error(fmt::format("does not fit: no room for a KV-cache part of {} rows in the SRAM left after the weights", rows));
+  }
+
+  void plan_memory() {
+    const int P = int(S_.planes().size());
+    std::vector<std::vector<TileRef>> per_plane(static_cast<std::size_t>(P));
+    enumerate_tiles(per_plane);
+    // Lanes: every plane queue streams one part of each of its plane's tiles.
+    auto& planes = S_.planes();
+    const int nq = int(planes[0].qids.size());
+    const int a = cdiv(g_.n, nq);
+    // Slices each lane needs: its parts (at most `a` rows each) never straddle two slices.
+    const int rows = p_.mem.rows;
+    std::vector<std::int64_t> lane_need(std::size_t(P * nq), 0);
+    for (int pl = 0; pl < P; ++pl)
+      for (int j = 0; j < nq; ++j) {
+        const int cnt = std::max(0, std::min(a, g_.n - j * a));
+        if (cnt == 0) continue;
+        const std::int64_t parts = std::int64_t(per_plane[std::size_t(pl)].size());
+        lane_need[std::size_t(pl * nq + j)] = (parts + rows / cnt - 1) / (rows / cnt);
+      }
+    // Slices for the lanes: outermost first, on the plane's side first.
+    auto& sl = S_.slices();
+    std::vector<int> order(sl.size());
+    for (std::size_t i = 0; i < sl.size(); ++i) order[i] = int(sl.size() - 1 - i);  // outer first
+    std::set<int> used;
+    std::vector<std::vector<int>> lane_slices(std::size_t(P * nq));
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (int pl = 0; pl < P; ++pl)
+        for (int j = 0; j < nq; ++j) {
+          const auto L = std::size_t(pl * nq + j);
+          if (std::int64_t(lane_slices[L].size()) >= lane_need[L]) continue;
+          const bool east = planes[std::size_t(pl)].position > S_.vxm_position();
+          int pick = -1;
+          for (int pass = 0; pass < 2 && pick < 0; ++pass)
+            for (int s : order) {
+              if (used.count(s)) continue;
+              const bool s_east = sl[std::size_t(s)].name[4] == 'e';
+              if (pass == 0 && s_east != east) continue;
+              pick = s;
+              break;
+            }
+          if (pick < 0) throw Error("does not fit: the weights need more MEM slices than the chip has");
+          used.insert(pick);
+          lane_slices[L].push_back(pick);
+          progress = true;
+        }
+    }
+    for (std::size_t s = 0; s < sl.size(); ++s)
+      if (!used.count(int(s))) inner_.push_back(int(s));
+    // inner_ is in VXM-outward order already (slices() order).
+    std::sort(inner_.begin(), inner_.end());
+    for (int s : inner_) top_[s] = 0;
+    // Assign tile parts to lane slices; one symbol per used lane slice.
+    std::vector<std::size_t> cur(std::size_t(P * nq), 0);
+    std::vector<std::int64_t> fill(std::size_t(P * nq), 0);
+    std::map<std::pair<std::size_t, std::size_t>, std::size_t> symidx;  // (lane, slice k) -> syms_ index
+    std::vector<std::vector<ValueP>> lane_vals(std::size_t(P * nq));
+    for (int pl = 0; pl < P; ++pl) {
+      for (auto& t : per_plane[std::size_t(pl)]) {
+        for (int j = 0; j < nq; ++j) {
+          const int cnt = std::max(0, std::min(a, g_.n - j * a));
+          if (cnt == 0) continue;
+          const auto L = std::size_t(pl * nq + j);
+          if (fill[L] + cnt > rows) {
+            cur[L]++;
+            fill[L] = 0;
+          }
+          if (cur[L] >= lane_slices[L].size()) throw Error("does not fit: weight lanes overflow");
+          const int s = lane_slices[L][cur[L]];
+          auto key = std::make_pair(L, cur[L]);
+          if (!symidx.count(key)) {
+            SymRows sr;
+            sr.name = fmt::format("W{}{}q{}_{}", sl[std::size_t(s)].name[4], pl, j, cur[L]);
+            sr.slice = s;
+            sr.row = 0;
+            sr.rows = 0;
+            sr.dtype = g_.t;
+            sr.elems = g_.n;
+            sr.kind = "weights";
+            symidx[key] = syms_.size();
+            syms_.push_back(sr);
+            lane_vals[L].push_back(S_.fixed(sr.name, s, 0, rows, 0));
+          }
+          auto& sr = syms_[symidx[key]];
+          sr.entries.push_back({t.mat, t.layer, t.r, t.c, j * a, cnt});
+          TilePart tp;
+          tp.src = lane_vals[L][cur[L]];
+          tp.first = int(fill[L]);
+          tp.count = cnt;
+          tp.srow = j * a;
+          tp.queue = j;
+          t.parts.push_back(tp);
+          fill[L] += cnt;
+          sr.rows = fill[L];
+        }
+      }
+    }
+    for (auto& sr : syms_) S_.reserve_rows(sr.slice, 0, sr.rows);
+    for (int pl = 0; pl < P; ++pl) {
+      tiles_.push_back(std::move(per_plane[std::size_t(pl)]));
+      tile_cursor_.push_back(0);
+    }
+    // Fixed tables: constants, iota (replicated per head of a group), gains.
+    bool attn = false, ffn = false, head = false;
+    std::set<int> gain_layers_a, gain_layers_f;
+    for (const auto& u : units_) {
+      if (u.k == Unit::Attn) {
+        attn = true;
+        gain_layers_a.insert(u.layer);
+      }
+      if (u.k == Unit::Chunk && u.idx == 0) gain_layers_f.insert(u.layer);
+      if (u.k == Unit::Chunk && u.idx > 0 && !in_live_.h2) gain_layers_f.insert(u.layer);
+      if (u.k == Unit::Chunk || u.k == Unit::Down) ffn = true;
+      if (u.k == Unit::Head) head = true;
+    }
+    (void)ffn;
+    const int nconst = C_SLOT0 + g_.kvpt;
+    {
+      const int r = fixed_rows(-1, nconst, "constants");
+      add_table("CONSTS", inner_slice_of_last_, r, nconst, isa::Dtype::I8, g_.V, "const");
+      const_ = S_.fixed("CONSTS", inner_slice_of_last_, r, nconst);
+    }
+    if (attn) {
+      const int rr = g_.G * g_.NS;
+      const int r = fixed_rows(-1, rr, "iota");
+      add_table("IOTA", inner_slice_of_last_, r, rr, isa::Dtype::I32, g_.E, "iota");
+      iota_ = S_.fixed("IOTA", inner_slice_of_last_, r, rr);
+    }
+    auto gain = [&](int layer, int which) {
+      const int r = fixed_rows(-1, g_.NX, "norm gains");
+      const std::string nm = which == 2 ? "G_FINAL" : fmt::format("G_{}{}", which == 0 ? "ATTN" : "FFN", layer);
+      add_table(nm, inner_slice_of_last_, r, g_.NX, isa::Dtype::F32, g_.E, "gain");
+      syms_.back().layer = layer;
+      syms_.back().which = which;
+      return S_.fixed(nm, inner_slice_of_last_, r, g_.NX);
+    };
+    for (int l : gain_layers_a) gain_attn_[l] = gain(l, 0);
+    for (int l : gain_layers_f) gain_ffn_[l] = gain(l, 1);
+    if (head) gain_final_ = gain(0, 2);
+    // KV cache per attention layer on this chip, per user.
+    for (int l : gain_layers_a) {
+      auto& kv = kv_[l];
+      for (int u = 0; u < g_.U; ++u) {
+        std::vector<std::vector<KPart>> kg;
+        for (int gm = 0; gm < g_.NKG; ++gm) {
+          std::vector<KPart> parts;
+          std::set<int> avoid;
+          for (int k = 0; k < g_.mk; ++k) {
+            const int rows_k = 1 + g_.bps * g_.n;
+            const int s = fixed_slice_for(rows_k, kslices_);
+            const int r = fixed_rows(s, rows_k, "the K cache");
+            kslices_.insert(s);
+            const std::string nm = fmt::format("K{}u{}g{}p{}", l, u, gm, k);
+            add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
+            KPart kp;
+            kp.read = S_.fixed(nm, s, r, rows_k);
+            kp.write = S_.fixed(nm + ".w", s, r, 1, 0, 2 + k);
+            parts.push_back(kp);
+          }
+          kg.push_back(std::move(parts));
+        }
+        kv.k.push_back(std::move(kg));
+        std::vector<std::vector<std::vector<KPart>>> vt;  // [T][j][k]
+        for (int T = 0; T < g_.NVT; ++T) {
+          std::vector<std::vector<KPart>> js;
+          std::set<int> sib;
+          for (int j = 0; j < 3; ++j) {
+            std::vector<KPart> parts;
+            if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) <= 0) {
+              js.push_back(parts);
+              continue;
+            }
+            for (int k = 0; k < g_.mv; ++k) {
+              const int rows_v = g_.prt + g_.bpsv * g_.prt;
+              std::set<int> avoid = sib;
+              for (int x : kslices_) avoid.insert(x);
+              const int s = fixed_slice_for(rows_v, avoid);
+              const int r = fixed_rows(s, rows_v, "the V cache");
+              sib.insert(s);
+              const std::string nm = fmt::format("V{}u{}t{}j{}p{}", l, u, T, j, k);
+              add_table(nm, s, r, rows_v, g_.t, g_.n, "vcache");
+              KPart kp;
+              kp.read = S_.fixed(nm, s, r, rows_v);
+              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + g_.mk + k);
+              parts.push_back(kp);
+            }
+            js.push_back(std::move(parts));
+          }
+          vt.push_back(std::move(js));
+        }
+        kv.vt.push_back(std::move(vt));
+      }
+    }
+    // Scratch: every non-weight slice (rows above the fixed data).
+    S_.set_scratch(inner_);
+  }
+
+  void add_table(const std::string& name, int slice, int row, std::int64_t rows, isa::Dtype t, int elems, const char* kind) {
+    SymRows sr;
+    sr.name = name;
+    sr.slice = slice;
+    sr.row = row;
+    sr.rows = rows;
+    sr.dtype = t;
+    sr.elems = elems;
+    sr.kind = kind;
+    syms_.push_back(std::move(sr));
+  }
+
+  // fixed_rows records the slice it used here (set before returning).
+  int inner_slice_of_last_ = 0;
+
+  // ---- op helpers ----
+  ValueP vop(const std::string& mnem, std::vector<Rd> in, int count, isa::LatClass lat, const std::string& name,
+             std::optional<Out> out = std::nullopt, std::vector<Operand> ops = {}, UnitKind unit = UnitKind::Vxm,
+             Cycle earliest = 0) {
+    OpSpec s;
+    s.unit = unit;
+    s.mnem = mnem;
+    if (ops.empty()) {
+      for (std::size_t i = 0; i < in.size(); ++i) ops.push_back(Operand::in(int(i)));
+      ops.push_back(Operand::out());
+    }
+    s.ops = std::move(ops);
+    s.lat = lat;
+    s.in = std::move(in);
+    s.count = count;
+    s.earliest = earliest;
+    Out o;
+    if (out) o = *out;
+    if (o.name.empty()) o.name = name;
+    s.out = o;
+    return S_.op(s).out;
+  }
+  ValueP bin(const std::string& mnem, Rd a, Rd b, int count, const std::string& name, std::optional<Out> out = std::nullopt) {
+    const bool mul = mnem.rfind("MUL", 0) == 0;
+    return vop(mnem, {a, b}, count, mul ? isa::LatClass::VxmMul : isa::LatClass::VxmAlu, name, out);
+  }
+  ValueP un(const std::string& mnem, Rd a, int count, isa::LatClass lat, const std::string& name,
+            std::optional<Out> out = std::nullopt) {
+    return vop(mnem, {a}, count, lat, name, out);
+  }
+  static Rd all(const ValueP& v, int idx = 0, int stride = 1) { return Rd{v, idx, stride}; }
+  Rd cst(int row) const { return Rd{const_, row, 0}; }
+  std::string f32op(const char* m) const { return std::string(m) + ".f32"; }
+  std::string top(const char* m) const { return std::string(m) + "." + g_.tn; }
+
+  // Pairwise tree over groups: v holds ng groups of m vectors ([g][i]); returns ng vectors.
+  ValueP tree(const std::string& mnem, ValueP v, int ng, int m, const std::string& name, bool free_input) {
+    bool own = free_input;
+    while (m > 1) {
+      const int half = m / 2, odd = m % 2, nm = half + odd;
+      ValueP out = S_.alloc(name, ng * nm, min_ready(v));
+      if (!odd) {
+        bin(mnem, all(v, 0, 2), all(v, 1, 2), ng * half, name, Out{out, 0, 1, {}, {}});
+      } else {
+        for (int gi = 0; gi < ng; ++gi)
+          if (half > 0) bin(mnem, all(v, gi * m, 2), all(v, gi * m + 1, 2), half, name, Out{out, gi * nm, 1, {}, {}});
+        un("MOV", all(v, m - 1, m), ng, isa::LatClass::VxmAlu, name, Out{out, half, nm, {}, {}});
+      }
+      if (own) S_.free(v);
+      own = true;
+      v = out;
+      m = nm;
+    }
+    return v;
+  }
+  static Cycle min_ready(const ValueP& v) {
+    Cycle m = sched::kNever;
+    for (auto r : v->ready) m = std::min(m, r);
+    return m >= sched::kNever ? 0 : m;
+  }
+
+  // f32 vectors z ([k][p], count * ppv) -> count vectors of the weight type (CVT parts, ADD).
+  ValueP cvt_combine(const ValueP& z, int z0, int count, const std::string& name, std::optional<Out> final_out = std::nullopt) {
+    std::vector<ValueP> parts;
+    const std::string cm = fmt::format("CVT.f32.{}", g_.tn);
+    for (int p = 0; p < g_.ppv; ++p)
+      parts.push_back(vop(cm, {all(z, z0 + p, g_.ppv)}, count, isa::LatClass::VxmCvt, name + ".cvt", std::nullopt,
+                          {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(p))}));
+    while (parts.size() > 1) {
+      std::vector<ValueP> nx;
+      for (std::size_t i = 0; i + 1 < parts.size(); i += 2) {
+        const bool last = parts.size() == 2;
+        nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, name, last ? final_out : std::nullopt));
+        S_.free(parts[i]);
+        S_.free(parts[i + 1]);
+      }
+      if (parts.size() % 2) nx.push_back(parts.back());
+      parts.swap(nx);
+    }
+    return parts[0];
+  }
+
+  // RMSNorm of x (B users x NX f32) with gain (NX f32) -> B x NK vectors of the weight type.
+  ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name) {
+    const int B = g_.B, NX = g_.NX;
+    auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
+    auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
+    S_.free(sq);
+    auto ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
+    auto t1 = bin(f32op("MUL"), all(ss), cst(C_INVD), B, name + ".ms");
+    S_.free(ss);
+    auto t2 = bin(f32op("ADD"), all(t1), cst(C_EPS), B, name + ".mse");
+    S_.free(t1);
+    auto r = un(f32op("RSQRT"), all(t2), B, isa::LatClass::VxmTrans, name + ".r");
+    S_.free(t2);
+    ValueP y = S_.alloc(name + ".y", B * NX, min_ready(r));
+    for (int u = 0; u < B; ++u) bin(f32op("MUL"), all(x, u * NX), Rd{r, u, 0}, NX, name + ".y", Out{y, u * NX, 1, {}, {}});
+    S_.free(r);
+    ValueP z = S_.alloc(name + ".z", B * NX, min_ready(y));
+    for (int u = 0; u < B; ++u) bin(f32op("MUL"), all(y, u * NX), all(gain), NX, name + ".z", Out{z, u * NX, 1, {}, {}});
+    S_.free(y);
+    auto h = cvt_combine(z, 0, B * g_.NK, name);
+    S_.free(z);
+    return h;
+  }
+
+  // ---- matrix-vector products ----
+  struct RowTileOut {
+    ValueP v;     // destination value
+    int idx = 0;  // vector index of user 0's first output
+    int stride = 0;  // between users
+    bool f32 = true;  // f32 parts, else one vector of the weight type (part 0)
+    int parts = 0;    // f32 parts to read (<= ppv)
+  };
+  // One row-tile: the next tiles of its plane, MM/MMA over the k-tiles of x ([u][c], stride per
+  // user xs), ACCRDs into `out`.
+  void rowtile(const ValueP& x, int x0, int xs, int K, const RowTileOut& out) {
+    const int pl = rt_plane_[std::size_t(rt_next_++)];
+    auto& list = tiles_[std::size_t(pl)];
+    int acc = -1;
+    for (int c = 0; c < K; ++c) {
+      const auto& t = list[std::size_t(tile_cursor_[std::size_t(pl)]++)];
+      std::vector<LwPart> parts;
+      for (const auto& tp : t.parts) parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.queue});
+      MmGroup mg;
+      mg.x = Rd{x, x0 + c, xs};
+      mg.count = g_.B;
+      mg.acc = acc;
+      mg.accumulate = c > 0;
+      auto r = S_.tile(pl, g_.t, parts, 0, {mg});
+      acc = r.acc[0];
+    }
+    accrd(pl, acc, out);
+  }
+  void accrd(int pl, int acc, const RowTileOut& out) {
+    Cycle last = 0;
+    const int np = out.f32 ? out.parts : 1;
+    for (int p = 0; p < np; ++p) {
+      OpSpec s;
+      s.unit = UnitKind::Mxm;
+      s.plane = pl;
+      s.mnem = out.f32 ? "ACCRD.f32" : "ACCRD." + g_.tn;
+      s.ops = {Operand::lit_(std::to_string(acc)), Operand::out(), Operand::lit_(std::to_string(p))};
+      s.lat = isa::LatClass::MxmRd;
+      s.count = g_.B;
+      s.acc = acc;
+      s.out = Out{out.v, out.idx + p, out.stride, {}, {}};
+      auto r = S_.op(s);
+      last = std::max(last, r.t + g_.B - 1);
+    }
+    S_.release_acc(pl, acc, g_.B, last);
+  }
+
+  // ---- inputs and outputs ----
+  void inputs() {
+    const int B = g_.B;
+    // Values that arrive.
+    if (in_live_.sc) sc_ = S_.alloc("sc", g_.NSC, 0);
+    if (in_live_.x) x_ = S_.alloc("x", B * g_.NX, 0);
+    if (in_live_.h2) h2_ = S_.alloc("h2", B * g_.NK, 0);
+    if (in_live_.a > 0 || needs_a()) a_ = S_.alloc("a", B * g_.RF, 0);
+    if (dma_in_) {
+      // The first stage: embeddings then the step constants, by host DMA channel 0.
+      // One channel: the groups must not interleave (the host's vectors are taken in issue order).
+      OpSpec s;
+      s.unit = UnitKind::SxmW;
+      s.mnem = "DMAIN";
+      s.ops = {Operand::lit_("0"), Operand::out()};
+      s.lat = isa::LatClass::Dma;
+      s.count = B * g_.NX;
+      s.out = Out{x_, 0, 1, {}, {}};
+      const auto r = S_.op(s);
+      s.count = g_.NSC;
+      s.out = Out{sc_, 0, 1, {}, {}};
+      s.earliest = r.t + B * g_.NX;
+      S_.op(s);
+      dma_in_count_ = B * g_.NX + g_.NSC;
+      return;
+    }
+    int i = 0;
+    auto recv = [&](const ValueP& v, int idx) {
+      OpSpec s;
+      s.unit = UnitKind::SxmE;
+      const int l = i % in_links_;
+      s.mnem = "RECV";
+      s.ops = {Operand::lit_(fmt::format("@LI{}@", l)), Operand::out()};
+      s.lat = isa::LatClass::C2cRecv;
+      s.link = 1000 + l;
+      s.recv_ready = std::max<Cycle>(0, arr_.at(std::size_t(i)));
+      s.out = Out{v, idx, 1, {}, {}};
+      S_.op(s);
+      ++i;
+    };
+    if (in_live_.sc)
+      for (int k = 0; k < g_.NSC; ++k) recv(sc_, k);
+    if (in_live_.x)
+      for (int k = 0; k < B * g_.NX; ++k) recv(x_, k);
+    if (in_live_.h2)
+      for (int k = 0; k < B * g_.NK; ++k) recv(h2_, k);
+    for (int c = 0; c < in_live_.a; ++c)
+      for (int u = 0; u < B; ++u) recv(a_, u * g_.RF + c);
+  }
+  bool needs_a() const {
+    for (const auto& u : units_)
+      if (u.k == Unit::Chunk || u.k == Unit::Down) return true;
+    return out_live_.a > 0;
+  }
+
+  void outputs() {
+    if (out_links_ == 0) return;
+    const int B = g_.B;
+    int i = 0;
+    std::vector<Cycle> last(std::size_t(out_links_), -1);
+    auto send = [&](const ValueP& v, int idx) {
+      const int l = i % out_links_;
+      OpSpec s;
+      s.unit = UnitKind::SxmE;
+      s.mnem = "SEND";
+      s.ops = {Operand::lit_(fmt::format("@LO{}@", l)), Operand::in(0)};
+      s.lat = isa::LatClass::C2cSend;
+      s.in = {Rd{v, idx, 1}};
+      s.link = l;
+      s.earliest = last[std::size_t(l)] + 1;
+      auto r = S_.op(s);
+      last[std::size_t(l)] = r.t;
+      sends_.push_back(r.t);
+      ++i;
+    };
+    if (out_live_.sc)
+      for (int k = 0; k < g_.NSC; ++k) send(sc_, k);
+    if (out_live_.x)
+      for (int k = 0; k < B * g_.NX; ++k) send(x_, k);
+    if (out_live_.h2)
+      for (int k = 0; k < B * g_.NK; ++k) send(h2_, k);
+    for (int c = 0; c < out_live_.a; ++c)
+      for (int u = 0; u < B; ++u) send(a_, u * g_.RF + c);
+  }
+
+  // ---- the units ----
+  void unit(const Unit& u) {
+    switch (u.k) {
+      case Unit::Attn: attention(u.layer); break;
+      case Unit::Chunk: chunk(u.layer, u.idx); break;
+      case Unit::Down: down(u.idx); break;
+      case Unit::Head: head(u.idx); break;
+    }
+  }
+
+  void attention(int l) {
+    const int B = g_.B;
+    const std::string L = fmt::format("L{}", l);
+    auto h = norm(x_, gain_attn_.at(l), L + ".an");
+    // q, k, v.
+    ValueP q = S_.alloc(L + ".q", B * g_.NQ, min_ready(h));
+    ValueP k = S_.alloc(L + ".k", B * g_.NKR, min_ready(h));
+    ValueP v = S_.alloc(L + ".v", B * g_.NVT, min_ready(h));
+    for (int r = 0; r < g_.RQ; ++r) rowtile(h, 0, g_.NK, g_.NK, {q, r * g_.ppv, g_.NQ, true, g_.ppv});
+    for (int r = 0; r < g_.RK; ++r) rowtile(h, 0, g_.NK, g_.NK, {k, r * g_.ppv, g_.NKR, true, g_.ppv});
+    for (int r = 0; r < g_.NVT; ++r) rowtile(h, 0, g_.NK, g_.NK, {v, r, g_.NVT, false, 1});
+    S_.free(h);
+    // RoPE: per user and vector w of a half, over heads.
+    auto rope = [&](const ValueP& t, int heads, int stride_user, int u, std::vector<ValueP>& Ap, std::vector<ValueP>& Bp) {
+      for (int w = 0; w < g_.HV; ++w) {
+        Rd A{t, u * stride_user + w, 2 * g_.HV}, Bv{t, u * stride_user + g_.HV + w, 2 * g_.HV};
+        auto m1 = bin(f32op("MUL"), A, Rd{sc_, w, 0}, heads, L + ".r1");
+        auto m2 = bin(f32op("MUL"), Bv, Rd{sc_, g_.HV + w, 0}, heads, L + ".r2");
+        Ap.push_back(bin(f32op("SUB"), all(m1), all(m2), heads, L + ".ra"));
+        S_.free(m1);
+        S_.free(m2);
+        auto m3 = bin(f32op("MUL"), Bv, Rd{sc_, w, 0}, heads, L + ".r3");
+        auto m4 = bin(f32op("MUL"), A, Rd{sc_, g_.HV + w, 0}, heads, L + ".r4");
+        Bp.push_back(bin(f32op("ADD"), all(m3), all(m4), heads, L + ".rb"));
+        S_.free(m3);
+        S_.free(m4);
+      }
+    };
+    const std::string cm = fmt::format("CVT.f32.{}", g_.tn);
+    auto cvt = [&](const Rd& a, int count, int part, const std::string& nm) {
+      return vop(cm, {a}, count, isa::LatClass::VxmCvt, nm, std::nullopt,
+                 {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(part))});
+    };
+    auto add_all = [&](std::vector<ValueP> parts, int count, const std::string& nm, std::optional<Out> final_out) {
+      if (parts.size() == 1 && final_out) {
+        auto r = un("MOV", all(parts[0]), count, isa::LatClass::VxmAlu, nm, final_out);
+        S_.free(parts[0]);
+        return r;
+      }
+      while (parts.size() > 1) {
+        std::vector<ValueP> nx;
+        for (std::size_t i = 0; i + 1 < parts.size(); i += 2) {
+          nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, nm, parts.size() == 2 ? final_out : std::nullopt));
+          S_.free(parts[i]);
+          S_.free(parts[i + 1]);
+        }
+        if (parts.size() % 2) nx.push_back(parts.back());
+        parts.swap(nx);
+      }
+      return parts[0];
+    };
+    auto& kv = kv_.at(l);
+    Cycle k_ready = 0, v_ready = 0;
+    std::vector<std::vector<ValueP>> xq(static_cast<std::size_t>(B));  // [u][g]: G vectors
+    for (int u = 0; u < B; ++u) {
+      std::vector<ValueP> qa, qb, ka, kb;
+      rope(q, g_.H, g_.NQ, u, qa, qb);
+      rope(k, g_.KV, g_.NKR, u, ka, kb);
+      // Score inputs per kv head: head h of kv head g at slot sigma of its K row.
+      for (int gk = 0; gk < g_.KV; ++gk) {
+        const int sigma = gk % g_.kpr;
+        std::vector<ValueP> parts;
+        for (int s = 0; s < 2; ++s)
+          for (int w = 0; w < g_.HV; ++w)
+            parts.push_back(cvt(Rd{s ? qb[std::size_t(w)] : qa[std::size_t(w)], gk * g_.G, 1}, g_.G,
+                                (2 * sigma + s) * g_.HV + w, L + ".xq"));
+        xq[std::size_t(u)].push_back(add_all(parts, g_.G, L + ".xq", std::nullopt));
+      }
+      for (auto& x : qa) S_.free(x);
+      for (auto& x : qb) S_.free(x);
+      // K rows: the kv heads of each group at their slots, written into every slice part.
+      for (int gm = 0; gm < g_.NKG; ++gm) {
+        std::vector<ValueP> parts;
+        for (int sigma = 0; sigma < g_.kpr; ++sigma) {
+          const int gk = gm * g_.kpr + sigma;
+          if (gk >= g_.KV) break;
+          for (int s = 0; s < 2; ++s)
+            for (int w = 0; w < g_.HV; ++w)
+              parts.push_back(cvt(Rd{s ? kb[std::size_t(w)] : ka[std::size_t(w)], gk, 1}, 1, (2 * sigma + s) * g_.HV + w, L + ".kr"));
+        }
+        auto row = add_all(parts, 1, L + ".krow", std::nullopt);
+        for (auto& kp : kv.k[std::size_t(u)][std::size_t(gm)]) {
+          un("MOV", all(row), 1, isa::LatClass::VxmAlu, L + ".kw", Out{kp.write, 0, 1, {}, {}});
+          k_ready = std::max(k_ready, kp.write->ready[0]);
+        }
+        S_.free(row);
+      }
+      for (auto& x : ka) S_.free(x);
+      for (auto& x : kb) S_.free(x);
+      // V^T: the new column (the position's lane) in every row of every slice part.
+      for (int T = 0; T < g_.NVT; ++T) {
+        const int R = g_.rvt(T);
+        ValueP bc = S_.alloc(L + ".bc", R, min_ready(v));
+        for (int i = 0; i < R; ++i)
+          vop(top("DIST"), {Rd{v, u * g_.NVT + T, 0}}, 1, isa::LatClass::SxmShift, L + ".bc", Out{bc, i, 1, {}, {}},
+              {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(i))}, i % 2 ? UnitKind::SxmW : UnitKind::SxmE);
+        for (int j = 0; j < 3; ++j) {
+          const int cnt = std::min(g_.prt, R - j * g_.prt);
+          if (cnt <= 0) continue;
+          for (auto& kp : kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)]) {
+            vop(top("SEL"), {Rd{sc_, 2 * g_.HV + 1, 0}, Rd{bc, j * g_.prt, 1}, Rd{kp.write, 0, 1}}, cnt, isa::LatClass::VxmAlu,
+                L + ".vw", Out{kp.write, 0, 1, {}, {}});
+            for (int i = 0; i < cnt; ++i) v_ready = std::max(v_ready, kp.write->ready[std::size_t(i)]);
+          }
+        }
+        S_.free(bc);
+      }
+    }
+    S_.free(q);
+    S_.free(k);
+    S_.free(v);
+    // The mask of valid positions (iota <= pos), replicated for the heads of a kv head.
+    auto mask = bin("CMPLE.i32", all(iota_), Rd{sc_, 2 * g_.HV, 0}, g_.G * g_.NS, L + ".mask");
+    const int P = int(S_.planes().size());
+    ValueP o = S_.alloc(L + ".o", B * g_.NO, v_ready);
+    for (int u = 0; u < B; ++u) {
+      // Scores: K tiles (positions x slots) times each head's q.
+      std::vector<ValueP> S(std::size_t(g_.KV));
+      for (int gk = 0; gk < g_.KV; ++gk) S[std::size_t(gk)] = S_.alloc(L + ".S", g_.G * g_.NS, k_ready);
+      for (int gm = 0; gm < g_.NKG; ++gm) {
+        const int pl = (attn_plane_++) % P;
+        for (int b = 0; b < g_.nblk; ++b) {
+          const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(b / g_.bps)];
+          std::vector<LwPart> parts{{kp.read, 1 + (b % g_.bps) * g_.n, g_.n, 0, -1}};
+          std::vector<MmGroup> mms;
+          std::vector<int> gks;
+          for (int sigma = 0; sigma < g_.kpr; ++sigma) {
+            const int gk = gm * g_.kpr + sigma;
+            if (gk >= g_.KV) break;
+            MmGroup mg;
+            mg.x = all(xq[std::size_t(u)][std::size_t(gk)]);
+            mg.count = g_.G;
+            mms.push_back(mg);
+            gks.push_back(gk);
+          }
+          auto tr = S_.tile(pl, g_.t, parts, k_ready, mms);
+          for (std::size_t i = 0; i < gks.size(); ++i) {
+            Cycle last = 0;
+            for (int p = 0; p < g_.ppv; ++p) {
+              OpSpec s;
+              s.unit = UnitKind::Mxm;
+              s.plane = pl;
+              s.mnem = "ACCRD.f32";
+              s.ops = {Operand::lit_(std::to_string(tr.acc[i])), Operand::out(), Operand::lit_(std::to_string(p))};
+              s.lat = isa::LatClass::MxmRd;
+              s.count = g_.G;
+              s.acc = tr.acc[i];
+              s.out = Out{S[std::size_t(gks[i])], b * g_.ppv + p, g_.NS, {}, {}};
+              auto r = S_.op(s);
+              last = std::max(last, r.t + g_.G - 1);
+            }
+            S_.release_acc(pl, tr.acc[i], g_.G, last);
+          }
+        }
+      }
+      for (auto& x : xq[std::size_t(u)]) S_.free(x);
+      // Softmax per kv head over its G heads x NS vectors.
+      std::vector<ValueP> xav(std::size_t(g_.KV));
+      for (int gk = 0; gk < g_.KV; ++gk) {
+        const int N = g_.G * g_.NS;
+        auto s1 = bin(f32op("MUL"), all(S[std::size_t(gk)]), cst(C_SCALE), N, L + ".s1");
+        S_.free(S[std::size_t(gk)]);
+        auto s2 = vop(f32op("SEL"), {all(mask), all(s1), cst(C_NEGINF)}, N, isa::LatClass::VxmAlu, L + ".s2");
+        S_.free(s1);
+        auto rm = un(f32op("RMAX"), all(s2), N, isa::LatClass::VxmReduce, L + ".rm");
+        auto mx = tree(f32op("MAX"), rm, g_.G, g_.NS, L + ".mx", true);
+        ValueP dv = S_.alloc(L + ".d", N, min_ready(mx));
+        for (int hh = 0; hh < g_.G; ++hh)
+          bin(f32op("SUB"), all(s2, hh * g_.NS), Rd{mx, hh, 0}, g_.NS, L + ".d", Out{dv, hh * g_.NS, 1, {}, {}});
+        S_.free(s2);
+        S_.free(mx);
+        auto e = un(f32op("EXP"), all(dv), N, isa::LatClass::VxmTrans, L + ".e");
+        S_.free(dv);
+        auto sv = un(f32op("SUM"), all(e), N, isa::LatClass::VxmReduce, L + ".sv");
+        auto se = tree(f32op("ADD"), sv, g_.G, g_.NS, L + ".se", true);
+        auto rs = un(f32op("RECIP"), all(se), g_.G, isa::LatClass::VxmTrans, L + ".rs");
+        S_.free(se);
+        ValueP pr = S_.alloc(L + ".p", N, min_ready(rs));
+        for (int hh = 0; hh < g_.G; ++hh)
+          bin(f32op("MUL"), all(e, hh * g_.NS), Rd{rs, hh, 0}, g_.NS, L + ".p", Out{pr, hh * g_.NS, 1, {}, {}});
+        S_.free(e);
+        S_.free(rs);
+        xav[std::size_t(gk)] = cvt_combine(pr, 0, g_.G * g_.nblk, L + ".xav");
+        S_.free(pr);
+      }
+      // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
+      std::vector<ValueP> oraw(std::size_t(g_.KV));
+      for (int T = 0; T < g_.NVT; ++T) {
+        const int pl = (attn_plane_++) % P;
+        std::vector<int> accs;
+        const int R = g_.rvt(T);
+        for (int b = 0; b < g_.nblk; ++b) {
+          std::vector<LwPart> parts;
+          for (int j = 0; j < 3; ++j) {
+            const int cnt = std::min(g_.prt, R - j * g_.prt);
+            if (cnt <= 0) continue;
+            const auto& kp = kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)][std::size_t(b / g_.bpsv)];
+            parts.push_back({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j});
+          }
+          std::vector<MmGroup> mms;
+          for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
+            const int gk = T * g_.kvpt + sigma;
+            if (gk >= g_.KV) break;
+            MmGroup mg;
+            mg.x = Rd{xav[std::size_t(gk)], b, g_.nblk};
+            mg.count = g_.G;
+            mg.acc = b == 0 ? -1 : accs[std::size_t(sigma)];
+            mg.accumulate = b > 0;
+            mms.push_back(mg);
+          }
+          auto tr = S_.tile(pl, g_.t, parts, v_ready, mms);
+          if (b == 0) accs = tr.acc;
+        }
+        for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
+          const int gk = T * g_.kvpt + sigma;
+          if (gk >= g_.KV) break;
+          oraw[std::size_t(gk)] = S_.alloc(L + ".oraw", g_.G, v_ready);
+          OpSpec s;
+          s.unit = UnitKind::Mxm;
+          s.plane = pl;
+          s.mnem = "ACCRD." + g_.tn;
+          s.ops = {Operand::lit_(std::to_string(accs[std::size_t(sigma)])), Operand::out(), Operand::lit_("0")};
+          s.lat = isa::LatClass::MxmRd;
+          s.count = g_.G;
+          s.acc = accs[std::size_t(sigma)];
+          s.out = Out{oraw[std::size_t(gk)], 0, 1, {}, {}};
+          auto r = S_.op(s);
+          S_.release_acc(pl, accs[std::size_t(sigma)], g_.G, r.t + g_.G - 1);
+        }
+      }
+      for (auto& x : xav) S_.free(x);
+      // Heads into the Wo input vectors: mask the slot, shift to the head's place, add.
+      std::vector<std::vector<Rd>> pieces(std::size_t(g_.NO));
+      std::vector<ValueP> owned;
+      for (int gk = 0; gk < g_.KV; ++gk) {
+        const int sv = gk % g_.kvpt;
+        auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[std::size_t(gk)]), cst(C_ZERO)}, g_.G, isa::LatClass::VxmAlu,
+                         L + ".oc");
+        S_.free(oraw[std::size_t(gk)]);
+        owned.push_back(clean);
+        for (int r0 = 0; r0 < std::min(g_.hpv, g_.G); ++r0) {
+          // heads hh = r0, r0 + hpv, ... of this kv head (the same place within their vectors
+          // when hpv divides G).
+          std::vector<int> hs;
+          for (int hh = r0; hh < g_.G; hh += g_.hpv) hs.push_back(hh);
+          const int h0 = gk * g_.G + r0;
+          const int shift = (h0 % g_.hpv) * g_.hd - sv * g_.hd;
+          bool uniform = true;
+          for (int hh : hs) uniform &= ((gk * g_.G + hh) % g_.hpv) == (h0 % g_.hpv);
+          if (!uniform) throw Error("generator: heads per vector must divide the query heads per kv head");
+          ValueP src = clean;
+          int idx0 = r0, stride = g_.hpv;
+          if (shift != 0) {
+            src = vop(top("SHIFT"), {Rd{clean, r0, g_.hpv}}, int(hs.size()), isa::LatClass::SxmShift, L + ".os", std::nullopt,
+                      {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(shift))},
+                      (gk + r0) % 2 ? UnitKind::SxmW : UnitKind::SxmE);
+            owned.push_back(src);
+            idx0 = 0;
+            stride = 1;
+          }
+          for (std::size_t i = 0; i < hs.size(); ++i) {
+            const int hq = gk * g_.G + hs[i];
+            pieces[std::size_t(hq / g_.hpv)].push_back(Rd{src, idx0 + int(i) * stride, 1});
+          }
+        }
+      }
+      for (int c = 0; c < g_.NO; ++c) {
+        auto ps = pieces[std::size_t(c)];
+        std::vector<ValueP> tmp;
+        while (ps.size() > 1) {
+          std::vector<Rd> nx;
+          for (std::size_t i = 0; i + 1 < ps.size(); i += 2) {
+            const bool last = ps.size() == 2;
+            auto r = bin(top("ADD"), ps[i], ps[i + 1], 1, L + ".oadd",
+                         last ? std::optional<Out>(Out{o, u * g_.NO + c, 1, {}, {}}) : std::nullopt);
+            if (!last) tmp.push_back(r);
+            nx.push_back(Rd{r, 0, 1});
+          }
+          if (ps.size() % 2) nx.push_back(ps.back());
+          ps.swap(nx);
+        }
+        if (pieces[std::size_t(c)].size() == 1)
+          un("MOV", ps[0], 1, isa::LatClass::VxmAlu, L + ".o", Out{o, u * g_.NO + c, 1, {}, {}});
+        for (auto& t : tmp) S_.free(t);
+      }
+      for (auto& x : owned) S_.free(x);
+    }
+    S_.free(mask);
+    // Output projection and the residual.
+    ValueP y = S_.alloc(L + ".ao", B * g_.NX, min_ready(o));
+    for (int r = 0; r < g_.RD; ++r) rowtile(o, 0, g_.NO, g_.NO, {y, r * g_.ppv, g_.NX, true, g_.ppv});
+    S_.free(o);
+    bin(f32op("ADD"), all(x_), all(y), B * g_.NX, "x", Out{x_, 0, 1, {}, {}});
+    S_.free(y);
+    h2_.reset();
+  }
+
+  void chunk(int l, int c) {
+    const int B = g_.B;
+    const std::string L = fmt::format("L{}", l);
+    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
+    ValueP gt = S_.alloc(L + ".gate", B * g_.ppv, min_ready(h2_));
+    ValueP up = S_.alloc(L + ".up", B * g_.ppv, min_ready(h2_));
+    rowtile(h2_, 0, g_.NK, g_.NK, {gt, 0, g_.ppv, true, g_.ppv});
+    rowtile(h2_, 0, g_.NK, g_.NK, {up, 0, g_.ppv, true, g_.ppv});
+    auto sl = un(f32op("SILU"), all(gt), B * g_.ppv, isa::LatClass::VxmTrans, L + ".silu");
+    S_.free(gt);
+    auto af = bin(f32op("MUL"), all(sl), all(up), B * g_.ppv, L + ".af");
+    S_.free(sl);
+    S_.free(up);
+    // a[u][c]: one vector of the weight type per user.
+    for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a_, u * g_.RF + c, 1, {}, {}});
+    S_.free(af);
+  }
+
+  void down(int r) {
+    const int B = g_.B;
+    ValueP y = S_.alloc("dn", B * g_.ppv, min_ready(a_));
+    rowtile(a_, 0, g_.RF, g_.RF, {y, 0, g_.ppv, true, g_.ppv});
+    for (int u = 0; u < B; ++u)
+      bin(f32op("ADD"), all(x_, u * g_.NX + r * g_.ppv), all(y, u * g_.ppv), g_.ppv, "x",
+          Out{x_, u * g_.NX + r * g_.ppv, 1, {}, {}});
+    S_.free(y);
+  }
+
+  void head(int r) {
+    const int B = g_.B;
+    if (!hf_) {
+      hf_ = norm(x_, gain_final_, "fin");
+      logits_first_ = r * g_.ppv;
+    }
+    const int np = std::min(g_.ppv, g_.NL - r * g_.ppv);
+    ValueP y = S_.alloc("logits", B * g_.ppv, min_ready(hf_));
+    rowtile(hf_, 0, g_.NK, g_.NK, {y, 0, g_.ppv, true, np});
+    for (int u = 0; u < B; ++u)
+      for (int p = 0; p < np; ++p) {
+        OpSpec s;
+        s.unit = UnitKind::SxmE;
+        s.mnem = "DMAOUT";
+        s.ops = {Operand::in(0), Operand::lit_("1")};
+        s.lat = isa::LatClass::Dma;
+        s.in = {Rd{y, u * g_.ppv + p, 1}};
+        s.earliest = last_dmaout_ + 1;
+        auto res = S_.op(s);
+        last_dmaout_ = res.t;
+        ++dma_out_count_;
+      }
+    S_.free(y);
+  }
+
+  std::string header() const {
+    std::string s;
+    s += fmt::format("; decode step: {} (generated by lpu gen decoder; docs/decode.md)\n", describe_units(units_));
+    s += fmt::format("; model {}, weights {}, {} users per run, context {}\n", m_.name, weight_dtype_name(g_.t), g_.B, g_.C);
+    s += fmt::format(".preset {}\n", p_.name);
+    for (const auto& sr : syms_) {
+      const auto& sl = S_.slices_const()[std::size_t(sr.slice)];
+      s += fmt::format(".symbol {} {}[{}, {}] {} @ {}\n", sr.name, isa::dtype_info(sr.dtype).name, sr.rows, sr.elems, sl.name, sr.row);
+    }
+    s += ".reg r1 = 0\n";
+    for (int k = 0; k < g_.mk; ++k) s += fmt::format(".reg r{} = {}\n", 2 + k, k == 0 ? 1 : 0);
+    for (int k = 0; k < g_.mv; ++k) s += fmt::format(".reg r{} = {}\n", 2 + g_.mk + k, k == 0 ? g_.prt : 0);
+    return s;
+  }
+
+  nlohmann::json placement_json() const {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& sr : syms_) {
+      nlohmann::json e = {{"symbol", sr.name},
+                          {"slice", S_.slices_const()[std::size_t(sr.slice)].name},
+                          {"row", sr.row},
+                          {"rows", sr.rows},
+                          {"dtype", std::string(isa::dtype_info(sr.dtype).name)},
+                          {"kind", sr.kind}};
+      if (!sr.entries.empty()) {
+        nlohmann::json ents = nlohmann::json::array();
+        for (const auto& en : sr.entries)
+          ents.push_back({{"matrix", mat_name(en.mat)}, {"layer", en.layer}, {"row_tile", en.r}, {"k_tile", en.c},
+                          {"tile_rows", {en.first, en.first + en.count}}});
+        e["tiles"] = ents.size() <= 64 ? ents : nlohmann::json(fmt::format("{} tile parts", ents.size()));
+      }
+      if (sr.kind == "gain") e["tensor"] = sr.which == 2 ? "norm.weight" : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
+      j.push_back(e);
+    }
+    return j;
+  }
+
+ public:
+  const std::vector<SymRows>& syms() const { return syms_; }
+
+ private:
+  struct KPart {
+    ValueP read, write;
+  };
+  struct KvLayer {
+    std::vector<std::vector<std::vector<KPart>>> k;                // [u][group][part]
+    std::vector<std::vector<std::vector<std::vector<KPart>>>> vt;  // [u][T][j][part]
+  };
+
+  const Geo& g_;
+  const ChipParams& p_;
+  const ModelShape& m_;
+  std::vector<Unit> units_;
+  bool first_, dma_in_;
+  std::vector<Cycle> arr_;
+  int in_links_;
+  Live in_live_, out_live_;
+  int out_links_;
+  ChipSched S_;
+  std::vector<int> inner_;
+  std::map<int, std::int64_t> top_;
+  std::set<int> avoid_, kslices_;
+  std::vector<std::vector<TileRef>> tiles_;
+  std::vector<int> tile_cursor_;
+  std::vector<int> rt_plane_;
+  int rt_next_ = 0;
+  int attn_plane_ = 0;
+  std::vector<SymRows> syms_;
+  ValueP const_, iota_, gain_final_;
+  std::map<int, ValueP> gain_attn_, gain_ffn_;
+  std::map<int, KvLayer> kv_;
+  ValueP x_, sc_, h2_, a_, hf_;
+  std::vector<Cycle> sends_;
+  int dma_in_count_ = 0, dma_out_count_ = 0, logits_first_ = 0;
+  Cycle last_dmaout_ = -1;
+};
+
+}  // namespace gen
+
+// ---- the plan ------------------------------------------------------------------------------------
+
+struct PlanDetail {
+  gen::Geo g;
+  std::vector<std::vector<gen::SymRows>> syms;  // per stage
+};
+
+namespace {
+
+using namespace gen;
+
+std::vector<Unit> layer_units(const Geo& g, int l, std::int64_t kv_tiles) {
+  std::vector<Unit> us;
+  us.push_back({Unit::Attn, l, 0, g.attn_tiles() + kv_tiles});
+  for (int c = 0; c < g.RF; ++c) us.push_back({Unit::Chunk, l, c, 2 * std::int64_t(g.NK)});
+  for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Down, l, r, g.RF});
+  return us;
+}
+
+// Splits units into `k` contiguous pieces of about equal tiles, each within its capacity
+// (piece 0 has cap0, the others cap). Empty when impossible.
+std::vector<std::vector<Unit>> split(const std::vector<Unit>& us, int k, std::int64_t cap0, std::int64_t cap) {
+  std::int64_t total = 0;
+  for (const auto& u : us) total += u.tiles;
+  std::vector<std::vector<Unit>> out(static_cast<std::size_t>(k));
+  std::int64_t acc = 0;
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < us.size(); ++i) {
+    const std::int64_t c = j == 0 ? cap0 : cap;
+    const std::size_t left_units = us.size() - i;
+    const std::size_t left_pieces = std::size_t(k) - j;
+    const std::int64_t piece_tiles = [&] {
+      std::int64_t s = 0;
+      for (const auto& u : out[j]) s += u.tiles;
+      return s;
+    }();
+    const bool over_target = j + 1 < std::size_t(k) && !out[j].empty() && acc + us[i].tiles > total * std::int64_t(j + 1) / k &&
+                             acc + us[i].tiles - total * std::int64_t(j + 1) / k > total * std::int64_t(j + 1) / k - acc;
+    const bool over_cap = piece_tiles + us[i].tiles > c;
+    if ((over_target || over_cap || left_units < left_pieces) && !out[j].empty() && j + 1 < std::size_t(k)) ++j;
+    const std::int64_t c2 = j == 0 ? cap0 : cap;
+    std::int64_t pt = 0;
+    for (const auto& u : out[j]) pt += u.tiles;
+    if (pt + us[i].tiles > c2) return {};
+    out[j].push_back(us[i]);
+    acc += us[i].tiles;
+  }
+  for (const auto& p : out)
+    if (p.empty()) return {};
+  return out;
+}
+
+std::string replace_all(std::string s, const std::string& a, const std::string& b) {
+  std::size_t pos = 0;
+  while ((pos = s.find(a, pos)) != std::string::npos) {
+    s.replace(pos, a.size(), b);
+    pos += b.size();
+  }
+  return s;
+}
+
+double bytes_of(isa::Dtype t) { return double(isa::dtype_bytes(t)); }
+
+}  // namespace
+
+DecoderPlan plan_decoder(const DecoderSpec& spec) {
+  DecoderPlan plan;
+  plan.spec = spec;
+  if (spec.partition != "pipeline")
+    throw Error(fmt::format("--partition {}: not implemented; this generator builds the pipeline partition (layers across "
+                            "chips, docs/decode.md)",
+                            spec.partition));
+  plan.model = load_model(spec.model);
+  const ModelShape& m = plan.model;
+  weight_names(m);  // dense GQA models only: throws otherwise
+  plan.wtype = parse_weight_dtype(spec.dtype);
+  if (spec.rack.empty()) throw Error("a rack file is required (--rack FILE)");
+  plan.rack = rack::load_rack(spec.rack);
+  const auto& cfg = plan.rack;
+  for (int c = 0; c < cfg.chips; ++c)
+    if (cfg.chip_params[std::size_t(c)] != cfg.chip_params[0] || cfg.start_skew[std::size_t(c)] != 0)
+      throw Error(fmt::format("rack {}: the decoder needs identical chips without start skew (chip {} differs)", cfg.origin, c));
+  const ChipParams& p = cfg.chip(0);
+  if (spec.users < 1 || spec.batch < 1 || spec.users % spec.batch != 0)
+    throw Error(fmt::format("--users {} and --batch {}: users must be a positive multiple of the batch", spec.users, spec.batch));
+  const int ctx = spec.context > 0 ? spec.context : std::min(m.max_context > 0 ? m.max_context : 8192, 8192);
+  plan.context = ctx;
+  Geo g = make_geo(m, p, plan.wtype, ctx, spec.users, spec.batch);
+  plan.reduce_block = g.E;
+  plan.vector_bytes = g.V;
+  plan.x_vectors = g.NX;
+  plan.const_vectors = g.NSC;
+  plan.logits_vectors = g.NL;
+
+  // Capacity in weight tiles per chip (docs/decode.md, "Placement").
+  const std::int64_t rows = p.mem.rows;
+  const std::int64_t chip_rows = rows * 2 * p.mem.slices_per_hemisphere;
+  const int nq = p.mxm.queues_per_plane;
+  const int a = cdiv(g.n, nq);
+  const std::int64_t lanes = std::int64_t(p.mxm.planes) * nq;
+  const std::int64_t kv_user = std::int64_t(g.NKG) * g.mk * (1 + g.bps * g.n) +
+                               std::int64_t(g.NVT) * 3 * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
+  const std::int64_t fixed = C_SLOT0 + g.kvpt + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
+  const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
+  const double frag = double((rows / a) * a) / double(rows);
+  auto cap_tiles = [&](std::int64_t kv_rows) {
+    const double usable = double(chip_rows - scratch - fixed - kv_rows - lanes * rows / 2) * frag;
+    return usable > 0 ? std::int64_t(usable / double(g.n)) : 0;
+  };
+  const std::int64_t kv_rows = kv_user * spec.users;
+  const std::int64_t cap0 = cap_tiles(kv_rows), cap = cap_tiles(0);
+  const std::int64_t head_tiles = std::int64_t(g.RV) * g.NK;
+  const std::int64_t layer_tiles = g.attn_tiles() + std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF;
+  const int N = spec.chips > 0 ? spec.chips : cfg.chips;
+  if (N > cfg.chips) throw Error(fmt::format("--chips {}: the rack {} has {} chips", N, cfg.origin, cfg.chips));
+
+  auto does_not_fit = [&](int need_chips, const std::string& why) {
+    const double bw = bytes_of(plan.wtype);
+    auto c = capacity(m, p, bw, bw, ctx, spec.users, cfg.chips);
+    return Error(fmt::format(
+        "{} ({}, context {}, {} user{}) does not fit on {} chips of {}: it needs at least {} chips ({:.2f} racks of {}) by "
+        "`lpu capacity` (weights {:.2f} GB + KV cache {:.2f} GB in {:.1f} MB per chip){}{}",
+        m.name, weight_dtype_name(plan.wtype), ctx, spec.users, spec.users == 1 ? "" : "s", N, cfg.name, c.chips,
+        double(c.chips) / cfg.chips, cfg.chips, c.weight_bytes / 1e9, c.kv_bytes / 1e9, c.chip_sram_bytes / 1e6,
+        need_chips > 0 ? fmt::format(", and {} chips ({:.2f} racks) with this generator's layout (padded tiles, whole attention "
+                                     "blocks per chip)",
+                                     need_chips, double(need_chips) / cfg.chips)
+                       : std::string(),
+        why.empty() ? "" : "; " + why));
+  };
+
+  if (g.attn_tiles() > cap0)
+    throw does_not_fit(0, fmt::format("one layer's attention block ({} weight tiles) with the KV cache of {} user(s) does not fit one "
+                                      "chip (room for {}); splitting attention across chips is not implemented",
+                                      g.attn_tiles(), spec.users, cap0));
+  // Chips per layer (k) or layers per chip (lpc), head chips (hc).
+  int kmin = 0;
+  for (int k = 1; k <= 64 && !kmin; ++k)
+    if (!split(layer_units(g, 0, 0), k, cap0, cap).empty()) kmin = k;
+  const int hc_min = int(std::max<std::int64_t>(1, (head_tiles + cap - 1) / std::max<std::int64_t>(cap, 1)));
+  if (!kmin || cap <= 0) throw does_not_fit(0, "one layer does not fit 64 chips");
+  auto hc_for = [&](int k) {
+    if (spec.head_chips > 0) return spec.head_chips;
+    const std::int64_t per = std::max<std::int64_t>(1, layer_tiles / k);
+    return int(std::max<std::int64_t>(hc_min, std::min<std::int64_t>(8, (head_tiles + per - 1) / per)));
+  };
+  int k = 0, lpc = 1;
+  if (spec.chips_per_layer > 0) {
+    k = spec.chips_per_layer;
+    if (k < kmin) throw does_not_fit(m.layers * kmin + hc_for(kmin), fmt::format("--chips-per-layer {} is too few (needs {})", k, kmin));
+  } else {
+    for (int kk = std::max(kmin, 1); kk <= std::max(kmin, 8); ++kk)
+      if (m.layers * kk + hc_for(kk) <= N) k = kk;
+  }
+  if (k == 0) {
+    if (kmin > 1) throw does_not_fit(m.layers * kmin + hc_for(kmin), "");
+    // Several layers per chip.
+    for (int l = 2; l <= m.layers && k == 0; ++l) {
+      const int chips = cdiv(m.layers, l) + hc_min;
+      if (chips > N) continue;
+      if (std::int64_t(l) * layer_tiles <= cap_tiles(kv_rows * l)) {
+        lpc = l;
+        k = 1;
+      } else {
+        break;
+      }
+    }
+    if (k == 0) throw does_not_fit(m.layers + hc_min, "");
+  }
+  const int hc = lpc > 1 ? hc_min : hc_for(k);
+  plan.chips_per_layer = k;
+  plan.layers_per_chip = lpc;
+  plan.head_chips = hc;
+
+  // Stages.
+  std::vector<std::vector<Unit>> stages;
+  if (lpc > 1) {
+    for (int l0 = 0; l0 < m.layers; l0 += lpc) {
+      std::vector<Unit> us;
+      for (int l = l0; l < std::min(m.layers, l0 + lpc); ++l)
+        for (auto& u : layer_units(g, l, 0)) us.push_back(u);
+      stages.push_back(std::move(us));
+    }
+  } else {
+    auto pieces = split(layer_units(g, 0, 0), k, cap0, cap);
+    if (pieces.empty()) throw does_not_fit(m.layers * k + hc, fmt::format("no split of a layer into {} chips fits", k));
+    for (int l = 0; l < m.layers; ++l)
+      for (const auto& pc : pieces) {
+        std::vector<Unit> us = pc;
+        for (auto& u : us) u.layer = l;
+        stages.push_back(std::move(us));
+      }
+  }
+  for (int i = 0; i < hc; ++i) {
+    std::vector<Unit> us;
+    for (int r = g.RV * i / hc; r < g.RV * (i + 1) / hc; ++r) us.push_back({Unit::Head, 0, r, g.NK});
+    if (us.empty()) throw Error(fmt::format("{} head chips for {} LM-head row tiles", hc, g.RV));
+    stages.push_back(std::move(us));
+  }
+  const int S = int(stages.size());
+  if (S > N) throw does_not_fit(S, "");
+
+  // Links between consecutive stages (chips 0 .. S-1 of the rack, in order).
+  auto links_between = [&](int c0, int c1) {
+    std::vector<int> ls;
+    int cls = -1;
+    for (int l = 0; l < cfg.topology.links; ++l) {
+      const auto& pt = cfg.topology.port(c0, l);
+      if (pt.peer != c1) continue;
+      if (cls < 0) cls = pt.cls;
+      if (pt.cls != cls) continue;
+      if (int(ls.size()) < spec.max_links) ls.push_back(l);
+    }
+    if (ls.empty())
+      throw Error(fmt::format("the pipeline needs a link from chip {} to chip {}; topology {} has none", c0, c1,
+                              cfg.topology.describe()));
+    return ls;
+  };
+
+  auto detail = std::make_shared<PlanDetail>();
+  detail->g = g;
+  std::map<std::string, std::pair<ChipOut, int>> memo;  // key -> schedule, its first stage
+  std::map<std::string, int> prog_index;
+  std::int64_t delay = 0;
+  std::vector<Cycle> arrivals;
+  std::vector<int> in_links;
+  for (int s = 0; s < S; ++s) {
+    const int chip = s;
+    ChipPlan cp;
+    cp.chip = chip;
+    cp.stage = s;
+    cp.prev = s > 0 ? s - 1 : -1;
+    cp.next = s + 1 < S ? s + 1 : -1;
+    cp.units = describe_units(stages[std::size_t(s)]);
+    cp.role = cp.units;
+    const bool first = s == 0;
+    const Live in_live = first ? Live{true, true, false, 0} : live_before(stages[std::size_t(s)].front(), g);
+    Live out_live;
+    std::vector<int> out_links;
+    if (s + 1 < S) {
+      out_live = live_before(stages[std::size_t(s) + 1].front(), g);
+      out_links = links_between(chip, chip + 1);
+    }
+    const Cycle ser = out_links.empty() ? 1 : link_timing(cfg, chip, out_links[0]).serialisation;
+    std::string key = role_key(stages[std::size_t(s)]) + fmt::format("|{}|{}|{}{}{}{}|{}|{}|", first, int(in_links.size()),
+                                                                       in_live.sc, in_live.x, in_live.h2, in_live.a,
+                                                                       out_live.vectors(g), out_links.size());
+    key += fmt::format("{}:{}:{}:{}|", out_live.sc, out_live.x, out_live.h2, out_live.a);
+    for (auto a0 : arrivals) key += std::to_string(a0) + ",";
+    auto it = memo.find(key);
+    if (it == memo.end()) {
+      Builder b(g, p, m, stages[std::size_t(s)], first, first, arrivals, std::max<int>(1, int(in_links.size())), in_live, out_live,
+                int(out_links.size()), ser);
+      it = memo.emplace(key, std::make_pair(b.build(), s)).first;
+    }
+    const ChipOut& co = it->second.first;
+    std::string text = co.text;
+    for (std::size_t l = 0; l < out_links.size(); ++l) text = replace_all(text, fmt::format("@LO{}@", l), std::to_string(out_links[l]));
+    for (std::size_t l = 0; l < in_links.size(); ++l) text = replace_all(text, fmt::format("@LI{}@", l), std::to_string(in_links[l]));
+    auto pi = prog_index.find(text);
+    if (pi == prog_index.end()) {
+      pi = prog_index.emplace(text, int(plan.programs.size())).first;
+      plan.program_names.push_back(fmt::format("decode_p{:03d}", plan.programs.size()));
+      plan.programs.push_back(text);
+    }
+    cp.program = pi->second;
+    cp.start_delay = delay;
+    cp.cycles = co.cycles;
+    cp.first_send = co.send.empty() ? -1 : co.send.front();
+    cp.tiles = co.tiles;
+    cp.in_links = in_links;
+    cp.out_links = out_links;
+    cp.dma_in_vectors = co.dma_in;
+    cp.dma_out_vectors = co.dma_out;
+    cp.logits_first = co.logits_first;
+    cp.placement = co.placement;
+    detail->syms.push_back(co.syms);
+    // The next stage: its start is the first vector's arrival; the others arrive as sent.
+    if (s + 1 < S) {
+      // The next stage starts when the first vector after the step constants arrives (the
+      // constants, sent first, wait in the link's receive queue).
+      const auto hop = link_timing(cfg, chip, out_links[0]).hop();
+      const std::size_t k0 = out_live.sc && co.send.size() > std::size_t(g.NSC) ? std::size_t(g.NSC) : 0;
+      arrivals.clear();
+      for (auto t : co.send) arrivals.push_back(t - co.send[k0]);
+      in_links.clear();
+      for (int l : out_links) in_links.push_back(cfg.topology.port(chip, l).peer_link);
+      delay += co.send[k0] + hop;
+    }
+    plan.chips.push_back(std::move(cp));
+  }
+  // Registers: r1 = pos, then the K-cache parts, then the V-cache parts.
+  for (int kk = 0; kk < g.mk; ++kk)
+    plan.regs.push_back({2 + kk, fmt::format("K cache, slice part {}", kk), 1, g.bps * g.n, kk, 1, 0, 1});
+  for (int kk = 0; kk < g.mv; ++kk)
+    plan.regs.push_back({2 + g.mk + kk, fmt::format("V cache, slice part {}", kk), g.prt, g.bpsv, kk, g.n, 0, g.prt});
+  plan.detail = detail;
+  plan.summary = plan_json(plan);
+  return plan;
+}
+
+std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& plan, int pos) {
+  if (pos < 0 || pos >= plan.context)
+    throw Error(fmt::format("position {} is outside the context of {} positions", pos, plan.context));
+  std::vector<std::pair<int, std::uint32_t>> r{{1, std::uint32_t(pos)}};
+  for (const auto& rr : plan.regs) {
+    const int unit = pos / rr.positions_per_block;  // K: positions; V: blocks
+    const int part = unit / rr.per_part;
+    const int val = part == rr.part ? rr.base + (unit % rr.per_part) * rr.block_rows : rr.dump;
+    r.emplace_back(rr.reg, std::uint32_t(val));
+  }
+  return r;
+}
+
+std::vector<std::vector<std::uint8_t>> step_inputs(const DecoderPlan& plan, const std::vector<std::vector<float>>& emb, int pos) {
+  const Geo& g = plan.detail->g;
+  if (int(emb.size()) != g.B) throw Error(fmt::format("step inputs: {} embeddings for a batch of {}", emb.size(), g.B));
+  std::vector<std::vector<std::uint8_t>> out;
+  auto f32vec = [&](auto&& fn) {
+    std::vector<std::uint8_t> v(std::size_t(g.V), 0);
+    for (int e = 0; e < g.E; ++e) {
+      const float x = fn(e);
+      std::memcpy(v.data() + 4 * e, &x, 4);
+    }
+    return v;
+  };
+  for (const auto& x : emb) {
+    if (int(x.size()) != g.d) throw Error(fmt::format("step inputs: an embedding of {} values, d_model is {}", x.size(), g.d));
+    for (int v = 0; v < g.NX; ++v) out.push_back(f32vec([&](int e) { return v * g.E + e < g.d ? x[std::size_t(v * g.E + e)] : 0.0f; }));
+  }
+  for (int w = 0; w < g.HV; ++w)
+    out.push_back(f32vec([&](int e) { return w * g.E + e < g.hd / 2 ? rope_cos(plan.model, pos, w * g.E + e) : 0.0f; }));
+  for (int w = 0; w < g.HV; ++w)
+    out.push_back(f32vec([&](int e) { return w * g.E + e < g.hd / 2 ? rope_sin(plan.model, pos, w * g.E + e) : 0.0f; }));
+  {
+    std::vector<std::uint8_t> v(std::size_t(g.V), 0);
+    for (int e = 0; e < g.E; ++e) {
+      const std::int32_t x = pos;
+      std::memcpy(v.data() + 4 * e, &x, 4);
+    }
+    out.push_back(v);
+  }
+  {
+    std::vector<std::uint8_t> v(std::size_t(g.V), 0);
+    const int lane = pos % g.n;
+    for (int b = 0; b < g.wb; ++b) v[std::size_t(lane * g.wb + b)] = 0xFF;
+    out.push_back(v);
+  }
+  return out;
+}
+
+namespace {
+
+// Tile row i of (mat, layer, r, c): the n elements of the permuted, padded matrix (docs/decode.md).
+void tile_row(const Geo& g, int mat, int layer, int r, int c, int i, const std::map<std::string, io::Tensor>& w, std::uint8_t* out) {
+  const std::string pre = fmt::format("layers.{}.", layer);
+  const io::Tensor* t = nullptr;
+  int src_row = -1;
+  const int rho = r * g.n + i;
+  auto rope_row = [&](int heads) {
+    const int vi = rho / g.E, e = rho % g.E;
+    const int h = vi / (2 * g.HV), s = (vi / g.HV) % 2, wv = vi % g.HV, idx = wv * g.E + e;
+    return (h < heads && idx < g.hd / 2) ? h * g.hd + s * (g.hd / 2) + idx : -1;
+  };
+  switch (mat) {
+    case MQ: t = &w.at(pre + "attention.wq.weight"); src_row = rope_row(g.H); break;
+    case MK: t = &w.at(pre + "attention.wk.weight"); src_row = rope_row(g.KV); break;
+    case MV: {
+      t = &w.at(pre + "attention.wv.weight");
+      const int slot = i / g.hd, j = i % g.hd, gk = r * g.kvpt + slot;
+      src_row = slot < g.kvpt && gk < g.KV ? gk * g.hd + j : -1;
+      break;
+    }
+    case MO: t = &w.at(pre + "attention.wo.weight"); src_row = rho < g.d ? rho : -1; break;
+    case MG: t = &w.at(pre + "feed_forward.w1.weight"); src_row = rho < g.ffn ? rho : -1; break;
+    case MU: t = &w.at(pre + "feed_forward.w3.weight"); src_row = rho < g.ffn ? rho : -1; break;
+    case MD: t = &w.at(pre + "feed_forward.w2.weight"); src_row = rho < g.d ? rho : -1; break;
+    case MLM: t = &w.at("output.weight"); src_row = rho < g.vocab ? rho : -1; break;
+  }
+  std::memset(out, 0, std::size_t(g.V));
+  if (src_row < 0) return;
+  const auto in = std::size_t(t->shape[1]);
+  for (int e = 0; e < g.n; ++e) {
+    int col = -1;
+    if (mat == MO) {
+      const int hh = c * g.hpv + e / g.hd;
+      col = (e / g.hd < g.hpv && hh < g.H) ? hh * g.hd + e % g.hd : -1;
+    } else {
+      col = c * g.n + e;
+      if (col >= int(in)) col = -1;
+    }
+    if (col < 0) continue;
+    std::memcpy(out + std::size_t(e) * std::size_t(g.wb), t->data.data() + (std::size_t(src_row) * in + std::size_t(col)) * std::size_t(g.wb),
+                std::size_t(g.wb));
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan& plan, int stage,
+                                                              const std::map<std::string, io::Tensor>& w) {
+  const Geo& g = plan.detail->g;
+  check_weights(plan.model, w, plan.wtype, "weights");
+  std::map<std::string, std::vector<std::uint8_t>> out;
+  auto f32 = [](std::vector<std::uint8_t>& v, std::size_t i, float x) { std::memcpy(v.data() + 4 * i, &x, 4); };
+  for (const auto& sr : plan.detail->syms.at(std::size_t(stage))) {
+    std::vector<std::uint8_t> b(std::size_t(sr.rows) * std::size_t(g.V), 0);
+    if (sr.kind == "weights") {
+      std::size_t row = 0;
+      for (const auto& en : sr.entries)
+        for (int i = 0; i < en.count; ++i, ++row) tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, w, b.data() + row * std::size_t(g.V));
+    } else if (sr.kind == "gain") {
+      const std::string nm = sr.which == 2 ? "norm.weight"
+                                           : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
+      const auto& t = w.at(nm);
+      for (int i = 0; i < g.d; ++i) {
+        float x;
+        std::memcpy(&x, t.data.data() + 4 * std::size_t(i), 4);
+        f32(b, std::size_t(i), x);
+      }
+    } else if (sr.kind == "const") {
+      auto bcast = [&](int row, float x) {
+        for (int e = 0; e < g.E; ++e) f32(b, std::size_t(row * g.E + e), x);
+      };
+      bcast(C_INVD, float(1.0 / double(g.d)));
+      bcast(C_EPS, float(plan.model.norm_eps));
+      bcast(C_SCALE, float(1.0 / std::sqrt(double(g.hd))));
+      bcast(C_NEGINF, -std::numeric_limits<float>::infinity());
+      for (int s = 0; s < g.kvpt; ++s)
+        for (int e = s * g.hd * g.wb; e < (s + 1) * g.hd * g.wb; ++e) b[std::size_t((C_SLOT0 + s) * g.V + e)] = 0xFF;
+    } else if (sr.kind == "iota") {
+      for (int hh = 0; hh < g.G; ++hh)
+        for (int v = 0; v < g.NS; ++v)
+          for (int e = 0; e < g.E; ++e) {
+            const std::int32_t x = v * g.E + e;
+            std::memcpy(b.data() + (std::size_t(hh * g.NS + v) * std::size_t(g.E) + std::size_t(e)) * 4, &x, 4);
+          }
+    }
+    out[sr.name] = std::move(b);
+  }
+  return out;
+}
+
+nlohmann::json plan_json(const DecoderPlan& plan) {
+  const Geo& g = plan.detail->g;
+  nlohmann::json j;
+  j["model"] = plan.model.name;
+  j["rack"] = plan.rack.origin;
+  j["preset"] = plan.rack.chip(0).name;
+  j["partition"] = plan.spec.partition;
+  j["dtype"] = weight_dtype_name(plan.wtype);
+  j["context"] = plan.context;
+  j["users"] = plan.spec.users;
+  j["batch"] = plan.spec.batch;
+  j["chips_used"] = plan.chips.size();
+  j["chips_per_layer"] = plan.chips_per_layer;
+  j["layers_per_chip"] = plan.layers_per_chip;
+  j["head_chips"] = plan.head_chips;
+  j["programs"] = plan.program_names;
+  j["numerics"] = {{"weight_type", std::string(isa::dtype_info(plan.wtype).name)}, {"reduce_block", plan.reduce_block}};
+  j["geometry"] = {{"vector_bytes", g.V},      {"f32_per_vector", g.E},     {"mxm_n", g.n},        {"k_tiles", g.NK},
+                   {"x_vectors", g.NX},        {"q_row_tiles", g.RQ},       {"k_row_tiles", g.RK}, {"v_tiles", g.NVT},
+                   {"kv_heads_per_k_row", g.kpr}, {"kv_heads_per_v_tile", g.kvpt}, {"heads_per_o_vector", g.hpv},
+                   {"ffn_row_tiles", g.RF},    {"lm_row_tiles", g.RV},      {"kv_blocks", g.nblk},  {"k_parts", g.mk},
+                   {"v_parts", g.mv}};
+  j["host_io"] = {{"dma_in_channel", 0},
+                  {"dma_in_per_user", g.NX},
+                  {"step_constants", g.NSC},
+                  {"dma_out_channel", 1},
+                  {"logits_vectors_per_user", g.NL}};
+  nlohmann::json regs = nlohmann::json::array();
+  regs.push_back({{"reg", 1}, {"value", "pos"}});
+  for (const auto& r : plan.regs)
+    regs.push_back({{"reg", r.reg},
+                    {"what", r.what},
+                    {"value", fmt::format("u = pos / {}; u / {} == {} ? {} + (u % {}) * {} : {}", r.positions_per_block, r.per_part, r.part,
+                                          r.base, r.per_part, r.block_rows, r.dump)}});
+  j["registers"] = regs;
+  nlohmann::json chips = nlohmann::json::array();
+  for (const auto& c : plan.chips) {
+    chips.push_back({{"chip", c.chip},
+                     {"stage", c.stage},
+                     {"units", c.units},
+                     {"program", plan.program_names[std::size_t(c.program)]},
+                     {"start_delay", c.start_delay},
+                     {"cycles", c.cycles},
+                     {"weight_tiles", c.tiles},
+                     {"in_links", c.in_links},
+                     {"out_links", c.out_links},
+                     {"dma_in_vectors", c.dma_in_vectors},
+                     {"dma_out_vectors", c.dma_out_vectors},
+                     {"logits_first_vector", c.logits_first},
+                     {"symbols", c.placement}});
+  }
+  j["chips"] = chips;
+  return j;
+}
+
+}  // namespace lpu::workload

@@ -1,0 +1,752 @@
+#include "sched.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <sstream>
+
+#include "lpu/common/errors.hpp"
+
+namespace lpu::workload::sched {
+
+// ---- IntervalSet ---------------------------------------------------------------------------
+
+bool IntervalSet::free(Cycle a, Cycle b) const {
+  if (a >= b) return true;
+  auto it = m_.upper_bound(a);
+  if (it != m_.begin()) {
+    auto pv = std::prev(it);
+    if (pv->second > a) return false;
+  }
+  return it == m_.end() || it->first >= b;
+}
+
+Cycle IntervalSet::next_free(Cycle a, Cycle len) const {
+  Cycle t = a;
+  for (;;) {
+    auto it = m_.upper_bound(t);
+    if (it != m_.begin()) {
+      auto pv = std::prev(it);
+      if (pv->second > t) {
+        t = pv->second;
+        continue;
+      }
+    }
+    if (it == m_.end() || it->first >= t + len) return t;
+    t = it->second;
+  }
+}
+
+Cycle IntervalSet::gap_end(Cycle a) const {
+  auto it = m_.upper_bound(a);
+  if (it != m_.begin()) {
+    auto pv = std::prev(it);
+    if (pv->second > a) return a;
+  }
+  return it == m_.end() ? kNever : it->first;
+}
+
+void IntervalSet::add(Cycle a, Cycle b) {
+  if (a >= b) return;
+  auto it = m_.upper_bound(a);
+  if (it != m_.begin()) {
+    auto pv = std::prev(it);
+    if (pv->second >= a) {
+      a = pv->first;
+      b = std::max(b, pv->second);
+      it = m_.erase(pv);
+    }
+  }
+  while (it != m_.end() && it->first <= b) {
+    b = std::max(b, it->second);
+    it = m_.erase(it);
+  }
+  m_.emplace(a, b);
+}
+
+// ---- StreamTrack ---------------------------------------------------------------------------
+
+bool StreamTrack::free(Cycle d0, Cycle d1, int lo, int hi) const {
+  auto it = m_.lower_bound(d0 - maxlen_);
+  for (; it != m_.end() && it->first < d1; ++it) {
+    const auto& r = it->second;
+    if (r.d1 <= d0) continue;
+    if (r.hi < lo || r.lo > hi) continue;
+    return false;
+  }
+  return true;
+}
+
+void StreamTrack::add(Cycle d0, Cycle d1, int lo, int hi) {
+  m_.emplace(d0, R{d1, lo, hi});
+  maxlen_ = std::max(maxlen_, d1 - d0);
+}
+
+// ---- ChipSched -----------------------------------------------------------------------------
+
+struct ChipSched::Tentative {
+  struct Q {
+    int q;
+    Cycle a, b;
+  };
+  struct P {
+    int slice;
+    bool w;
+    Cycle a, b;
+  };
+  struct S {
+    int dir, id;
+    Cycle d0, d1;
+    int lo, hi;
+  };
+  struct Take {
+    int slice;
+    Cycle row;
+    int count;
+  };
+  std::vector<Q> q;
+  std::vector<P> ports;
+  std::vector<S> s;
+  std::vector<Take> rows;
+  std::vector<Emitted> instr;
+  std::vector<std::pair<ValueP, Cycle>> reads;
+  Cycle last = 0;
+};
+
+ChipSched::ChipSched(const ChipParams& p, int /*lanes_per_side_reserved*/) : p_(p), L_(p) {
+  h_ = p_.stream.hop_cycles;
+  debug_ = std::getenv("LPU_GEN_DEBUG_SYMS") != nullptr;
+  for (const auto& q : L_.queues()) {
+    qindex_[q.name] = int(qnames_.size());
+    qnames_.push_back(q.name);
+  }
+  qbusy_.resize(qnames_.size());
+  for (const auto& s : L_.slices()) {
+    if (s.kind == SliceKind::Vxm) pv_ = s.position;
+    if (s.kind == SliceKind::Sxm) (s.hemi == Hemi::East ? pxe_ : pxw_) = s.position;
+  }
+  // MEM slices, from the VXM outward, alternating sides (mem.w.0, mem.e.0, mem.w.1, ...).
+  const int M = p_.mem.slices_per_hemisphere;
+  for (int i = 0; i < M; ++i)
+    for (const char* side : {"w", "e"}) {
+      MemSlice ms;
+      ms.name = fmt::format("mem.{}.{}", side, i);
+      auto sid = L_.find_slice(ms.name);
+      if (!sid) throw Error(fmt::format("generator: no slice {}", ms.name));
+      ms.position = L_.slice(*sid).position;
+      for (const auto& q : L_.queues())
+        if (q.slice == *sid) {
+          ms.queues.push_back(q.name);
+          ms.qids.push_back(qindex_.at(q.name));
+        }
+      ms.free.push_back({0, p_.mem.rows, 0});
+      slice_by_name_[ms.name] = int(slices_.size());
+      slices_.push_back(std::move(ms));
+    }
+  for (const auto& q : L_.queues()) {
+    if (q.kind == isa::QueueKind::Vxm) vxm_q_.push_back(qindex_.at(q.name));
+    if (q.kind == isa::QueueKind::Sxm) {
+      const auto& s = L_.slice(q.slice);
+      (s.hemi == Hemi::East ? sxme_q_ : sxmw_q_).push_back(qindex_.at(q.name));
+    }
+  }
+  // MXM planes and their lane streams: plane k of a side, queue j reads stream k * nq + j.
+  int side_count[2] = {0, 0};
+  for (const auto& s : L_.slices()) {
+    if (s.kind != SliceKind::Mxm) continue;
+    PlaneState ps;
+    ps.name = s.name;
+    ps.position = s.position;
+    const int side = s.hemi == Hemi::East ? 0 : 1;
+    for (const auto& q : L_.queues())
+      if (q.slice == SliceId{int(&s - L_.slices().data())}) ps.qids.push_back(qindex_.at(q.name));
+    for (std::size_t j = 0; j < ps.qids.size(); ++j) ps.lane_stream.push_back(side_count[side] * int(ps.qids.size()) + int(j));
+    side_count[side]++;
+    ps.acc_free.assign(std::size_t(p_.mxm.accumulators), 0);
+    ps.acc_ready.assign(std::size_t(p_.mxm.accumulators), kNever);
+    planes_.push_back(std::move(ps));
+  }
+  for (int dir = 0; dir < 2; ++dir) {
+    streams_[dir].resize(std::size_t(p_.stream.per_direction));
+    int reserved = 0;
+    for (const auto& pl : planes_) {
+      const bool east = pl.position > pv_;
+      if ((dir == 0) == east) reserved += int(pl.lane_stream.size());
+    }
+    if (reserved >= p_.stream.per_direction)
+      throw Error(fmt::format("generator: {} streams per direction are too few for {} MXM lanes", p_.stream.per_direction, reserved));
+    for (int id = reserved; id < p_.stream.per_direction; ++id) general_[dir].push_back(id);
+  }
+}
+
+int ChipSched::slice_index(const std::string& name) const {
+  auto it = slice_by_name_.find(name);
+  if (it == slice_by_name_.end()) throw Error(fmt::format("generator: no MEM slice {}", name));
+  return it->second;
+}
+
+std::string ChipSched::addr(int reg, Cycle row) const {
+  return reg ? fmt::format("[r{}+{}]", reg, row) : fmt::format("{}", row);
+}
+
+void ChipSched::reserve_rows(int slice, Cycle row, Cycle count) {
+  auto& fr = slices_[std::size_t(slice)].free;
+  std::vector<MemSlice::Free> out;
+  for (const auto& f : fr) {
+    const Cycle a = f.row, b = f.row + f.count;
+    if (b <= row || a >= row + count) {
+      out.push_back(f);
+      continue;
+    }
+    if (a < row) out.push_back({a, row - a, f.after});
+    if (b > row + count) out.push_back({row + count, b - row - count, f.after});
+  }
+  fr = std::move(out);
+}
+
+ValueP ChipSched::fixed(const std::string& name, int slice, Cycle row, int count, Cycle ready, int reg) {
+  auto v = std::make_shared<Value>();
+  v->name = name;
+  v->slice = slice;
+  v->row = row;
+  v->count = count;
+  v->ready.assign(std::size_t(count), ready);
+  v->fixed = true;
+  v->reg = reg;
+  return v;
+}
+
+std::string ChipSched::debug_symbols() const {
+  std::string s;
+  std::map<std::string, int> seen;
+  for (const auto& v : all_) {
+    std::string n = "DBG_";
+    for (char c : v->name) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    n += "_" + std::to_string(seen[n]++);
+    s += fmt::format(".symbol {} i8[{}, {}] {} @ {}\n", n, v->count, p_.vector_bytes(), slices_[std::size_t(v->slice)].name, v->row);
+  }
+  return s;
+}
+
+void ChipSched::free(const ValueP& v) {
+  if (!v || v->fixed || debug_) return;
+  auto& fr = slices_[std::size_t(v->slice)].free;
+  fr.push_back({v->row, v->count, std::max(v->last_read, v->last_write) + 1});
+  std::sort(fr.begin(), fr.end(), [](const auto& a, const auto& b) { return a.row < b.row; });
+  std::vector<MemSlice::Free> m;
+  for (const auto& f : fr) {
+    if (!m.empty() && m.back().row + m.back().count == f.row) {
+      m.back().count += f.count;
+      m.back().after = std::max(m.back().after, f.after);
+    } else {
+      m.push_back(f);
+    }
+  }
+  fr = std::move(m);
+  v->count = 0;
+}
+
+ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
+  if (scratch_.empty()) throw Error("generator: no scratch slices");
+  // Rows free by t_lb if any (round robin over the slices); else the rows free earliest.
+  int best_sl = -1;
+  Cycle best_row = 0, best_after = kNever;
+  for (std::size_t k = 0; k < scratch_.size(); ++k) {
+    const int sl = scratch_[(std::size_t(rr_) + k) % scratch_.size()];
+    for (const auto& f : slices_[std::size_t(sl)].free) {
+      if (f.count < count) continue;
+      const Cycle a = std::max<Cycle>(f.after, 0);
+      const bool good = a <= t_lb, best_good = best_after <= t_lb;
+      if (best_sl < 0 || (good && !best_good) || (!good && !best_good && a < best_after)) {
+        best_sl = sl;
+        best_row = f.row;
+        best_after = a;
+      }
+      if (good) break;
+    }
+    if (best_sl >= 0 && best_after <= t_lb) break;
+  }
+  if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", count, name));
+  take_rows(best_sl, best_row, count);
+  rr_ = (rr_ + 1) % int(scratch_.size());
+  auto v = std::make_shared<Value>();
+  if (debug_) all_.push_back(v);
+  v->name = name;
+  v->slice = best_sl;
+  v->row = best_row;
+  v->count = count;
+  v->ready.assign(std::size_t(count), kNever);
+  v->avail = best_after;
+  return v;
+}
+
+std::optional<std::pair<int, Cycle>> ChipSched::find_rows(int slice, int count, Cycle write_t) {
+  const auto& fr = slices_[std::size_t(slice)].free;
+  for (const auto& f : fr)
+    if (f.count >= count && f.after <= write_t) return std::make_pair(slice, f.row);
+  return std::nullopt;
+}
+
+void ChipSched::take_rows(int slice, Cycle row, int count) {
+  auto& fr = slices_[std::size_t(slice)].free;
+  for (std::size_t i = 0; i < fr.size(); ++i) {
+    auto& f = fr[i];
+    if (row >= f.row && row + count <= f.row + f.count) {
+      MemSlice::Free tail{row + count, f.row + f.count - row - count, f.after};
+      const Cycle head = row - f.row;
+      if (head > 0) {
+        f.count = head;
+        if (tail.count > 0) fr.insert(fr.begin() + std::ptrdiff_t(i) + 1, tail);
+      } else if (tail.count > 0) {
+        f = tail;
+      } else {
+        fr.erase(fr.begin() + std::ptrdiff_t(i));
+      }
+      return;
+    }
+  }
+  throw Error("generator: internal error: rows taken twice");
+}
+
+bool ChipSched::try_queue(Tentative& tx, const std::vector<int>& qs, Cycle a, Cycle b, int* chosen) {
+  for (int q : qs) {
+    if (!qbusy_[std::size_t(q)].free(a, b)) continue;
+    bool clash = false;
+    for (const auto& x : tx.q)
+      if (x.q == q && x.a < b && a < x.b) clash = true;
+    if (clash) continue;
+    tx.q.push_back({q, a, b});
+    if (chosen) *chosen = q;
+    return true;
+  }
+  return false;
+}
+
+std::optional<int> ChipSched::pick_stream(Tentative& tx, int dir, Cycle d0, Cycle d1, int lo, int hi) {
+  for (int id : general_[dir]) {
+    if (!streams_[dir][std::size_t(id)].free(d0, d1, lo, hi)) continue;
+    bool clash = false;
+    for (const auto& s : tx.s)
+      if (s.dir == dir && s.id == id && s.d0 < d1 && d0 < s.d1 && !(s.hi < lo || s.lo > hi)) clash = true;
+    if (clash) continue;
+    tx.s.push_back({dir, id, d0, d1, lo, hi});
+    return id;
+  }
+  return std::nullopt;
+}
+
+bool ChipSched::try_read(Tentative& tx, const Rd& r, int count, int u, Cycle t, std::string& st) {
+  const Value& v = *r.v;
+  const auto& sl = slices_[std::size_t(v.slice)];
+  const int q = sl.position;
+  const int hops = std::abs(u - q);
+  const int dir = u > q ? 0 : 1;
+  const Cycle R = t - p_.lat(isa::LatClass::MemRead) - Cycle(hops) * h_;
+  if (R < 0) return false;
+  for (int i = 0; i < count; ++i)
+    if (R + i < v.ready[std::size_t(r.idx + i * r.stride)]) return false;
+  if (!sl.rport.free(R, R + count)) return false;
+  for (const auto& x : tx.ports)
+    if (x.slice == v.slice && !x.w && x.a < R + count && R < x.b) return false;
+  int qq = -1;
+  if (!try_queue(tx, sl.qids, R, R + count, &qq)) return false;
+  const Cycle D = dir == 0 ? t - Cycle(u) * h_ : t + Cycle(u) * h_;
+  auto id = pick_stream(tx, dir, D, D + count, std::min(u, q), std::max(u, q));
+  if (!id) return false;
+  tx.ports.push_back({v.slice, false, R, R + count});
+  st = fmt::format("s{}{}", *id, dir == 0 ? 'e' : 'w');
+  tx.instr.push_back({qq, R, fmt::format("READ {}, {}, {}", addr(v.reg, v.row + r.idx), st, r.stride), count - 1});
+  tx.reads.emplace_back(r.v, R + count - 1);
+  return true;
+}
+
+bool ChipSched::try_write(Tentative& tx, int slice, Cycle row, int reg, int stride, int count, int u, Cycle tout,
+                          std::string& st, Cycle min_w) {
+  const auto& sl = slices_[std::size_t(slice)];
+  const int q = sl.position;
+  const int hops = std::abs(u - q);
+  const int dir = q > u ? 0 : 1;
+  const Cycle W = tout + Cycle(hops) * h_;
+  if (W < min_w) return false;
+  if (!sl.wport.free(W, W + count)) return false;
+  for (const auto& x : tx.ports)
+    if (x.slice == slice && x.w && x.a < W + count && W < x.b) return false;
+  int qq = -1;
+  if (!try_queue(tx, sl.qids, W, W + count, &qq)) return false;
+  const Cycle D = dir == 0 ? tout - Cycle(u) * h_ : tout + Cycle(u) * h_;
+  auto id = pick_stream(tx, dir, D, D + count, std::min(u, q), std::max(u, q));
+  if (!id) return false;
+  tx.ports.push_back({slice, true, W, W + count});
+  st = fmt::format("s{}{}", *id, dir == 0 ? 'e' : 'w');
+  tx.instr.push_back({qq, W, fmt::format("WRITE {}, {}, {}", st, addr(reg, row), stride), count - 1});
+  tx.last = std::max(tx.last, W + count - 1 + p_.lat(isa::LatClass::MemWrite));
+  return true;
+}
+
+void ChipSched::commit(Tentative& tx) {
+  for (const auto& x : tx.q) qbusy_[std::size_t(x.q)].add(x.a, x.b);
+  for (const auto& x : tx.ports) (x.w ? slices_[std::size_t(x.slice)].wport : slices_[std::size_t(x.slice)].rport).add(x.a, x.b);
+  for (const auto& x : tx.s) streams_[x.dir][std::size_t(x.id)].add(x.d0, x.d1, x.lo, x.hi);
+  for (const auto& x : tx.rows) take_rows(x.slice, x.row, x.count);
+  for (auto& e : tx.instr) emit_instr(e.queue, e.t, std::move(e.text), e.repeat);
+  for (const auto& [v, c] : tx.reads) v->last_read = std::max(v->last_read, c);
+  last_ = std::max(last_, tx.last);
+}
+
+void ChipSched::emit_instr(int q, Cycle t, std::string text, std::int64_t repeat) {
+  last_ = std::max(last_, t + repeat);
+  out_.push_back({q, t, std::move(text), repeat});
+}
+
+OpResult ChipSched::op(const OpSpec& s0) {
+  OpSpec s = s0;
+  // Identical operands share one READ; distinct operands in one slice cannot be read in the
+  // same cycle (one read port): copy all but the first through the VXM.
+  std::vector<int> same(s.in.size(), -1);
+  for (std::size_t i = 0; i < s.in.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same[j] >= 0) continue;
+      const auto& a = s.in[i];
+      const auto& b = s.in[j];
+      if (a.v == b.v && a.idx == b.idx && a.stride == b.stride) {
+        same[i] = int(j);
+        break;
+      }
+    }
+  for (std::size_t i = 0; i < s.in.size(); ++i) {
+    if (same[i] >= 0) continue;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same[j] >= 0 || s.in[j].v->slice != s.in[i].v->slice) continue;
+      OpSpec mv;
+      mv.mnem = "MOV";
+      mv.ops = {Operand::in(0), Operand::out()};
+      mv.in = {s.in[i]};
+      mv.count = s.in[i].stride == 0 ? 1 : s.count;
+      Out o;
+      o.name = s.in[i].v->name + ".copy";
+      for (int c : scratch_) {
+        bool taken = false;
+        for (std::size_t k = 0; k < s.in.size(); ++k) taken |= k != i && s.in[k].v->slice == c;
+        if (!taken) o.pool.push_back(c);
+      }
+      mv.out = o;
+      auto r = op(mv);
+      s.in[i] = Rd{r.out, 0, s.in[i].stride == 0 ? 0 : 1};
+      break;
+    }
+  }
+  int u = 0;
+  const std::vector<int>* qs = nullptr;
+  switch (s.unit) {
+    case UnitKind::Vxm: u = pv_; qs = &vxm_q_; break;
+    case UnitKind::SxmE: u = pxe_; qs = &sxme_q_; break;
+    case UnitKind::SxmW: u = pxw_; qs = &sxmw_q_; break;
+    case UnitKind::Mxm: u = planes_[std::size_t(s.plane)].position; qs = &planes_[std::size_t(s.plane)].qids; break;
+  }
+  const Cycle lat = p_.lat(s.lat);
+  const int hMr = p_.lat(isa::LatClass::MemRead);
+  Cycle t = std::max<Cycle>(s.earliest, 0);
+  for (std::size_t i = 0; i < s.in.size(); ++i) {
+    if (same[i] >= 0) continue;
+    const auto& r = s.in[i];
+    const int q = slices_[std::size_t(r.v->slice)].position;
+    Cycle need = 0;
+    for (int k = 0; k < s.count; ++k) {
+      const auto idx = std::size_t(r.idx + k * r.stride);
+      if (idx >= r.v->ready.size())
+        throw Error(fmt::format("generator: internal error: {} reads vector {} of '{}' ({} vectors)", s.mnem, idx, r.v->name,
+                                r.v->ready.size()));
+      if (r.v->ready[idx] >= kNever)
+        throw Error(fmt::format("generator: internal error: {} reads '{}'[{}] before it is written", s.mnem, r.v->name, idx));
+      need = std::max(need, r.v->ready[idx] - k);
+    }
+    t = std::max(t, need + hMr + Cycle(std::abs(u - q)) * h_);
+  }
+  if (s.mnem.rfind("RECV", 0) == 0) {
+    t = std::max(t, s.recv_ready);
+    auto it = link_last_recv_.find(s.link);
+    if (it != link_last_recv_.end()) t = std::max(t, it->second + 1);
+  }
+  if (s.acc >= 0) {
+    auto& pl = planes_[std::size_t(s.plane)];
+    for (int k = 0; k < s.count; ++k) t = std::max(t, pl.acc_ready[std::size_t(s.acc + k)] - k);
+  }
+  const bool is_send = s.mnem.rfind("SEND", 0) == 0;
+  const Cycle ser = is_send ? link_ser_.at(s.link) : 0;
+  for (int iter = 0;; ++iter) {
+    if (iter > 2'000'000)
+      throw Error(fmt::format("generator: cannot place {} (no free resources from cycle {})", s.mnem, t));
+    // The unit's queue.
+    Cycle best = kNever;
+    for (int q : *qs) best = std::min(best, qbusy_[std::size_t(q)].next_free(t, s.count));
+    if (best > t) {
+      t = best;
+      continue;
+    }
+    if (is_send) {
+      const Cycle dep = t + p_.lat(isa::LatClass::C2cSend);
+      auto& lb = link_busy_[s.link];
+      const Cycle f = lb.next_free(dep, ser);
+      if (f > dep) {
+        t = f - p_.lat(isa::LatClass::C2cSend);
+        continue;
+      }
+    }
+    Tentative tx;
+    int uq = -1;
+    if (!try_queue(tx, *qs, t, t + s.count, &uq)) {
+      ++t;
+      continue;
+    }
+    std::vector<std::string> ist(s.in.size());
+    bool ok = true;
+    for (std::size_t i = 0; i < s.in.size() && ok; ++i) {
+      if (same[i] >= 0) {
+        ist[i] = ist[std::size_t(same[i])];
+        continue;
+      }
+      ok = try_read(tx, s.in[i], s.in[i].stride == 0 ? s.count : s.count, u, t, ist[i]);
+    }
+    if (!ok) {
+      if (iter == 100000 && std::getenv("LPU_GEN_DEBUG")) {
+        for (std::size_t i = 0; i < s.in.size(); ++i) {
+          Tentative t2;
+          std::string x;
+          const auto& r = s.in[i];
+          fmt::print(stderr, "debug {} t={} in{} {} slice {} idx {} stride {} count {} ready0 {} ok={}\n", s.mnem, t, i, r.v->name,
+                     slices_[std::size_t(r.v->slice)].name, r.idx, r.stride, s.count, r.v->ready[std::size_t(r.idx)],
+                     try_read(t2, r, s.count, u, t, x));
+        }
+      }
+      ++t;
+      continue;
+    }
+    std::string ost;
+    ValueP outv;
+    int out_idx = 0, out_stride = 1;
+    if (s.out) {
+      const Out& o = *s.out;
+      const Cycle tout = t + lat;
+      if (o.v) {
+        outv = o.v;
+        out_idx = o.idx;
+        out_stride = o.stride;
+        ok = try_write(tx, o.v->slice, o.v->row + o.idx, o.v->reg, o.stride, s.count, u, tout, ost, o.v->avail);
+      } else {
+        ok = false;
+        const auto& pool = o.pool.empty() ? scratch_ : o.pool;
+        if (pool.empty()) throw Error("generator: no scratch slices");
+        for (std::size_t k = 0; k < pool.size() && !ok; ++k) {
+          const int sl = pool[(std::size_t(rr_) + k) % pool.size()];
+          const Cycle W = tout + Cycle(std::abs(u - slices_[std::size_t(sl)].position)) * h_;
+          auto rows = find_rows(sl, s.count, W);
+          if (!rows) continue;
+          const auto mark = tx;
+          if (try_write(tx, sl, rows->second, 0, 1, s.count, u, tout, ost)) {
+            tx.rows.push_back({sl, rows->second, s.count});
+            outv = std::make_shared<Value>();
+            if (debug_) all_.push_back(outv);
+            outv->name = o.name;
+            outv->slice = sl;
+            outv->row = rows->second;
+            outv->count = s.count;
+            outv->ready.assign(std::size_t(s.count), kNever);
+            ok = true;
+          } else {
+            tx = mark;
+          }
+        }
+        if (!ok) {
+          bool any_rows = false;
+          for (int sl : pool)
+            if (find_rows(sl, s.count, kNever)) any_rows = true;
+          if (!any_rows)
+            throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", s.count, o.name));
+        }
+      }
+      if (!ok) {
+        ++t;
+        continue;
+      }
+    }
+    if (is_send) link_busy_[s.link].add(t + p_.lat(isa::LatClass::C2cSend), t + p_.lat(isa::LatClass::C2cSend) + ser);
+    if (s.mnem.rfind("RECV", 0) == 0) link_last_recv_[s.link] = t + s.count - 1;
+    std::vector<std::string> parts;
+    for (const auto& op : s.ops) {
+      if (op.k == Operand::In) parts.push_back(ist[std::size_t(op.i)]);
+      else if (op.k == Operand::OutS) parts.push_back(ost);
+      else parts.push_back(op.lit);
+    }
+    std::string text = s.mnem;
+    if (!parts.empty()) text += " " + fmt::format("{}", fmt::join(parts, ", "));
+    tx.instr.push_back({uq, t, std::move(text), s.count - 1});
+    tx.last = std::max(tx.last, t + s.count - 1 + lat);
+    commit(tx);
+    if (s.out) {
+      const Cycle W = t + lat + Cycle(std::abs(u - slices_[std::size_t(outv->slice)].position)) * h_;
+      for (int k = 0; k < s.count; ++k)
+        outv->ready[std::size_t(out_idx + k * out_stride)] = W + k + p_.lat(isa::LatClass::MemWrite);
+      outv->last_write = std::max(outv->last_write, W + s.count - 1);
+      if (!s.out->v) rr_ = (rr_ + 1) % int(std::max<std::size_t>(1, (s.out->pool.empty() ? scratch_ : s.out->pool).size()));
+    }
+    return {t, outv};
+  }
+}
+
+ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vector<LwPart>& parts, Cycle parts_ready,
+                                      const std::vector<MmGroup>& mms) {
+  auto& P = planes_[std::size_t(plane)];
+  const std::string tn(isa::dtype_info(ty).name);
+  const int hMr = p_.lat(isa::LatClass::MemRead);
+  const Cycle iw_lat = p_.lat(isa::LatClass::MxmIw);
+  Cycle last_lw = P.staging_free;
+  // LW parts: each on one plane queue, filled into the queue's free gaps; every piece is a
+  // READ group on the source slice and an LW group on the queue, on the queue's lane stream.
+  for (std::size_t pi = 0; pi < parts.size(); ++pi) {
+    const auto& part = parts[pi];
+    const int qsel = part.queue >= 0 ? part.queue : int(pi % P.qids.size());
+    const int q = P.qids[std::size_t(qsel)];
+    const auto& sl = slices_[std::size_t(part.src->slice)];
+    const int hops = std::abs(P.position - sl.position);
+    const Cycle lead = hMr + Cycle(hops) * h_;
+    const int stream = P.lane_stream[std::size_t(qsel)];
+    const char dirc = P.position > sl.position ? 'e' : 'w';
+    Cycle ready = parts_ready;
+    for (int i = 0; i < part.count; ++i) ready = std::max(ready, part.src->ready[std::size_t(part.first + i)] - i);
+    Cycle t = std::max(P.staging_free, ready + lead);
+    int done = 0;
+    int guard = 0;
+    while (done < part.count) {
+      if (++guard > 1'000'000) throw Error("generator: cannot place a weight load");
+      t = qbusy_[std::size_t(q)].next_free(t, 1);
+      const Cycle gend = qbusy_[std::size_t(q)].gap_end(t);
+      int g = int(std::min<Cycle>(part.count - done, gend - t));
+      // The READ side: port and a MEM queue of the source slice over the same span.
+      const Cycle R = t - lead;
+      auto& src = slices_[std::size_t(part.src->slice)];
+      while (g > 0 && !src.rport.free(R, R + g)) --g;
+      int mq = -1;
+      while (g > 0) {
+        mq = -1;
+        for (int c : src.qids)
+          if (qbusy_[std::size_t(c)].free(R, R + g)) {
+            mq = c;
+            break;
+          }
+        if (mq >= 0) break;
+        --g;
+      }
+      if (g <= 0 || R < 0) {
+        ++t;
+        continue;
+      }
+      qbusy_[std::size_t(q)].add(t, t + g);
+      qbusy_[std::size_t(mq)].add(R, R + g);
+      src.rport.add(R, R + g);
+      emit_instr(mq, R, fmt::format("READ {}, s{}{}, 1", addr(part.src->reg, part.src->row + part.first + done), stream, dirc), g - 1);
+      emit_instr(q, t, fmt::format("LW.{} s{}{}, {}", tn, stream, dirc, part.srow + done), g - 1);
+      part.src->last_read = std::max(part.src->last_read, R + g - 1);
+      done += g;
+      t += g;
+      last_lw = std::max(last_lw, t - 1);
+    }
+  }
+  // IW after the last LW, and late enough that the active weights serve their last MM.
+  Cycle I = std::max({last_lw + 1, P.last_mm - iw_lat + 1, P.last_iw + 1});
+  int iq = -1;
+  for (;;) {
+    for (int q : P.qids)
+      if (qbusy_[std::size_t(q)].free(I, I + 1)) {
+        iq = q;
+        break;
+      }
+    if (iq >= 0) break;
+    ++I;
+  }
+  qbusy_[std::size_t(iq)].add(I, I + 1);
+  emit_instr(iq, I, fmt::format("IW.{}", tn), 0);
+  P.last_iw = I;
+  P.staging_free = I + 1;
+  P.last_mm = I;  // no MM on these weights yet
+  P.tiles++;
+  TileResult res;
+  res.iw = I;
+  const Cycle mm_lat = p_.lat(isa::LatClass::MxmMm);
+  for (const auto& g : mms) {
+    int acc = g.acc;
+    Cycle earliest = I + iw_lat;
+    if (acc < 0) {
+      // `count` consecutive accumulators, the ones free earliest.
+      Cycle best = kNever;
+      for (int a = 0; a + g.count <= int(P.acc_free.size()); ++a) {
+        Cycle m = 0;
+        for (int k = 0; k < g.count; ++k) m = std::max(m, P.acc_free[std::size_t(a + k)]);
+        if (m < best) {
+          best = m;
+          acc = a;
+        }
+      }
+      if (acc < 0) throw Error("generator: more accumulators needed than a plane has");
+      earliest = std::max(earliest, best);
+      for (int k = 0; k < g.count; ++k) P.acc_free[std::size_t(acc + k)] = kNever;  // held until released
+    }
+    OpSpec s;
+    s.unit = UnitKind::Mxm;
+    s.plane = plane;
+    s.mnem = fmt::format("{}.{}", g.accumulate ? "MMA" : "MM", tn);
+    s.ops = {Operand::in(0), Operand::lit_(std::to_string(acc))};
+    s.lat = isa::LatClass::MxmMm;
+    s.in = {g.x};
+    s.count = g.count;
+    s.earliest = earliest;
+    auto r = op(s);
+    for (int k = 0; k < g.count; ++k) P.acc_ready[std::size_t(acc + k)] = r.t + k + mm_lat;
+    P.last_mm = std::max(P.last_mm, r.t + g.count - 1);
+    last_ = std::max(last_, r.t + g.count - 1 + mm_lat);
+    res.mm.push_back(r.t);
+    res.acc.push_back(acc);
+  }
+  return res;
+}
+
+void ChipSched::release_acc(int plane, int acc, int count, Cycle after) {
+  auto& P = planes_[std::size_t(plane)];
+  for (int k = 0; k < count; ++k) {
+    auto& f = P.acc_free[std::size_t(acc + k)];
+    f = (f >= kNever ? after + 1 : std::max(f, after + 1));
+  }
+}
+
+std::int64_t ChipSched::tile_count() const {
+  std::int64_t n = 0;
+  for (const auto& p : planes_) n += p.tiles;
+  return n;
+}
+
+std::string ChipSched::emit(const std::string& header) const {
+  std::vector<std::vector<const Emitted*>> per(qnames_.size());
+  for (const auto& e : out_) per[std::size_t(e.queue)].push_back(&e);
+  std::string s = header;
+  s.reserve(out_.size() * 40 + header.size());
+  for (std::size_t q = 0; q < per.size(); ++q) {
+    auto& v = per[q];
+    if (v.empty()) continue;
+    std::stable_sort(v.begin(), v.end(), [](const Emitted* a, const Emitted* b) { return a->t < b->t; });
+    s += ".queue ";
+    s += qnames_[q];
+    s += '\n';
+    Cycle free = 0;
+    for (const auto* e : v) {
+      if (e->t < free)
+        throw Error(fmt::format("generator: internal error: queue {} overlaps at cycle {} ({})", qnames_[q], e->t, e->text));
+      s += fmt::format("@T0+{} {}\n", e->t, e->text);
+      if (e->repeat > 0) s += fmt::format("     REPEAT {}, 1\n", e->repeat);
+      free = e->t + e->repeat + 1;
+    }
+  }
+  return s;
+}
+
+}  // namespace lpu::workload::sched
