@@ -32,13 +32,19 @@ inline Ran run_text(const std::string& src, const std::string& preset, model::Mo
   return out;
 }
 
-inline Ran run_file(const std::string& file, model::Mode mode, const std::vector<std::string>& symbols = {}) {
+// dma_vectors: zero vectors the host provides on every DMA channel (streaming examples read
+// their items by DMAIN; their count comes from the program's registers).
+inline Ran run_file(const std::string& file, model::Mode mode, const std::vector<std::string>& symbols = {},
+                    int dma_vectors = 0) {
   auto preset = assembler::preset_of_file(file, "lp30");
   auto p = load_preset(preset);
   assembler::Options o;
   auto r = assembler::assemble_file(file, p, o);
   model::Chip chip(p, mode);
   chip.load(r.program);
+  const std::vector<std::uint8_t> zero(std::size_t(p.vector_bytes()), 0);
+  for (int ch = 0; ch < p.dma.channels; ++ch)
+    for (int i = 0; i < dma_vectors; ++i) chip.push_dma_in(ch, zero);
   chip.run();
   Ran out{chip.stats(), {}};
   for (const auto& s : symbols) out.out[s] = chip.read_symbol(s);
