@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -114,6 +115,7 @@ TEST_CASE("sweep parameters: kinds, value lists, ranges and escaped commas") {
   CHECK_THROWS_AS(parse_param("latency.mem_read=5,,7"), lpu::Error);
   CHECK_THROWS_AS(parse_param("@1x=5"), lpu::Error);
   CHECK_THROWS_AS(parse_param("@run=5"), lpu::Error);
+  CHECK_THROWS_AS(parse_param("@stats=5"), lpu::Error);
   CHECK_THROWS_AS(parse_param("x=1:5:-1"), lpu::Error);
 }
 
@@ -160,6 +162,11 @@ TEST_CASE("sweep plan: --set and --stats appended, placeholders substituted, rac
   CHECK(runs[1].rack_sets == std::vector<std::string>{"links.latency_cycles=200", "chip.set+=latency.c2c_send=6"});
   o.command = {"run", "--rack=r.toml", "m.toml"};
   CHECK(plan({parse_param("rack.chips=4")}, o)[0].argv[1] == "--rack=d/run_0.rack.toml");
+
+  // {stats} places the statistics file: no --stats is added.
+  o.command = {"sh", "-c", "lpu run x.lpo --stats {stats} --tokens {n}"};
+  CHECK(plan({parse_param("@n=1,2")}, o)[1].argv ==
+        std::vector<std::string>{"sh", "-c", "lpu run x.lpo --stats d/run_1.json --tokens 2"});
 
   // --stdout-json: no --stats.
   o.command = {"info", "--json"};
@@ -327,4 +334,23 @@ TEST_CASE("lpu sweep: a rack link latency, through a derived rack file, and a pl
     REQUIRE(fs::exists(png));
     CHECK(slurp(png).substr(1, 3) == "PNG");
   }
+}
+
+TEST_CASE("experiment files: a global ping-pong on the lpx rack and the 576-chip tsp1 system") {
+  TempDir d;
+  auto r = sh(fmt::format("'{}' run --rack '{}' '{}' --timing-only -q --stats g.json", kLpu,
+                          (kSrc / "configs/lpx-rack.toml").string(), (kSrc / "examples/rack/pingpong_global.toml").string()),
+              d.path);
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(slurp(d.path / "g.json"));
+  // Chips 7 and 8 are joined by a global link: hop = c2c_send 4 + serialisation 25 + 240 = 269;
+  // chip 7 runs 8 x hop + 61 = 2213 cycles (pingpong.toml's derivation).
+  CHECK(j["rack"]["send_to_recv_cycles"]["max"] == 269);
+  CHECK(j["rack"]["cycles"] == 2213);
+  // tsp1-576: 576 chips, 16 links each (a 24 x 24 torus, 4 per direction); 15 GB/s per link is
+  // ceil(320 / (15e9 / 0.9e9)) = 20 cycles per vector; hop = 4 + 20 + 300 = 324.
+  auto cfg = lpu::rack::load_rack((kSrc / "configs/tsp1-576.toml").string());
+  CHECK(cfg.chips == 576);
+  CHECK(lpu::rack::link_timing(cfg, 0, 0).hop() == 324);
+  CHECK(lpu::rack::rack_figures(cfg).sram_bytes == doctest::Approx(576 * 230686720.0));
 }

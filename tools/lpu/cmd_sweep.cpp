@@ -99,7 +99,7 @@ void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     std::vector<std::string> sets, metrics, plots, command;
     std::string out_dir = "sweep", plot_format = "png";
     int jobs = 1;
-    bool fail_fast = false, dry_run = false, stdout_json = false, quiet = false;
+    bool fail_fast = false, dry_run = false, stdout_json = false, quiet = false, logx = false, logy = false;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand(
@@ -122,6 +122,8 @@ void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
                   "sum|min|max|avg|count(chips.*.KEY); +KEY adds to the defaults (repeatable)");
   sub->add_option("--plot", o->plots, "X:Y[:SERIES]: plot column Y against X, one line per SERIES value (repeatable)");
   sub->add_option("--plot-format", o->plot_format, "png or svg")->check(CLI::IsMember({"png", "svg"}))->capture_default_str();
+  sub->add_flag("--plot-logx", o->logx, "logarithmic X axes");
+  sub->add_flag("--plot-logy", o->logy, "logarithmic Y axes");
   sub->add_option("-j,--jobs", o->jobs, "runs at once (0: the host's cores)")->capture_default_str();
   sub->add_flag("--fail-fast", o->fail_fast, "stop at the first failed run (cancel the running ones)");
   sub->add_flag("--dry-run", o->dry_run, "print the runs' commands, run nothing");
@@ -306,6 +308,8 @@ void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
         std::vector<std::string> argv{python, script, "--csv", csv_path, "--x", p.x, "--y", p.y, "--out", file};
         if (!p.series.empty()) argv.insert(argv.end(), {"--series", p.series});
         for (const auto& q : params) argv.insert(argv.end(), {"--param", q.column});
+        if (o->logx) argv.push_back("--logx");
+        if (o->logy) argv.push_back("--logy");
         int st = 0;
         const pid_t pid = spawn(argv, "", "");
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {

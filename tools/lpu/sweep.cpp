@@ -118,8 +118,9 @@ Param parse_param(const std::string& spec) {
     p.key = p.spec_key.substr(1);
     if (!valid_name(p.key))
       throw Error(fmt::format("--set '{}': a placeholder is @NAME with NAME of letters, digits and _", spec));
-    if (p.key == "run" || p.key == "out")
-      throw Error(fmt::format("--set '{}': {{{}}} is built in (the run number / the output directory)", spec, p.key));
+    if (p.key == "run" || p.key == "out" || p.key == "stats")
+      throw Error(fmt::format("--set '{}': {{{}}} is built in (run number, output directory, statistics file)", spec,
+                              p.key));
     p.column = p.key;
   } else if (p.spec_key.rfind("rack.", 0) == 0) {
     p.kind = ParamKind::Rack;
@@ -169,7 +170,7 @@ std::string substitute(const std::string& word, const std::map<std::string, std:
       const std::string name = word.substr(i + 1, close - i - 1);
       auto it = values.find(name);
       if (it == values.end())
-        throw Error(fmt::format("'{}': no parameter for {{{}}} (add --set @{}=v1,v2,...; built in: {{run}}, {{out}})", word,
+        throw Error(fmt::format("'{}': no parameter for {{{}}} (add --set @{}=v1,v2,...; built in: {{run}}, {{out}}, {{stats}})", word,
                                 name, name));
       out += it->second;
       if (used) used->push_back(name);
@@ -208,7 +209,7 @@ std::vector<Run> plan(const std::vector<Param>& params, const PlanOptions& o) {
     r.stats_path = base + ".json";
     r.out_path = base + ".out";
     r.err_path = base + ".err";
-    std::map<std::string, std::string> vals{{"run", std::to_string(i)}, {"out", o.out_dir}};
+    std::map<std::string, std::string> vals{{"run", std::to_string(i)}, {"out", o.out_dir}, {"stats", r.stats_path}};
     for (std::size_t k = 0; k < params.size(); ++k) {
       if (params[k].kind == ParamKind::Placeholder) vals[params[k].key] = r.values[k];
       r.label += fmt::format("{}{}={}", r.label.empty() ? "" : " ", params[k].spec_key, r.values[k]);
@@ -255,7 +256,9 @@ std::vector<Run> plan(const std::vector<Param>& params, const PlanOptions& o) {
         r.argv[rack_arg] = r.rack_path;
       }
     }
-    if (!o.stdout_json) {
+    // {stats} in the command places the statistics file itself (e.g. inside sh -c '...').
+    const bool placed = std::find(used.begin(), used.end(), "stats") != used.end();
+    if (!o.stdout_json && !placed) {
       r.argv.push_back("--stats");
       r.argv.push_back(r.stats_path);
     }

@@ -49,7 +49,8 @@ struct PlanOptions {
 struct Run {
   int index = 0;
   std::vector<std::string> values;     // one per parameter
-  std::vector<std::string> argv;       // the command, substituted, with --set/--stats/--rack added
+  std::vector<std::string> argv;       // the command, substituted ({run}, {out}, {stats} built in), with
+                                       // --set/--stats/--rack added (no --stats when {stats} is used)
   std::string stats_path;              // DIR/run_N.json
   std::string out_path, err_path;      // DIR/run_N.out, DIR/run_N.err
   std::string rack_source;             // the rack file the command named, when it gets a derived one

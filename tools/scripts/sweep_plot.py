@@ -81,7 +81,7 @@ def main():
         ax.set_yscale("log")
     ax.set_xlabel(a.x)
     ax.set_ylabel(a.y)
-    ax.set_title(a.title or f"{a.y} vs {a.x}")
+    ax.set_title(a.title or f"{a.y} vs {a.x}", fontsize="medium")
     ax.grid(True, alpha=0.3)
     if split:
         ax.legend(fontsize="small")
