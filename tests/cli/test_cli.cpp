@@ -141,6 +141,14 @@ TEST_CASE("lpu run --rack: ping-pong, identical statistics with 1 and 2 threads"
   auto chk = lpu(fmt::format("run --rack '{}' '{}' --check", rack, man), d.path);
   CHECK(chk.status == 0);
   CHECK(contains(chk.out, "0 error(s)"));
+  // Waveform and timeline of a rack run, through the command (tests/rack/test_trace.cpp checks
+  // their contents): chip 1 only in the VCD; both chips and the flow arrows between them in the trace.
+  REQUIRE(lpu(fmt::format("run --rack '{}' '{}' --wave pp.vcd --chips 1 -q", rack, man), d.path).status == 0);
+  REQUIRE(lpu(fmt::format("run --rack '{}' '{}' --trace pp.json -q", rack, man), d.path).status == 0);
+  const auto vcd = slurp(d.path / "pp.vcd");
+  CHECK(contains(vcd, "$scope module chip1"));
+  CHECK_FALSE(contains(vcd, "$scope module chip0"));
+  CHECK(contains(slurp(d.path / "pp.json"), "\"ph\":\"f\""));
   auto bad = lpu(fmt::format("run --rack '{}' '{}' --reg r1=3", rack, man), d.path);
   CHECK(bad.status != 0);
   CHECK(contains(bad.out, "--rack does not take --reg"));
