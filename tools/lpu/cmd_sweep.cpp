@@ -185,11 +185,17 @@ void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     std::size_t next = 0, finished = 0;
     bool stop = false;
     const auto width = std::to_string(n).size();
+    // The figure printed per run: the first chosen metric, else tokens/s per user, tokens/s or
+    // cycles, wherever they are in the statistics.
     auto headline = [&](std::size_t i) -> std::string {
       const auto& f = results[i].flat;
-      std::vector<std::string> show = metrics.empty() ? std::vector<std::string>{"cycles", "rack.cycles"} : metrics;
-      for (const auto& m : show)
+      for (const auto& m : metrics)
         if (auto v = sweep::evaluate(m, f)) return fmt::format("  {}={}", m, v->dump());
+      for (const char* want : {"tokens_per_s_per_user", "tokens_per_s", "cycles"})
+        for (const auto& [k, v] : f)
+          if (v.is_number() && (k == want || k.ends_with(std::string(".") + want)) && k.find(".0.") == std::string::npos &&
+              k.rfind("chips.", 0) != 0 && k.rfind("host.", 0) != 0)
+            return fmt::format("  {}={}", k, v.dump());
       return "";
     };
     auto report = [&](std::size_t i) {

@@ -393,10 +393,13 @@ std::vector<std::string> default_metrics(const std::vector<const Flat*>& runs) {
   };
   std::vector<std::pair<int, std::string>> found;
   std::set<std::string> seen;
-  bool rack = false;
+  std::vector<std::string> chip_arrays;  // "chips." or "rack.chips.": per-chip statistics of a rack
   for (const auto* f : runs)
     for (const auto& [k, v] : *f) {
-      if (k.rfind("chips.0.", 0) == 0) rack = true;
+      if (auto at = k.find("chips.0."); at != std::string::npos && (at == 0 || k[at - 1] == '.')) {
+        const std::string prefix = k.substr(0, at + 6);
+        if (std::find(chip_arrays.begin(), chip_arrays.end(), prefix) == chip_arrays.end()) chip_arrays.push_back(prefix);
+      }
       if (!(v.is_number() || v.is_boolean()) || !seen.insert(k).second) continue;
       auto parts = split(k, '.');
       if (parts[0] == "host" || std::any_of(parts.begin(), parts.end(), is_index)) continue;
@@ -405,14 +408,15 @@ std::vector<std::string> default_metrics(const std::vector<const Flat*>& runs) {
   std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> out;
   for (auto& [r, k] : found) out.push_back(k);
-  if (rack)
-    for (const char* m : {"sum(chips.*.sram_bytes_read)", "sum(chips.*.sram_bytes_written)", "sum(chips.*.mxm_macs)",
-                          "sum(chips.*.energy.total_j)"})
+  for (const auto& prefix : chip_arrays)
+    for (const char* key : {"sram_bytes_read", "sram_bytes_written", "mxm_macs", "energy.total_j"}) {
+      const std::string m = fmt::format("sum({}*.{})", prefix, key);
       for (const auto* f : runs)
         if (evaluate(m, *f)) {
           out.push_back(m);
           break;
         }
+    }
   if (out.empty()) {  // e.g. lpu info --json: every number, outside arrays and host.*
     std::set<std::string> added;
     for (const auto* f : runs)
