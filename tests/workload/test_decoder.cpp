@@ -49,7 +49,7 @@ TEST_CASE("KV cache after one step equals the reference decoder's k and v") {
   const int hd = m.head_dim, E = plan.reduce_block;
   // K row of position 0 (row 1 of the K part; row 0 is the dump row): kv head g at slot g,
   // halves in vectors of E elements.
-  auto K = ses.read_symbol(0, "K0u0g0p0");
+  auto K = ses.read_symbol(0, "K0u0g0j0p0");
   const auto& rk = ref.kcache(0)[0];
   int bad = 0;
   for (int g = 0; g < m.kv_heads; ++g)

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -43,6 +45,8 @@ struct Geo {
   int C = 0, nblk = 0, NS = 0, prt = 0, Rvt = 0;
   int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
   int bps = 0, mk = 0, bpsv = 0, mv = 0;  // KV-cache blocks per slice part and parts
+  int ka = 0;  // K cache: rows of a block in each of its three slices (the last: n - 2 ka)
+  int kaj(int j) const { return std::min(ka, n - j * ka); }
   int B = 1, U = 1;
   isa::Dtype t = isa::Dtype::E4m3;
   std::string tn;  // "e4m3"
@@ -100,17 +104,18 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   // KV cache in slice parts (docs/decode.md, "KV cache"): K: a dump row, then bps blocks of n
   // rows; V^T parts: prt dump rows, then bpsv blocks of prt rows.
   const int rows = p.mem.rows;
-  const int bps_max = (rows - 1) / g.n;
+  g.ka = cdiv(g.n, 3);
+  const int bps_max = (rows - 1) / g.ka;
   const int bpsv_max = (rows - g.prt) / g.prt;
   if (bps_max < 1 || bpsv_max < 1) throw Error(fmt::format("a MEM slice of {} rows cannot hold one block of the KV cache", rows));
   g.mk = cdiv(g.nblk, bps_max);
   g.bps = cdiv(g.nblk, g.mk);
   g.mv = cdiv(g.nblk, bpsv_max);
   g.bpsv = cdiv(g.nblk, g.mv);
-  if (1 + g.mk + g.mv > 14)
+  if (1 + 3 * g.mk + g.mv > 14)
     throw Error(fmt::format("context {} needs {} KV-cache registers (the cache spans {} + {} slice parts); at most 13 are "
                             "available: use a shorter --context",
-                            context, g.mk + g.mv, g.mk, g.mv));
+                            context, 3 * g.mk + g.mv, 3 * g.mk, g.mv));
   return g;
 }
 
@@ -223,6 +228,8 @@ struct ChipOut {
   int dma_in = 0, dma_out = 0;
   int logits_first = 0;
   nlohmann::json placement;
+  // Per received vector: the latest cycle its RECV could issue without delaying its first use.
+  std::vector<Cycle> slack;
 };
 
 class Builder {
@@ -249,6 +256,11 @@ class Builder {
     o.dma_out = dma_out_count_;
     o.logits_first = logits_first_;
     o.placement = placement_json();
+    for (const auto& rv : recvd_) {
+      const auto& fr = rv.v->first_read;
+      const Cycle first = fr.empty() || fr[std::size_t(rv.idx)] >= sched::kNever ? S_.last_cycle() : fr[std::size_t(rv.idx)];
+      o.slack.push_back(rv.recv + first - rv.ready);
+    }
     return o;
   }
 
@@ -464,18 +476,21 @@ class Builder {
         for (int gm = 0; gm < g_.NKG; ++gm) {
           std::vector<KPart> parts;
           std::set<int> avoid;
-          for (int k = 0; k < g_.mk; ++k) {
-            const int rows_k = 1 + g_.bps * g_.n;
-            const int s = fixed_slice_for(rows_k, kslices_);
-            const int r = fixed_rows(s, rows_k, "the K cache");
-            kslices_.insert(s);
-            const std::string nm = fmt::format("K{}u{}g{}p{}", l, u, gm, k);
-            add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
-            KPart kp;
-            kp.read = S_.fixed(nm, s, r, rows_k);
-            kp.write = S_.fixed(nm + ".w", s, r, 1, 0, 2 + k);
-            parts.push_back(kp);
-          }
+          // Three slices per slice part (a third of every block's positions each), so that a
+          // K tile loads on three queues at once.
+          for (int j = 0; j < 3; ++j)
+            for (int k = 0; k < g_.mk; ++k) {
+              const int rows_k = 1 + g_.bps * g_.kaj(j);
+              const int s = fixed_slice_for(rows_k, kslices_);
+              const int r = fixed_rows(s, rows_k, "the K cache");
+              kslices_.insert(s);
+              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l, u, gm, j, k);
+              add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
+              KPart kp;
+              kp.read = S_.fixed(nm, s, r, rows_k);
+              kp.write = S_.fixed(nm + ".w", s, r, 1, 0, 2 + j * g_.mk + k);
+              parts.push_back(kp);
+            }
           kg.push_back(std::move(parts));
         }
         kv.k.push_back(std::move(kg));
@@ -500,7 +515,7 @@ class Builder {
               add_table(nm, s, r, rows_v, g_.t, g_.n, "vcache");
               KPart kp;
               kp.read = S_.fixed(nm, s, r, rows_v);
-              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + g_.mk + k);
+              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + 3 * g_.mk + k);
               parts.push_back(kp);
             }
             js.push_back(std::move(parts));
@@ -561,6 +576,13 @@ class Builder {
   }
   static Rd all(const ValueP& v, int idx = 0, int stride = 1) { return Rd{v, idx, stride}; }
   Rd cst(int row) const { return Rd{const_, row, 0}; }
+  // A constant broadcast by a CONST instruction (f32 bits, or zero of any type).
+  static Rd kf32(float x) {
+    std::uint32_t b;
+    std::memcpy(&b, &x, 4);
+    return Rd::constant("CONST.f32", b);
+  }
+  Rd kzero() const { return Rd::constant("CONST." + g_.tn, 0); }
   std::string f32op(const char* m) const { return std::string(m) + ".f32"; }
   std::string top(const char* m) const { return std::string(m) + "." + g_.tn; }
 
@@ -618,9 +640,9 @@ class Builder {
     auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
     S_.free(sq);
     auto ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
-    auto t1 = bin(f32op("MUL"), all(ss), cst(C_INVD), B, name + ".ms");
+    auto t1 = bin(f32op("MUL"), all(ss), kf32(float(1.0 / double(g_.d))), B, name + ".ms");
     S_.free(ss);
-    auto t2 = bin(f32op("ADD"), all(t1), cst(C_EPS), B, name + ".mse");
+    auto t2 = bin(f32op("ADD"), all(t1), kf32(float(m_.norm_eps)), B, name + ".mse");
     S_.free(t1);
     auto r = un(f32op("RSQRT"), all(t2), B, isa::LatClass::VxmTrans, name + ".r");
     S_.free(t2);
@@ -719,7 +741,8 @@ class Builder {
       s.link = 1000 + l;
       s.recv_ready = std::max<Cycle>(0, arr_.at(std::size_t(i)));
       s.out = Out{v, idx, 1, {}, {}};
-      S_.op(s);
+      const auto r = S_.op(s);
+      recvd_.push_back({v, idx, r.t, v->ready[std::size_t(idx)]});
       ++i;
     };
     if (in_live_.sc)
@@ -751,6 +774,7 @@ class Builder {
       s.lat = isa::LatClass::C2cSend;
       s.in = {Rd{v, idx, 1}};
       s.link = l;
+      s.forward = true;
       s.earliest = last[std::size_t(l)] + 1;
       auto r = S_.op(s);
       last[std::size_t(l)] = r.t;
@@ -899,8 +923,11 @@ class Builder {
       for (int gm = 0; gm < g_.NKG; ++gm) {
         const int pl = (attn_plane_++) % P;
         for (int b = 0; b < g_.nblk; ++b) {
-          const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(b / g_.bps)];
-          std::vector<LwPart> parts{{kp.read, 1 + (b % g_.bps) * g_.n, g_.n, 0, -1}};
+          std::vector<LwPart> parts;
+          for (int j = 0; j < 3; ++j) {
+            const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
+            parts.push_back({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j});
+          }
           std::vector<MmGroup> mms;
           std::vector<int> gks;
           for (int sigma = 0; sigma < g_.kpr; ++sigma) {
@@ -937,9 +964,10 @@ class Builder {
       std::vector<ValueP> xav(std::size_t(g_.KV));
       for (int gk = 0; gk < g_.KV; ++gk) {
         const int N = g_.G * g_.NS;
-        auto s1 = bin(f32op("MUL"), all(S[std::size_t(gk)]), cst(C_SCALE), N, L + ".s1");
+        auto s1 = bin(f32op("MUL"), all(S[std::size_t(gk)]), kf32(float(1.0 / std::sqrt(double(g_.hd)))), N, L + ".s1");
         S_.free(S[std::size_t(gk)]);
-        auto s2 = vop(f32op("SEL"), {all(mask), all(s1), cst(C_NEGINF)}, N, isa::LatClass::VxmAlu, L + ".s2");
+        auto s2 = vop(f32op("SEL"), {all(mask), all(s1), kf32(-std::numeric_limits<float>::infinity())}, N, isa::LatClass::VxmAlu,
+                      L + ".s2");
         S_.free(s1);
         auto rm = un(f32op("RMAX"), all(s2), N, isa::LatClass::VxmReduce, L + ".rm");
         auto mx = tree(f32op("MAX"), rm, g_.G, g_.NS, L + ".mx", true);
@@ -1013,7 +1041,7 @@ class Builder {
       std::vector<ValueP> owned;
       for (int gk = 0; gk < g_.KV; ++gk) {
         const int sv = gk % g_.kvpt;
-        auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[std::size_t(gk)]), cst(C_ZERO)}, g_.G, isa::LatClass::VxmAlu,
+        auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[std::size_t(gk)]), kzero()}, g_.G, isa::LatClass::VxmAlu,
                          L + ".oc");
         S_.free(oraw[std::size_t(gk)]);
         owned.push_back(clean);
@@ -1137,8 +1165,8 @@ class Builder {
       s += fmt::format(".symbol {} {}[{}, {}] {} @ {}\n", sr.name, isa::dtype_info(sr.dtype).name, sr.rows, sr.elems, sl.name, sr.row);
     }
     s += ".reg r1 = 0\n";
-    for (int k = 0; k < g_.mk; ++k) s += fmt::format(".reg r{} = {}\n", 2 + k, k == 0 ? 1 : 0);
-    for (int k = 0; k < g_.mv; ++k) s += fmt::format(".reg r{} = {}\n", 2 + g_.mk + k, k == 0 ? g_.prt : 0);
+    for (int k = 0; k < 3 * g_.mk; ++k) s += fmt::format(".reg r{} = {}\n", 2 + k, k == 0 ? 1 : 0);
+    for (int k = 0; k < g_.mv; ++k) s += fmt::format(".reg r{} = {}\n", 2 + 3 * g_.mk + k, k == 0 ? g_.prt : 0);
     return s;
   }
 
@@ -1152,11 +1180,23 @@ class Builder {
                           {"dtype", std::string(isa::dtype_info(sr.dtype).name)},
                           {"kind", sr.kind}};
       if (!sr.entries.empty()) {
-        nlohmann::json ents = nlohmann::json::array();
-        for (const auto& en : sr.entries)
-          ents.push_back({{"matrix", mat_name(en.mat)}, {"layer", en.layer}, {"row_tile", en.r}, {"k_tile", en.c},
-                          {"tile_rows", {en.first, en.first + en.count}}});
-        e["tiles"] = ents.size() <= 64 ? ents : nlohmann::json(fmt::format("{} tile parts", ents.size()));
+        // Runs of tile parts: "layers.3.attention.wq rows 0-10 of row tiles 0-4 (k tiles 0-25)".
+        std::vector<std::string> runs;
+        std::size_t i0 = 0;
+        while (i0 < sr.entries.size()) {
+          std::size_t i1 = i0;
+          const auto& ea = sr.entries[i0];
+          while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
+                 sr.entries[i1 + 1].first == ea.first)
+            ++i1;
+          const auto& eb = sr.entries[i1];
+          const std::string mn = ea.mat == MLM ? "output" : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
+          runs.push_back(fmt::format("{} tile rows {}-{}: tiles (row {}, k {}) to (row {}, k {})", mn, ea.first,
+                                     ea.first + ea.count - 1, ea.r, ea.c, eb.r, eb.c));
+          i0 = i1 + 1;
+        }
+        e["tile_parts"] = sr.entries.size();
+        e["contents"] = runs;
       }
       if (sr.kind == "gain") e["tensor"] = sr.which == 2 ? "norm.weight" : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
       j.push_back(e);
@@ -1200,6 +1240,12 @@ class Builder {
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h2_, a_, hf_;
   std::vector<Cycle> sends_;
+  struct Recvd {
+    ValueP v;
+    int idx;
+    Cycle recv, ready;
+  };
+  std::vector<Recvd> recvd_;
   int dma_in_count_ = 0, dma_out_count_ = 0, logits_first_ = 0;
   Cycle last_dmaout_ = -1;
 };
@@ -1258,13 +1304,29 @@ std::vector<std::vector<Unit>> split(const std::vector<Unit>& us, int k, std::in
   return out;
 }
 
-std::string replace_all(std::string s, const std::string& a, const std::string& b) {
+std::string substitute_links(const std::string& s, const std::vector<int>& out, const std::vector<int>& in) {
+  std::string r;
+  r.reserve(s.size());
   std::size_t pos = 0;
-  while ((pos = s.find(a, pos)) != std::string::npos) {
-    s.replace(pos, a.size(), b);
-    pos += b.size();
+  for (;;) {
+    const std::size_t at = s.find("@L", pos);
+    if (at == std::string::npos) break;
+    r.append(s, pos, at - pos);
+    const char kind = at + 2 < s.size() ? s[at + 2] : 0;
+    const std::size_t end = s.find('@', at + 3);
+    if ((kind != 'O' && kind != 'I') || end == std::string::npos) {
+      r += "@L";
+      pos = at + 2;
+      continue;
+    }
+    const auto k = std::size_t(std::stoi(s.substr(at + 3, end - at - 3)));
+    const auto& v = kind == 'O' ? out : in;
+    if (k >= v.size()) throw Error("generator: internal error: a link slot without a link");
+    r += std::to_string(v[k]);
+    pos = end + 1;
   }
-  return s;
+  r.append(s, pos, std::string::npos);
+  return r;
 }
 
 double bytes_of(isa::Dtype t) { return double(isa::dtype_bytes(t)); }
@@ -1306,7 +1368,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int nq = p.mxm.queues_per_plane;
   const int a = cdiv(g.n, nq);
   const std::int64_t lanes = std::int64_t(p.mxm.planes) * nq;
-  const std::int64_t kv_user = std::int64_t(g.NKG) * g.mk * (1 + g.bps * g.n) +
+  const std::int64_t kv_user = std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka) +
                                std::int64_t(g.NVT) * 3 * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
   const std::int64_t fixed = C_SLOT0 + g.kvpt + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
   const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
@@ -1428,9 +1490,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   auto detail = std::make_shared<PlanDetail>();
   detail->g = g;
   std::map<std::string, std::pair<ChipOut, int>> memo;  // key -> schedule, its first stage
-  std::map<std::string, int> prog_index;
+  std::vector<std::pair<std::size_t, int>> prog_index;  // text hash, program
   std::int64_t delay = 0;
-  std::vector<Cycle> arrivals;
+  std::vector<Cycle> arrivals, prev_send, prev_arrival;
   std::vector<int> in_links;
   for (int s = 0; s < S; ++s) {
     const int chip = s;
@@ -1454,24 +1516,53 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
                                                                        in_live.sc, in_live.x, in_live.h2, in_live.a,
                                                                        out_live.vectors(g), out_links.size());
     key += fmt::format("{}:{}:{}:{}|", out_live.sc, out_live.x, out_live.h2, out_live.a);
-    for (auto a0 : arrivals) key += std::to_string(a0) + ",";
-    auto it = memo.find(key);
-    if (it == memo.end()) {
-      Builder b(g, p, m, stages[std::size_t(s)], first, first, arrivals, std::max<int>(1, int(in_links.size())), in_live, out_live,
-                int(out_links.size()), ser);
-      it = memo.emplace(key, std::make_pair(b.build(), s)).first;
+    auto schedule = [&](const std::string& mkey, const std::vector<Cycle>& arr) -> const ChipOut& {
+      auto it = memo.find(mkey);
+      if (it == memo.end()) {
+        const auto tb = std::chrono::steady_clock::now();
+        Builder b(g, p, m, stages[std::size_t(s)], first, first, arr, std::max<int>(1, int(in_links.size())), in_live, out_live,
+                  int(out_links.size()), ser);
+        it = memo.emplace(mkey, std::make_pair(b.build(), s)).first;
+        if (std::getenv("LPU_GEN_DEBUG"))
+          fmt::print(stderr, "stage {}: scheduled {} ({} lines) in {:.2f} s\n", s, cp.units,
+                     std::count(it->second.first.text.begin(), it->second.first.text.end(), '\n'),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count());
+      }
+      return it->second.first;
+    };
+    if (!first) {
+      // Pass 1: every input present at the start gives the latest cycle each vector is needed;
+      // the stage starts as late as that allows (docs/decode.md, "Pipeline").
+      const auto& p1 = schedule(key + "pass1", std::vector<Cycle>(prev_send.size(), 0));
+      Cycle start = delay;
+      std::size_t bind = 0;
+      for (std::size_t i = 0; i < prev_send.size(); ++i)
+        if (prev_arrival[i] - p1.slack[i] > start) {
+          start = prev_arrival[i] - p1.slack[i];
+          bind = i;
+        }
+      if (std::getenv("LPU_GEN_DEBUG") && s < 8)
+        fmt::print(stderr, "stage {}: start {} bound by input vector {} of {} (arrives {}, needed by {})\n", s, start, bind,
+                   prev_send.size(), prev_arrival[bind], p1.slack[bind]);
+      arrivals.clear();
+      for (auto av : prev_arrival) arrivals.push_back(av - start);
+      delay = start;
+      for (auto a0 : arrivals) key += std::to_string(a0) + ",";
     }
-    const ChipOut& co = it->second.first;
-    std::string text = co.text;
-    for (std::size_t l = 0; l < out_links.size(); ++l) text = replace_all(text, fmt::format("@LO{}@", l), std::to_string(out_links[l]));
-    for (std::size_t l = 0; l < in_links.size(); ++l) text = replace_all(text, fmt::format("@LI{}@", l), std::to_string(in_links[l]));
-    auto pi = prog_index.find(text);
-    if (pi == prog_index.end()) {
-      pi = prog_index.emplace(text, int(plan.programs.size())).first;
+    const ChipOut& co = schedule(key, arrivals);
+    // The link numbers of this chip in place of the schedule's link slots (@LOk@, @LIk@).
+    std::string text = substitute_links(co.text, out_links, in_links);
+    const std::size_t hash = std::hash<std::string>{}(text);
+    int found = -1;
+    for (auto [h, idx] : prog_index)
+      if (h == hash && plan.programs[std::size_t(idx)] == text) found = idx;
+    if (found < 0) {
+      found = int(plan.programs.size());
+      prog_index.emplace_back(hash, found);
       plan.program_names.push_back(fmt::format("decode_p{:03d}", plan.programs.size()));
-      plan.programs.push_back(text);
+      plan.programs.push_back(std::move(text));
     }
-    cp.program = pi->second;
+    cp.program = found;
     cp.start_delay = delay;
     cp.cycles = co.cycles;
     cp.first_send = co.send.empty() ? -1 : co.send.front();
@@ -1488,20 +1579,23 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       // The next stage starts when the first vector after the step constants arrives (the
       // constants, sent first, wait in the link's receive queue).
       const auto hop = link_timing(cfg, chip, out_links[0]).hop();
-      const std::size_t k0 = out_live.sc && co.send.size() > std::size_t(g.NSC) ? std::size_t(g.NSC) : 0;
-      arrivals.clear();
-      for (auto t : co.send) arrivals.push_back(t - co.send[k0]);
+      prev_send = co.send;
+      prev_arrival.clear();
+      for (auto t : co.send) prev_arrival.push_back(delay + t + hop);
       in_links.clear();
       for (int l : out_links) in_links.push_back(cfg.topology.port(chip, l).peer_link);
-      delay += co.send[k0] + hop;
     }
     plan.chips.push_back(std::move(cp));
   }
   // Registers: r1 = pos, then the K-cache parts, then the V-cache parts.
-  for (int kk = 0; kk < g.mk; ++kk)
-    plan.regs.push_back({2 + kk, fmt::format("K cache, slice part {}", kk), 1, g.bps * g.n, kk, 1, 0, 1});
+  for (int j = 0; j < 3; ++j)
+    for (int kk = 0; kk < g.mk; ++kk)
+      plan.regs.push_back({2 + j * g.mk + kk, fmt::format("K cache, third {} of a block, slice part {}", j, kk),
+                           fmt::format("b = pos / {0}, i = pos % {0}: i / {1} == {2} && b / {3} == {4} ? 1 + (b % {3}) * {5} + i - {6} : 0",
+                                       g.n, g.ka, j, g.bps, kk, g.kaj(j), j * g.ka)});
   for (int kk = 0; kk < g.mv; ++kk)
-    plan.regs.push_back({2 + g.mk + kk, fmt::format("V cache, slice part {}", kk), g.prt, g.bpsv, kk, g.n, 0, g.prt});
+    plan.regs.push_back({2 + 3 * g.mk + kk, fmt::format("V cache, slice part {}", kk),
+                         fmt::format("b = pos / {}: b / {} == {} ? {} + (b % {}) * {} : 0", g.n, g.bpsv, kk, g.prt, g.bpsv, g.prt)});
   plan.detail = detail;
   plan.summary = plan_json(plan);
   return plan;
@@ -1511,12 +1605,15 @@ std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& pla
   if (pos < 0 || pos >= plan.context)
     throw Error(fmt::format("position {} is outside the context of {} positions", pos, plan.context));
   std::vector<std::pair<int, std::uint32_t>> r{{1, std::uint32_t(pos)}};
-  for (const auto& rr : plan.regs) {
-    const int unit = pos / rr.positions_per_block;  // K: positions; V: blocks
-    const int part = unit / rr.per_part;
-    const int val = part == rr.part ? rr.base + (unit % rr.per_part) * rr.block_rows : rr.dump;
-    r.emplace_back(rr.reg, std::uint32_t(val));
-  }
+  const Geo& g = plan.detail->g;
+  const int b = pos / g.n, i = pos % g.n;
+  for (int j = 0; j < 3; ++j)
+    for (int k = 0; k < g.mk; ++k) {
+      const bool own = i / g.ka == j && b / g.bps == k;
+      r.emplace_back(2 + j * g.mk + k, std::uint32_t(own ? 1 + (b % g.bps) * g.kaj(j) + i - j * g.ka : 0));
+    }
+  for (int k = 0; k < g.mv; ++k)
+    r.emplace_back(2 + 3 * g.mk + k, std::uint32_t(b / g.bpsv == k ? g.prt + (b % g.bpsv) * g.prt : 0));
   return r;
 }
 
@@ -1679,10 +1776,7 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   nlohmann::json regs = nlohmann::json::array();
   regs.push_back({{"reg", 1}, {"value", "pos"}});
   for (const auto& r : plan.regs)
-    regs.push_back({{"reg", r.reg},
-                    {"what", r.what},
-                    {"value", fmt::format("u = pos / {}; u / {} == {} ? {} + (u % {}) * {} : {}", r.positions_per_block, r.per_part, r.part,
-                                          r.base, r.per_part, r.block_rows, r.dump)}});
+    regs.push_back({{"reg", r.reg}, {"what", r.what}, {"value", r.formula}});
   j["registers"] = regs;
   nlohmann::json chips = nlohmann::json::array();
   for (const auto& c : plan.chips) {

@@ -112,6 +112,12 @@ struct ChipSched::Tentative {
   std::vector<Take> rows;
   std::vector<Emitted> instr;
   std::vector<std::pair<ValueP, Cycle>> reads;
+  struct FirstRead {
+    ValueP v;
+    int idx, stride, count;
+    Cycle t;
+  };
+  std::vector<FirstRead> first;
   Cycle last = 0;
 };
 
@@ -359,6 +365,7 @@ bool ChipSched::try_read(Tentative& tx, const Rd& r, int count, int u, Cycle t, 
   st = fmt::format("s{}{}", *id, dir == 0 ? 'e' : 'w');
   tx.instr.push_back({qq, R, fmt::format("READ {}, {}, {}", addr(v.reg, v.row + r.idx), st, r.stride), count - 1});
   tx.reads.emplace_back(r.v, R + count - 1);
+  tx.first.push_back({r.v, r.idx, r.stride, count, R});
   return true;
 }
 
@@ -392,6 +399,13 @@ void ChipSched::commit(Tentative& tx) {
   for (const auto& x : tx.rows) take_rows(x.slice, x.row, x.count);
   for (auto& e : tx.instr) emit_instr(e.queue, e.t, std::move(e.text), e.repeat);
   for (const auto& [v, c] : tx.reads) v->last_read = std::max(v->last_read, c);
+  for (const auto& f : tx.first) {
+    if (f.v->first_read.empty()) f.v->first_read.assign(std::size_t(f.v->count), kNever);
+    for (int k = 0; k < f.count; ++k) {
+      auto& x = f.v->first_read[std::size_t(f.idx + k * f.stride)];
+      x = std::min(x, f.t + k);
+    }
+  }
   last_ = std::max(last_, tx.last);
 }
 
@@ -407,7 +421,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
   std::vector<int> same(s.in.size(), -1);
   for (std::size_t i = 0; i < s.in.size(); ++i)
     for (std::size_t j = 0; j < i; ++j) {
-      if (same[j] >= 0) continue;
+      if (same[j] >= 0 || !s.in[i].v || !s.in[j].v) continue;
       const auto& a = s.in[i];
       const auto& b = s.in[j];
       if (a.v == b.v && a.idx == b.idx && a.stride == b.stride) {
@@ -416,9 +430,9 @@ OpResult ChipSched::op(const OpSpec& s0) {
       }
     }
   for (std::size_t i = 0; i < s.in.size(); ++i) {
-    if (same[i] >= 0) continue;
+    if (same[i] >= 0 || !s.in[i].v) continue;
     for (std::size_t j = 0; j < i; ++j) {
-      if (same[j] >= 0 || s.in[j].v->slice != s.in[i].v->slice) continue;
+      if (same[j] >= 0 || !s.in[j].v || s.in[j].v->slice != s.in[i].v->slice) continue;
       OpSpec mv;
       mv.mnem = "MOV";
       mv.ops = {Operand::in(0), Operand::out()};
@@ -428,7 +442,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
       o.name = s.in[i].v->name + ".copy";
       for (int c : scratch_) {
         bool taken = false;
-        for (std::size_t k = 0; k < s.in.size(); ++k) taken |= k != i && s.in[k].v->slice == c;
+        for (std::size_t k = 0; k < s.in.size(); ++k) taken |= k != i && s.in[k].v && s.in[k].v->slice == c;
         if (!taken) o.pool.push_back(c);
       }
       mv.out = o;
@@ -449,7 +463,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
   const int hMr = p_.lat(isa::LatClass::MemRead);
   Cycle t = std::max<Cycle>(s.earliest, 0);
   for (std::size_t i = 0; i < s.in.size(); ++i) {
-    if (same[i] >= 0) continue;
+    if (same[i] >= 0 || !s.in[i].v) continue;
     const auto& r = s.in[i];
     const int q = slices_[std::size_t(r.v->slice)].position;
     Cycle need = 0;
@@ -507,6 +521,30 @@ OpResult ChipSched::op(const OpSpec& s0) {
         ist[i] = ist[std::size_t(same[i])];
         continue;
       }
+      if (!s.in[i].v) {
+        // A constant: CONST on another VXM queue, its result read here in the same cycle.
+        if (s.unit != UnitKind::Vxm) throw Error("generator: internal error: a constant operand outside the VXM");
+        const Cycle tc = t - p_.lat(isa::LatClass::VxmAlu);
+        int cq = -1;
+        if (tc < 0 || !try_queue(tx, vxm_q_, tc, tc + s.count, &cq)) {
+          ok = false;
+          continue;
+        }
+        std::optional<int> id;
+        int dir = 0;
+        for (dir = 0; dir < 2 && !id; ++dir) {
+          const Cycle D = dir == 0 ? t - Cycle(u) * h_ : t + Cycle(u) * h_;
+          id = pick_stream(tx, dir, D, D + s.count, u, u);
+          if (id) break;
+        }
+        if (!id) {
+          ok = false;
+          continue;
+        }
+        ist[i] = fmt::format("s{}{}", *id, dir == 0 ? 'e' : 'w');
+        tx.instr.push_back({cq, tc, fmt::format("{} {}, raw(0x{:x})", s.in[i].konst, ist[i], s.in[i].kbits), s.count - 1});
+        continue;
+      }
       ok = try_read(tx, s.in[i], s.in[i].stride == 0 ? s.count : s.count, u, t, ist[i]);
     }
     if (!ok) {
@@ -515,6 +553,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
           Tentative t2;
           std::string x;
           const auto& r = s.in[i];
+          if (!r.v) continue;
           fmt::print(stderr, "debug {} t={} in{} {} slice {} idx {} stride {} count {} ready0 {} ok={}\n", s.mnem, t, i, r.v->name,
                      slices_[std::size_t(r.v->slice)].name, r.idx, r.stride, s.count, r.v->ready[std::size_t(r.idx)],
                      try_read(t2, r, s.count, u, t, x));
@@ -583,6 +622,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
     if (!parts.empty()) text += " " + fmt::format("{}", fmt::join(parts, ", "));
     tx.instr.push_back({uq, t, std::move(text), s.count - 1});
     tx.last = std::max(tx.last, t + s.count - 1 + lat);
+    if (s.forward) tx.first.clear();
     commit(tx);
     if (s.out) {
       const Cycle W = t + lat + Cycle(std::abs(u - slices_[std::size_t(outv->slice)].position)) * h_;

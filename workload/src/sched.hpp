@@ -66,17 +66,30 @@ struct Value {
   std::vector<Cycle> ready;  // per vector: first cycle a READ sees it (kNever: not written yet)
   Cycle last_read = -1;      // latest READ issue of any vector
   Cycle last_write = -1;     // latest WRITE issue into it
+  std::vector<Cycle> first_read;  // per vector: earliest READ issue (kNever: never read)
   bool fixed = false;        // placed by the caller (symbols, KV cache): never freed
   int reg = 0;               // address register of the rows (KV cache written at [rN + row])
   Cycle avail = 0;           // writes may land from this cycle (the rows' previous value is dead)
 };
 using ValueP = std::shared_ptr<Value>;
 
-// An operand: vectors idx, idx + stride, ... of a value (stride 0: the same vector each time).
+// An operand: vectors idx, idx + stride, ... of a value (stride 0: the same vector each time),
+// or (v null) a constant made by a CONST instruction on another VXM queue (VXM operations only).
 struct Rd {
   ValueP v;
   int idx = 0;
   int stride = 1;
+  std::string konst;  // "CONST.f32" with `kbits` as its raw pattern
+  std::uint32_t kbits = 0;
+  Rd() = default;
+  Rd(ValueP val, int i = 0, int s = 1) : v(std::move(val)), idx(i), stride(s) {}
+  static Rd constant(std::string mnem, std::uint32_t bits) {
+    Rd r;
+    r.stride = 0;
+    r.konst = std::move(mnem);
+    r.kbits = bits;
+    return r;
+  }
 };
 
 enum class UnitKind : std::uint8_t { Vxm, SxmE, SxmW, Mxm };
@@ -114,6 +127,7 @@ struct OpSpec {
   int link = -1;             // SEND: the link (its serialisation is tracked); RECV: the link
   Cycle recv_ready = 0;      // RECV: first cycle the vector may be taken
   int acc = -1;              // ACCRD: its accumulator (busy until the read)
+  bool forward = false;      // its reads do not count as uses (Value::first_read): forwarding
 };
 
 struct OpResult {

@@ -75,13 +75,8 @@ struct DecoderPlan {
   // Registers the host sets before every step (besides r1 = pos): see step_registers.
   struct RegRule {
     int reg = 0;
-    std::string what;   // "K cache, slice part 1"
-    int block_rows = 0; // rows per block of positions (K: 1 per position)
-    int per_part = 0;   // blocks per slice part
-    int part = 0;
-    int positions_per_block = 1;
-    int dump = 0;       // value when the position is in another part
-    int base = 0;       // added to the in-part row
+    std::string what;     // "K cache, third 1 of a block, slice part 0"
+    std::string formula;  // its value as a function of pos
   };
   std::vector<RegRule> regs;
   nlohmann::json summary;     // for the placement manifest and `lpu gen decoder`
