@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include "lpu/asm/assembler.hpp"
 #include "lpu/asm/object.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/isa/isa.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/isa/tensor_convert.hpp"
 #include "lpu/model/report.hpp"
@@ -258,15 +262,73 @@ DecodeResult decode_functional(const DecoderPlan& plan, const std::map<std::stri
 
 // ---- timing-only decode on the rack engine --------------------------------------------------
 
+std::vector<std::shared_ptr<const obj::Program>> decoder_objects(const DecoderPlan& plan, int threads) {
+  // One assembly per schedule (in parallel); programs that differ only in link numbers get a
+  // copy of their schedule's object with the SEND / RECV link fields renumbered.
+  const std::size_t P = plan.programs.size();
+  std::vector<int> rep;  // schedule -> its first program
+  for (std::size_t p = 0; p < P; ++p) {
+    const auto s = std::size_t(plan.program_schedule[p]);
+    if (rep.size() <= s) rep.resize(s + 1, -1);
+    if (rep[s] < 0) rep[s] = int(p);
+  }
+  std::vector<std::shared_ptr<const obj::Program>> base(rep.size());
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr err;
+  std::mutex mu;
+  auto work = [&]() {
+    for (;;) {
+      const std::size_t s = next++;
+      if (s >= rep.size()) return;
+      try {
+        base[s] = std::make_shared<const obj::Program>(assemble_program(plan, rep[s], 0));
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (!err) err = std::current_exception();
+      }
+    }
+  };
+  const int n = std::max(1, std::min<int>(threads > 0 ? threads : int(std::thread::hardware_concurrency()), int(rep.size())));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < n; ++i) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (err) std::rethrow_exception(err);
+  std::vector<std::shared_ptr<const obj::Program>> objs(P);
+  for (std::size_t p = 0; p < P; ++p) {
+    const auto s = std::size_t(plan.program_schedule[p]);
+    const auto r = std::size_t(rep[s]);
+    if (r == p) {
+      objs[p] = base[s];
+      continue;
+    }
+    auto o = std::make_shared<obj::Program>(*base[s]);
+    auto remap = [](std::int64_t l, const std::vector<int>& from, const std::vector<int>& to) {
+      for (std::size_t k = 0; k < from.size(); ++k)
+        if (from[k] == l) return std::int64_t(to.at(k));
+      throw Error(fmt::format("generator: internal error: link {} is not one of the schedule's links", l));
+    };
+    for (auto& q : o->queues)
+      for (auto& w : q.words) {
+        auto in = isa::decode(w);
+        if (in.op == isa::Op::Send) in.v[0] = remap(in.v[0], plan.program_out_links[r], plan.program_out_links[p]);
+        else if (in.op == isa::Op::Recv) in.v[0] = remap(in.v[0], plan.program_in_links[r], plan.program_in_links[p]);
+        else continue;
+        w = isa::encode(in);
+      }
+    objs[p] = o;
+  }
+  return objs;
+}
+
 nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOptions& opt, std::string* text) {
   const auto t0 = std::chrono::steady_clock::now();
   rack::RackProgram rp;
   rp.origin = "decoder";
   rp.chips.resize(std::size_t(plan.rack.chips));
-  std::vector<std::shared_ptr<const obj::Program>> objs(plan.programs.size());
+  const auto objs = decoder_objects(plan, opt.threads);
   for (const auto& c : plan.chips) {
-    auto& o = objs[std::size_t(c.program)];
-    if (!o) o = std::make_shared<const obj::Program>(assemble_program(plan, c.program, 0));
+    const auto& o = objs[std::size_t(c.program)];
     auto& cp = rp.chips[std::size_t(c.chip)];
     cp.object = o;
     cp.start_delay = c.start_delay;

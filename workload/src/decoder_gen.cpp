@@ -122,7 +122,11 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
 // ---- units of work and the partition ---------------------------------------------------------
 
 struct Unit {
-  enum K : std::uint8_t { Attn, Chunk, Down, Head } k;
+  // Qkv: a row tile of the q, k, v projections (q row tiles, then k, then v); Core: RoPE, the
+  // KV cache and attention (needs every q, k, v; holds the layer's KV cache); Wo: a row tile of
+  // the output projection and its residual; Chunk: row tile c of gate and up and its SwiGLU
+  // output; Down: a row tile of the down projection and its residual; Head: an LM-head row tile.
+  enum K : std::uint8_t { Qkv, Core, Wo, Chunk, Down, Head } k;
   int layer = 0;
   int idx = 0;
   std::int64_t tiles = 0;
@@ -130,7 +134,9 @@ struct Unit {
 
 std::string unit_name(const Unit& u) {
   switch (u.k) {
-    case Unit::Attn: return fmt::format("L{}.attn", u.layer);
+    case Unit::Qkv: return fmt::format("L{}.qkv[{}]", u.layer, u.idx);
+    case Unit::Core: return fmt::format("L{}.attn", u.layer);
+    case Unit::Wo: return fmt::format("L{}.wo[{}]", u.layer, u.idx);
     case Unit::Chunk: return fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
     case Unit::Down: return fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
     case Unit::Head: return fmt::format("head[{}]", u.idx);
@@ -145,9 +151,10 @@ std::string describe_units(const std::vector<Unit>& us) {
     std::size_t j = i;
     while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].idx == us[j].idx + 1) ++j;
     if (!s.empty()) s += " ";
-    if (us[i].k == Unit::Attn) s += fmt::format("L{}.attn", us[i].layer);
+    if (us[i].k == Unit::Core) s += fmt::format("L{}.attn", us[i].layer);
     else {
-      const char* nm = us[i].k == Unit::Chunk ? "ffn_up" : us[i].k == Unit::Down ? "ffn_down" : "head";
+      const char* nm = us[i].k == Unit::Qkv ? "qkv" : us[i].k == Unit::Wo ? "wo" : us[i].k == Unit::Chunk ? "ffn_up"
+                       : us[i].k == Unit::Down ? "ffn_down" : "head";
       if (us[i].k == Unit::Head) s += fmt::format("{}[{},{})", nm, us[i].idx, us[j].idx + 1);
       else s += fmt::format("L{}.{}[{},{})", us[i].layer, nm, us[i].idx, us[j].idx + 1);
     }
@@ -166,17 +173,28 @@ std::string role_key(const std::vector<Unit>& us) {
 
 // What travels from one stage to the next, in order (docs/decode.md, "Pipeline").
 struct Live {
-  bool sc = false, x = false, h2 = false;
-  int a = 0;  // chunks of the SwiGLU output a[0 .. a)
+  bool sc = false, x = false, h = false, h2 = false, o = false;
+  int qkv = 0;  // q, k, v row tiles done
+  int a = 0;    // chunks of the SwiGLU output a[0 .. a)
+  int nq(const Geo& g) const { return std::min(qkv, g.RQ) * g.ppv; }
+  int nk(const Geo& g) const { return std::clamp(qkv - g.RQ, 0, g.RK) * g.ppv; }
+  int nv(const Geo& g) const { return std::clamp(qkv - g.RQ - g.RK, 0, g.NVT); }
   int vectors(const Geo& g) const {
-    return (sc ? g.NSC : 0) + (x ? g.B * g.NX : 0) + (h2 ? g.B * g.NK : 0) + g.B * a;
+    return (sc ? g.NSC : 0) + g.B * ((x ? g.NX : 0) + (h ? g.NK : 0) + nq(g) + nk(g) + nv(g) + (h2 ? g.NK : 0) + a + (o ? g.NO : 0));
   }
+  std::string key() const { return fmt::format("{}{}{}{}{}:{}:{}", sc, x, h, h2, o, qkv, a); }
 };
 
 Live live_before(const Unit& next, const Geo& g) {
   Live l;
   switch (next.k) {
-    case Unit::Attn: l.sc = l.x = true; break;
+    case Unit::Qkv:
+      l.sc = l.x = true;
+      l.h = next.idx > 0;
+      l.qkv = next.idx;
+      break;
+    case Unit::Core: l.sc = l.x = true; l.qkv = g.RQ + g.RK + g.NVT; break;
+    case Unit::Wo: l.sc = l.x = l.o = true; break;
     case Unit::Chunk:
       l.sc = l.x = true;
       l.h2 = next.idx > 0;
@@ -286,12 +304,13 @@ class Builder {
     };
     for (const auto& u : units_) {
       switch (u.k) {
-        case Unit::Attn:
-          for (int r = 0; r < g_.RQ; ++r) rowtile(MQ, u.layer, r, g_.NK);
-          for (int r = 0; r < g_.RK; ++r) rowtile(MK, u.layer, r, g_.NK);
-          for (int r = 0; r < g_.NVT; ++r) rowtile(MV, u.layer, r, g_.NK);
-          for (int r = 0; r < g_.RD; ++r) rowtile(MO, u.layer, r, g_.NO);
+        case Unit::Qkv:
+          if (u.idx < g_.RQ) rowtile(MQ, u.layer, u.idx, g_.NK);
+          else if (u.idx < g_.RQ + g_.RK) rowtile(MK, u.layer, u.idx - g_.RQ, g_.NK);
+          else rowtile(MV, u.layer, u.idx - g_.RQ - g_.RK, g_.NK);
           break;
+        case Unit::Core: break;
+        case Unit::Wo: rowtile(MO, u.layer, u.idx, g_.NO); break;
         case Unit::Chunk:
           rowtile(MG, u.layer, u.idx, g_.NK);
           rowtile(MU, u.layer, u.idx, g_.NK);
@@ -434,11 +453,13 @@ class Builder {
     // Fixed tables: constants, iota (replicated per head of a group), gains.
     bool attn = false, ffn = false, head = false;
     std::set<int> gain_layers_a, gain_layers_f;
+    std::set<int> core_layers;
     for (const auto& u : units_) {
-      if (u.k == Unit::Attn) {
+      if (u.k == Unit::Core) {
         attn = true;
-        gain_layers_a.insert(u.layer);
+        core_layers.insert(u.layer);
       }
+      if (u.k == Unit::Qkv && (u.idx == 0 || !in_live_.h)) gain_layers_a.insert(u.layer);
       if (u.k == Unit::Chunk && u.idx == 0) gain_layers_f.insert(u.layer);
       if (u.k == Unit::Chunk && u.idx > 0 && !in_live_.h2) gain_layers_f.insert(u.layer);
       if (u.k == Unit::Chunk || u.k == Unit::Down) ffn = true;
@@ -469,7 +490,7 @@ class Builder {
     for (int l : gain_layers_f) gain_ffn_[l] = gain(l, 1);
     if (head) gain_final_ = gain(0, 2);
     // KV cache per attention layer on this chip, per user.
-    for (int l : gain_layers_a) {
+    for (int l : core_layers) {
       auto& kv = kv_[l];
       for (int u = 0; u < g_.U; ++u) {
         std::vector<std::vector<KPart>> kg;
@@ -705,13 +726,48 @@ class Builder {
   }
 
   // ---- inputs and outputs ----
+  // The live values in transfer order (docs/decode.md, "Pipeline"): sc, x, h, q, k, v (the row
+  // tiles done), h2, a, o; per user where per user.
+  std::vector<std::pair<ValueP, int>> live_list(const Live& lv) {
+    const int B = g_.B;
+    std::vector<std::pair<ValueP, int>> r;
+    if (lv.sc)
+      for (int k = 0; k < g_.NSC; ++k) r.emplace_back(sc_, k);
+    if (lv.x)
+      for (int k = 0; k < B * g_.NX; ++k) r.emplace_back(x_, k);
+    if (lv.h)
+      for (int k = 0; k < B * g_.NK; ++k) r.emplace_back(h_, k);
+    for (int u = 0; u < B; ++u) {
+      for (int k = 0; k < lv.nq(g_); ++k) r.emplace_back(q_, u * g_.NQ + k);
+      for (int k = 0; k < lv.nk(g_); ++k) r.emplace_back(k_, u * g_.NKR + k);
+      for (int k = 0; k < lv.nv(g_); ++k) r.emplace_back(v_, u * g_.NVT + k);
+    }
+    if (lv.h2)
+      for (int k = 0; k < B * g_.NK; ++k) r.emplace_back(h2_, k);
+    for (int c = 0; c < lv.a; ++c)
+      for (int u = 0; u < B; ++u) r.emplace_back(a_, u * g_.RF + c);
+    if (lv.o)
+      for (int k = 0; k < B * g_.NO; ++k) r.emplace_back(o_, k);
+    return r;
+  }
+
+  void alloc_qkv(Cycle t_lb) {
+    const int B = g_.B;
+    if (!q_) q_ = S_.alloc("q", B * g_.NQ, t_lb);
+    if (!k_) k_ = S_.alloc("k", B * g_.NKR, t_lb);
+    if (!v_) v_ = S_.alloc("v", B * g_.NVT, t_lb);
+  }
+
   void inputs() {
     const int B = g_.B;
     // Values that arrive.
     if (in_live_.sc) sc_ = S_.alloc("sc", g_.NSC, 0);
     if (in_live_.x) x_ = S_.alloc("x", B * g_.NX, 0);
+    if (in_live_.h) h_ = S_.alloc("h", B * g_.NK, 0);
+    if (in_live_.qkv > 0) alloc_qkv(0);
     if (in_live_.h2) h2_ = S_.alloc("h2", B * g_.NK, 0);
     if (in_live_.a > 0 || needs_a()) a_ = S_.alloc("a", B * g_.RF, 0);
+    if (in_live_.o) o_ = S_.alloc("o", B * g_.NO, 0);
     if (dma_in_) {
       // The first stage: embeddings then the step constants, by host DMA channel 0.
       // One channel: the groups must not interleave (the host's vectors are taken in issue order).
@@ -731,7 +787,7 @@ class Builder {
       return;
     }
     int i = 0;
-    auto recv = [&](const ValueP& v, int idx) {
+    for (const auto& [v, idx] : live_list(in_live_)) {
       OpSpec s;
       s.unit = UnitKind::SxmE;
       const int l = i % in_links_;
@@ -744,15 +800,7 @@ class Builder {
       const auto r = S_.op(s);
       recvd_.push_back({v, idx, r.t, v->ready[std::size_t(idx)]});
       ++i;
-    };
-    if (in_live_.sc)
-      for (int k = 0; k < g_.NSC; ++k) recv(sc_, k);
-    if (in_live_.x)
-      for (int k = 0; k < B * g_.NX; ++k) recv(x_, k);
-    if (in_live_.h2)
-      for (int k = 0; k < B * g_.NK; ++k) recv(h2_, k);
-    for (int c = 0; c < in_live_.a; ++c)
-      for (int u = 0; u < B; ++u) recv(a_, u * g_.RF + c);
+    }
   }
   bool needs_a() const {
     for (const auto& u : units_)
@@ -762,10 +810,9 @@ class Builder {
 
   void outputs() {
     if (out_links_ == 0) return;
-    const int B = g_.B;
     int i = 0;
     std::vector<Cycle> last(std::size_t(out_links_), -1);
-    auto send = [&](const ValueP& v, int idx) {
+    for (const auto& [v, idx] : live_list(out_live_)) {
       const int l = i % out_links_;
       OpSpec s;
       s.unit = UnitKind::SxmE;
@@ -780,39 +827,42 @@ class Builder {
       last[std::size_t(l)] = r.t;
       sends_.push_back(r.t);
       ++i;
-    };
-    if (out_live_.sc)
-      for (int k = 0; k < g_.NSC; ++k) send(sc_, k);
-    if (out_live_.x)
-      for (int k = 0; k < B * g_.NX; ++k) send(x_, k);
-    if (out_live_.h2)
-      for (int k = 0; k < B * g_.NK; ++k) send(h2_, k);
-    for (int c = 0; c < out_live_.a; ++c)
-      for (int u = 0; u < B; ++u) send(a_, u * g_.RF + c);
+    }
   }
 
   // ---- the units ----
   void unit(const Unit& u) {
     switch (u.k) {
-      case Unit::Attn: attention(u.layer); break;
+      case Unit::Qkv: qkv(u.layer, u.idx); break;
+      case Unit::Core: core(u.layer); break;
+      case Unit::Wo: wo(u.idx); break;
       case Unit::Chunk: chunk(u.layer, u.idx); break;
       case Unit::Down: down(u.idx); break;
       case Unit::Head: head(u.idx); break;
     }
   }
 
-  void attention(int l) {
+  void qkv(int l, int r) {
+    const std::string L = fmt::format("L{}", l);
+    h2_.reset();
+    if (!h_) h_ = norm(x_, gain_attn_.at(l), L + ".an");
+    alloc_qkv(min_ready(h_));
+    if (r < g_.RQ) rowtile(h_, 0, g_.NK, g_.NK, {q_, r * g_.ppv, g_.NQ, true, g_.ppv});
+    else if (r < g_.RQ + g_.RK) rowtile(h_, 0, g_.NK, g_.NK, {k_, (r - g_.RQ) * g_.ppv, g_.NKR, true, g_.ppv});
+    else rowtile(h_, 0, g_.NK, g_.NK, {v_, r - g_.RQ - g_.RK, g_.NVT, false, 1});
+    if (r + 1 == g_.RQ + g_.RK + g_.NVT) {
+      S_.free(h_);
+      h_.reset();
+    }
+  }
+
+  void core(int l) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
-    auto h = norm(x_, gain_attn_.at(l), L + ".an");
-    // q, k, v.
-    ValueP q = S_.alloc(L + ".q", B * g_.NQ, min_ready(h));
-    ValueP k = S_.alloc(L + ".k", B * g_.NKR, min_ready(h));
-    ValueP v = S_.alloc(L + ".v", B * g_.NVT, min_ready(h));
-    for (int r = 0; r < g_.RQ; ++r) rowtile(h, 0, g_.NK, g_.NK, {q, r * g_.ppv, g_.NQ, true, g_.ppv});
-    for (int r = 0; r < g_.RK; ++r) rowtile(h, 0, g_.NK, g_.NK, {k, r * g_.ppv, g_.NKR, true, g_.ppv});
-    for (int r = 0; r < g_.NVT; ++r) rowtile(h, 0, g_.NK, g_.NK, {v, r, g_.NVT, false, 1});
-    S_.free(h);
+    ValueP q = q_, k = k_, v = v_;
+    q_.reset();
+    k_.reset();
+    v_.reset();
     // RoPE: per user and vector w of a half, over heads.
     auto rope = [&](const ValueP& t, int heads, int stride_user, int u, std::vector<ValueP>& Ap, std::vector<ValueP>& Bp) {
       for (int w = 0; w < g_.HV; ++w) {
@@ -1093,13 +1143,22 @@ class Builder {
       for (auto& x : owned) S_.free(x);
     }
     S_.free(mask);
-    // Output projection and the residual.
-    ValueP y = S_.alloc(L + ".ao", B * g_.NX, min_ready(o));
-    for (int r = 0; r < g_.RD; ++r) rowtile(o, 0, g_.NO, g_.NO, {y, r * g_.ppv, g_.NX, true, g_.ppv});
-    S_.free(o);
-    bin(f32op("ADD"), all(x_), all(y), B * g_.NX, "x", Out{x_, 0, 1, {}, {}});
+    o_ = o;
+  }
+
+  // Output projection row tile r and its residual.
+  void wo(int r) {
+    const int B = g_.B;
+    ValueP y = S_.alloc("ao", B * g_.ppv, min_ready(o_));
+    rowtile(o_, 0, g_.NO, g_.NO, {y, 0, g_.ppv, true, g_.ppv});
+    for (int u = 0; u < B; ++u)
+      bin(f32op("ADD"), all(x_, u * g_.NX + r * g_.ppv), all(y, u * g_.ppv), g_.ppv, "x",
+          Out{x_, u * g_.NX + r * g_.ppv, 1, {}, {}});
     S_.free(y);
-    h2_.reset();
+    if (r + 1 == g_.RD) {
+      S_.free(o_);
+      o_.reset();
+    }
   }
 
   void chunk(int l, int c) {
@@ -1238,7 +1297,7 @@ class Builder {
   ValueP const_, iota_, gain_final_;
   std::map<int, ValueP> gain_attn_, gain_ffn_;
   std::map<int, KvLayer> kv_;
-  ValueP x_, sc_, h2_, a_, hf_;
+  ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
   std::vector<Cycle> sends_;
   struct Recvd {
     ValueP v;
@@ -1265,7 +1324,9 @@ using namespace gen;
 
 std::vector<Unit> layer_units(const Geo& g, int l, std::int64_t kv_tiles) {
   std::vector<Unit> us;
-  us.push_back({Unit::Attn, l, 0, g.attn_tiles() + kv_tiles});
+  for (int r = 0; r < g.RQ + g.RK + g.NVT; ++r) us.push_back({Unit::Qkv, l, r, g.NK});
+  us.push_back({Unit::Core, l, 0, kv_tiles});
+  for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Wo, l, r, g.NO});
   for (int c = 0; c < g.RF; ++c) us.push_back({Unit::Chunk, l, c, 2 * std::int64_t(g.NK)});
   for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Down, l, r, g.RF});
   return us;
@@ -1378,7 +1439,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     return usable > 0 ? std::int64_t(usable / double(g.n)) : 0;
   };
   const std::int64_t kv_rows = kv_user * spec.users;
-  const std::int64_t cap0 = cap_tiles(kv_rows), cap = cap_tiles(0);
+  const std::int64_t cap = cap_tiles(0);
+  // The KV cache of a layer counts as tiles of its attention core.
+  const std::int64_t kv_tiles = std::int64_t(double(kv_rows) / frag / double(g.n)) + 1;
   const std::int64_t head_tiles = std::int64_t(g.RV) * g.NK;
   const std::int64_t layer_tiles = g.attn_tiles() + std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF;
   const int N = spec.chips > 0 ? spec.chips : cfg.chips;
@@ -1392,21 +1455,21 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
         "`lpu capacity` (weights {:.2f} GB + KV cache {:.2f} GB in {:.1f} MB per chip){}{}",
         m.name, weight_dtype_name(plan.wtype), ctx, spec.users, spec.users == 1 ? "" : "s", N, cfg.name, c.chips,
         double(c.chips) / cfg.chips, cfg.chips, c.weight_bytes / 1e9, c.kv_bytes / 1e9, c.chip_sram_bytes / 1e6,
-        need_chips > 0 ? fmt::format(", and {} chips ({:.2f} racks) with this generator's layout (padded tiles, whole attention "
-                                     "blocks per chip)",
+        need_chips > 0 ? fmt::format(", and {} chips ({:.2f} racks) with this generator's layout (padded tiles, a layer's "
+                                     "attention core and KV cache on one chip)",
                                      need_chips, double(need_chips) / cfg.chips)
                        : std::string(),
         why.empty() ? "" : "; " + why));
   };
 
-  if (g.attn_tiles() > cap0)
-    throw does_not_fit(0, fmt::format("one layer's attention block ({} weight tiles) with the KV cache of {} user(s) does not fit one "
-                                      "chip (room for {}); splitting attention across chips is not implemented",
-                                      g.attn_tiles(), spec.users, cap0));
+  if (kv_tiles > cap)
+    throw does_not_fit(0, fmt::format("one layer's KV cache for {} user(s) at context {} ({:.1f} MB) does not fit one chip beside "
+                                      "its tables and scratch; the KV cache of a layer is not split across chips",
+                                      spec.users, ctx, double(kv_rows) * g.V / 1e6));
   // Chips per layer (k) or layers per chip (lpc), head chips (hc).
   int kmin = 0;
   for (int k = 1; k <= 64 && !kmin; ++k)
-    if (!split(layer_units(g, 0, 0), k, cap0, cap).empty()) kmin = k;
+    if (!split(layer_units(g, 0, kv_tiles), k, cap, cap).empty()) kmin = k;
   const int hc_min = int(std::max<std::int64_t>(1, (head_tiles + cap - 1) / std::max<std::int64_t>(cap, 1)));
   if (!kmin || cap <= 0) throw does_not_fit(0, "one layer does not fit 64 chips");
   auto hc_for = [&](int k) {
@@ -1452,7 +1515,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       stages.push_back(std::move(us));
     }
   } else {
-    auto pieces = split(layer_units(g, 0, 0), k, cap0, cap);
+    auto pieces = split(layer_units(g, 0, kv_tiles), k, cap, cap);
     if (pieces.empty()) throw does_not_fit(m.layers * k + hc, fmt::format("no split of a layer into {} chips fits", k));
     for (int l = 0; l < m.layers; ++l)
       for (const auto& pc : pieces) {
@@ -1469,6 +1532,46 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   }
   const int S = int(stages.size());
   if (S > N) throw does_not_fit(S, "");
+  // The chips in pipeline order: consecutive stages on linked chips. Chips 0, 1, ... when they
+  // form a chain (lpx, ring, full); else a walk that always moves to the unvisited neighbour
+  // with the fewest unvisited neighbours (Warnsdorff's rule: a snake through a torus).
+  std::vector<int> order;
+  {
+    bool chain = true;
+    for (int c = 0; c + 1 < S && chain; ++c) chain = cfg.topology.link_to(c, c + 1) >= 0;
+    if (chain) {
+      for (int c = 0; c < S; ++c) order.push_back(c);
+    } else {
+      std::vector<char> used(std::size_t(cfg.chips), 0);
+      auto nbrs = [&](int c) {
+        std::vector<int> v;
+        for (int l = 0; l < cfg.topology.links; ++l) {
+          const int pc = cfg.topology.port(c, l).peer;
+          if (pc >= 0 && pc < N && !used[std::size_t(pc)] && std::find(v.begin(), v.end(), pc) == v.end()) v.push_back(pc);
+        }
+        return v;
+      };
+      int c = 0;
+      for (;;) {
+        order.push_back(c);
+        used[std::size_t(c)] = 1;
+        if (int(order.size()) == S) break;
+        int best = -1;
+        std::size_t best_deg = 0;
+        for (int pc : nbrs(c)) {
+          const auto deg = nbrs(pc).size();
+          if (best < 0 || deg < best_deg || (deg == best_deg && pc < best)) {
+            best = pc;
+            best_deg = deg;
+          }
+        }
+        if (best < 0)
+          throw Error(fmt::format("no chain of {} linked chips found in topology {} (the walk ended after {} chips)", S,
+                                  cfg.topology.describe(), order.size()));
+        c = best;
+      }
+    }
+  }
 
   // Links between consecutive stages (chips 0 .. S-1 of the rack, in order).
   auto links_between = [&](int c0, int c1) {
@@ -1491,16 +1594,17 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   detail->g = g;
   std::map<std::string, std::pair<ChipOut, int>> memo;  // key -> schedule, its first stage
   std::vector<std::pair<std::size_t, int>> prog_index;  // text hash, program
+  std::vector<const ChipOut*> sched_keys;                // schedules, in order of first use
   std::int64_t delay = 0;
   std::vector<Cycle> arrivals, prev_send, prev_arrival;
   std::vector<int> in_links;
   for (int s = 0; s < S; ++s) {
-    const int chip = s;
+    const int chip = order[std::size_t(s)];
     ChipPlan cp;
     cp.chip = chip;
     cp.stage = s;
-    cp.prev = s > 0 ? s - 1 : -1;
-    cp.next = s + 1 < S ? s + 1 : -1;
+    cp.prev = s > 0 ? order[std::size_t(s) - 1] : -1;
+    cp.next = s + 1 < S ? order[std::size_t(s) + 1] : -1;
     cp.units = describe_units(stages[std::size_t(s)]);
     cp.role = cp.units;
     const bool first = s == 0;
@@ -1509,13 +1613,11 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     std::vector<int> out_links;
     if (s + 1 < S) {
       out_live = live_before(stages[std::size_t(s) + 1].front(), g);
-      out_links = links_between(chip, chip + 1);
+      out_links = links_between(chip, order[std::size_t(s) + 1]);
     }
     const Cycle ser = out_links.empty() ? 1 : link_timing(cfg, chip, out_links[0]).serialisation;
-    std::string key = role_key(stages[std::size_t(s)]) + fmt::format("|{}|{}|{}{}{}{}|{}|{}|", first, int(in_links.size()),
-                                                                       in_live.sc, in_live.x, in_live.h2, in_live.a,
-                                                                       out_live.vectors(g), out_links.size());
-    key += fmt::format("{}:{}:{}:{}|", out_live.sc, out_live.x, out_live.h2, out_live.a);
+    std::string key = role_key(stages[std::size_t(s)]) + fmt::format("|{}|{}|{}|{}|{}|", first, int(in_links.size()),
+                                                                       in_live.key(), out_live.key(), out_links.size());
     auto schedule = [&](const std::string& mkey, const std::vector<Cycle>& arr) -> const ChipOut& {
       auto it = memo.find(mkey);
       if (it == memo.end()) {
@@ -1561,6 +1663,16 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       prog_index.emplace_back(hash, found);
       plan.program_names.push_back(fmt::format("decode_p{:03d}", plan.programs.size()));
       plan.programs.push_back(std::move(text));
+      int sid = -1;
+      for (std::size_t si = 0; si < sched_keys.size(); ++si)
+        if (sched_keys[si] == &co) sid = int(si);
+      if (sid < 0) {
+        sid = int(sched_keys.size());
+        sched_keys.push_back(&co);
+      }
+      plan.program_schedule.push_back(sid);
+      plan.program_out_links.push_back(out_links);
+      plan.program_in_links.push_back(in_links);
     }
     cp.program = found;
     cp.start_delay = delay;

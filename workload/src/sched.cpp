@@ -415,6 +415,26 @@ void ChipSched::emit_instr(int q, Cycle t, std::string text, std::int64_t repeat
 }
 
 OpResult ChipSched::op(const OpSpec& s0) {
+  // A group that reads and writes one slice with a single queue cannot overlap its READs and
+  // WRITEs there: issue it instance by instance.
+  if (s0.count > 1 && s0.out && s0.out->v) {
+    const int os = s0.out->v->slice;
+    bool clash = false;
+    for (const auto& r : s0.in) clash |= r.v && r.v->slice == os;
+    if (clash && slices_[std::size_t(os)].qids.size() < 2) {
+      OpResult res;
+      for (int k = 0; k < s0.count; ++k) {
+        OpSpec one = s0;
+        one.count = 1;
+        for (auto& r : one.in)
+          if (r.v) r.idx += k * r.stride;
+        one.out->idx += k * s0.out->stride;
+        auto r = op(one);
+        if (k == 0) res = r;
+      }
+      return res;
+    }
+  }
   OpSpec s = s0;
   // Identical operands share one READ; distinct operands in one slice cannot be read in the
   // same cycle (one read port): copy all but the first through the VXM.
@@ -443,6 +463,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
       for (int c : scratch_) {
         bool taken = false;
         for (std::size_t k = 0; k < s.in.size(); ++k) taken |= k != i && s.in[k].v && s.in[k].v->slice == c;
+        taken |= s.out && s.out->v && s.out->v->slice == c;
         if (!taken) o.pool.push_back(c);
       }
       mv.out = o;
@@ -606,6 +627,14 @@ OpResult ChipSched::op(const OpSpec& s0) {
         }
       }
       if (!ok) {
+        if (iter == 100000 && std::getenv("LPU_GEN_DEBUG")) {
+          fmt::print(stderr, "debug {} t={}: output to {} fails (count {}, fixed {})\n", s.mnem, t,
+                     s.out->v ? slices_[std::size_t(s.out->v->slice)].name : std::string("a new value"), s.count, bool(s.out->v));
+          for (std::size_t i = 0; i < s.in.size(); ++i)
+            if (s.in[i].v)
+              fmt::print(stderr, "   in{} {} slice {} idx {} stride {}\n", i, s.in[i].v->name, slices_[std::size_t(s.in[i].v->slice)].name,
+                         s.in[i].idx, s.in[i].stride);
+        }
         ++t;
         continue;
       }

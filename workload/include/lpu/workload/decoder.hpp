@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "lpu/asm/object.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/rack/config.hpp"
@@ -67,6 +68,10 @@ struct DecoderPlan {
   std::vector<ChipPlan> chips;          // pipeline order
   std::vector<std::string> programs;    // distinct .lpa texts; times are `@T0+cycle`
   std::vector<std::string> program_names;
+  // Programs that differ only in link numbers share a schedule: per program, its schedule and
+  // the links its SEND / RECV slots name (so that one assembled object serves them all).
+  std::vector<int> program_schedule;
+  std::vector<std::vector<int>> program_out_links, program_in_links;
   // Host I/O per micro-batch: first stage DMAIN channel 0; logits DMAOUT channel 1.
   int x_vectors = 0;          // f32 vectors of the embedding per user (zero-padded)
   int const_vectors = 0;      // step constants after the embeddings
@@ -108,6 +113,10 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
 void write_decoder(const DecoderPlan& plan, const std::string& dir, const std::map<std::string, io::Tensor>* weights = nullptr);
 
 nlohmann::json plan_json(const DecoderPlan& plan);
+
+// The object of every program (times with T0 = 0; start delays go in rack::ChipProgram):
+// one assembly per schedule on up to `threads` host threads (0: the host's cores).
+std::vector<std::shared_ptr<const obj::Program>> decoder_objects(const DecoderPlan& plan, int threads = 0);
 
 // ---- runs ----------------------------------------------------------------------------------
 
