@@ -1,15 +1,18 @@
-// The decode generator and its runs: placement and capacity, programs that assemble, the KV cache
-// and the tokens of the emulated `tiny` decode against the plain C++ reference decoder, and a
-// timing-only run on a small rack.
+// The decode generator and its runs: capacity messages, placement, programs that assemble, the
+// KV cache and the tokens and logits of the emulated decode against the plain C++ reference
+// decoder, the manifest `lpu run --rack` runs, and timing-only runs on small racks.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/numerics.hpp"
+#include "lpu/rack/engine.hpp"
 #include "lpu/workload/decoder.hpp"
 #include "lpu/workload/reference.hpp"
 
@@ -18,14 +21,15 @@ using namespace lpu::workload;
 
 namespace {
 const std::string kMini4 = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4.toml";
+const std::string kSmall = std::string(LPU_SOURCE_DIR) + "/examples/decode/small.toml";
 const std::string kTray8 = std::string(LPU_SOURCE_DIR) + "/configs/tray8.toml";
 const std::string kLpx = std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
 
-DecoderSpec tiny_spec() {
+DecoderSpec spec_of(const std::string& model, const std::string& rack, int context) {
   DecoderSpec s;
-  s.model = "tiny";
-  s.rack = kMini4;
-  s.context = 64;
+  s.model = model;
+  s.rack = rack;
+  s.context = context;
   return s;
 }
 
@@ -35,10 +39,223 @@ float load(const io::Tensor& t, std::size_t i) {
   std::memcpy(&f, t.data.data() + 4 * i, 4);
   return f;
 }
+
+std::string error_of(const DecoderSpec& s) {
+  try {
+    plan_decoder(s);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Greedy decode on the emulator; checks tokens and logits against the reference decoder.
+void check_against_reference(const DecoderSpec& s, int seed, const std::vector<int>& prompt, int steps) {
+  auto plan = plan_decoder(s);
+  auto w = gen_weights(plan.model, std::uint64_t(seed), plan.wtype);
+  auto r = decode_functional(plan, w, prompt, steps, {});
+  ReferenceDecoder ref(plan.model, w, {plan.wtype, plan.reduce_block});
+  std::vector<std::vector<float>> logits;
+  auto toks = ref.greedy(prompt, steps, &logits);
+  REQUIRE(r.tokens.size() == std::size_t(steps));
+  CHECK(r.tokens == toks);
+  // Tolerance 0 (docs/decode.md, "Tolerance"): every operation is specified to the bit and the
+  // reference performs the same operations in the same order, so the logits are identical.
+  std::size_t k = 0, differ = 0;
+  for (const auto& st : r.steps) {
+    if (st.token_out < 0 || st.pos + 1 < int(prompt.size())) continue;
+    REQUIRE(k < logits.size());
+    for (std::size_t v = 0; v < st.logits.size(); ++v) differ += st.logits[v] != logits[k][v];
+    ++k;
+  }
+  CHECK(k == std::size_t(steps));
+  CHECK(differ == 0);
+}
 }  // namespace
 
+TEST_CASE("seeded weights: names, types and shapes of the model, and a seed gives the same tensors") {
+  auto m = load_model("tiny");
+  auto a = gen_weights(m, 3, isa::Dtype::E4m3);
+  auto b = gen_weights(m, 3, isa::Dtype::E4m3);
+  auto c = gen_weights(m, 4, isa::Dtype::E4m3);
+  CHECK(a.size() == weight_names(m).size());
+  CHECK_NOTHROW(check_weights(m, a, isa::Dtype::E4m3, "a"));
+  CHECK(a.at("layers.1.attention.wk.weight").shape == std::vector<std::int64_t>{32, 64});  // kv_heads x head_dim, d_model
+  CHECK(a.at("layers.0.feed_forward.w2.weight").shape == std::vector<std::int64_t>{64, 128});
+  CHECK(a.at("norm.weight").type == io::ElemType::F32);
+  CHECK(a.at("output.weight").type == io::ElemType::E4m3);
+  CHECK(a.at("output.weight").data == b.at("output.weight").data);
+  CHECK(a.at("output.weight").data != c.at("output.weight").data);
+  auto bf = gen_weights(m, 3, isa::Dtype::Bf16);
+  CHECK(bf.at("tok_embeddings.weight").type == io::ElemType::Bf16);
+  CHECK_THROWS_AS(check_weights(m, bf, isa::Dtype::E4m3, "bf"), FormatError);
+}
+
+TEST_CASE("reference decoder: close to a double-precision decoder of the same weights") {
+  // An independent check of the model definition: the same transformer in double precision
+  // without any rounding. fp8 rounding of every matrix input costs a few percent; a wrong
+  // RoPE pairing, GQA mapping or norm would cost far more.
+  auto m = load_model("tiny");
+  auto w = gen_weights(m, 11, isa::Dtype::E4m3);
+  ReferenceDecoder ref(m, w, {isa::Dtype::E4m3, 8});
+  auto get = [&](const std::string& n) {
+    const auto& t = w.at(n);
+    std::vector<double> v(std::size_t(t.numel()));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = load(t, i);
+    return v;
+  };
+  const int d = m.d_model, hd = m.head_dim, H = m.heads, KV = m.kv_heads, F = m.ffn;
+  auto mv = [](const std::vector<double>& W, const std::vector<double>& x, int out) {
+    std::vector<double> y(std::size_t(out), 0);
+    for (int o = 0; o < out; ++o)
+      for (std::size_t i = 0; i < x.size(); ++i) y[std::size_t(o)] += W[std::size_t(o) * x.size() + i] * x[i];
+    return y;
+  };
+  auto norm = [&](const std::vector<double>& x, const std::vector<double>& g) {
+    double ss = 0;
+    for (double v : x) ss += v * v;
+    const double r = 1 / std::sqrt(ss / d + m.norm_eps);
+    std::vector<double> h(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) h[i] = x[i] * r * g[i];
+    return h;
+  };
+  std::vector<std::vector<std::vector<double>>> K(std::size_t(m.layers)), V(std::size_t(m.layers));
+  const std::vector<int> toks{3, 17, 200, 45, 9};
+  double err = 0, mag = 0;
+  for (int pos = 0; pos < int(toks.size()); ++pos) {
+    auto emb = get("tok_embeddings.weight");
+    std::vector<double> x(emb.begin() + toks[std::size_t(pos)] * d, emb.begin() + (toks[std::size_t(pos)] + 1) * d);
+    for (int l = 0; l < m.layers; ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      auto h = norm(x, get(p + "attention_norm.weight"));
+      auto q = mv(get(p + "attention.wq.weight"), h, H * hd), k = mv(get(p + "attention.wk.weight"), h, KV * hd),
+           v = mv(get(p + "attention.wv.weight"), h, KV * hd);
+      auto rope = [&](std::vector<double>& t, int heads) {
+        for (int hh = 0; hh < heads; ++hh)
+          for (int i = 0; i < hd / 2; ++i) {
+            const double th = pos * std::pow(m.rope_theta, -2.0 * i / hd);
+            const double a = t[std::size_t(hh * hd + i)], b = t[std::size_t(hh * hd + hd / 2 + i)];
+            t[std::size_t(hh * hd + i)] = a * std::cos(th) - b * std::sin(th);
+            t[std::size_t(hh * hd + hd / 2 + i)] = b * std::cos(th) + a * std::sin(th);
+          }
+      };
+      rope(q, H);
+      rope(k, KV);
+      K[std::size_t(l)].push_back(k);
+      V[std::size_t(l)].push_back(v);
+      std::vector<double> att(std::size_t(H * hd), 0);
+      for (int hh = 0; hh < H; ++hh) {
+        const int g = hh / (H / KV);
+        std::vector<double> s;
+        double mx = -1e300;
+        for (int pp = 0; pp <= pos; ++pp) {
+          double dot = 0;
+          for (int i = 0; i < hd; ++i) dot += q[std::size_t(hh * hd + i)] * K[std::size_t(l)][std::size_t(pp)][std::size_t(g * hd + i)];
+          s.push_back(dot / std::sqrt(double(hd)));
+          mx = std::max(mx, s.back());
+        }
+        double sum = 0;
+        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (int pp = 0; pp <= pos; ++pp)
+          for (int j = 0; j < hd; ++j)
+            att[std::size_t(hh * hd + j)] += s[std::size_t(pp)] / sum * V[std::size_t(l)][std::size_t(pp)][std::size_t(g * hd + j)];
+      }
+      auto o = mv(get(p + "attention.wo.weight"), att, d);
+      for (int i = 0; i < d; ++i) x[std::size_t(i)] += o[std::size_t(i)];
+      auto h2 = norm(x, get(p + "ffn_norm.weight"));
+      auto gt = mv(get(p + "feed_forward.w1.weight"), h2, F), up = mv(get(p + "feed_forward.w3.weight"), h2, F);
+      std::vector<double> a(static_cast<std::size_t>(F));
+      for (int i = 0; i < F; ++i) a[std::size_t(i)] = gt[std::size_t(i)] / (1 + std::exp(-gt[std::size_t(i)])) * up[std::size_t(i)];
+      auto dn = mv(get(p + "feed_forward.w2.weight"), a, d);
+      for (int i = 0; i < d; ++i) x[std::size_t(i)] += dn[std::size_t(i)];
+    }
+    auto lg = mv(get("output.weight"), norm(x, get("norm.weight")), m.vocab);
+    auto rl = ref.step(toks[std::size_t(pos)], pos);
+    for (int v = 0; v < m.vocab; ++v) {
+      err += (rl[std::size_t(v)] - lg[std::size_t(v)]) * (rl[std::size_t(v)] - lg[std::size_t(v)]);
+      mag += lg[std::size_t(v)] * lg[std::size_t(v)];
+    }
+  }
+  const double rel = std::sqrt(err / mag);
+  MESSAGE("reference vs double precision: relative L2 error of the logits ", rel);
+  CHECK(rel < 0.15);
+}
+
+TEST_CASE("does not fit: the message names the chips and racks needed") {
+  auto e = error_of(spec_of("llama-3-70b", kTray8, 8192));
+  CHECK(e.find("does not fit on 8 chips") != std::string::npos);
+  CHECK(e.find("at least 144 chips") != std::string::npos);  // 72 GB / 500 MB, as lpu capacity
+  CHECK(e.find("racks") != std::string::npos);
+  CHECK(e.find("with this generator's layout") != std::string::npos);
+  auto s = spec_of("llama-3-70b", kLpx, 8192);
+  s.users = 64;
+  e = error_of(s);
+  CHECK(e.find("does not fit on 256 chips") != std::string::npos);
+  CHECK(e.find("KV cache") != std::string::npos);
+}
+
+TEST_CASE("refused clearly: other partitions, mixture-of-experts models, bad batches") {
+  auto s = spec_of("tiny", kMini4, 64);
+  s.partition = "tensor";
+  CHECK(error_of(s).find("--partition tensor: not implemented") != std::string::npos);
+  CHECK(error_of(spec_of("mixtral-8x7b", kLpx, 4096)).find("mixture-of-experts") != std::string::npos);
+  s = spec_of("tiny", kMini4, 64);
+  s.users = 3;
+  s.batch = 2;
+  CHECK(error_of(s).find("multiple of the batch") != std::string::npos);
+  s = spec_of("tiny", kMini4, 64);
+  auto plan = plan_decoder(s);
+  CHECK_THROWS_AS(step_registers(plan, 64), Error);  // outside the context
+}
+
+TEST_CASE("placement: symbols inside their slices, never overlapping, registers address the KV cache") {
+  for (const auto& rack : {kMini4, kTray8}) {
+    CAPTURE(rack);
+    auto plan = plan_decoder(spec_of("tiny", rack, 64));
+    const int rows = plan.rack.chip(0).mem.rows;
+    std::int64_t tiles = 0;
+    for (const auto& c : plan.chips) {
+      tiles += c.tiles;
+      std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> used;
+      bool kv = false;
+      for (const auto& sym : c.placement) {
+        const std::int64_t r0 = sym["row"], n = sym["rows"];
+        CHECK(r0 >= 0);
+        CHECK(r0 + n <= rows);
+        for (auto [a, b] : used[sym["slice"]]) CHECK((r0 + n <= a || b <= r0));
+        used[sym["slice"]].emplace_back(r0, r0 + n);
+        kv |= sym["kind"] == "kcache";
+      }
+      // The KV cache lives where the attention core runs.
+      CHECK(kv == (c.units.find(".attn") != std::string::npos));
+    }
+    // Every weight tile of the model is streamed once per step: q, k, v, o, gate, up, down, LM head.
+    const auto& g = plan.summary["geometry"];
+    const int NK = g["k_tiles"], RQ = g["q_row_tiles"], RK = g["k_row_tiles"], NVT = g["v_tiles"], RF = g["ffn_row_tiles"],
+              RV = g["lm_row_tiles"];
+    const int NO = (plan.model.heads + int(g["heads_per_o_vector"]) - 1) / int(g["heads_per_o_vector"]);
+    CHECK(tiles == plan.model.layers * ((RQ + RK + NVT) * NK + NK * NO + 2 * RF * NK + NK * RF) + RV * NK);
+    // Registers: r1 = pos, and for every position exactly one K third and one V part own it.
+    for (int pos : {0, 1, 31, 32, 63}) {
+      auto regs = step_registers(plan, pos);
+      CHECK(regs[0] == std::pair<int, std::uint32_t>{1, std::uint32_t(pos)});
+      int owners = 0;
+      for (std::size_t i = 1; i < regs.size(); ++i) owners += regs[i].second != 0;
+      CHECK(owners == 2);
+    }
+  }
+}
+
+TEST_CASE("every program assembles, programs differing only in links share a schedule") {
+  auto plan = plan_decoder(spec_of("tiny", kTray8, 64));
+  auto objs = decoder_objects(plan, 1);
+  CHECK(objs.size() == plan.programs.size());
+  for (const auto& o : objs) CHECK(o != nullptr);
+  CHECK(plan.program_schedule.size() == plan.programs.size());
+}
+
 TEST_CASE("KV cache after one step equals the reference decoder's k and v") {
-  auto plan = plan_decoder(tiny_spec());
+  auto plan = plan_decoder(spec_of("tiny", kMini4, 64));
   auto w = gen_weights(plan.model, 7, plan.wtype);
   DecodeSession ses(plan, w);
   ReferenceDecoder ref(plan.model, w, {plan.wtype, plan.reduce_block});
@@ -47,7 +264,7 @@ TEST_CASE("KV cache after one step equals the reference decoder's k and v") {
   ref.step(tok, 0);
   const auto& m = plan.model;
   const int hd = m.head_dim, E = plan.reduce_block;
-  // K row of position 0 (row 1 of the K part; row 0 is the dump row): kv head g at slot g,
+  // K row of position 0: third 0 of block 0, row 1 (row 0 is the dump row); kv head g at slot g,
   // halves in vectors of E elements.
   auto K = ses.read_symbol(0, "K0u0g0j0p0");
   const auto& rk = ref.kcache(0)[0];
@@ -73,4 +290,65 @@ TEST_CASE("KV cache after one step equals the reference decoder's k and v") {
     if (chip != want && bad++ < 5) MESSAGE("v row ", r, ": chip ", chip, " reference ", want);
   }
   CHECK(bad == 0);
+}
+
+TEST_CASE("tiny on four mini chips: 32 tokens identical to the reference, logits bit-identical") {
+  check_against_reference(spec_of("tiny", kMini4, 64), 1, {1, 2, 3}, 32);
+}
+
+TEST_CASE("tiny on a tray of lp30 chips, layers cut inside attention and the FFN: identical tokens and logits") {
+  check_against_reference(spec_of("tiny", kTray8, 64), 2, {7, 8}, 12);
+}
+
+TEST_CASE("bf16 weights: identical tokens and logits") {
+  auto s = spec_of("tiny", kMini4, 64);
+  s.dtype = "bf16";
+  check_against_reference(s, 3, {4}, 12);
+}
+
+TEST_CASE("the rack manifest runs on the rack engine and returns the reference's first logits") {
+  const auto dir = std::filesystem::temp_directory_path() / "lpu_test_decoder_manifest";
+  std::filesystem::remove_all(dir);
+  auto plan = plan_decoder(spec_of("tiny", kMini4, 64));
+  auto w = gen_weights(plan.model, 5, plan.wtype);
+  write_decoder(plan, dir.string(), &w);
+  CHECK(std::filesystem::exists(dir / "placement.json"));
+  CHECK(std::filesystem::exists(dir / "decode_p000.lpo"));
+  auto prog = rack::load_manifest((dir / "rack.toml").string(), plan.rack);
+  rack::Rack rk(plan.rack, prog);
+  rk.run();
+  auto out = rk.chip(plan.chips.back().chip)->take_dma_out(1);
+  REQUIRE(out.size() == std::size_t(plan.logits_vectors));
+  ReferenceDecoder ref(plan.model, w, {plan.wtype, plan.reduce_block});
+  auto lg = ref.step(0, 0);  // the manifest's input is token 0 at position 0
+  int differ = 0;
+  for (int v = 0; v < plan.model.vocab; ++v) {
+    float x;
+    std::memcpy(&x, out[std::size_t(v / plan.reduce_block)].data() + 4 * (v % plan.reduce_block), 4);
+    differ += x != lg[std::size_t(v)];
+  }
+  CHECK(differ == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("timing-only on a tray: the emulated step ends where the generator scheduled it, for 1 and 2 threads") {
+  auto plan = plan_decoder(spec_of(kSmall, kTray8, 1024));
+  const auto& last = plan.chips.back();
+  DecodeOptions o1, o2;
+  o2.threads = 2;
+  auto j1 = decode_timing(plan, 1, o1);
+  auto j2 = decode_timing(plan, 1, o2);
+  // The rack's cycles: the last stage's start delay plus its program (both from the schedule).
+  CHECK(j1["decode"]["rack_cycles_per_step"].get<std::int64_t>() == last.start_delay + last.cycles);
+  CHECK(j1["rack"]["cycles"] == j2["rack"]["cycles"]);
+  CHECK(j1["decode"]["tokens_per_s_per_user"].get<double>() > 0);
+  for (const char* k : {"latency_per_token_s", "tokens_per_s", "mxm_utilisation_mean", "sram_read_bandwidth_per_active_chip",
+                        "link_bandwidth_rack", "power_w", "tokens_per_s_per_mw", "chips_used"})
+    CHECK(j1["decode"].contains(k));
+  CHECK(j1["decode"]["chips_used"] == plan.chips.size());
+  // Every weight tile streamed: each tile is n LW rows (320 on lp30) of 320 bytes read once.
+  std::int64_t tiles = 0;
+  for (const auto& c : plan.chips) tiles += c.tiles;
+  CHECK(j1["decode"]["weight_tiles_per_token"] == tiles);
+  CHECK(j1["decode"]["sram_bytes_read_per_step"].get<double>() >= double(tiles) * 320 * 320);
 }

@@ -268,7 +268,8 @@ class Builder {
     o.text = S_.emit(header() + S_.debug_symbols());
     o.send = sends_;
     o.cycles = S_.last_cycle() + 1 + (p_.superlanes - 1) * p_.icu.superlane_stagger;
-    o.tiles = S_.tile_count();
+    o.tiles = 0;
+    for (const auto& t : tiles_) o.tiles += std::int64_t(t.size());  // weight tiles (attention's K, V^T tiles not counted)
     o.syms = syms_;
     o.dma_in = dma_in_count_;
     o.dma_out = dma_out_count_;
