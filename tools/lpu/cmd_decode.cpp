@@ -55,6 +55,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--batch", o->spec.batch, "users per micro-batch (tokens per run of the programs)")->capture_default_str();
   sub->add_option("--chips-per-layer", o->spec.chips_per_layer, "pipeline stages per layer (0: automatic)")->capture_default_str();
   sub->add_option("--head-chips", o->spec.head_chips, "chips for the LM head (0: automatic)")->capture_default_str();
+  sub->add_option("--links", o->spec.max_links, "parallel C2C links between consecutive stages")->capture_default_str();
   sub->add_option("--weights", o->weights, "weights (.safetensors from lpu gen weights): functional decode");
   sub->add_option("--prompt", o->prompt, "prompt token ids, e.g. 1,2,3")->capture_default_str();
   sub->add_option("--max-new", o->max_new, "tokens to generate")->capture_default_str();
@@ -63,7 +64,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       ->capture_default_str();
   sub->add_option("--threads", o->threads, "host threads of the rack engine (timing-only)")->capture_default_str();
   sub->add_option("--stats", o->stats, "write statistics as JSON");
-  sub->add_option("--trace", o->trace, "timing-only: write a timeline of the first stages (Perfetto / chrome://tracing JSON)");
+  sub->add_option("--trace", o->trace, "write the timeline of a step on the first stages and the last (Perfetto / chrome://tracing JSON)");
   sub->add_flag("--reference", o->reference, "functional: also run the plain C++ reference decoder and compare");
   sub->add_flag("--json", o->json, "print the result as JSON");
   out.emplace_back(sub, [o]() {
@@ -87,6 +88,12 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     workload::DecodeOptions opt;
     opt.stats = o->stats;
     auto r = workload::decode_functional(plan, ws, prompt, o->max_new, opt);
+    if (!o->trace.empty()) {
+      // The timeline of one step: the schedule is the same in functional and timing-only runs.
+      workload::DecodeOptions t;
+      t.trace = o->trace;
+      workload::decode_timing(plan, 1, t);
+    }
     nlohmann::json j = r.stats["decode"];
     int mismatches = -1;
     double max_diff = 0;

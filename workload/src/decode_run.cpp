@@ -382,22 +382,27 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   const double tps_users = double(U) / period;
   const double tps_user = 1.0 / period;
   // Energy: dynamic energy of one micro-batch, static power of the chips used.
-  double dyn_j = 0, static_w = 0, mxm_util = 0, sram_read = 0, sram_write = 0;
+  double dyn_j = 0, static_w = 0, sram_read = 0, sram_write = 0, chip_bw = 0, passes = 0, plane_cycles = 0;
   std::int64_t macs = 0, tiles = 0;
   for (const auto& c : plan.chips) {
     const auto& cs = st.chip[std::size_t(c.chip)];
     auto e = model::energy(cs, p);
     dyn_j += e.total_j() - e.static_j;
     static_w += p.energy.static_w;
-    mxm_util += cs.mxm_utilisation();
+    const double own = double(std::max<std::int64_t>(1, cs.cycles - c.start_delay));  // its program, without the wait
+    passes += double(cs.mxm_passes);
+    plane_cycles += own * p.mxm.planes;
     sram_read += double(cs.sram_bytes_read);
     sram_write += double(cs.sram_bytes_written);
+    chip_bw += double(cs.sram_bytes_read) / (own / f);
     for (const auto& [k, v] : cs.mxm_macs) macs += v;
     tiles += c.tiles;
   }
   const double nchips = double(plan.chips.size());
   const double power_w = static_w + dyn_j * double(micro) / period;
-  const double active_sram_bw = stage_s > 0 ? sram_read / nchips / (rack_s / nchips) : 0;  // while each chip computes
+  const double active_sram_bw = chip_bw / nchips;  // per chip while its program runs
+  double link_active = 0;
+  for (const auto& l : st.links) link_active = std::max(link_active, l.active_fraction());
   nlohmann::json d;
   d["model"] = plan.model.name;
   d["dtype"] = weight_dtype_name(plan.wtype);
@@ -422,7 +427,8 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["step_period_s"] = period;
   d["tokens_per_s_per_user"] = tps_user;
   d["tokens_per_s"] = tps_users;
-  d["mxm_utilisation_mean"] = mxm_util / nchips;
+  d["mxm_utilisation_active"] = plane_cycles > 0 ? passes / plane_cycles : 0;  // MM passes per plane-cycle while programs run
+  d["mxm_utilisation_mean"] = passes / (double(st.cycles) * p.mxm.planes * nchips);  // over the whole step
   d["mxm_macs_per_step"] = macs;
   d["sram_bytes_read_per_step"] = sram_read;
   d["sram_bytes_written_per_step"] = sram_write;
@@ -430,11 +436,16 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["sram_read_bandwidth_rack"] = sram_read / rack_s;
   d["link_bytes_per_step"] = st.link_bytes;
   d["link_bandwidth_rack"] = double(st.link_bytes) / rack_s;
+  d["link_active_fraction_max"] = link_active;  // busiest link's bandwidth while it carried the step's vectors
   d["energy_dynamic_j_per_step"] = dyn_j;
   d["power_w"] = power_w;
   d["energy_j_per_token"] = power_w / tps_users;
   d["tokens_per_s_per_mw"] = tps_users / (power_w / 1e6);
-  d["tokens_requested"] = tokens;
+  // Every step of every user has the same schedule (attention covers the whole context window),
+  // so one emulated step gives the figures of any number of tokens.
+  d["tokens"] = tokens;
+  d["seconds_for_tokens"] = double(tokens) * period;
+  d["energy_j_for_tokens"] = double(tokens) * double(U) * power_w / tps_users;
   d["host"] = {{"threads", st.threads}, {"assemble_s", assemble_s}, {"run_s", run_s}, {"windows", st.windows}};
   nlohmann::json j;
   j["decode"] = d;
@@ -442,15 +453,16 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   if (text) {
     *text = fmt::format(
         "{} ({}) on {} chips of {} ({} per layer, {} head), context {}, {} user(s), batch {}\n"
-        "  per token: {:.3f} ms ({} rack cycles + {:.1f} us host I/O) = {:.1f} tokens/s per user at batch 1\n"
-        "  {} users in flight ({} micro-batches, slowest stage {:.1f} us): {:.1f} tokens/s per user, {:.0f} tokens/s\n"
-        "  MXM utilisation {:.2f}%, SRAM read {:.1f} TB/s per active chip, links {:.2f} TB/s over the step\n"
-        "  power {:.1f} kW, {:.3g} J/token, {:.3g} tokens/s per MW\n"
+        "  per token: {:.3f} ms ({} rack cycles + {:.1f} us host I/O) = {:.1f} tokens/s per user alone in the pipeline\n"
+        "  {} users in flight ({} micro-batches of {}, slowest stage {:.1f} us): {:.1f} tokens/s per user, {:.0f} tokens/s\n"
+        "  MXM {:.3f}% busy while programs run, SRAM read {:.2f} TB/s per chip while its program runs, links {:.3f} TB/s\n"
+        "  power {:.1f} kW, {:.3g} J/token, {:.3g} tokens/s per MW; {} token(s): {:.4g} s\n"
         "  host: {:.2f} s to assemble, {:.2f} s to emulate ({} thread(s))\n",
         plan.model.name, weight_dtype_name(plan.wtype), plan.chips.size(), plan.rack.name, plan.chips_per_layer,
-        plan.head_chips, plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro,
-        stage_s * 1e6, tps_user, tps_users, 100 * mxm_util / nchips, active_sram_bw / 1e12, double(st.link_bytes) / rack_s / 1e12,
-        power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), assemble_s, run_s, st.threads);
+        plan.head_chips, plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
+        stage_s * 1e6, tps_user, tps_users, 100 * (plane_cycles > 0 ? passes / plane_cycles : 0), active_sram_bw / 1e12,
+        double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
+        double(tokens) * period, assemble_s, run_s, st.threads);
   }
   if (!opt.stats.empty()) {
     std::ofstream fo(opt.stats);
