@@ -352,3 +352,23 @@ TEST_CASE("timing-only on a tray: the emulated step ends where the generator sch
   CHECK(j1["decode"]["weight_tiles_per_token"] == tiles);
   CHECK(j1["decode"]["sram_bytes_read_per_step"].get<double>() >= double(tiles) * 320 * 320);
 }
+
+TEST_CASE("stages of different layers share programs, symbols per layer: identical tokens and logits") {
+  // Four chips per layer on the LPX rack: the output-projection stage of layer 1 runs the
+  // program of layer 0's, with layer 1's weights.
+  auto s = spec_of("tiny", kLpx, 64);
+  s.chips_per_layer = 4;
+  auto plan = plan_decoder(s);
+  std::set<int> progs;
+  for (const auto& c : plan.chips) progs.insert(c.program);
+  CHECK(progs.size() < plan.chips.size());
+  check_against_reference(s, 4, {9, 10}, 8);
+}
+
+TEST_CASE("two layers on one chip (a pair of lp30 chips): identical tokens and logits") {
+  auto s = spec_of("tiny", std::string(LPU_SOURCE_DIR) + "/configs/pair.toml", 64);
+  auto plan = plan_decoder(s);
+  CHECK(plan.layers_per_chip == 2);
+  CHECK(plan.chips.size() == 2);
+  check_against_reference(s, 5, {11}, 8);
+}

@@ -212,6 +212,7 @@ Live live_before(const Unit& next, const Geo& g) {
 struct SymRows {
   std::string name;
   int slice = 0;
+  std::string slice_name;
   std::int64_t row = 0, rows = 0;
   isa::Dtype dtype = isa::Dtype::I8;
   int elems = 0;  // per row
@@ -245,7 +246,6 @@ struct ChipOut {
   std::vector<SymRows> syms;
   int dma_in = 0, dma_out = 0;
   int logits_first = 0;
-  nlohmann::json placement;
   // Per received vector: the latest cycle its RECV could issue without delaying its first use.
   std::vector<Cycle> slack;
 };
@@ -254,7 +254,8 @@ class Builder {
  public:
   Builder(const Geo& g, const ChipParams& p, const ModelShape& m, std::vector<Unit> units, bool first, bool dma_in,
           std::vector<Cycle> arrivals, int in_links, Live in_live, Live out_live, int out_links, Cycle link_ser)
-      : g_(g), p_(p), m_(m), units_(std::move(units)), first_(first), dma_in_(dma_in), arr_(std::move(arrivals)),
+      : g_(g), p_(p), m_(m), units_(std::move(units)), layer0_(units_.empty() ? 0 : units_[0].layer), first_(first), dma_in_(dma_in),
+        arr_(std::move(arrivals)),
         in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, 0) {
     for (int l = 0; l < out_links_; ++l) S_.set_link_ser(l, link_ser);
   }
@@ -270,11 +271,12 @@ class Builder {
     o.cycles = S_.last_cycle() + 1 + (p_.superlanes - 1) * p_.icu.superlane_stagger;
     o.tiles = 0;
     for (const auto& t : tiles_) o.tiles += std::int64_t(t.size());  // weight tiles (attention's K, V^T tiles not counted)
+    for (auto& sr : syms_) sr.slice_name = S_.slices_const()[std::size_t(sr.slice)].name;
     o.syms = syms_;
     o.dma_in = dma_in_count_;
     o.dma_out = dma_out_count_;
     o.logits_first = logits_first_;
-    o.placement = placement_json();
+    for (auto& sr : syms_) sr.slice_name = S_.slices_const()[std::size_t(sr.slice)].name;
     for (const auto& rv : recvd_) {
       const auto& fr = rv.v->first_read;
       const Cycle first = fr.empty() || fr[std::size_t(rv.idx)] >= sched::kNever ? S_.last_cycle() : fr[std::size_t(rv.idx)];
@@ -433,7 +435,7 @@ class Builder {
             lane_vals[L].push_back(S_.fixed(sr.name, s, 0, rows, 0));
           }
           auto& sr = syms_[symidx[key]];
-          sr.entries.push_back({t.mat, t.layer, t.r, t.c, j * a, cnt});
+          sr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j * a, cnt});
           TilePart tp;
           tp.src = lane_vals[L][cur[L]];
           tp.first = int(fill[L]);
@@ -481,9 +483,9 @@ class Builder {
     }
     auto gain = [&](int layer, int which) {
       const int r = fixed_rows(-1, g_.NX, "norm gains");
-      const std::string nm = which == 2 ? "G_FINAL" : fmt::format("G_{}{}", which == 0 ? "ATTN" : "FFN", layer);
+      const std::string nm = which == 2 ? "G_FINAL" : fmt::format("G_{}{}", which == 0 ? "ATTN" : "FFN", layer - layer0_);
       add_table(nm, inner_slice_of_last_, r, g_.NX, isa::Dtype::F32, g_.E, "gain");
-      syms_.back().layer = layer;
+      syms_.back().layer = layer - layer0_;
       syms_.back().which = which;
       return S_.fixed(nm, inner_slice_of_last_, r, g_.NX);
     };
@@ -506,7 +508,7 @@ class Builder {
               const int s = fixed_slice_for(rows_k, kslices_);
               const int r = fixed_rows(s, rows_k, "the K cache");
               kslices_.insert(s);
-              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l, u, gm, j, k);
+              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
               add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
               KPart kp;
               kp.read = S_.fixed(nm, s, r, rows_k);
@@ -533,7 +535,7 @@ class Builder {
               const int s = fixed_slice_for(rows_v, avoid);
               const int r = fixed_rows(s, rows_v, "the V cache");
               sib.insert(s);
-              const std::string nm = fmt::format("V{}u{}t{}j{}p{}", l, u, T, j, k);
+              const std::string nm = fmt::format("V{}u{}t{}j{}p{}", l - layer0_, u, T, j, k);
               add_table(nm, s, r, rows_v, g_.t, g_.n, "vcache");
               KPart kp;
               kp.read = S_.fixed(nm, s, r, rows_v);
@@ -1230,40 +1232,6 @@ class Builder {
     return s;
   }
 
-  nlohmann::json placement_json() const {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& sr : syms_) {
-      nlohmann::json e = {{"symbol", sr.name},
-                          {"slice", S_.slices_const()[std::size_t(sr.slice)].name},
-                          {"row", sr.row},
-                          {"rows", sr.rows},
-                          {"dtype", std::string(isa::dtype_info(sr.dtype).name)},
-                          {"kind", sr.kind}};
-      if (!sr.entries.empty()) {
-        // Runs of tile parts: "layers.3.attention.wq rows 0-10 of row tiles 0-4 (k tiles 0-25)".
-        std::vector<std::string> runs;
-        std::size_t i0 = 0;
-        while (i0 < sr.entries.size()) {
-          std::size_t i1 = i0;
-          const auto& ea = sr.entries[i0];
-          while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
-                 sr.entries[i1 + 1].first == ea.first)
-            ++i1;
-          const auto& eb = sr.entries[i1];
-          const std::string mn = ea.mat == MLM ? "output" : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
-          runs.push_back(fmt::format("{} tile rows {}-{}: tiles (row {}, k {}) to (row {}, k {})", mn, ea.first,
-                                     ea.first + ea.count - 1, ea.r, ea.c, eb.r, eb.c));
-          i0 = i1 + 1;
-        }
-        e["tile_parts"] = sr.entries.size();
-        e["contents"] = runs;
-      }
-      if (sr.kind == "gain") e["tensor"] = sr.which == 2 ? "norm.weight" : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
-      j.push_back(e);
-    }
-    return j;
-  }
-
  public:
   const std::vector<SymRows>& syms() const { return syms_; }
 
@@ -1280,6 +1248,7 @@ class Builder {
   const ChipParams& p_;
   const ModelShape& m_;
   std::vector<Unit> units_;
+  int layer0_ = 0;  // symbols and placement name layers relative to the chip's first
   bool first_, dma_in_;
   std::vector<Cycle> arr_;
   int in_links_;
@@ -1313,6 +1282,44 @@ class Builder {
 }  // namespace gen
 
 // ---- the plan ------------------------------------------------------------------------------------
+
+namespace gen {
+nlohmann::json placement_json(const std::vector<SymRows>& syms) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& sr : syms) {
+    nlohmann::json e = {{"symbol", sr.name},
+                        {"slice", sr.slice_name},
+                        {"row", sr.row},
+                        {"rows", sr.rows},
+                        {"dtype", std::string(isa::dtype_info(sr.dtype).name)},
+                        {"kind", sr.kind}};
+    if (!sr.entries.empty()) {
+      // Runs of tile parts: "layers.3.wq tile rows 0-106: tiles (row 0, k 0) to (row 3, k 25)".
+      std::vector<std::string> runs;
+      std::size_t i0 = 0;
+      while (i0 < sr.entries.size()) {
+        std::size_t i1 = i0;
+        const auto& ea = sr.entries[i0];
+        while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
+               sr.entries[i1 + 1].first == ea.first)
+          ++i1;
+        const auto& eb = sr.entries[i1];
+        const std::string mn = ea.mat == MLM ? "output" : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
+        runs.push_back(fmt::format("{} tile rows {}-{}: tiles (row {}, k {}) to (row {}, k {})", mn, ea.first,
+                                   ea.first + ea.count - 1, ea.r, ea.c, eb.r, eb.c));
+        i0 = i1 + 1;
+      }
+      e["tile_parts"] = sr.entries.size();
+      e["contents"] = runs;
+    }
+    if (sr.kind == "gain")
+      e["tensor"] = sr.which == 2 ? "norm.weight"
+                                  : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
+    j.push_back(e);
+  }
+  return j;
+}
+}  // namespace gen
 
 struct PlanDetail {
   gen::Geo g;
@@ -1685,8 +1692,17 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     cp.dma_in_vectors = co.dma_in;
     cp.dma_out_vectors = co.dma_out;
     cp.logits_first = co.logits_first;
-    cp.placement = co.placement;
-    detail->syms.push_back(co.syms);
+    // The schedule may come from another layer's stage: its symbols name layers relative to
+    // the stage's first layer.
+    auto syms = co.syms;
+    const int l0 = stages[std::size_t(s)].front().k == Unit::Head ? 0 : stages[std::size_t(s)].front().layer;
+    for (auto& sr : syms) {
+      for (auto& en : sr.entries)
+        if (en.mat != MLM) en.layer += l0;
+      if (sr.kind == "gain" && sr.which != 2) sr.layer += l0;
+    }
+    cp.placement = placement_json(syms);
+    detail->syms.push_back(std::move(syms));
     // The next stage: its start is the first vector's arrival; the others arrive as sent.
     if (s + 1 < S) {
       // The next stage starts when the first vector after the step constants arrives (the
