@@ -51,6 +51,59 @@ void refuse(const CLI::App& sub, const char* mode, std::initializer_list<const c
     if (sub.count(n)) throw Error(fmt::format("{} does not take {}", mode, n));
 }
 
+// Host side of a single-chip run, shared by the model and the RTL (both have set_reg,
+// write_symbol, push_dma_in, read_symbol and take_dma_out); `symbol_of(name)` gives a symbol's
+// dtype and shape.
+std::pair<int, std::uint32_t> parse_reg(const std::string& r) {
+  auto [name, val] = split_eq(r, "--reg");
+  if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
+  return {std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0))};
+}
+
+template <class ChipT, class SymbolOf>
+void apply_host_inputs(ChipT& chip, const RunOpts& o, SymbolOf&& symbol_of, std::size_t V) {
+  for (const auto& r : o.regs) {
+    auto [reg, value] = parse_reg(r);
+    chip.set_reg(reg, value);
+  }
+  for (const auto& in : o.inputs) {
+    auto [sym, file] = split_eq(in, "--input");
+    const auto& s = symbol_of(sym);
+    auto t = io::load_npy(file);
+    std::int64_t want = 1;
+    for (auto d : s.shape) want *= d;
+    if (t.numel() != want)
+      throw FormatError(fmt::format("{}: {} elements, symbol '{}' has {}", file, t.numel(), sym, want));
+    chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
+  }
+  for (const auto& in : o.dma_in) {
+    auto [ch, file] = split_eq(in, "--dma-in");
+    auto t = io::load_npy(file);
+    if (t.data.size() % V != 0)
+      throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
+    for (std::size_t i = 0; i < t.data.size(); i += V)
+      chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
+  }
+}
+
+template <class ChipT, class SymbolOf>
+void save_host_outputs(ChipT& chip, const RunOpts& o, SymbolOf&& symbol_of, std::size_t V) {
+  for (const auto& ou : o.outputs) {
+    auto [sym, file] = split_eq(ou, "--output");
+    const auto& s = symbol_of(sym);
+    io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
+  }
+  for (const auto& ou : o.dma_out) {
+    auto [ch, file] = split_eq(ou, "--dma-out");
+    auto vs = chip.take_dma_out(std::stoi(ch));
+    io::Tensor t;
+    t.type = io::ElemType::U8;
+    t.shape = {std::int64_t(vs.size()), std::int64_t(V)};
+    for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
+    io::save_npy(t, file);
+  }
+}
+
 int run_rack(const RunOpts& o, const CLI::App& sub) {
   refuse(sub, "--rack", {"--preset", "--set", "--input", "--output", "--reg", "--dma-in", "--dma-out", "--inject-fault",
                          "--stats-csv", "--tokens", "--systemc"});
@@ -93,30 +146,8 @@ int run_rtl(const RunOpts& o, const CLI::App& sub) {
       if (s.name == name) return s;
     throw Error(fmt::format("{}: no symbol '{}'", o.input, name));
   };
-  for (const auto& r : o.regs) {
-    auto [name, val] = split_eq(r, "--reg");
-    if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
-    chip.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
-  }
-  for (const auto& in : o.inputs) {
-    auto [sym, file] = split_eq(in, "--input");
-    const auto& s = symbol(sym);
-    auto t = io::load_npy(file);
-    std::int64_t want = 1;
-    for (auto d : s.shape) want *= d;
-    if (t.numel() != want)
-      throw FormatError(fmt::format("{}: {} elements, symbol '{}' has {}", file, t.numel(), sym, want));
-    chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
-  }
   const auto V = std::size_t(rtl::kVectorBytes);
-  for (const auto& in : o.dma_in) {
-    auto [ch, file] = split_eq(in, "--dma-in");
-    auto t = io::load_npy(file);
-    if (t.data.size() % V != 0)
-      throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
-    for (std::size_t i = 0; i < t.data.size(); i += V)
-      chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
-  }
+  apply_host_inputs(chip, o, symbol, V);
   // A lone chip has no links (as in the model): a SEND is an error, located.
   std::optional<SimError> link_error;
   chip.set_link_sink([&link_error](int link, std::int64_t depart, const rtl::Vec&) {
@@ -138,20 +169,7 @@ int run_rtl(const RunOpts& o, const CLI::App& sub) {
   if (auto e = chip.error())
     throw SimError(0, "rtl", "", e->cycle, fmt::format("{} (RTL error code {}, source {}, info {:#x})", e->message, e->code,
                                                        e->source, e->info));
-  for (const auto& ou : o.outputs) {
-    auto [sym, file] = split_eq(ou, "--output");
-    const auto& s = symbol(sym);
-    io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
-  }
-  for (const auto& ou : o.dma_out) {
-    auto [ch, file] = split_eq(ou, "--dma-out");
-    auto vs = chip.take_dma_out(std::stoi(ch));
-    io::Tensor t;
-    t.type = io::ElemType::U8;
-    t.shape = {std::int64_t(vs.size()), std::int64_t(V)};
-    for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
-    io::save_npy(t, file);
-  }
+  save_host_outputs(chip, o, symbol, V);
   const std::int64_t cycles = chip.program_cycles();
   if (!o.quiet) {
     fmt::print("RTL of {}: {} cycles ({:.3f} us at {:.2f} GHz)\n", params.name, cycles, double(cycles) / params.clock_hz * 1e6,
@@ -253,30 +271,8 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     else direct = std::make_unique<model::Chip>(params, mode);
     model::Chip& chip = module ? module->chip() : *direct;
     chip.load(prog);
-    for (const auto& r : o->regs) {
-      auto [name, val] = split_eq(r, "--reg");
-      if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
-      chip.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
-    }
-    for (const auto& in : o->inputs) {
-      auto [sym, file] = split_eq(in, "--input");
-      const auto& s = chip.symbol(sym);
-      auto t = io::load_npy(file);
-      std::int64_t want = 1;
-      for (auto d : s.shape) want *= d;
-      if (t.numel() != want)
-        throw FormatError(fmt::format("{}: {} elements, symbol '{}' has {}", file, t.numel(), sym, want));
-      chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
-    }
-    for (const auto& in : o->dma_in) {
-      auto [ch, file] = split_eq(in, "--dma-in");
-      auto t = io::load_npy(file);
-      const auto V = std::size_t(params.vector_bytes());
-      if (t.data.size() % V != 0)
-        throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
-      for (std::size_t i = 0; i < t.data.size(); i += V)
-        chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
-    }
+    auto symbol_of = [&chip](const std::string& name) -> const auto& { return chip.symbol(name); };
+    apply_host_inputs(chip, *o, symbol_of, std::size_t(params.vector_bytes()));
     for (const auto& f : o->faults) {
       auto a = f.find(':'), b = f.rfind(':');
       if (a == std::string::npos || a == b) throw Error(fmt::format("--inject-fault '{}' must be SLICE:ROW:BITS", f));
@@ -310,8 +306,8 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       model::Chip probe(params, model::Mode::TimingOnly);
       probe.load(prog);
       for (const auto& r : o->regs) {
-        auto [name, val] = split_eq(r, "--reg");
-        probe.set_reg(std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0)));
+        auto [reg, value] = parse_reg(r);
+        probe.set_reg(reg, value);
       }
       probe.run();
       const double total = double(std::max<std::int64_t>(probe.stats().cycles, 1));
@@ -353,20 +349,7 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       if (!f) throw Error(fmt::format("cannot write {}", o->stats_csv));
       f << model::stats_csv(st, params);
     }
-    for (const auto& ou : o->outputs) {
-      auto [sym, file] = split_eq(ou, "--output");
-      const auto& s = chip.symbol(sym);
-      io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
-    }
-    for (const auto& ou : o->dma_out) {
-      auto [ch, file] = split_eq(ou, "--dma-out");
-      auto vs = chip.take_dma_out(std::stoi(ch));
-      io::Tensor t;
-      t.type = io::ElemType::U8;
-      t.shape = {std::int64_t(vs.size()), params.vector_bytes()};
-      for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
-      io::save_npy(t, file);
-    }
+    save_host_outputs(chip, *o, symbol_of, std::size_t(params.vector_bytes()));
     model::HostStats host{wall, chip.mode() == model::Mode::TimingOnly};
     if (!o->quiet) std::cout << model::format_stats(st, params, host, o->tokens);
     if (!o->stats.empty()) {
