@@ -120,4 +120,22 @@ Instr decode(std::uint64_t w) {
   return in;
 }
 
+Instr stepped(const Instr& base, std::int64_t k) {
+  if (k == 0) return base;
+  Instr in = base;
+  const auto& ii = info(in.op);
+  std::int64_t stride = 0;
+  for (int m = 0; m < ii.num_operands; ++m)
+    if (ii.operands[std::size_t(m)].kind == Kind::Stride) stride = in.v[std::size_t(m)];
+  for (int j = 0; j < ii.num_operands; ++j) {
+    const auto& od = ii.operands[std::size_t(j)];
+    if (od.step == Step::One) in.v[std::size_t(j)] += k;
+    if (od.step == Step::Stride) {
+      auto a = in.v[std::size_t(j)];
+      in.v[std::size_t(j)] = make_addr(addr_reg(a), addr_offset(a) + k * stride);
+    }
+  }
+  return in;
+}
+
 }  // namespace lpu::isa

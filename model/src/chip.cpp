@@ -300,23 +300,7 @@ struct Chip::Impl {
   }
 
   // Instance k of `in` (operands stepped) as issued.
-  isa::Instr stepped(const isa::Instr& base, std::int64_t k) const {
-    if (k == 0) return base;
-    isa::Instr in = base;
-    const auto& ii = isa::info(in.op);
-    std::int64_t stride = 0;
-    for (int m = 0; m < ii.num_operands; ++m)
-      if (ii.operands[std::size_t(m)].kind == isa::Kind::Stride) stride = in.v[std::size_t(m)];
-    for (int j = 0; j < ii.num_operands; ++j) {
-      const auto& od = ii.operands[std::size_t(j)];
-      if (od.step == isa::Step::One) in.v[std::size_t(j)] += k;
-      if (od.step == isa::Step::Stride) {
-        auto a = in.v[std::size_t(j)];
-        in.v[std::size_t(j)] = isa::make_addr(isa::addr_reg(a), isa::addr_offset(a) + k * stride);
-      }
-    }
-    return in;
-  }
+  static isa::Instr stepped(const isa::Instr& base, std::int64_t k) { return isa::stepped(base, k); }
 
   // ---- functional execution of one instance -------------------------------------------------
   void exec(int qi, const isa::Instr& base, std::int64_t k, std::int64_t t) {

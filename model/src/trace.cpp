@@ -78,21 +78,7 @@ int bits_for(std::int64_t values) {  // bits to hold 0 .. values-1 (at least 1)
 // Instance k of a REPEATed instruction as the queue issues it (operands stepped), as the
 // chip engine and the RTL's step_word do it.
 std::uint64_t stepped_word(const isa::Instr& base, std::uint64_t word, std::int64_t k) {
-  if (k == 0) return word;
-  isa::Instr in = base;
-  const auto& ii = isa::info(in.op);
-  std::int64_t stride = 0;
-  for (int m = 0; m < ii.num_operands; ++m)
-    if (ii.operands[std::size_t(m)].kind == isa::Kind::Stride) stride = in.v[std::size_t(m)];
-  for (int j = 0; j < ii.num_operands; ++j) {
-    const auto& od = ii.operands[std::size_t(j)];
-    if (od.step == isa::Step::One) in.v[std::size_t(j)] += k;
-    if (od.step == isa::Step::Stride) {
-      auto a = in.v[std::size_t(j)];
-      in.v[std::size_t(j)] = isa::make_addr(isa::addr_reg(a), isa::addr_offset(a) + k * stride);
-    }
-  }
-  return isa::encode(in);
+  return k == 0 ? word : isa::encode(isa::stepped(base, k));
 }
 
 bool is_op(std::uint64_t word, isa::Op op) { return std::uint8_t(word >> 56) == isa::info(op).opcode; }

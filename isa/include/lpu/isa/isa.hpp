@@ -43,6 +43,9 @@ std::int64_t kind_max(Kind k);
 // opcode, a suffix the instruction does not allow, or stray bits outside every field.
 std::uint64_t encode(const Instr& i);
 Instr decode(std::uint64_t word);
+// Instance k of a REPEATed instruction as its queue issues it: operands marked `step = one` grow
+// by k, `stride` addresses by k times the instruction's stride (docs/isa.md, REPEAT).
+Instr stepped(const Instr& base, std::int64_t k);
 
 // Address operand helpers: (reg << 20) | offset.
 inline constexpr int kAddrOffsetBits = 20;
