@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <set>
+#include <utility>
 
 #include "lpu/isa/numerics.hpp"
 #include "source.hpp"
@@ -423,10 +424,14 @@ class Scheduler {
       }
       i = j;
     }
-    // MXM: weights installed before use, types consistent.
+    // MXM: weights installed before use, types consistent. Within a cycle the IW comes first:
+    // it installs the staging rows as they were before the cycle, and an LW of the same cycle
+    // loads the buffer for the next install (timing.md rule 16), so that LW is checked against
+    // the rows staged after the IW, not against the ones being installed.
     for (auto& [pos, evs] : mxm) {
-      std::stable_sort(evs.begin(), evs.end(), [](const MxmEv& a, const MxmEv& b) {
-        return std::tie(a.cycle, a.kind) < std::tie(b.cycle, b.kind);
+      auto order = [](int kind) { return kind == 1 ? 0 : kind == 0 ? 1 : 2; };  // IW, LW, MM
+      std::stable_sort(evs.begin(), evs.end(), [&](const MxmEv& a, const MxmEv& b) {
+        return std::pair(a.cycle, order(a.kind)) < std::pair(b.cycle, order(b.kind));
       });
       std::optional<isa::Dtype> staging;
       struct Inst_ { std::int64_t ready; isa::Dtype t; };

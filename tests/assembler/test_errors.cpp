@@ -89,6 +89,46 @@ TEST_CASE("type mismatches") {
                "no weights installed in mxm.e.0 yet (the first IW completes in cycle 9)");
 }
 
+TEST_CASE("an LW in the cycle of an IW loads the staging buffer for the next install (rule 16)") {
+  // mini: a CONST in t on vxm.0 (position 5) writes in t + 1 and reaches the plane mxm.e.0
+  // (position 11) in t + 7. LW.i8 of ones in 7; in 8 the IW.i8 installs them (A, active from
+  // 8 + mxm_iw = 12) while an LW.f16 of 3.0 in the same cycle stages the rows of the next
+  // install, the IW.f16 in 9 (B, active from 13). MM.i8 in 12 uses A, MM.f16 in 13 uses B. The
+  // assembler used to check the LW.f16 against the .i8 rows being installed and reject this.
+  // The queue order of the LW and the IW in cycle 8 does not matter (both orders assemble).
+  auto prog = [](const char* lwq, const char* mmq, const char* mm12) {
+    return fmt::format(".queue vxm.0\n@0 CONST.i8 s0e, 1\n@1 CONST.f16 s1e, 3.0\n@5 CONST.i8 s2e, 1\n"
+                       "@6 CONST.f16 s3e, 1.0\n.queue {}\n@7 LW.i8 s0e, 0\n@8 LW.f16 s1e, 0\n"
+                       ".queue mxm.e.0.1\n@8 IW.i8\n@9 IW.f16\n.queue {}\n@12 {} s2e, 0\n@13 MM.f16 s3e, 1\n",
+                       lwq, mmq, mm12);
+  };
+  CHECK(asm_error(prog("mxm.e.0.0", "mxm.e.0.2", "MM.i8")) == "");
+  CHECK(asm_error(prog("mxm.e.0.2", "mxm.e.0.0", "MM.i8")) == "");
+  // The MM in 12 still sees A (.i8), not the rows the LW.f16 staged.
+  expect_error(prog("mxm.e.0.0", "mxm.e.0.2", "MM.f16"), 13, 5, "type mismatch: the installed weights are .i8, not .f16");
+
+  // Still rejected: the LW in 8 staged .f16 rows for the next install, an LW.i8 in 9 adds to them.
+  expect_error(".queue vxm.0\n@0 CONST.i8 s0e, 1\n@1 CONST.f16 s1e, 3.0\n@2 CONST.i8 s2e, 1\n"
+               ".queue mxm.e.0.0\n@7 LW.i8 s0e, 0\n@8 LW.f16 s1e, 0\n@9 LW.i8 s2e, 1\n.queue mxm.e.0.1\n@8 IW.i8\n",
+               8, 4, "type mismatch: LW.i8 into a staging buffer holding .f16 rows");
+  // Two LWs of different types in the IW's cycle (two queues): both are for the next install.
+  expect_error(".queue vxm.0\n@1 CONST.f16 s1e, 3.0\n.queue vxm.1\n@1 CONST.i8 s2e, 1\n"
+               ".queue mxm.e.0.0\n@8 LW.f16 s1e, 0\n.queue mxm.e.0.1\n@8 IW.i8\n.queue mxm.e.0.2\n@8 LW.i8 s2e, 1\n",
+               10, 4, "type mismatch: LW.i8 into a staging buffer holding .f16 rows");
+  // The IW in 8 installs the .f16 rows staged in 7, whatever the LW.i8 of its own cycle loads.
+  expect_error(".queue vxm.0\n@0 CONST.f16 s0e, 3.0\n@1 CONST.i8 s1e, 1\n"
+               ".queue mxm.e.0.0\n@7 LW.f16 s0e, 0\n@8 LW.i8 s1e, 0\n.queue mxm.e.0.1\n@8 IW.i8\n",
+               8, 4, "type mismatch: IW.i8 installs .f16 rows");
+  // The IW in 9 installs what the LW.f16 of cycle 8 staged.
+  expect_error(".queue vxm.0\n@0 CONST.i8 s0e, 1\n@1 CONST.f16 s1e, 3.0\n"
+               ".queue mxm.e.0.0\n@7 LW.i8 s0e, 0\n@8 LW.f16 s1e, 0\n.queue mxm.e.0.1\n@8 IW.i8\n@9 IW.i8\n",
+               9, 4, "type mismatch: IW.i8 installs .f16 rows");
+  // Without an IW in between, an LW of another type into staged rows is rejected.
+  expect_error(".queue vxm.0\n@0 CONST.i8 s0e, 1\n@1 CONST.f16 s1e, 3.0\n"
+               ".queue mxm.e.0.0\n@7 LW.i8 s0e, 0\n@8 LW.f16 s1e, 0\n",
+               6, 4, "type mismatch: LW.f16 into a staging buffer holding .i8 rows");
+}
+
 TEST_CASE("labels: unknown, duplicate, circular") {
   expect_error(".queue vxm.0\n@ready(nope) CONST.i8 s0e, 1\n", 2, 2, "unknown label 'nope'");
   expect_error(".queue vxm.0\na: CONST.i8 s0e, 1\n.queue vxm.1\na: CONST.i8 s1e, 1\n", 4, 4, "label 'a' is already defined at t.lpa:2:4");

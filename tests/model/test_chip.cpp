@@ -428,6 +428,51 @@ TEST_CASE("MXM: an IW takes the staging rows as they were before its cycle, what
   }
 }
 
+TEST_CASE("MXM: an LW of another type in the cycle of an IW stages the next install (rule 16)") {
+  // LW.i8 of ones in 7; in 8 the IW.i8 installs them (A, active from 8 + mxm_iw = 12) while an
+  // LW.f16 of 3.0 (on a lower queue, so the model applies it first) stages the next install,
+  // the IW.f16 in 9 (B, from 13). The assembler used to reject the LW.f16 (checked against the
+  // .i8 rows being installed). A CONST in t on vxm.0 (position 5) reaches the plane (11) in
+  // t + 7: x = ones (.i8, CONST in 5) for MM.i8 in 12 into accumulator 0, x = 1.0 (.f16, CONST
+  // in 6) for MM.f16 in 13 into accumulator 1. y row 0 = A x: 32 x 1 = 32 (int32), row 1 =
+  // B x: 16 x 3.0 = 48.0 (f32, a row holds 16 f16 weights). ACCRD in 16, 17 (MM + mxm_mm), at
+  // the plane in 17, 18, at mem.e.3 (9) in 19, 20. Rows 1.. of the weights are zero.
+  const std::string src = R"(.symbol y i32[16] mem.e.3 @ 0
+.queue vxm.0
+    @0 CONST.i8 s0e, 1
+    @1 CONST.f16 s1e, 3.0
+    @5 CONST.i8 s2e, 1
+    @6 CONST.f16 s3e, 1.0
+.queue mxm.e.0.0
+    @7 LW.i8 s0e, 0
+    @8 LW.f16 s1e, 0
+.queue mxm.e.0.1
+    @8 IW.i8
+    @9 IW.f16
+.queue mxm.e.0.2
+    @12 MM.i8 s2e, 0
+    @13 MM.f16 s3e, 1
+    @16 ACCRD.i32 0, s3w, 0
+    @17 ACCRD.f32 1, s3w, 0
+.queue mem.e.3
+    @19 WRITE s3w, 0, 1
+    REPEAT 1, 1
+)";
+  auto r = run_text(src, "mini", model::Mode::Functional, {"y"});
+  const auto& b = r.out["y"];
+  REQUIRE(b.size() == 64);
+  auto i = as<std::int32_t>(std::vector<std::uint8_t>(b.begin(), b.begin() + 32));
+  auto f = as<float>(std::vector<std::uint8_t>(b.begin() + 32, b.end()));
+  CHECK(i[0] == 32);
+  CHECK(f[0] == 48.0f);
+  for (std::size_t k = 1; k < 8; ++k) {
+    CHECK(i[k] == 0);
+    CHECK(f[k] == 0.0f);
+  }
+  // Timing-only mode runs it too, in the same number of cycles.
+  CHECK(run_text(src, "mini", model::Mode::TimingOnly).stats.cycles == r.stats.cycles);
+}
+
 TEST_CASE("SCATTER writes both superlanes when they share a row, and only its superlanes (rule 14)") {
   // The source row (mem.w.3, position 1) READ in 1 is on s0e at 1 in 3 and at mem.w.0 (4) in
   // 6; the index row (mem.w.2, position 2) READ in 2 is at 2 in 4 and at 4 in 6. SCATTER in 6
