@@ -3,6 +3,11 @@
 // transfers; DESKEW with start skew; mixed clocks; the cross-chip schedule checker.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "helpers.hpp"
@@ -228,6 +233,76 @@ TEST_CASE("chips with different clocks meet on a common time base") {
   CHECK(ok.stats().latency_cycles.min == 186);  // arrival 98 x 2 ns = 196 ns - departure 10 ns
   Rack early(cfg, assemble_sources(cfg, {tx, rx(97)}, "clk.lpa"), rt::opts(true, 2));
   CHECK(has(error_of(early), "chip 1, sxm.e (queue sxm.e.0), cycle 97: RECV on link 0: nothing has arrived"));
+}
+
+TEST_CASE("manifest start_delay: a chip's program starts that many cycles later, on the common counter") {
+  const auto cfg = rt::rack("pair.toml");
+  // A local program, the same for both chips: READ in 0, its value on s0e in 0 + mem_read 5;
+  // program length = 5 + 1 + 19 (superlane stagger of lp30) = 25. With start_delay = 100 x chip
+  // chip 1's queues begin with a NOP 100 on the chip's counter: the READ issues in 100 and the
+  // chip halts in 125. Both chips share one object (the delay is not in it).
+  const auto dir = std::filesystem::temp_directory_path() / ("lpu_rack_delay_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "read.lpa") << ".preset lp30\n.queue mem.e.234\n    READ 0, s0e\n";
+  auto run = [&](const std::string& delay) {
+    auto prog = lpu::rack::parse_manifest("[[program]]\nchips = \"0-1\"\nsource = \"read.lpa\"\n" + delay, "<test>",
+                                          dir.string(), cfg);
+    CHECK(prog.distinct_objects() == 1);
+    Rack r(cfg, prog, rt::opts(true));
+    r.run();
+    return std::pair(r.stats().chip[0].cycles, r.stats().chip[1].cycles);
+  };
+  CHECK(run("") == std::pair<std::int64_t, std::int64_t>(25, 25));
+  CHECK(run("start_delay = \"100 * chip\"\n") == std::pair<std::int64_t, std::int64_t>(25, 125));
+  std::filesystem::remove_all(dir);
+
+  // Ping-pong (examples/rack/pingpong.toml) with chip 1 started D = 100 cycles late and its
+  // first RECV moved D cycles earlier in its program (FIRST = 6 + hop - D): the RECV issues in
+  // D + FIRST = 6 + 189 = 195 on the common counter, exactly at the arrival, and the run is the
+  // one of the manifest without delay. With start_delay = D - 1 it issues in 194, one cycle
+  // before the arrival: a located error in chip 1's cycle 194.
+  auto pingpong = [&](int delay) {
+    return rt::manifest_text(fmt::format(R"m([[program]]
+chips = "0"
+source = "ping.lpa"
+consts = {{ LINK = "link_to(1)", HOP = "hop(link_to(1))", ROUNDS = 4 }}
+[[program]]
+chips = "1"
+source = "pong.lpa"
+consts = {{ LINK = "link_to(0)", HOP = "hop(link_to(0))", FIRST = "6 + hop(link_to(0)) - 100", ROUNDS = 4 }}
+start_delay = {}
+)m", delay), cfg);
+  };
+  Rack plain(cfg, rt::manifest("pingpong.toml", cfg), rt::opts(true));
+  plain.run();
+  Rack late(cfg, pingpong(100), rt::opts(true));
+  late.run();
+  CHECK(late.stats().chip[0].cycles == 1573);  // derived in "ping-pong: measured latency ..."
+  CHECK(late.stats().chip[1].cycles == plain.stats().chip[1].cycles);
+  CHECK(late.stats().send_to_recv_cycles.min == 189);
+  CHECK(late.stats().send_to_recv_cycles.max == 189);
+  Rack early(cfg, pingpong(99), rt::opts(true));
+  CHECK(has(error_of(early), "chip 1, sxm.e (queue sxm.e.0), cycle 194: RECV on link 0: nothing has arrived"));
+
+  // Bad values: a ConfigError naming the key and the manifest.
+  auto error = [&](const std::string& m) {
+    try {
+      rt::manifest_text(m, cfg);
+    } catch (const lpu::ConfigError& e) {
+      return e.key() + " | " + e.what();
+    }
+    return std::string("(no error)");
+  };
+  const std::string block = "[[program]]\nchips = \"0\"\nsource = \"bw_rx.lpa\"\nconsts = { LINK = 0, SER = 25, N = 2, FIRST = 195 }\n";
+  CHECK(error(block + "start_delay = -1\n") ==
+        "program[0].start_delay | config: program[0].start_delay: in <test>: chip 0: start delay -1 out of range 0..1099511627775 cycles");
+  CHECK(error(block + "start_delay = 1.5\n") ==
+        "program[0].start_delay | config: program[0].start_delay: in <test>: expected a number of cycles (an integer or an expression in quotes)");
+  CHECK(error(block + "start_delay = \"frob\"\n").starts_with("program[0].start_delay | config: program[0].start_delay: in <test>: in 'frob' (chip 0): unknown name 'frob'"));
+  CHECK(error(block + "start_delay = 5\n[[program]]\nchips = \"0-1\"\nstart_delay = 7\n") ==
+        "program[1].start_delay | config: program[1].start_delay: in <test>: chip 0 already has a start delay (from program[0])");
+  CHECK(error("[generate]\nkind = \"pipeline\"\nchips = \"0-1\"\n[[program]]\nchips = \"1\"\nstart_delay = 3\n") ==
+        "program[0].start_delay | config: program[0].start_delay: in <test>: chip 1 already has a start delay (from generate)");
 }
 
 TEST_CASE("manifest errors name the key") {

@@ -146,6 +146,10 @@ class ExprParser {
   std::size_t i_ = 0;
 };
 
+// A start delay is a leading NOP on every queue, (1 << 24) - 1 cycles per word: this bounds it
+// to 65536 words.
+constexpr std::int64_t kMaxStartDelay = (std::int64_t(1) << 40) - 1;
+
 std::int64_t value_of(const toml::node& n, const RackConfig& cfg, int chip, const std::string& key) {
   if (n.is_integer()) return *n.value<std::int64_t>();
   if (n.is_string()) return eval_chip_expr(*n.value<std::string>(), cfg, chip, key);
@@ -257,6 +261,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
   prog.origin = origin;
   prog.chips.resize(std::size_t(cfg.chips));
   std::vector<std::string> owner(std::size_t(cfg.chips));
+  std::vector<std::string> delay_owner(std::size_t(cfg.chips));  // who set the chip's start delay
   const toml::array* blocks = nullptr;
   const toml::table* gen = nullptr;
   for (const auto& [k, v] : t) {
@@ -314,6 +319,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
       if (p.chips[std::size_t(c)].object) {
         prog.chips[std::size_t(c)] = p.chips[std::size_t(c)];
         owner[std::size_t(c)] = "generate";
+        delay_owner[std::size_t(c)] = "generate";
       }
   }
 
@@ -323,6 +329,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
     const auto* b = blocks->get(i)->as_table();
     if (!b) throw ConfigError(base, "expected a table");
     const toml::node* chips_n = nullptr;
+    const toml::node* delay_n = nullptr;
     std::string source, object;
     const toml::table *consts = nullptr, *regs = nullptr, *inputs = nullptr, *outputs = nullptr, *dma_in = nullptr,
                       *dma_out = nullptr;
@@ -334,6 +341,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
         return tt;
       };
       if (k.str() == "chips") chips_n = &v;
+      else if (k.str() == "start_delay") delay_n = &v;
       else if (k.str() == "source" || k.str() == "object") {
         if (!v.is_string()) throw ConfigError(key, "expected a file name");
         (k.str() == "source" ? source : object) = *v.value<std::string>();
@@ -383,6 +391,26 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
         cp.object = ob;
         cp.source = sm;
         cp.label = source;
+      }
+      if (delay_n) {
+        // Cycles after the chip's counter 0 at which its program starts (a leading NOP, as a
+        // start skew): one object serves chips that differ only in when they start.
+        const std::string key = base + ".start_delay";
+        if (!delay_n->is_integer() && !delay_n->is_string())
+          throw ConfigError(key, fmt::format("in {}: expected a number of cycles (an integer or an expression in quotes)", origin));
+        std::int64_t v = 0;
+        try {
+          v = value_of(*delay_n, cfg, c, key);
+        } catch (const ConfigError& e) {  // an expression error: add the manifest's name
+          const std::string what = e.what(), prefix = "config: " + key + ": ";
+          throw ConfigError(key, fmt::format("in {}: {}", origin, what.starts_with(prefix) ? what.substr(prefix.size()) : what));
+        }
+        if (v < 0 || v > kMaxStartDelay)
+          throw ConfigError(key, fmt::format("in {}: chip {}: start delay {} out of range 0..{} cycles", origin, c, v, kMaxStartDelay));
+        if (!delay_owner[std::size_t(c)].empty())
+          throw ConfigError(key, fmt::format("in {}: chip {} already has a start delay (from {})", origin, c, delay_owner[std::size_t(c)]));
+        delay_owner[std::size_t(c)] = base;
+        cp.start_delay = v;
       }
       if (regs)
         for (const auto& [rk, rv] : *regs) {

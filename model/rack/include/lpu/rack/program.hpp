@@ -27,7 +27,8 @@ struct ChipProgram {
   std::shared_ptr<const obj::Program> object;  // null: the chip runs nothing
   std::shared_ptr<const SourceMap> source;     // null for objects loaded from .lpo
   // The program starts this many cycles after the chip's counter 0 (a leading NOP on every
-  // queue): generators use it so that stages differing only in time share one object.
+  // queue): generators and the manifest key `start_delay` use it so that stages differing only
+  // in time share one object.
   std::int64_t start_delay = 0;
   std::string label;                           // file name or generator
   std::vector<std::pair<int, std::uint32_t>> regs;                  // set after load
