@@ -462,8 +462,10 @@ struct Gen {
       const int k = int(rnd(1, 3));
       const std::int64_t tl2 = tiw + rnd(0, 1);  // from the IW's cycle (rule 16) or the next
       load(tl2, k, int(rnd(0, n - k)));
-      // the second IW: with the last reloaded row or after it, one IW per cycle (RTL)
-      const std::int64_t tiw2 = std::max(tl2 + k - 1 + rnd(0, 2), tiw + 1);
+      // the second IW: after the last reloaded row, one IW per cycle (RTL). Not in the last
+      // row's cycle: that LW would stage a row for a later install (rule 16), which the next
+      // session, maybe of another type, would install with its own (an assembler error).
+      const std::int64_t tiw2 = std::max(tl2 + k + rnd(0, 2), tiw + 1);
       x.issue(free_queue(x, mx, tiw2, 1), tiw2, 1, fmt::format("IW.{}", kTypes[ty]));
     }
     // products
