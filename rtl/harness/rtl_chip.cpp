@@ -581,21 +581,30 @@ std::optional<RtlChip::Error> RtlChip::error() const {
   const int es_mem = kQueues, es_vxm = es_mem + kMem, es_sxm = es_vxm + cfg::VXM_QUEUES,
             es_mxm = es_sxm + 2 * cfg::SXM_QUEUES, es_streams = es_mxm + cfg::MXM_QUEUES, es_host = es_streams + 1;
   const auto& L = impl_->layout;
-  if (e.source < kQueues) where = "queue " + L.queue(QueueId{e.source}).name;
-  else if (e.source < es_vxm) where = slice_name(e.source - es_mem);
-  else if (e.source < es_sxm) where = L.queue(QueueId{kMem * cfg::MEM_QUEUES + e.source - es_vxm}).name;
-  else if (e.source < es_mxm) where = L.queue(QueueId{kMem * cfg::MEM_QUEUES + cfg::VXM_QUEUES + e.source - es_sxm}).name;
-  else if (e.source < es_streams)
-    where = L.queue(QueueId{kMem * cfg::MEM_QUEUES + cfg::VXM_QUEUES + 2 * cfg::SXM_QUEUES + e.source - es_mxm}).name;
-  else if (e.source == es_streams) where = "streams";
-  else if (e.source == es_host) where = "host interface";
-  else where = "chip";
+  std::optional<QueueId> q;
+  if (e.source < kQueues) q = QueueId{e.source};
+  else if (e.source < es_vxm) e.unit = slice_name(e.source - es_mem);
+  else if (e.source < es_sxm) q = QueueId{kMem * cfg::MEM_QUEUES + e.source - es_vxm};
+  else if (e.source < es_mxm) q = QueueId{kMem * cfg::MEM_QUEUES + cfg::VXM_QUEUES + e.source - es_sxm};
+  else if (e.source < es_streams) q = QueueId{kMem * cfg::MEM_QUEUES + cfg::VXM_QUEUES + 2 * cfg::SXM_QUEUES + e.source - es_mxm};
+  else if (e.source == es_streams) e.unit = "streams";
+  else if (e.source == es_host) e.unit = "host interface";
+  else e.unit = "chip";
+  if (q) {
+    const auto& lq = L.queue(*q);
+    e.unit = L.slice(lq.slice).name;
+    e.queue = lq.name;
+    where = (e.source < kQueues ? "queue " : "") + lq.name;
+  } else {
+    where = e.unit;
+  }
   std::string detail;
   if (e.code == 1 || e.code == 2)
     detail = fmt::format(": s{}{} at position {}", e.info & 63, (e.info & 64) ? 'w' : 'e', e.info >> 16);
   else if (e.info)
     detail = fmt::format(" (info {})", e.info);
-  e.message = fmt::format("RTL, {}, cycle {}: {}{}", where, e.cycle, error_text(e.code), detail);
+  e.text = fmt::format("{}{}", error_text(e.code), detail);
+  e.message = fmt::format("RTL, {}, cycle {}: {}", where, e.cycle, e.text);
   return e;
 }
 

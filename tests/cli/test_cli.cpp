@@ -121,6 +121,24 @@ TEST_CASE("lpu run --rtl: programs for another chip and model-only options are r
   CHECK(lpu("run --rtl --timing-only va.lpo", d.path).status != 0);
 }
 
+TEST_CASE("lpu run --rtl: a run-time error names chip, unit, queue and cycle once, as the model does") {
+  // DMAIN in cycle 3 with no host vector: both backends stop there (tests/rtl/test_lockstep.cpp
+  // "an invalid program fails the same way on both").
+  TempDir d;
+  std::ofstream(d.path / "e.lpa") << ".preset mini\n.queue sxm.e.0\n    @3 DMAIN 0, s0w\n";
+  REQUIRE(lpu("asm e.lpa -o e.lpo", d.path).status == 0);
+  auto rtl = lpu("run --rtl e.lpo", d.path);
+  CAPTURE(rtl.out);
+  CHECK(rtl.status != 0);
+  CHECK(contains(rtl.out, "chip 0, sxm.e (queue sxm.e.0), cycle 3: DMAIN: the host has provided no more vectors (RTL error code 10,"));
+  CHECK_FALSE(contains(rtl.out, "RTL, "));  // the RTL's own located message is not nested in it
+  CHECK_FALSE(contains(rtl.out, "rtl, cycle"));
+  auto model = lpu("run e.lpo", d.path);
+  CAPTURE(model.out);
+  CHECK(model.status != 0);
+  CHECK(contains(model.out, "chip 0, sxm.e (queue sxm.e.0), cycle 3: DMAIN on channel 0: the host has provided no more vectors"));
+}
+
 TEST_CASE("lpu run --rack: ping-pong, identical statistics with 1 and 2 threads") {
   TempDir d;
   const auto rack = (kSrc / "configs/pair.toml").string();

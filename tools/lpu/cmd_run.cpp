@@ -167,8 +167,8 @@ int run_rtl(const RunOpts& o, const CLI::App& sub) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   chip.close_wave();
   if (auto e = chip.error())
-    throw SimError(0, "rtl", "", e->cycle, fmt::format("{} (RTL error code {}, source {}, info {:#x})", e->message, e->code,
-                                                       e->source, e->info));
+    throw SimError(0, e->unit, e->queue, e->cycle,  // the place once: "chip 0, sxm.w (queue sxm.w.0), cycle 0: DMAIN: ..."
+                   fmt::format("{} (RTL error code {}, source {}, info {:#x})", e->text, e->code, e->source, e->info));
   save_host_outputs(chip, o, symbol, V);
   const std::int64_t cycles = chip.program_cycles();
   if (!o.quiet) {

@@ -98,7 +98,10 @@ class RtlChip {
     int source = 0;
     std::uint32_t info = 0;
     std::int64_t cycle = 0;
-    std::string message;
+    std::string unit;     // where: the slice ("sxm.w", "mem.e.3"), "streams", "host interface", "chip"
+    std::string queue;    // the queue when the error is one queue's ("sxm.w.0"), else empty
+    std::string text;     // what, without the place ("DMAIN: the host has provided no more vectors")
+    std::string message;  // located, standalone: "RTL, <place>, cycle <n>: <text>"
   };
   std::optional<Error> error() const;
 
