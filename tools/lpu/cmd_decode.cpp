@@ -15,6 +15,7 @@
 namespace lpu::tools {
 
 void resolve_rack(workload::DecoderSpec& s);
+void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s);
 
 namespace {
 std::vector<int> parse_tokens(const std::string& s) {
@@ -44,18 +45,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   };
   auto o = std::make_shared<O>();
   auto* sub = app.add_subcommand("decode", "greedy decode on the emulated rack (functional), or one timing-only decode step");
-  sub->add_option("--model", o->spec.model, "model shape: a name in configs/models or a .toml path")->capture_default_str();
-  sub->add_option("--rack", o->spec.rack, "rack file (default: configs/lpx-rack.toml)");
-  sub->add_option("--chips", o->spec.chips, "chips of the rack to use (0: as many as help)")->capture_default_str();
-  sub->add_option("--partition", o->spec.partition, "pipeline (tensor and hybrid are not implemented)")->capture_default_str();
-  sub->add_option("--dtype", o->spec.dtype, "weight type: fp8, bf16, int8 (timing only)")->capture_default_str();
-  sub->add_option("--context", o->spec.context, "KV-cache positions per user (0: the model's, at most 8192)")->capture_default_str();
-  sub->add_option("--users", o->spec.users, "users in flight through the pipeline (timing: tokens/s with that many)")
-      ->capture_default_str();
-  sub->add_option("--batch", o->spec.batch, "users per micro-batch (tokens per run of the programs)")->capture_default_str();
-  sub->add_option("--chips-per-layer", o->spec.chips_per_layer, "pipeline stages per layer (0: automatic)")->capture_default_str();
-  sub->add_option("--head-chips", o->spec.head_chips, "chips for the LM head (0: automatic)")->capture_default_str();
-  sub->add_option("--links", o->spec.max_links, "parallel C2C links between consecutive stages")->capture_default_str();
+  add_decoder_spec(sub, o->spec);
   sub->add_option("--weights", o->weights, "weights (.safetensors from lpu gen weights): functional decode");
   sub->add_option("--prompt", o->prompt, "prompt token ids, e.g. 1,2,3")->capture_default_str();
   sub->add_option("--max-new", o->max_new, "tokens to generate")->capture_default_str();

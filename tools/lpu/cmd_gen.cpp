@@ -15,22 +15,29 @@
 
 namespace lpu::tools {
 
-namespace {
+// The options of a decoder plan (`lpu gen decoder`, `lpu decode`).
 void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
   sub->add_option("--model", s.model, "model shape: a name in configs/models or a .toml path")->capture_default_str();
   sub->add_option("--rack", s.rack, "rack file (default: configs/lpx-rack.toml)");
   sub->add_option("--chips", s.chips, "chips of the rack to use (0: as many as help)")->capture_default_str();
-  sub->add_option("--partition", s.partition, "pipeline (layers across chips); tensor and hybrid are not implemented")
+  sub->add_option("--partition", s.partition,
+                  "pipeline (layers across chips), tensor (every layer's row tiles shared by one group of linked chips) or "
+                  "hybrid (tensor groups in a pipeline); docs/decode.md")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pipeline", "tensor", "hybrid"}));
+  sub->add_option("--tensor", s.tensor, "chips per tensor group (tensor, hybrid; 0: the largest all-to-all linked block, e.g. a tray)")
       ->capture_default_str();
   sub->add_option("--dtype", s.dtype, "weight and matrix-input type: fp8, bf16, int8 (int8: timing only)")->capture_default_str();
   sub->add_option("--context", s.context, "KV-cache positions per user (0: the model's, at most 8192)")->capture_default_str();
   sub->add_option("--users", s.users, "users whose KV cache is held (in flight through the pipeline)")->capture_default_str();
   sub->add_option("--batch", s.batch, "users per micro-batch: tokens one run of the programs decodes")->capture_default_str();
-  sub->add_option("--chips-per-layer", s.chips_per_layer, "pipeline stages per layer (0: automatic)")->capture_default_str();
-  sub->add_option("--head-chips", s.head_chips, "chips for the LM head (0: automatic)")->capture_default_str();
-  sub->add_option("--links", s.max_links, "parallel C2C links between consecutive stages")->capture_default_str();
+  sub->add_option("--chips-per-layer", s.chips_per_layer, "pipeline: stages per layer (0: automatic)")->capture_default_str();
+  sub->add_option("--head-chips", s.head_chips,
+                  "chips for the LM head (0: automatic; with tensor groups 1 puts it on one member, else the group shares it)")
+      ->capture_default_str();
+  sub->add_option("--links", s.max_links, "parallel C2C links between consecutive stages and between group members")
+      ->capture_default_str();
 }
-}  // namespace
 
 void resolve_rack(workload::DecoderSpec& s) {
   if (s.rack.empty()) s.rack = config_dir() + "/lpx-rack.toml";
@@ -87,16 +94,23 @@ void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       std::cout << j.dump(2) << "\n";
       return 0;
     }
-    std::int64_t maxc = 0;
-    for (const auto& c : plan.chips) maxc = std::max(maxc, c.cycles);
-    fmt::print("{} ({}) on {}: {} chips ({} per layer, {} layers per chip, {} for the LM head), {} distinct programs\n",
-               plan.model.name, workload::weight_dtype_name(plan.wtype), plan.rack.origin, plan.chips.size(),
-               plan.chips_per_layer, plan.layers_per_chip, plan.head_chips, plan.programs.size());
+    std::int64_t maxc = 0, end = 0;
+    for (const auto& c : plan.chips) {
+      maxc = std::max(maxc, c.cycles);
+      end = std::max(end, c.start_delay + c.cycles);
+    }
+    if (plan.groups > 0)
+      fmt::print("{} ({}) on {}: {} chips, {} partition: {} tensor group(s) of {} chips ({} layers per group), {} distinct programs\n",
+                 plan.model.name, workload::weight_dtype_name(plan.wtype), plan.rack.origin, plan.chips.size(), plan.spec.partition,
+                 plan.groups, plan.tensor, plan.layers_per_chip, plan.programs.size());
+    else
+      fmt::print("{} ({}) on {}: {} chips ({} per layer, {} layers per chip, {} for the LM head), {} distinct programs\n",
+                 plan.model.name, workload::weight_dtype_name(plan.wtype), plan.rack.origin, plan.chips.size(),
+                 plan.chips_per_layer, plan.layers_per_chip, plan.head_chips, plan.programs.size());
     fmt::print("context {} per user, {} user(s), batch {}; registers: r1 = pos and {} KV-cache part registers\n", plan.context,
                plan.spec.users, plan.spec.batch, plan.regs.size());
-    const auto& last = plan.chips.back();
-    fmt::print("one step: last stage ends at cycle {} ({:.3f} ms at {:.3g} GHz); slowest stage {} cycles\n",
-               last.start_delay + last.cycles, double(last.start_delay + last.cycles) / plan.rack.chip(0).clock_hz * 1e3,
+    fmt::print("one step: last stage ends at cycle {} ({:.3f} ms at {:.3g} GHz); slowest stage {} cycles\n", end,
+               double(end) / plan.rack.chip(0).clock_hz * 1e3,
                plan.rack.chip(0).clock_hz / 1e9, maxc);
     const std::size_t show = plan.chips.size() <= 12 ? plan.chips.size() : 6;
     for (std::size_t i = 0; i < plan.chips.size(); ++i) {

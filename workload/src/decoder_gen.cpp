@@ -10,7 +10,9 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "lpu/arch/layout.hpp"
 #include "lpu/common/errors.hpp"
@@ -126,11 +128,16 @@ struct Unit {
   // KV cache and attention (needs every q, k, v; holds the layer's KV cache); Wo: a row tile of
   // the output projection and its residual; Chunk: row tile c of gate and up and its SwiGLU
   // output; Down: a row tile of the down projection and its residual; Head: an LM-head row tile.
-  enum K : std::uint8_t { Qkv, Core, Wo, Chunk, Down, Head } k;
+  // Xchg (tensor groups only): the members of a group exchange what they computed of the run
+  // of units [first, first + count) of kind `idx` (or, idx = kXchgIn, the stage's inputs that
+  // one member received); docs/decode.md, "Partitions".
+  enum K : std::uint8_t { Qkv, Core, Wo, Chunk, Down, Head, Xchg } k;
   int layer = 0;
   int idx = 0;
   std::int64_t tiles = 0;
+  int first = 0, count = 0;  // Xchg: the run exchanged
 };
+constexpr int kXchgIn = 100;
 
 std::string unit_name(const Unit& u) {
   switch (u.k) {
@@ -140,6 +147,7 @@ std::string unit_name(const Unit& u) {
     case Unit::Chunk: return fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
     case Unit::Down: return fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
     case Unit::Head: return fmt::format("head[{}]", u.idx);
+    case Unit::Xchg: return fmt::format("L{}.xchg{}", u.layer, u.idx);
   }
   return "?";
 }
@@ -148,6 +156,10 @@ std::string describe_units(const std::vector<Unit>& us) {
   std::string s;
   std::size_t i = 0;
   while (i < us.size()) {
+    if (us[i].k == Unit::Xchg) {
+      ++i;
+      continue;
+    }
     std::size_t j = i;
     while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].idx == us[j].idx + 1) ++j;
     if (!s.empty()) s += " ";
@@ -167,7 +179,8 @@ std::string describe_units(const std::vector<Unit>& us) {
 std::string role_key(const std::vector<Unit>& us) {
   std::string s;
   const int l0 = us.empty() ? 0 : us[0].layer;
-  for (const auto& u : us) s += fmt::format("{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx);
+  for (const auto& u : us)
+    s += fmt::format("{}:{}:{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx, u.first, u.count);
   return s;
 }
 
@@ -202,6 +215,7 @@ Live live_before(const Unit& next, const Geo& g) {
       break;
     case Unit::Down: l.sc = l.x = true; l.a = g.RF; break;
     case Unit::Head: l.x = true; break;
+    case Unit::Xchg: throw Error("generator: internal error: a stage begins with an exchange");
   }
   return l;
 }
@@ -236,6 +250,70 @@ const char* mat_name(int m) {
 // Constants table rows.
 enum ConstRow : int { C_INVD = 0, C_EPS, C_SCALE, C_NEGINF, C_ZERO, C_SLOT0 };
 
+// ---- tensor groups ---------------------------------------------------------------------------
+
+// The units [lo, hi) of a run [first, first + count) that member m of T computes (contiguous,
+// about equal shares; the same rule on every member, so each knows what the others send).
+std::pair<int, int> own_range(int first, int count, int T, int m) {
+  return {first + int(std::int64_t(count) * m / T), first + int(std::int64_t(count) * (m + 1) / T)};
+}
+
+// A chip's place in a tensor group (docs/decode.md, "Partitions"); T = 1: the pipeline.
+struct Shard {
+  int T = 1, me = 0;
+  int in_leader = 0;        // the member that receives the stage's inputs (RECV or DMAIN)
+  int peer_links = 0;       // links to each other member
+  std::int64_t peer_ser = 1;    // their serialisation
+  std::vector<std::int64_t> xarr;  // arrival of every vector it receives from members, in order (missing: 0)
+};
+
+// One vector of a group exchange: SEND (peer = destination) or RECV (peer = source); e: the
+// exchange's number in the stage, i: the vector's number in the sender's list; t: issue cycle.
+struct XVec {
+  int peer = 0, e = 0, i = 0;
+  std::int64_t t = 0;
+};
+
+// The units member `me` of a T-chip group computes, with the group's exchanges: the stage's
+// inputs (one member receives them) first, then after every run of row tiles (q/k/v, output
+// projection, gate/up, down) the rows each member computed. The attention core is computed by
+// every member (it needs every head's q, k, v; the KV cache is replicated). LM-head row tiles
+// are shared unless `head_owner` >= 0 (then that member computes them all).
+std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int head_owner) {
+  std::vector<Unit> out;
+  if (T <= 1) return full;
+  Unit in{Unit::Xchg, full.empty() ? 0 : full.front().layer, kXchgIn, 0};
+  if (!full.empty() && full.front().k == Unit::Head) in.layer = 0;
+  out.push_back(in);
+  std::size_t i = 0;
+  while (i < full.size()) {
+    const Unit& u = full[i];
+    if (u.k == Unit::Core) {
+      out.push_back(u);
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j + 1 < full.size() && full[j + 1].k == u.k && full[j + 1].layer == u.layer) ++j;
+    const int first = u.idx, count = int(j - i + 1);
+    auto [lo, hi] = own_range(first, count, T, me);
+    if (u.k == Unit::Head && head_owner >= 0) {
+      lo = me == head_owner ? first : 0;
+      hi = me == head_owner ? first + count : 0;
+    }
+    for (std::size_t k = i; k <= j; ++k)
+      if (full[k].idx >= lo && full[k].idx < hi) out.push_back(full[k]);
+    if (u.k != Unit::Head) {
+      Unit x{Unit::Xchg, u.layer, int(u.k), 0};
+      x.first = first;
+      x.count = count;
+      out.push_back(x);
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
 // ---- the per-chip builder -------------------------------------------------------------------
 
 struct ChipOut {
@@ -248,16 +326,18 @@ struct ChipOut {
   int logits_first = 0;
   // Per received vector: the latest cycle its RECV could issue without delaying its first use.
   std::vector<Cycle> slack;
+  std::vector<XVec> xsend, xrecv;  // group exchanges (tensor groups)
 };
 
 class Builder {
  public:
   Builder(const Geo& g, const ChipParams& p, const ModelShape& m, std::vector<Unit> units, bool first, bool dma_in,
-          std::vector<Cycle> arrivals, int in_links, Live in_live, Live out_live, int out_links, Cycle link_ser)
+          std::vector<Cycle> arrivals, int in_links, Live in_live, Live out_live, int out_links, Cycle link_ser, Shard shard = {})
       : g_(g), p_(p), m_(m), units_(std::move(units)), layer0_(units_.empty() ? 0 : units_[0].layer), first_(first), dma_in_(dma_in),
         arr_(std::move(arrivals)),
-        in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, 0) {
+        in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, 0), sh_(std::move(shard)) {
     for (int l = 0; l < out_links_; ++l) S_.set_link_ser(l, link_ser);
+    for (int l = 0; l < (sh_.T - 1) * sh_.peer_links; ++l) S_.set_link_ser(out_links_ + l, sh_.peer_ser);
   }
 
   ChipOut build() {
@@ -276,7 +356,8 @@ class Builder {
     o.dma_in = dma_in_count_;
     o.dma_out = dma_out_count_;
     o.logits_first = logits_first_;
-    for (auto& sr : syms_) sr.slice_name = S_.slices_const()[std::size_t(sr.slice)].name;
+    o.xsend = xsend_;
+    o.xrecv = xrecv_;
     for (const auto& rv : recvd_) {
       const auto& fr = rv.v->first_read;
       const Cycle first = fr.empty() || fr[std::size_t(rv.idx)] >= sched::kNever ? S_.last_cycle() : fr[std::size_t(rv.idx)];
@@ -312,7 +393,8 @@ class Builder {
           else if (u.idx < g_.RQ + g_.RK) rowtile(MK, u.layer, u.idx - g_.RQ, g_.NK);
           else rowtile(MV, u.layer, u.idx - g_.RQ - g_.RK, g_.NK);
           break;
-        case Unit::Core: break;
+        case Unit::Core:
+        case Unit::Xchg: break;
         case Unit::Wo: rowtile(MO, u.layer, u.idx, g_.NO); break;
         case Unit::Chunk:
           rowtile(MG, u.layer, u.idx, g_.NK);
@@ -789,6 +871,7 @@ class Builder {
       dma_in_count_ = B * g_.NX + g_.NSC;
       return;
     }
+    if (sh_.T > 1 && sh_.me != sh_.in_leader) return;  // its inputs come by the group's first exchange
     int i = 0;
     for (const auto& [v, idx] : live_list(in_live_)) {
       OpSpec s;
@@ -807,7 +890,8 @@ class Builder {
   }
   bool needs_a() const {
     for (const auto& u : units_)
-      if (u.k == Unit::Chunk || u.k == Unit::Down) return true;
+      if (u.k == Unit::Chunk || u.k == Unit::Down || (u.k == Unit::Xchg && (u.idx == Unit::Chunk || u.idx == Unit::Down)))
+        return true;
     return out_live_.a > 0;
   }
 
@@ -842,6 +926,96 @@ class Builder {
       case Unit::Chunk: chunk(u.layer, u.idx); break;
       case Unit::Down: down(u.idx); break;
       case Unit::Head: head(u.idx); break;
+      case Unit::Xchg: xchg(u); break;
+    }
+  }
+
+  // ---- tensor groups: exchanges between the members ----
+  // The vectors member m computed in the run of exchange u (its inputs for kXchgIn), in the
+  // order it sends them.
+  std::vector<std::pair<ValueP, int>> xvecs(const Unit& u, int m) {
+    std::vector<std::pair<ValueP, int>> r;
+    if (u.idx == kXchgIn) {
+      if (m == sh_.in_leader) r = live_list(in_live_);
+      return r;
+    }
+    const auto [lo, hi] = own_range(u.first, u.count, sh_.T, m);
+    for (int k = lo; k < hi; ++k)
+      for (int us = 0; us < g_.B; ++us) switch (u.idx) {
+          case Unit::Qkv:
+            if (k < g_.RQ)
+              for (int p = 0; p < g_.ppv; ++p) r.emplace_back(q_, us * g_.NQ + k * g_.ppv + p);
+            else if (k < g_.RQ + g_.RK)
+              for (int p = 0; p < g_.ppv; ++p) r.emplace_back(k_, us * g_.NKR + (k - g_.RQ) * g_.ppv + p);
+            else
+              r.emplace_back(v_, us * g_.NVT + k - g_.RQ - g_.RK);
+            break;
+          case Unit::Wo:
+          case Unit::Down:
+            for (int p = 0; p < g_.ppv; ++p) r.emplace_back(x_, us * g_.NX + k * g_.ppv + p);
+            break;
+          case Unit::Chunk: r.emplace_back(a_, us * g_.RF + k); break;
+          default: throw Error("generator: internal error: an exchange of an unknown run");
+        }
+    return r;
+  }
+
+  // Every member sends what it computed to every other member (vector i to a peer on its link
+  // i mod L) and receives theirs into the same places; the links of peer offset d (1 .. T-1)
+  // are the slots after the pipeline's.
+  void xchg(const Unit& u) {
+    const int T = sh_.T, L = sh_.peer_links, e = xe_++;
+    if (u.idx == Unit::Qkv) alloc_qkv(0);
+    if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
+    const auto mine = xvecs(u, sh_.me);
+    for (std::size_t i = 0; i < mine.size(); ++i)
+      for (int d = 1; d < T; ++d) {
+        const int slot = out_links_ + (d - 1) * L + int(i) % L;
+        OpSpec s;
+        s.unit = UnitKind::SxmE;
+        s.mnem = "SEND";
+        s.ops = {Operand::lit_(fmt::format("@LO{}@", slot)), Operand::in(0)};
+        s.lat = isa::LatClass::C2cSend;
+        s.in = {Rd{mine[i].first, mine[i].second, 1}};
+        s.link = slot;
+        s.forward = true;
+        s.earliest = xlast_send_.count(slot) ? xlast_send_[slot] + 1 : 0;
+        const auto r = S_.op(s);
+        xlast_send_[slot] = r.t;
+        xsend_.push_back({(sh_.me + d) % T, e, int(i), r.t});
+      }
+    for (int d = 1; d < T; ++d) {
+      const int src = (sh_.me + d) % T;
+      const auto theirs = xvecs(u, src);
+      for (std::size_t i = 0; i < theirs.size(); ++i) {
+        // The sender's slot for us is offset T - d; on our side the link is slot in_links + (d-1)L + i mod L.
+        const int slot = in_links_ + (d - 1) * L + int(i) % L;
+        const auto& [v, idx] = theirs[i];
+        OpSpec s;
+        s.unit = UnitKind::SxmE;
+        s.mnem = "RECV";
+        s.ops = {Operand::lit_(fmt::format("@LI{}@", slot)), Operand::out()};
+        s.lat = isa::LatClass::C2cRecv;
+        s.link = 1000 + slot;
+        const std::size_t k = xrecv_.size();
+        s.recv_ready = k < sh_.xarr.size() ? std::max<Cycle>(0, sh_.xarr[k]) : 0;
+        s.earliest = v->last_read + 1;  // the rows' previous value (x, a) is read by then
+        s.out = Out{v, idx, 1, {}, {}};
+        const auto r = S_.op(s);
+        xrecv_.push_back({src, e, int(i), r.t});
+      }
+    }
+    if (u.idx == Unit::Qkv && h_) {
+      S_.free(h_);
+      h_.reset();
+    }
+    if (u.idx == Unit::Wo && o_) {
+      S_.free(o_);
+      o_.reset();
+    }
+    if (u.idx == Unit::Chunk && h2_) {
+      S_.free(h2_);
+      h2_.reset();
     }
   }
 
@@ -1277,6 +1451,10 @@ class Builder {
   std::vector<Recvd> recvd_;
   int dma_in_count_ = 0, dma_out_count_ = 0, logits_first_ = 0;
   Cycle last_dmaout_ = -1;
+  Shard sh_;
+  int xe_ = 0;
+  std::map<int, Cycle> xlast_send_;
+  std::vector<XVec> xsend_, xrecv_;
 };
 
 }  // namespace gen
@@ -1405,10 +1583,12 @@ double bytes_of(isa::Dtype t) { return double(isa::dtype_bytes(t)); }
 DecoderPlan plan_decoder(const DecoderSpec& spec) {
   DecoderPlan plan;
   plan.spec = spec;
-  if (spec.partition != "pipeline")
-    throw Error(fmt::format("--partition {}: not implemented; this generator builds the pipeline partition (layers across "
-                            "chips, docs/decode.md)",
-                            spec.partition));
+  if (spec.partition != "pipeline" && spec.partition != "tensor" && spec.partition != "hybrid")
+    throw Error(fmt::format("--partition {}: unknown (pipeline, tensor or hybrid)", spec.partition));
+  if (spec.partition == "pipeline" && spec.tensor > 1)
+    throw Error(fmt::format("--tensor {}: the pipeline partition has no tensor groups (use --partition hybrid)", spec.tensor));
+  if (spec.partition != "pipeline" && (spec.chips_per_layer > 0))
+    throw Error(fmt::format("--chips-per-layer: the {} partition keeps whole layers on a tensor group", spec.partition));
   plan.model = load_model(spec.model);
   const ModelShape& m = plan.model;
   weight_names(m);  // dense GQA models only: throws otherwise
@@ -1474,113 +1654,6 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     throw does_not_fit(0, fmt::format("one layer's KV cache for {} user(s) at context {} ({:.1f} MB) does not fit one chip beside "
                                       "its tables and scratch; the KV cache of a layer is not split across chips",
                                       spec.users, ctx, double(kv_rows) * g.V / 1e6));
-  // Chips per layer (k) or layers per chip (lpc), head chips (hc).
-  int kmin = 0;
-  for (int k = 1; k <= 64 && !kmin; ++k)
-    if (!split(layer_units(g, 0, kv_tiles), k, cap, cap).empty()) kmin = k;
-  const int hc_min = int(std::max<std::int64_t>(1, (head_tiles + cap - 1) / std::max<std::int64_t>(cap, 1)));
-  if (!kmin || cap <= 0) throw does_not_fit(0, "one layer does not fit 64 chips");
-  auto hc_for = [&](int k) {
-    if (spec.head_chips > 0) return spec.head_chips;
-    const std::int64_t per = std::max<std::int64_t>(1, layer_tiles / k);
-    return int(std::max<std::int64_t>(hc_min, std::min<std::int64_t>(8, (head_tiles + per - 1) / per)));
-  };
-  int k = 0, lpc = 1;
-  if (spec.chips_per_layer > 0) {
-    k = spec.chips_per_layer;
-    if (k < kmin) throw does_not_fit(m.layers * kmin + hc_for(kmin), fmt::format("--chips-per-layer {} is too few (needs {})", k, kmin));
-  } else {
-    for (int kk = std::max(kmin, 1); kk <= std::max(kmin, 8); ++kk)
-      if (m.layers * kk + hc_for(kk) <= N) k = kk;
-  }
-  if (k == 0) {
-    if (kmin > 1) throw does_not_fit(m.layers * kmin + hc_for(kmin), "");
-    // Several layers per chip.
-    for (int l = 2; l <= m.layers && k == 0; ++l) {
-      const int chips = cdiv(m.layers, l) + hc_min;
-      if (chips > N) continue;
-      if (std::int64_t(l) * layer_tiles <= cap_tiles(kv_rows * l)) {
-        lpc = l;
-        k = 1;
-      } else {
-        break;
-      }
-    }
-    if (k == 0) throw does_not_fit(m.layers + hc_min, "");
-  }
-  const int hc = lpc > 1 ? hc_min : hc_for(k);
-  plan.chips_per_layer = k;
-  plan.layers_per_chip = lpc;
-  plan.head_chips = hc;
-
-  // Stages.
-  std::vector<std::vector<Unit>> stages;
-  if (lpc > 1) {
-    for (int l0 = 0; l0 < m.layers; l0 += lpc) {
-      std::vector<Unit> us;
-      for (int l = l0; l < std::min(m.layers, l0 + lpc); ++l)
-        for (auto& u : layer_units(g, l, 0)) us.push_back(u);
-      stages.push_back(std::move(us));
-    }
-  } else {
-    auto pieces = split(layer_units(g, 0, kv_tiles), k, cap, cap);
-    if (pieces.empty()) throw does_not_fit(m.layers * k + hc, fmt::format("no split of a layer into {} chips fits", k));
-    for (int l = 0; l < m.layers; ++l)
-      for (const auto& pc : pieces) {
-        std::vector<Unit> us = pc;
-        for (auto& u : us) u.layer = l;
-        stages.push_back(std::move(us));
-      }
-  }
-  for (int i = 0; i < hc; ++i) {
-    std::vector<Unit> us;
-    for (int r = g.RV * i / hc; r < g.RV * (i + 1) / hc; ++r) us.push_back({Unit::Head, 0, r, g.NK});
-    if (us.empty()) throw Error(fmt::format("{} head chips for {} LM-head row tiles", hc, g.RV));
-    stages.push_back(std::move(us));
-  }
-  const int S = int(stages.size());
-  if (S > N) throw does_not_fit(S, "");
-  // The chips in pipeline order: consecutive stages on linked chips. Chips 0, 1, ... when they
-  // form a chain (lpx, ring, full); else a walk that always moves to the unvisited neighbour
-  // with the fewest unvisited neighbours (Warnsdorff's rule: a snake through a torus).
-  std::vector<int> order;
-  {
-    bool chain = true;
-    for (int c = 0; c + 1 < S && chain; ++c) chain = cfg.topology.link_to(c, c + 1) >= 0;
-    if (chain) {
-      for (int c = 0; c < S; ++c) order.push_back(c);
-    } else {
-      std::vector<char> used(std::size_t(cfg.chips), 0);
-      auto nbrs = [&](int c) {
-        std::vector<int> v;
-        for (int l = 0; l < cfg.topology.links; ++l) {
-          const int pc = cfg.topology.port(c, l).peer;
-          if (pc >= 0 && pc < N && !used[std::size_t(pc)] && std::find(v.begin(), v.end(), pc) == v.end()) v.push_back(pc);
-        }
-        return v;
-      };
-      int c = 0;
-      for (;;) {
-        order.push_back(c);
-        used[std::size_t(c)] = 1;
-        if (int(order.size()) == S) break;
-        int best = -1;
-        std::size_t best_deg = 0;
-        for (int pc : nbrs(c)) {
-          const auto deg = nbrs(pc).size();
-          if (best < 0 || deg < best_deg || (deg == best_deg && pc < best)) {
-            best = pc;
-            best_deg = deg;
-          }
-        }
-        if (best < 0)
-          throw Error(fmt::format("no chain of {} linked chips found in topology {} (the walk ended after {} chips)", S,
-                                  cfg.topology.describe(), order.size()));
-        c = best;
-      }
-    }
-  }
-
   // Links between consecutive stages (chips 0 .. S-1 of the rack, in order).
   auto links_between = [&](int c0, int c1) {
     std::vector<int> ls;
@@ -1603,63 +1676,10 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   std::map<std::string, std::pair<ChipOut, int>> memo;  // key -> schedule, its first stage
   std::vector<std::pair<std::size_t, int>> prog_index;  // text hash, program
   std::vector<const ChipOut*> sched_keys;                // schedules, in order of first use
-  std::int64_t delay = 0;
-  std::vector<Cycle> arrivals, prev_send, prev_arrival;
-  std::vector<int> in_links;
-  for (int s = 0; s < S; ++s) {
-    const int chip = order[std::size_t(s)];
-    ChipPlan cp;
-    cp.chip = chip;
-    cp.stage = s;
-    cp.prev = s > 0 ? order[std::size_t(s) - 1] : -1;
-    cp.next = s + 1 < S ? order[std::size_t(s) + 1] : -1;
-    cp.units = describe_units(stages[std::size_t(s)]);
-    cp.role = cp.units;
-    const bool first = s == 0;
-    const Live in_live = first ? Live{true, true, false, 0} : live_before(stages[std::size_t(s)].front(), g);
-    Live out_live;
-    std::vector<int> out_links;
-    if (s + 1 < S) {
-      out_live = live_before(stages[std::size_t(s) + 1].front(), g);
-      out_links = links_between(chip, order[std::size_t(s) + 1]);
-    }
-    const Cycle ser = out_links.empty() ? 1 : link_timing(cfg, chip, out_links[0]).serialisation;
-    std::string key = role_key(stages[std::size_t(s)]) + fmt::format("|{}|{}|{}|{}|{}|", first, int(in_links.size()),
-                                                                       in_live.key(), out_live.key(), out_links.size());
-    auto schedule = [&](const std::string& mkey, const std::vector<Cycle>& arr) -> const ChipOut& {
-      auto it = memo.find(mkey);
-      if (it == memo.end()) {
-        const auto tb = std::chrono::steady_clock::now();
-        Builder b(g, p, m, stages[std::size_t(s)], first, first, arr, std::max<int>(1, int(in_links.size())), in_live, out_live,
-                  int(out_links.size()), ser);
-        it = memo.emplace(mkey, std::make_pair(b.build(), s)).first;
-        if (std::getenv("LPU_GEN_DEBUG"))
-          fmt::print(stderr, "stage {}: scheduled {} ({} lines) in {:.2f} s\n", s, cp.units,
-                     std::count(it->second.first.text.begin(), it->second.first.text.end(), '\n'),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count());
-      }
-      return it->second.first;
-    };
-    if (!first) {
-      // Pass 1: every input present at the start gives the latest cycle each vector is needed;
-      // the stage starts as late as that allows (docs/decode.md, "Pipeline").
-      const auto& p1 = schedule(key + "pass1", std::vector<Cycle>(prev_send.size(), 0));
-      Cycle start = delay;
-      std::size_t bind = 0;
-      for (std::size_t i = 0; i < prev_send.size(); ++i)
-        if (prev_arrival[i] - p1.slack[i] > start) {
-          start = prev_arrival[i] - p1.slack[i];
-          bind = i;
-        }
-      if (std::getenv("LPU_GEN_DEBUG") && s < 8)
-        fmt::print(stderr, "stage {}: start {} bound by input vector {} of {} (arrives {}, needed by {})\n", s, start, bind,
-                   prev_send.size(), prev_arrival[bind], p1.slack[bind]);
-      arrivals.clear();
-      for (auto av : prev_arrival) arrivals.push_back(av - start);
-      delay = start;
-      for (auto a0 : arrivals) key += std::to_string(a0) + ",";
-    }
-    const ChipOut& co = schedule(key, arrivals);
+  // A chip of the plan: its program (schedules that differ only in link numbers share one
+  // assembly), start, links and placement.
+  auto register_chip = [&](ChipPlan& cp, const ChipOut& co, std::int64_t delay, const std::vector<int>& out_links,
+                           const std::vector<int>& in_links, int l0) {
     // The link numbers of this chip in place of the schedule's link slots (@LOk@, @LIk@).
     std::string text = substitute_links(co.text, out_links, in_links);
     const std::size_t hash = std::hash<std::string>{}(text);
@@ -1695,7 +1715,6 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     // The schedule may come from another layer's stage: its symbols name layers relative to
     // the stage's first layer.
     auto syms = co.syms;
-    const int l0 = stages[std::size_t(s)].front().k == Unit::Head ? 0 : stages[std::size_t(s)].front().layer;
     for (auto& sr : syms) {
       for (auto& en : sr.entries)
         if (en.mat != MLM) en.layer += l0;
@@ -1703,19 +1722,461 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     }
     cp.placement = placement_json(syms);
     detail->syms.push_back(std::move(syms));
-    // The next stage: its start is the first vector's arrival; the others arrive as sent.
-    if (s + 1 < S) {
-      // The next stage starts when the first vector after the step constants arrives (the
-      // constants, sent first, wait in the link's receive queue).
-      const auto hop = link_timing(cfg, chip, out_links[0]).hop();
-      prev_send = co.send;
-      prev_arrival.clear();
-      for (auto t : co.send) prev_arrival.push_back(delay + t + hop);
-      in_links.clear();
-      for (int l : out_links) in_links.push_back(cfg.topology.port(chip, l).peer_link);
+  };
+
+
+  // ---- tensor and hybrid partitions: groups of T directly linked chips ----
+  auto plan_groups = [&]() {
+    const bool one_group = spec.partition == "tensor";
+    auto nlinks = [&](int c0, int c1) {
+      int n = 0;
+      for (int l = 0; l < cfg.topology.links; ++l) n += cfg.topology.port(c0, l).peer == c1;
+      return n;
+    };
+    // Chips [c0, c0 + t) all linked pairwise? (the pair that is not, else {-1, -1})
+    auto unlinked = [&](int c0, int t) {
+      for (int a0 = c0; a0 < c0 + t; ++a0)
+        for (int b0 = c0; b0 < c0 + t; ++b0)
+          if (a0 != b0 && nlinks(a0, b0) == 0) return std::make_pair(a0, b0);
+      return std::make_pair(-1, -1);
+    };
+    int T = spec.tensor;
+    if (T <= 0) {
+      // The largest block of chips from chip 0 that is linked all-to-all (a tray of the LPX
+      // rack), at most 8 for hybrid.
+      const int tmax = one_group ? N : std::min(N, 8);
+      T = 1;
+      while (T < tmax && unlinked(0, T + 1).first < 0) ++T;
+      if (one_group && spec.chips > 0 && T < N) {
+        const auto [a0, b0] = unlinked(0, N);
+        throw Error(fmt::format("--partition tensor on {} chips: a tensor group must be linked all-to-all, and chips {} and {} of {} "
+                                "are not linked (topology {}); use --partition hybrid or fewer --chips",
+                                N, a0, b0, cfg.name, cfg.topology.describe()));
+      }
     }
-    plan.chips.push_back(std::move(cp));
+    if (T < 2) throw Error(fmt::format("--tensor {}: a tensor group needs at least 2 chips", T));
+    if (T > N) throw Error(fmt::format("--tensor {}: only {} chips are used", T, N));
+    int Lp = spec.max_links;
+    {
+      const auto [a0, b0] = unlinked(0, T);
+      if (a0 >= 0)
+        throw Error(fmt::format("--tensor {}: a tensor group must be linked all-to-all, and chips {} and {} of {} are not linked "
+                                "(topology {})",
+                                T, a0, b0, cfg.name, cfg.topology.describe()));
+      for (int c0 = 0; c0 < T; ++c0)
+        for (int c1 = 0; c1 < T; ++c1)
+          if (c0 != c1) Lp = std::min(Lp, nlinks(c0, c1));
+    }
+    const int head_owner = spec.head_chips == 1 ? T - 1 : -1;
+    if (spec.head_chips > 1 && spec.head_chips != T)
+      throw Error(fmt::format("--head-chips {}: with tensor groups the LM head is shared by the {} chips of its group (default) or "
+                              "computed by one of them (--head-chips 1)",
+                              spec.head_chips, T));
+    // Weight tiles of one member: its share of every run of row tiles.
+    auto share = [&](std::int64_t n) { return (n + T - 1) / T; };
+    const std::int64_t member_layer =
+        share(g.RQ + g.RK + g.NVT) * g.NK + share(g.RD) * g.NO + share(g.RF) * 2 * g.NK + share(g.RD) * g.RF;
+    const std::int64_t member_head = head_owner >= 0 ? head_tiles : share(g.RV) * g.NK;
+    auto fits = [&](int layers, bool head) {
+      return std::int64_t(layers) * member_layer + (head ? member_head : 0) <= cap_tiles(kv_rows * layers);
+    };
+    auto group_error = [&](const std::string& why) {
+      return does_not_fit(0, fmt::format("{} tensor groups of {} chips, each holding a share of its layers' weights and every "
+                                         "layer's KV cache (replicated on the members): {}",
+                                         spec.partition, T, why));
+    };
+    std::vector<std::vector<Unit>> stages;
+    const int GA = N / T;
+    if (one_group) {
+      if (!fits(m.layers, true))
+        throw group_error(fmt::format("{} layers and the LM head need {} weight tiles per chip; a chip holds {} beside the KV cache",
+                                      m.layers, std::int64_t(m.layers) * member_layer + member_head, cap_tiles(kv_rows * m.layers)));
+      std::vector<Unit> us;
+      for (int l = 0; l < m.layers; ++l)
+        for (auto& u : layer_units(g, l, 0)) us.push_back(u);
+      for (int r = 0; r < g.RV; ++r) us.push_back({Unit::Head, 0, r, g.NK});
+      stages.push_back(std::move(us));
+    } else {
+      if (!fits(0, true)) throw group_error("the LM head does not fit a group");
+      if (!fits(1, false)) throw group_error("one layer does not fit a group; use a larger --tensor");
+      int lpg = 0;
+      for (int l = 1; l <= m.layers && !lpg; ++l)
+        if (cdiv(m.layers, l) + 1 <= GA && fits(l, false)) lpg = l;
+      if (!lpg) {
+        int l = 1;
+        while (l < m.layers && fits(l + 1, false)) ++l;
+        const int need = (cdiv(m.layers, l) + 1) * T;
+        throw does_not_fit(need, fmt::format("hybrid groups of {} chips hold at most {} layer(s) each: {} layer groups and a head "
+                                             "group need {} chips",
+                                             T, l, cdiv(m.layers, l), need));
+      }
+      for (int l0 = 0; l0 < m.layers; l0 += lpg) {
+        std::vector<Unit> us;
+        for (int l = l0; l < std::min(m.layers, l0 + lpg); ++l)
+          for (auto& u : layer_units(g, l, 0)) us.push_back(u);
+        stages.push_back(std::move(us));
+      }
+      std::vector<Unit> hs;
+      for (int r = 0; r < g.RV; ++r) hs.push_back({Unit::Head, 0, r, g.NK});
+      stages.push_back(std::move(hs));
+      plan.layers_per_chip = lpg;
+    }
+    const int G = int(stages.size());
+    plan.tensor = T;
+    plan.groups = G;
+    plan.chips_per_layer = T;
+    plan.head_chips = head_owner >= 0 ? 1 : T;
+    // Groups are the blocks of T consecutive chips; each must be linked all-to-all and to the
+    // next by at least one link (the leaders: the pair with the most links).
+    for (int gi = 0; gi < G; ++gi) {
+      const auto [a0, b0] = unlinked(gi * T, T);
+      if (a0 >= 0)
+        throw Error(fmt::format("tensor group {} (chips {}..{}) is not linked all-to-all: chips {} and {} are not linked in "
+                                "topology {}",
+                                gi, gi * T, gi * T + T - 1, a0, b0, cfg.topology.describe()));
+    }
+    std::vector<std::pair<int, int>> leaders(std::size_t(G), {0, 0});  // (out leader of gi, in leader of gi + 1)
+    for (int gi = 0; gi + 1 < G; ++gi) {
+      int best = 0;
+      for (int a0 = 0; a0 < T; ++a0)
+        for (int b0 = 0; b0 < T; ++b0) {
+          const int n = nlinks(gi * T + a0, (gi + 1) * T + b0);
+          if (n > best) {
+            best = n;
+            leaders[std::size_t(gi)] = {a0, b0};
+          }
+        }
+      if (best == 0)
+        throw Error(fmt::format("tensor groups {} and {} (chips {}.. and {}..) have no link between them in topology {}", gi, gi + 1,
+                                gi * T, (gi + 1) * T, cfg.topology.describe()));
+    }
+    auto chip_of = [&](int gi, int mb) { return gi * T + mb; };
+    // Links of member mb of group gi to its peers (slot order: peer offset d = 1 .. T-1, then link).
+    auto peer_out = [&](int gi, int mb) {
+      std::vector<int> ls;
+      for (int dd = 1; dd < T; ++dd) {
+        const auto l = links_between(chip_of(gi, mb), chip_of(gi, (mb + dd) % T));
+        ls.insert(ls.end(), l.begin(), l.begin() + Lp);
+      }
+      return ls;
+    };
+    auto peer_in = [&](int gi, int mb) {
+      std::vector<int> ls;
+      for (int dd = 1; dd < T; ++dd) {
+        const int src = chip_of(gi, (mb + dd) % T);
+        const auto l = links_between(src, chip_of(gi, mb));
+        for (int li = 0; li < Lp; ++li) ls.push_back(cfg.topology.port(src, l[std::size_t(li)]).peer_link);
+      }
+      return ls;
+    };
+    const Cycle peer_ser = link_timing(cfg, 0, links_between(0, 1)[0]).serialisation;
+    // Group schedules: key -> one schedule per member.
+    std::map<std::string, std::vector<ChipOut>> gmemo;
+    std::int64_t delay = 0;
+    std::vector<Cycle> prev_arrival;
+    std::vector<int> prev_in_links;  // the in leader's links from the previous group
+    for (int gi = 0; gi < G; ++gi) {
+      const auto& full = stages[std::size_t(gi)];
+      const bool first = gi == 0, last = gi + 1 == G;
+      const int in_leader = first ? 0 : leaders[std::size_t(gi) - 1].second;
+      const int out_leader = last ? -1 : leaders[std::size_t(gi)].first;
+      const Live in_live = first ? Live{true, true, false, 0} : live_before(full.front(), g);
+      const Live out_live = last ? Live{} : live_before(stages[std::size_t(gi) + 1].front(), g);
+      std::vector<int> next_links;
+      if (!last) next_links = links_between(chip_of(gi, out_leader), chip_of(gi + 1, leaders[std::size_t(gi)].second));
+      const Cycle ser = next_links.empty() ? 1 : link_timing(cfg, chip_of(gi, out_leader), next_links[0]).serialisation;
+      std::vector<std::vector<Unit>> mus;
+      for (int mb = 0; mb < T; ++mb) mus.push_back(shard_units(full, T, mb, head_owner));
+      auto build = [&](int mb, const std::vector<Cycle>& arr, const std::vector<Cycle>& xarr) {
+        Shard sh;
+        sh.T = T;
+        sh.me = mb;
+        sh.in_leader = in_leader;
+        sh.peer_links = Lp;
+        sh.peer_ser = peer_ser;
+        sh.xarr = xarr;
+        const bool lead = mb == in_leader;
+        Builder b(g, p, m, mus[std::size_t(mb)], first && lead, first && lead, lead ? arr : std::vector<Cycle>{},
+                  lead && !first ? int(prev_in_links.size()) : 0, in_live, out_live, mb == out_leader ? int(next_links.size()) : 0,
+                  ser, sh);
+        return b.build();
+      };
+      // The start: as late as the in leader's inputs allow (as a pipeline stage).
+      std::vector<Cycle> arrivals;
+      if (!first) {
+        const auto p1 = build(in_leader, std::vector<Cycle>(prev_arrival.size(), 0), {});
+        Cycle start = delay;
+        for (std::size_t i = 0; i < prev_arrival.size(); ++i) start = std::max(start, prev_arrival[i] - p1.slack[i]);
+        delay = start;
+        for (auto av : prev_arrival) arrivals.push_back(av - start);
+      }
+      std::string gkey = role_key(full) + fmt::format("|{}|{}|{}|{}|{}|", first, last, in_leader, out_leader, next_links.size());
+      for (auto a0 : arrivals) gkey += std::to_string(a0) + ",";
+      auto it = gmemo.find(gkey);
+      if (it == gmemo.end()) {
+        // Exchange arrivals: schedule every member with assumed arrivals, compute the real ones
+        // from the senders' schedules, raise the assumptions, until no RECV is early.
+        std::vector<std::vector<Cycle>> xarr(static_cast<std::size_t>(T));
+        std::vector<ChipOut> cos(static_cast<std::size_t>(T));
+        const auto tb = std::chrono::steady_clock::now();
+        int iter = 0;
+        for (;; ++iter) {
+          if (iter > 400) throw Error(fmt::format("generator: internal error: tensor group {} exchange timing does not settle", gi));
+          for (int mb = 0; mb < T; ++mb) cos[std::size_t(mb)] = build(mb, arrivals, xarr[std::size_t(mb)]);
+          std::map<std::tuple<int, int, int, int>, Cycle> sent;  // (from, to, exchange, vector) -> SEND issue
+          for (int mb = 0; mb < T; ++mb)
+            for (const auto& x : cos[std::size_t(mb)].xsend) sent[{mb, x.peer, x.e, x.i}] = x.t;
+          bool early = false;
+          std::vector<std::vector<Cycle>> need(static_cast<std::size_t>(T));
+          for (int mb = 0; mb < T; ++mb) {
+            const auto& rv = cos[std::size_t(mb)].xrecv;
+            auto& xa = xarr[std::size_t(mb)];
+            xa.resize(rv.size(), 0);
+            std::map<int, Cycle> late;  // exchange -> how much later its data came than assumed
+            for (std::size_t k = 0; k < rv.size(); ++k) {
+              const auto f = sent.find({rv[k].peer, mb, rv[k].e, rv[k].i});
+              if (f == sent.end()) throw Error("generator: internal error: a group exchange RECV without its SEND");
+              const Cycle arr = f->second + link_timing(cfg, chip_of(gi, rv[k].peer), peer_out(gi, rv[k].peer)[0]).hop();
+              need[std::size_t(mb)].push_back(arr);
+              if (arr > xa[k]) {
+                early = true;
+                late[rv[k].e] = std::max(late[rv[k].e], arr - xa[k]);
+              }
+            }
+            // Raise the assumptions; a later exchange moves at least as much as an earlier one did.
+            Cycle shift = 0;
+            int cur_e = -1;
+            for (std::size_t k = 0; k < rv.size(); ++k) {
+              if (rv[k].e != cur_e) {
+                for (auto [e0, dl] : late)
+                  if (e0 < rv[k].e) shift = std::max(shift, dl);
+                cur_e = rv[k].e;
+              }
+              xa[k] = std::max({xa[k], need[std::size_t(mb)][k], xa[k] + shift});
+            }
+          }
+          if (!early) break;
+        }
+        if (std::getenv("LPU_GEN_DEBUG"))
+          fmt::print(stderr, "group {}: {} members scheduled, exchanges settled in {} rounds, {:.2f} s\n", gi, T, iter + 1,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count());
+        it = gmemo.emplace(gkey, std::move(cos)).first;
+      }
+      const auto& cos = it->second;
+      for (int mb = 0; mb < T; ++mb) {
+        const auto& co = cos[std::size_t(mb)];
+        ChipPlan cp;
+        cp.chip = chip_of(gi, mb);
+        cp.stage = int(plan.chips.size());
+        cp.group = gi;
+        cp.member = mb;
+        cp.prev = !first && mb == in_leader ? chip_of(gi - 1, leaders[std::size_t(gi) - 1].first) : -1;
+        cp.next = mb == out_leader ? chip_of(gi + 1, leaders[std::size_t(gi)].second) : -1;
+        cp.units = describe_units(mus[std::size_t(mb)]);
+        cp.role = fmt::format("group {} member {}: {}", gi, mb, cp.units);
+        std::vector<int> outs = mb == out_leader ? next_links : std::vector<int>{};
+        std::vector<int> ins = mb == in_leader ? prev_in_links : std::vector<int>{};
+        for (int l : peer_out(gi, mb)) outs.push_back(l);
+        for (int l : peer_in(gi, mb)) ins.push_back(l);
+        register_chip(cp, co, delay, outs, ins, full.front().k == Unit::Head ? 0 : full.front().layer);
+        plan.chips.push_back(std::move(cp));
+      }
+      if (!last) {
+        const auto& co = cos[std::size_t(out_leader)];
+        const int oc = chip_of(gi, out_leader);
+        const auto hop = link_timing(cfg, oc, next_links[0]).hop();
+        prev_arrival.clear();
+        for (auto t : co.send) prev_arrival.push_back(delay + t + hop);
+        prev_in_links.clear();
+        for (int l : next_links) prev_in_links.push_back(cfg.topology.port(oc, l).peer_link);
+      }
+    }
+  };
+
+  if (spec.partition == "pipeline") {
+    // Chips per layer (k) or layers per chip (lpc), head chips (hc).
+    int kmin = 0;
+    for (int k = 1; k <= 64 && !kmin; ++k)
+      if (!split(layer_units(g, 0, kv_tiles), k, cap, cap).empty()) kmin = k;
+    const int hc_min = int(std::max<std::int64_t>(1, (head_tiles + cap - 1) / std::max<std::int64_t>(cap, 1)));
+    if (!kmin || cap <= 0) throw does_not_fit(0, "one layer does not fit 64 chips");
+    auto hc_for = [&](int k) {
+      if (spec.head_chips > 0) return spec.head_chips;
+      const std::int64_t per = std::max<std::int64_t>(1, layer_tiles / k);
+      return int(std::max<std::int64_t>(hc_min, std::min<std::int64_t>(8, (head_tiles + per - 1) / per)));
+    };
+    int k = 0, lpc = 1;
+    if (spec.chips_per_layer > 0) {
+      k = spec.chips_per_layer;
+      if (k < kmin) throw does_not_fit(m.layers * kmin + hc_for(kmin), fmt::format("--chips-per-layer {} is too few (needs {})", k, kmin));
+    } else {
+      for (int kk = std::max(kmin, 1); kk <= std::max(kmin, 8); ++kk)
+        if (m.layers * kk + hc_for(kk) <= N) k = kk;
+    }
+    if (k == 0) {
+      if (kmin > 1) throw does_not_fit(m.layers * kmin + hc_for(kmin), "");
+      // Several layers per chip.
+      for (int l = 2; l <= m.layers && k == 0; ++l) {
+        const int chips = cdiv(m.layers, l) + hc_min;
+        if (chips > N) continue;
+        if (std::int64_t(l) * layer_tiles <= cap_tiles(kv_rows * l)) {
+          lpc = l;
+          k = 1;
+        } else {
+          break;
+        }
+      }
+      if (k == 0) throw does_not_fit(m.layers + hc_min, "");
+    }
+    const int hc = lpc > 1 ? hc_min : hc_for(k);
+    plan.chips_per_layer = k;
+    plan.layers_per_chip = lpc;
+    plan.head_chips = hc;
+
+    // Stages.
+    std::vector<std::vector<Unit>> stages;
+    if (lpc > 1) {
+      for (int l0 = 0; l0 < m.layers; l0 += lpc) {
+        std::vector<Unit> us;
+        for (int l = l0; l < std::min(m.layers, l0 + lpc); ++l)
+          for (auto& u : layer_units(g, l, 0)) us.push_back(u);
+        stages.push_back(std::move(us));
+      }
+    } else {
+      auto pieces = split(layer_units(g, 0, kv_tiles), k, cap, cap);
+      if (pieces.empty()) throw does_not_fit(m.layers * k + hc, fmt::format("no split of a layer into {} chips fits", k));
+      for (int l = 0; l < m.layers; ++l)
+        for (const auto& pc : pieces) {
+          std::vector<Unit> us = pc;
+          for (auto& u : us) u.layer = l;
+          stages.push_back(std::move(us));
+        }
+    }
+    for (int i = 0; i < hc; ++i) {
+      std::vector<Unit> us;
+      for (int r = g.RV * i / hc; r < g.RV * (i + 1) / hc; ++r) us.push_back({Unit::Head, 0, r, g.NK});
+      if (us.empty()) throw Error(fmt::format("{} head chips for {} LM-head row tiles", hc, g.RV));
+      stages.push_back(std::move(us));
+    }
+    const int S = int(stages.size());
+    if (S > N) throw does_not_fit(S, "");
+    // The chips in pipeline order: consecutive stages on linked chips. Chips 0, 1, ... when they
+    // form a chain (lpx, ring, full); else a walk that always moves to the unvisited neighbour
+    // with the fewest unvisited neighbours (Warnsdorff's rule: a snake through a torus).
+    std::vector<int> order;
+    {
+      bool chain = true;
+      for (int c = 0; c + 1 < S && chain; ++c) chain = cfg.topology.link_to(c, c + 1) >= 0;
+      if (chain) {
+        for (int c = 0; c < S; ++c) order.push_back(c);
+      } else {
+        std::vector<char> used(std::size_t(cfg.chips), 0);
+        auto nbrs = [&](int c) {
+          std::vector<int> v;
+          for (int l = 0; l < cfg.topology.links; ++l) {
+            const int pc = cfg.topology.port(c, l).peer;
+            if (pc >= 0 && pc < N && !used[std::size_t(pc)] && std::find(v.begin(), v.end(), pc) == v.end()) v.push_back(pc);
+          }
+          return v;
+        };
+        int c = 0;
+        for (;;) {
+          order.push_back(c);
+          used[std::size_t(c)] = 1;
+          if (int(order.size()) == S) break;
+          int best = -1;
+          std::size_t best_deg = 0;
+          for (int pc : nbrs(c)) {
+            const auto deg = nbrs(pc).size();
+            if (best < 0 || deg < best_deg || (deg == best_deg && pc < best)) {
+              best = pc;
+              best_deg = deg;
+            }
+          }
+          if (best < 0)
+            throw Error(fmt::format("no chain of {} linked chips found in topology {} (the walk ended after {} chips)", S,
+                                    cfg.topology.describe(), order.size()));
+          c = best;
+        }
+      }
+    }
+
+    std::int64_t delay = 0;
+    std::vector<Cycle> arrivals, prev_send, prev_arrival;
+    std::vector<int> in_links;
+    for (int s = 0; s < S; ++s) {
+      const int chip = order[std::size_t(s)];
+      ChipPlan cp;
+      cp.chip = chip;
+      cp.stage = s;
+      cp.prev = s > 0 ? order[std::size_t(s) - 1] : -1;
+      cp.next = s + 1 < S ? order[std::size_t(s) + 1] : -1;
+      cp.units = describe_units(stages[std::size_t(s)]);
+      cp.role = cp.units;
+      const bool first = s == 0;
+      const Live in_live = first ? Live{true, true, false, 0} : live_before(stages[std::size_t(s)].front(), g);
+      Live out_live;
+      std::vector<int> out_links;
+      if (s + 1 < S) {
+        out_live = live_before(stages[std::size_t(s) + 1].front(), g);
+        out_links = links_between(chip, order[std::size_t(s) + 1]);
+      }
+      const Cycle ser = out_links.empty() ? 1 : link_timing(cfg, chip, out_links[0]).serialisation;
+      std::string key = role_key(stages[std::size_t(s)]) + fmt::format("|{}|{}|{}|{}|{}|", first, int(in_links.size()),
+                                                                         in_live.key(), out_live.key(), out_links.size());
+      auto schedule = [&](const std::string& mkey, const std::vector<Cycle>& arr) -> const ChipOut& {
+        auto it = memo.find(mkey);
+        if (it == memo.end()) {
+          const auto tb = std::chrono::steady_clock::now();
+          Builder b(g, p, m, stages[std::size_t(s)], first, first, arr, std::max<int>(1, int(in_links.size())), in_live, out_live,
+                    int(out_links.size()), ser);
+          it = memo.emplace(mkey, std::make_pair(b.build(), s)).first;
+          if (std::getenv("LPU_GEN_DEBUG"))
+            fmt::print(stderr, "stage {}: scheduled {} ({} lines) in {:.2f} s\n", s, cp.units,
+                       std::count(it->second.first.text.begin(), it->second.first.text.end(), '\n'),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count());
+        }
+        return it->second.first;
+      };
+      if (!first) {
+        // Pass 1: every input present at the start gives the latest cycle each vector is needed;
+        // the stage starts as late as that allows (docs/decode.md, "Pipeline").
+        const auto& p1 = schedule(key + "pass1", std::vector<Cycle>(prev_send.size(), 0));
+        Cycle start = delay;
+        std::size_t bind = 0;
+        for (std::size_t i = 0; i < prev_send.size(); ++i)
+          if (prev_arrival[i] - p1.slack[i] > start) {
+            start = prev_arrival[i] - p1.slack[i];
+            bind = i;
+          }
+        if (std::getenv("LPU_GEN_DEBUG") && s < 8)
+          fmt::print(stderr, "stage {}: start {} bound by input vector {} of {} (arrives {}, needed by {})\n", s, start, bind,
+                     prev_send.size(), prev_arrival[bind], p1.slack[bind]);
+        arrivals.clear();
+        for (auto av : prev_arrival) arrivals.push_back(av - start);
+        delay = start;
+        for (auto a0 : arrivals) key += std::to_string(a0) + ",";
+      }
+      const ChipOut& co = schedule(key, arrivals);
+      register_chip(cp, co, delay, out_links, in_links,
+                    stages[std::size_t(s)].front().k == Unit::Head ? 0 : stages[std::size_t(s)].front().layer);
+      // The next stage: its start is the first vector's arrival; the others arrive as sent.
+      if (s + 1 < S) {
+        // The next stage starts when the first vector after the step constants arrives (the
+        // constants, sent first, wait in the link's receive queue).
+        const auto hop = link_timing(cfg, chip, out_links[0]).hop();
+        prev_send = co.send;
+        prev_arrival.clear();
+        for (auto t : co.send) prev_arrival.push_back(delay + t + hop);
+        in_links.clear();
+        for (int l : out_links) in_links.push_back(cfg.topology.port(chip, l).peer_link);
+      }
+      plan.chips.push_back(std::move(cp));
+    }
+  } else {
+    plan_groups();
   }
+
   // Registers: r1 = pos, then the K-cache parts, then the V-cache parts.
   for (int j = 0; j < 3; ++j)
     for (int kk = 0; kk < g.mk; ++kk)

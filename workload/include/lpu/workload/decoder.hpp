@@ -26,20 +26,22 @@ struct DecoderSpec {
   std::string model = "tiny";       // configs/models name or path
   std::string rack;                 // rack file
   int chips = 0;                    // chips to use (0: as many as help, up to the rack)
-  std::string partition = "pipeline";  // pipeline (tensor, hybrid: not implemented)
+  std::string partition = "pipeline";  // pipeline | tensor | hybrid (docs/decode.md, "Partitions")
+  int tensor = 0;                   // chips per tensor group (0: automatic; tensor, hybrid)
   std::string dtype = "fp8";        // fp8 | bf16 | int8 (int8: timing only)
   int context = 0;                  // KV-cache positions per user (0: min(model max_context, 8192))
   int users = 1;                    // users whose KV cache is held (pipelined micro-batches)
   int batch = 1;                    // users per micro-batch: tokens one run of the programs decodes
   int chips_per_layer = 0;          // 0: automatic
   int head_chips = 0;               // 0: automatic
-  int max_links = 4;                // parallel links used between consecutive stages
+  int max_links = 4;                // parallel links used between consecutive stages (and between group members)
 };
 
 // What one chip does, where its data is, and how to run it.
 struct ChipPlan {
   int chip = 0;                 // rack chip number
-  int stage = 0;                // position in the pipeline
+  int stage = 0;                // its index in DecoderPlan::chips
+  int group = 0, member = 0;    // tensor groups: the pipeline position of its group, its place in it
   std::string role;             // "L3.attn+ffn[0,30)", "head[0,134)"
   std::string units;            // the units it computes, for people
   int program = 0;              // index into DecoderPlan::programs
@@ -65,6 +67,7 @@ struct DecoderPlan {
   int context = 0;            // positions per user
   int reduce_block = 0;       // f32 elements per vector (numerics)
   int chips_per_layer = 1, layers_per_chip = 1, head_chips = 1;
+  int tensor = 1, groups = 0;  // tensor groups: chips per group, groups (pipeline: 1, stages)
   std::vector<ChipPlan> chips;          // pipeline order
   std::vector<std::string> programs;    // distinct .lpa texts; times are `@T0+cycle`
   std::vector<std::string> program_names;
