@@ -24,6 +24,7 @@ const std::string kMini4 = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4
 const std::string kSmall = std::string(LPU_SOURCE_DIR) + "/examples/decode/small.toml";
 const std::string kTray8 = std::string(LPU_SOURCE_DIR) + "/configs/tray8.toml";
 const std::string kLpx = std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
+const std::string kMini4k = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-4k.toml";
 
 DecoderSpec spec_of(const std::string& model, const std::string& rack, int context) {
   DecoderSpec s;
@@ -32,6 +33,8 @@ DecoderSpec spec_of(const std::string& model, const std::string& rack, int conte
   s.context = context;
   return s;
 }
+
+std::string fmt_group(int layer, int group) { return "K" + std::to_string(layer) + "u0g" + std::to_string(group); }
 
 float load(const io::Tensor& t, std::size_t i) {
   if (t.type == io::ElemType::E4m3) return num::e4m3_to_f32(t.data[i]);
@@ -194,10 +197,13 @@ TEST_CASE("does not fit: the message names the chips and racks needed") {
   CHECK(e.find("KV cache") != std::string::npos);
 }
 
-TEST_CASE("refused clearly: other partitions, mixture-of-experts models, bad batches") {
+TEST_CASE("refused clearly: unknown partitions, mixture-of-experts models, bad batches") {
   auto s = spec_of("tiny", kMini4, 64);
-  s.partition = "tensor";
-  CHECK(error_of(s).find("--partition tensor: not implemented") != std::string::npos);
+  s.partition = "diagonal";
+  CHECK(error_of(s).find("--partition diagonal: unknown") != std::string::npos);
+  s.partition = "pipeline";
+  s.tensor = 2;
+  CHECK(error_of(s).find("no tensor groups") != std::string::npos);
   CHECK(error_of(spec_of("mixtral-8x7b", kLpx, 4096)).find("mixture-of-experts") != std::string::npos);
   s = spec_of("tiny", kMini4, 64);
   s.users = 3;
@@ -371,4 +377,104 @@ TEST_CASE("two layers on one chip (a pair of lp30 chips): identical tokens and l
   CHECK(plan.layers_per_chip == 2);
   CHECK(plan.chips.size() == 2);
   check_against_reference(s, 5, {11}, 8);
+}
+
+// ---- tensor and hybrid partitions ------------------------------------------------------------
+
+namespace {
+DecoderSpec grouped(const std::string& model, const std::string& rack, const std::string& partition, int tensor) {
+  auto s = spec_of(model, rack, 64);
+  s.partition = partition;
+  s.tensor = tensor;
+  s.head_chips = 1;  // functional decode reads the logits from one chip
+  return s;
+}
+}  // namespace
+
+TEST_CASE("tensor partition: four mini chips share every row tile, tokens and logits identical to the reference") {
+  auto s = grouped("tiny", kMini4, "tensor", 0);
+  auto plan = plan_decoder(s);
+  CHECK(plan.tensor == 4);  // mini4 is linked all-to-all: the whole rack is one group
+  CHECK(plan.groups == 1);
+  REQUIRE(plan.chips.size() == 4);
+  // Every member computes a share of every layer's q/k/v row tiles.
+  for (const auto& c : plan.chips) CHECK(c.units.find("L1.qkv[") != std::string::npos);
+  CHECK(plan.chips.back().dma_out_vectors == plan.logits_vectors);  // --head-chips 1: the last member
+  check_against_reference(s, 1, {1, 2, 3}, 32);
+}
+
+TEST_CASE("tensor partition, shares of unequal size (three chips) and bf16: identical tokens and logits") {
+  auto s = grouped("tiny", kMini4, "tensor", 3);
+  s.dtype = "bf16";
+  check_against_reference(s, 6, {5}, 12);
+}
+
+TEST_CASE("hybrid partition: two groups of two in a pipeline, identical tokens and logits") {
+  auto s = grouped("tiny", kMini4, "hybrid", 2);
+  auto plan = plan_decoder(s);
+  CHECK(plan.groups == 2);  // the layers, then the LM head
+  CHECK(plan.chips[2].group == 1);
+  CHECK(plan.chips[2].member == 0);
+  check_against_reference(s, 7, {2, 9}, 16);
+}
+
+TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
+  // tiny-gqa on mini: 8 kv heads, a K row and a V^T tile hold 2, so four members take 2 each.
+  auto s = grouped("tiny-gqa", kMini4k, "tensor", 4);
+  auto plan = plan_decoder(s);
+  for (const auto& c : plan.chips) {
+    std::set<std::string> kgroups;
+    for (const auto& sym : c.placement)
+      if (sym["kind"] == "kcache") kgroups.insert(sym["symbol"].get<std::string>().substr(0, 6));  // "K0u0g1"
+    // Layers 0 and 1, one K row group (two kv heads) each: g = member.
+    CHECK(kgroups == std::set<std::string>{fmt_group(0, c.member), fmt_group(1, c.member)});
+  }
+  check_against_reference(s, 8, {3, 4}, 8);
+}
+
+TEST_CASE("tensor groups must be linked all-to-all; the group size is checked") {
+  // The LPX rack links chips all-to-all within a tray of 8 only.
+  auto s = spec_of("tiny", kLpx, 64);
+  s.partition = "tensor";
+  s.chips = 16;
+  auto e = error_of(s);
+  CHECK(e.find("must be linked all-to-all") != std::string::npos);
+  CHECK(e.find("use --partition hybrid") != std::string::npos);
+  s.chips = 0;
+  s.tensor = 1;
+  CHECK(error_of(s).find("at least 2 chips") != std::string::npos);
+  s.tensor = 9;  // chips 0..8 span two trays
+  CHECK(error_of(s).find("are not linked") != std::string::npos);
+  s = spec_of("tiny", kLpx, 64);
+  s.partition = "hybrid";
+  s.chips_per_layer = 2;
+  CHECK(error_of(s).find("--chips-per-layer") != std::string::npos);
+  // Without a value the tensor partition takes the largest all-to-all block: a tray.
+  s = spec_of("tiny", kLpx, 64);
+  s.partition = "tensor";
+  CHECK(plan_decoder(s).tensor == 8);
+}
+
+TEST_CASE("hybrid on the LPX rack, timing-only: the step ends where the generator scheduled it, 1 and 2 threads alike") {
+  auto s = spec_of(kSmall, kLpx, 1024);
+  s.partition = "hybrid";
+  auto plan = plan_decoder(s);
+  CHECK(plan.tensor == 8);
+  std::int64_t end = 0, tiles = 0;
+  for (const auto& c : plan.chips) {
+    end = std::max(end, c.start_delay + c.cycles);
+    tiles += c.tiles;
+    CHECK(c.chip / 8 == c.group);  // a group is a tray
+  }
+  DecodeOptions o2;
+  o2.threads = 2;
+  auto j1 = decode_timing(plan, 1, {});
+  auto j2 = decode_timing(plan, 1, o2);
+  CHECK(j1["decode"]["rack_cycles_per_step"].get<std::int64_t>() == end);
+  CHECK(j1["rack"]["cycles"] == j2["rack"]["cycles"]);
+  CHECK(j1["decode"]["weight_tiles_per_token"] == tiles);
+  // Every weight tile once: the same tiles as the pipeline partition streams.
+  std::int64_t ptiles = 0;
+  for (const auto& c : plan_decoder(spec_of(kSmall, kLpx, 1024)).chips) ptiles += c.tiles;
+  CHECK(tiles == ptiles);
 }

@@ -7,11 +7,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
+#include <numeric>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
+#include <atomic>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "lpu/arch/layout.hpp"
@@ -56,6 +60,23 @@ struct Geo {
   // Weight tiles per unit kind.
   std::int64_t attn_tiles() const { return std::int64_t(RQ + RK + NVT) * NK + std::int64_t(RD) * NO; }
   int rvt(int T) const { return (std::min(KV, (T + 1) * kvpt) - T * kvpt) * hd; }
+  // The attention core can be shared by kv heads in units of `core_gran()` (a K row's and a
+  // V^T tile's kv heads, whose query heads fill whole output-projection input vectors).
+  int core_gran() const {
+    int gr = std::lcm(kpr, kvpt);
+    while ((std::int64_t(gr) * G) % hpv != 0) gr += std::lcm(kpr, kvpt);
+    return gr;
+  }
+  int core_units() const { return cdiv(KV, core_gran()); }
+};
+
+// The kv heads [gk0, gk1) of a Core unit (first/count; count 0: every head) and what follows:
+// K row groups, V^T tiles, output-projection input vectors.
+struct CoreRange {
+  int gk0 = 0, gk1 = 0, gm0 = 0, gm1 = 0, t0 = 0, t1 = 0, o0 = 0, o1 = 0;
+  CoreRange(const Geo& g, int first, int count)
+      : gk0(count ? first : 0), gk1(count ? first + count : g.KV), gm0(gk0 / g.kpr), gm1(cdiv(gk1, g.kpr)), t0(gk0 / g.kvpt),
+        t1(cdiv(gk1, g.kvpt)), o0(gk0 * g.G / g.hpv), o1(cdiv(std::int64_t(gk1) * g.G, g.hpv)) {}
 };
 
 Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context, int users, int batch) {
@@ -264,7 +285,6 @@ struct Shard {
   int in_leader = 0;        // the member that receives the stage's inputs (RECV or DMAIN)
   int peer_links = 0;       // links to each other member
   std::int64_t peer_ser = 1;    // their serialisation
-  std::vector<std::int64_t> xarr;  // arrival of every vector it receives from members, in order (missing: 0)
 };
 
 // One vector of a group exchange: SEND (peer = destination) or RECV (peer = source); e: the
@@ -276,10 +296,12 @@ struct XVec {
 
 // The units member `me` of a T-chip group computes, with the group's exchanges: the stage's
 // inputs (one member receives them) first, then after every run of row tiles (q/k/v, output
-// projection, gate/up, down) the rows each member computed. The attention core is computed by
-// every member (it needs every head's q, k, v; the KV cache is replicated). LM-head row tiles
-// are shared unless `head_owner` >= 0 (then that member computes them all).
-std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int head_owner) {
+// projection, gate/up, down) the rows each member computed. The attention core is shared by the
+// first members by kv heads (core_units units of core_gran heads), each holding its heads' KV
+// cache, and followed by an exchange of the attention output. LM-head row tiles are shared
+// unless `head_owner` >= 0 (then that member computes them all).
+std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int head_owner, int core_units, int core_gran,
+                              int kv_heads) {
   std::vector<Unit> out;
   if (T <= 1) return full;
   Unit in{Unit::Xchg, full.empty() ? 0 : full.front().layer, kXchgIn, 0};
@@ -289,7 +311,20 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
   while (i < full.size()) {
     const Unit& u = full[i];
     if (u.k == Unit::Core) {
-      out.push_back(u);
+      // Shared by kv heads among the first S members (S: at most one core unit each); the
+      // others receive the attention output.
+      const int S = std::min(T, core_units);
+      if (me < S) {
+        const auto [lo, hi] = own_range(0, core_units, S, me);
+        Unit c = u;
+        c.first = lo * core_gran;
+        c.count = std::min(kv_heads, hi * core_gran) - c.first;
+        out.push_back(c);
+      }
+      Unit x{Unit::Xchg, u.layer, int(Unit::Core), 0};
+      x.first = 0;
+      x.count = S;
+      out.push_back(x);
       ++i;
       continue;
     }
@@ -341,9 +376,46 @@ class Builder {
   }
 
   ChipOut build() {
+    begin();
+    while (step()) recv({});  // (tensor groups alone, for a first estimate: exchanges take no time)
+    return finish();
+  }
+
+  // Stepwise (the members of a tensor group in step): begin(); step() schedules up to and
+  // including the SENDs of the next exchange and returns true, or runs to the end and returns
+  // false; after true, pending() lists what the member receives in that exchange and recv()
+  // schedules its RECVs with their arrival cycles; finish() makes the program.
+  void begin() {
     plan_memory();
     inputs();
-    for (std::size_t i = 0; i < units_.size(); ++i) unit(units_[i]);
+  }
+  bool step() {
+    while (ui_ < units_.size()) {
+      const Unit& u = units_[ui_++];
+      if (u.k == Unit::Xchg) {
+        xchg_send(u);
+        pending_ = u;
+        return true;
+      }
+      unit(u);
+    }
+    return false;
+  }
+  // The vectors of the pending exchange it receives: (source member, exchange, vector).
+  std::vector<XVec> pending() {
+    std::vector<XVec> r;
+    for (int d = 1; d < sh_.T; ++d) {
+      const int src = (sh_.me + d) % sh_.T;
+      const auto n = xvecs(pending_, src).size();
+      for (std::size_t i = 0; i < n; ++i) r.push_back({src, xe_ - 1, int(i), 0});
+    }
+    return r;
+  }
+  // Arrivals: per vector of pending(), in its order (missing: 0).
+  void recv(const std::vector<Cycle>& arrivals) { xchg_recv(pending_, arrivals); }
+  const std::vector<XVec>& sent() const { return xsend_; }
+
+  ChipOut finish() {
     outputs();
     ChipOut o;
     o.text = S_.emit(header() + S_.debug_symbols());
@@ -538,11 +610,11 @@ class Builder {
     // Fixed tables: constants, iota (replicated per head of a group), gains.
     bool attn = false, ffn = false, head = false;
     std::set<int> gain_layers_a, gain_layers_f;
-    std::set<int> core_layers;
+    std::map<int, CoreRange> core_layers;
     for (const auto& u : units_) {
       if (u.k == Unit::Core) {
         attn = true;
-        core_layers.insert(u.layer);
+        core_layers.emplace(u.layer, CoreRange(g_, u.first, u.count));
       }
       if (u.k == Unit::Qkv && (u.idx == 0 || !in_live_.h)) gain_layers_a.insert(u.layer);
       if (u.k == Unit::Chunk && u.idx == 0) gain_layers_f.insert(u.layer);
@@ -575,13 +647,12 @@ class Builder {
     for (int l : gain_layers_f) gain_ffn_[l] = gain(l, 1);
     if (head) gain_final_ = gain(0, 2);
     // KV cache per attention layer on this chip, per user.
-    for (int l : core_layers) {
+    for (const auto& [l, cr] : core_layers) {
       auto& kv = kv_[l];
       for (int u = 0; u < g_.U; ++u) {
-        std::vector<std::vector<KPart>> kg;
-        for (int gm = 0; gm < g_.NKG; ++gm) {
+        std::vector<std::vector<KPart>> kg(static_cast<std::size_t>(cr.gm0));  // (groups of other members: none)
+        for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
           std::vector<KPart> parts;
-          std::set<int> avoid;
           // Three slices per slice part (a third of every block's positions each), so that a
           // K tile loads on three queues at once.
           for (int j = 0; j < 3; ++j)
@@ -600,8 +671,8 @@ class Builder {
           kg.push_back(std::move(parts));
         }
         kv.k.push_back(std::move(kg));
-        std::vector<std::vector<std::vector<KPart>>> vt;  // [T][j][k]
-        for (int T = 0; T < g_.NVT; ++T) {
+        std::vector<std::vector<std::vector<KPart>>> vt(static_cast<std::size_t>(cr.t0));  // [T][j][k]
+        for (int T = cr.t0; T < cr.t1; ++T) {
           std::vector<std::vector<KPart>> js;
           std::set<int> sib;
           for (int j = 0; j < 3; ++j) {
@@ -921,12 +992,12 @@ class Builder {
   void unit(const Unit& u) {
     switch (u.k) {
       case Unit::Qkv: qkv(u.layer, u.idx); break;
-      case Unit::Core: core(u.layer); break;
+      case Unit::Core: core(u.layer, CoreRange(g_, u.first, u.count)); break;
       case Unit::Wo: wo(u.idx); break;
       case Unit::Chunk: chunk(u.layer, u.idx); break;
       case Unit::Down: down(u.idx); break;
       case Unit::Head: head(u.idx); break;
-      case Unit::Xchg: xchg(u); break;
+      case Unit::Xchg: throw Error("generator: internal error: an exchange outside step()");
     }
   }
 
@@ -937,6 +1008,14 @@ class Builder {
     std::vector<std::pair<ValueP, int>> r;
     if (u.idx == kXchgIn) {
       if (m == sh_.in_leader) r = live_list(in_live_);
+      return r;
+    }
+    if (u.idx == Unit::Core) {  // the attention output of member m's kv heads (u.count: members sharing the core)
+      if (m >= u.count) return r;
+      const auto [c0, c1] = own_range(0, g_.core_units(), u.count, m);
+      const CoreRange cr(g_, c0 * g_.core_gran(), std::min(g_.KV, c1 * g_.core_gran()) - c0 * g_.core_gran());
+      for (int us = 0; us < g_.B; ++us)
+        for (int c = cr.o0; c < cr.o1; ++c) r.emplace_back(o_, us * g_.NO + c);
       return r;
     }
     const auto [lo, hi] = own_range(u.first, u.count, sh_.T, m);
@@ -963,9 +1042,10 @@ class Builder {
   // Every member sends what it computed to every other member (vector i to a peer on its link
   // i mod L) and receives theirs into the same places; the links of peer offset d (1 .. T-1)
   // are the slots after the pipeline's.
-  void xchg(const Unit& u) {
+  void xchg_send(const Unit& u) {
     const int T = sh_.T, L = sh_.peer_links, e = xe_++;
     if (u.idx == Unit::Qkv) alloc_qkv(0);
+    if (u.idx == Unit::Core && !o_) o_ = S_.alloc("o", g_.B * g_.NO, 0);
     if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
     const auto mine = xvecs(u, sh_.me);
     for (std::size_t i = 0; i < mine.size(); ++i)
@@ -984,6 +1064,11 @@ class Builder {
         xlast_send_[slot] = r.t;
         xsend_.push_back({(sh_.me + d) % T, e, int(i), r.t});
       }
+  }
+  // The RECVs of the exchange whose SENDs were scheduled last; arrivals[k]: the k-th vector's.
+  void xchg_recv(const Unit& u, const std::vector<Cycle>& arrivals) {
+    const int T = sh_.T, L = sh_.peer_links, e = xe_ - 1;
+    const std::size_t k0 = xrecv_.size();
     for (int d = 1; d < T; ++d) {
       const int src = (sh_.me + d) % T;
       const auto theirs = xvecs(u, src);
@@ -997,8 +1082,8 @@ class Builder {
         s.ops = {Operand::lit_(fmt::format("@LI{}@", slot)), Operand::out()};
         s.lat = isa::LatClass::C2cRecv;
         s.link = 1000 + slot;
-        const std::size_t k = xrecv_.size();
-        s.recv_ready = k < sh_.xarr.size() ? std::max<Cycle>(0, sh_.xarr[k]) : 0;
+        const std::size_t k = xrecv_.size() - k0;
+        s.recv_ready = k < arrivals.size() ? std::max<Cycle>(0, arrivals[k]) : 0;
         s.earliest = v->last_read + 1;  // the rows' previous value (x, a) is read by then
         s.out = Out{v, idx, 1, {}, {}};
         const auto r = S_.op(s);
@@ -1008,6 +1093,12 @@ class Builder {
     if (u.idx == Unit::Qkv && h_) {
       S_.free(h_);
       h_.reset();
+    }
+    if (u.idx == Unit::Core && q_) {  // a member without a share of the core
+      for (auto* v : {&q_, &k_, &v_}) {
+        S_.free(*v);
+        v->reset();
+      }
     }
     if (u.idx == Unit::Wo && o_) {
       S_.free(o_);
@@ -1033,7 +1124,8 @@ class Builder {
     }
   }
 
-  void core(int l) {
+  // RoPE, KV cache and attention of the kv heads cr.gk0 .. gk1 (every head in the pipeline).
+  void core(int l, const CoreRange& cr) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
     ValueP q = q_, k = k_, v = v_;
@@ -1041,9 +1133,10 @@ class Builder {
     k_.reset();
     v_.reset();
     // RoPE: per user and vector w of a half, over heads.
-    auto rope = [&](const ValueP& t, int heads, int stride_user, int u, std::vector<ValueP>& Ap, std::vector<ValueP>& Bp) {
+    auto rope = [&](const ValueP& t, int h0, int heads, int stride_user, int u, std::vector<ValueP>& Ap, std::vector<ValueP>& Bp) {
       for (int w = 0; w < g_.HV; ++w) {
-        Rd A{t, u * stride_user + w, 2 * g_.HV}, Bv{t, u * stride_user + g_.HV + w, 2 * g_.HV};
+        const int base = u * stride_user + h0 * 2 * g_.HV;
+        Rd A{t, base + w, 2 * g_.HV}, Bv{t, base + g_.HV + w, 2 * g_.HV};
         auto m1 = bin(f32op("MUL"), A, Rd{sc_, w, 0}, heads, L + ".r1");
         auto m2 = bin(f32op("MUL"), Bv, Rd{sc_, g_.HV + w, 0}, heads, L + ".r2");
         Ap.push_back(bin(f32op("SUB"), all(m1), all(m2), heads, L + ".ra"));
@@ -1084,29 +1177,31 @@ class Builder {
     std::vector<std::vector<ValueP>> xq(static_cast<std::size_t>(B));  // [u][g]: G vectors
     for (int u = 0; u < B; ++u) {
       std::vector<ValueP> qa, qb, ka, kb;
-      rope(q, g_.H, g_.NQ, u, qa, qb);
-      rope(k, g_.KV, g_.NKR, u, ka, kb);
+      rope(q, cr.gk0 * g_.G, (cr.gk1 - cr.gk0) * g_.G, g_.NQ, u, qa, qb);
+      rope(k, cr.gk0, cr.gk1 - cr.gk0, g_.NKR, u, ka, kb);
+      xq[std::size_t(u)].resize(std::size_t(g_.KV));
       // Score inputs per kv head: head h of kv head g at slot sigma of its K row.
-      for (int gk = 0; gk < g_.KV; ++gk) {
+      for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
         const int sigma = gk % g_.kpr;
         std::vector<ValueP> parts;
         for (int s = 0; s < 2; ++s)
           for (int w = 0; w < g_.HV; ++w)
-            parts.push_back(cvt(Rd{s ? qb[std::size_t(w)] : qa[std::size_t(w)], gk * g_.G, 1}, g_.G,
+            parts.push_back(cvt(Rd{s ? qb[std::size_t(w)] : qa[std::size_t(w)], (gk - cr.gk0) * g_.G, 1}, g_.G,
                                 (2 * sigma + s) * g_.HV + w, L + ".xq"));
-        xq[std::size_t(u)].push_back(add_all(parts, g_.G, L + ".xq", std::nullopt));
+        xq[std::size_t(u)][std::size_t(gk)] = add_all(parts, g_.G, L + ".xq", std::nullopt);
       }
       for (auto& x : qa) S_.free(x);
       for (auto& x : qb) S_.free(x);
       // K rows: the kv heads of each group at their slots, written into every slice part.
-      for (int gm = 0; gm < g_.NKG; ++gm) {
+      for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
         std::vector<ValueP> parts;
         for (int sigma = 0; sigma < g_.kpr; ++sigma) {
           const int gk = gm * g_.kpr + sigma;
           if (gk >= g_.KV) break;
           for (int s = 0; s < 2; ++s)
             for (int w = 0; w < g_.HV; ++w)
-              parts.push_back(cvt(Rd{s ? kb[std::size_t(w)] : ka[std::size_t(w)], gk, 1}, 1, (2 * sigma + s) * g_.HV + w, L + ".kr"));
+              parts.push_back(
+                  cvt(Rd{s ? kb[std::size_t(w)] : ka[std::size_t(w)], gk - cr.gk0, 1}, 1, (2 * sigma + s) * g_.HV + w, L + ".kr"));
         }
         auto row = add_all(parts, 1, L + ".krow", std::nullopt);
         for (auto& kp : kv.k[std::size_t(u)][std::size_t(gm)]) {
@@ -1118,7 +1213,7 @@ class Builder {
       for (auto& x : ka) S_.free(x);
       for (auto& x : kb) S_.free(x);
       // V^T: the new column (the position's lane) in every row of every slice part.
-      for (int T = 0; T < g_.NVT; ++T) {
+      for (int T = cr.t0; T < cr.t1; ++T) {
         const int R = g_.rvt(T);
         ValueP bc = S_.alloc(L + ".bc", R, min_ready(v));
         for (int i = 0; i < R; ++i)
@@ -1146,8 +1241,8 @@ class Builder {
     for (int u = 0; u < B; ++u) {
       // Scores: K tiles (positions x slots) times each head's q.
       std::vector<ValueP> S(std::size_t(g_.KV));
-      for (int gk = 0; gk < g_.KV; ++gk) S[std::size_t(gk)] = S_.alloc(L + ".S", g_.G * g_.NS, k_ready);
-      for (int gm = 0; gm < g_.NKG; ++gm) {
+      for (int gk = cr.gk0; gk < cr.gk1; ++gk) S[std::size_t(gk)] = S_.alloc(L + ".S", g_.G * g_.NS, k_ready);
+      for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
         const int pl = (attn_plane_++) % P;
         for (int b = 0; b < g_.nblk; ++b) {
           std::vector<LwPart> parts;
@@ -1186,10 +1281,11 @@ class Builder {
           }
         }
       }
-      for (auto& x : xq[std::size_t(u)]) S_.free(x);
+      for (auto& x : xq[std::size_t(u)])
+        if (x) S_.free(x);
       // Softmax per kv head over its G heads x NS vectors.
       std::vector<ValueP> xav(std::size_t(g_.KV));
-      for (int gk = 0; gk < g_.KV; ++gk) {
+      for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
         const int N = g_.G * g_.NS;
         auto s1 = bin(f32op("MUL"), all(S[std::size_t(gk)]), kf32(float(1.0 / std::sqrt(double(g_.hd)))), N, L + ".s1");
         S_.free(S[std::size_t(gk)]);
@@ -1219,7 +1315,7 @@ class Builder {
       }
       // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
       std::vector<ValueP> oraw(std::size_t(g_.KV));
-      for (int T = 0; T < g_.NVT; ++T) {
+      for (int T = cr.t0; T < cr.t1; ++T) {
         const int pl = (attn_plane_++) % P;
         std::vector<int> accs;
         const int R = g_.rvt(T);
@@ -1262,11 +1358,12 @@ class Builder {
           S_.release_acc(pl, accs[std::size_t(sigma)], g_.G, r.t + g_.G - 1);
         }
       }
-      for (auto& x : xav) S_.free(x);
+      for (auto& x : xav)
+        if (x) S_.free(x);
       // Heads into the Wo input vectors: mask the slot, shift to the head's place, add.
       std::vector<std::vector<Rd>> pieces(std::size_t(g_.NO));
       std::vector<ValueP> owned;
-      for (int gk = 0; gk < g_.KV; ++gk) {
+      for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
         const int sv = gk % g_.kvpt;
         auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[std::size_t(gk)]), kzero()}, g_.G, isa::LatClass::VxmAlu,
                          L + ".oc");
@@ -1298,7 +1395,7 @@ class Builder {
           }
         }
       }
-      for (int c = 0; c < g_.NO; ++c) {
+      for (int c = cr.o0; c < cr.o1; ++c) {
         auto ps = pieces[std::size_t(c)];
         std::vector<ValueP> tmp;
         while (ps.size() > 1) {
@@ -1453,6 +1550,8 @@ class Builder {
   Cycle last_dmaout_ = -1;
   Shard sh_;
   int xe_ = 0;
+  std::size_t ui_ = 0;
+  Unit pending_{Unit::Xchg, 0, 0, 0};
   std::map<int, Cycle> xlast_send_;
   std::vector<XVec> xsend_, xrecv_;
 };
@@ -1777,12 +1876,17 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     const std::int64_t member_layer =
         share(g.RQ + g.RK + g.NVT) * g.NK + share(g.RD) * g.NO + share(g.RF) * 2 * g.NK + share(g.RD) * g.RF;
     const std::int64_t member_head = head_owner >= 0 ? head_tiles : share(g.RV) * g.NK;
+    // The KV cache of a member: its share of the kv heads of every layer of its group.
+    const int core_s = std::min(T, g.core_units());
+    auto member_kv = [&](int layers) {
+      return kv_rows * layers * std::int64_t(cdiv(g.core_units(), core_s)) / g.core_units();
+    };
     auto fits = [&](int layers, bool head) {
-      return std::int64_t(layers) * member_layer + (head ? member_head : 0) <= cap_tiles(kv_rows * layers);
+      return std::int64_t(layers) * member_layer + (head ? member_head : 0) <= cap_tiles(member_kv(layers));
     };
     auto group_error = [&](const std::string& why) {
-      return does_not_fit(0, fmt::format("{} tensor groups of {} chips, each holding a share of its layers' weights and every "
-                                         "layer's KV cache (replicated on the members): {}",
+      return does_not_fit(0, fmt::format("{} tensor groups of {} chips, each holding a share of its layers' weights and of "
+                                         "their KV cache: {}",
                                          spec.partition, T, why));
     };
     std::vector<std::vector<Unit>> stages;
@@ -1790,7 +1894,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     if (one_group) {
       if (!fits(m.layers, true))
         throw group_error(fmt::format("{} layers and the LM head need {} weight tiles per chip; a chip holds {} beside the KV cache",
-                                      m.layers, std::int64_t(m.layers) * member_layer + member_head, cap_tiles(kv_rows * m.layers)));
+                                      m.layers, std::int64_t(m.layers) * member_layer + member_head, cap_tiles(member_kv(m.layers))));
       std::vector<Unit> us;
       for (int l = 0; l < m.layers; ++l)
         for (auto& u : layer_units(g, l, 0)) us.push_back(u);
@@ -1870,6 +1974,30 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       return ls;
     };
     const Cycle peer_ser = link_timing(cfg, 0, links_between(0, 1)[0]).serialisation;
+    // SEND issue to arrival from each member (its first peer link; the group's links are alike).
+    std::vector<Cycle> hop_from;
+    for (int mb = 0; mb < T; ++mb) hop_from.push_back(link_timing(cfg, mb, links_between(mb, (mb + 1) % T)[0]).hop());
+    // Work on every member at once, on the host's cores (the members' schedules are independent
+    // between exchanges).
+    const int hw = std::max(1, int(std::thread::hardware_concurrency()));
+    auto for_members = [&](int n, const std::function<void(int)>& f) {
+      std::atomic<int> next{0};
+      std::exception_ptr err;
+      std::mutex mu;
+      auto work = [&]() {
+        for (int i = next++; i < n; i = next++) try {
+            f(i);
+          } catch (...) {
+            std::lock_guard<std::mutex> lk(mu);
+            if (!err) err = std::current_exception();
+          }
+      };
+      std::vector<std::thread> pool;
+      for (int t = 1; t < std::min(hw, n); ++t) pool.emplace_back(work);
+      work();
+      for (auto& t : pool) t.join();
+      if (err) std::rethrow_exception(err);
+    };
     // Group schedules: key -> one schedule per member.
     std::map<std::string, std::vector<ChipOut>> gmemo;
     std::int64_t delay = 0;
@@ -1886,25 +2014,23 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       if (!last) next_links = links_between(chip_of(gi, out_leader), chip_of(gi + 1, leaders[std::size_t(gi)].second));
       const Cycle ser = next_links.empty() ? 1 : link_timing(cfg, chip_of(gi, out_leader), next_links[0]).serialisation;
       std::vector<std::vector<Unit>> mus;
-      for (int mb = 0; mb < T; ++mb) mus.push_back(shard_units(full, T, mb, head_owner));
-      auto build = [&](int mb, const std::vector<Cycle>& arr, const std::vector<Cycle>& xarr) {
+      for (int mb = 0; mb < T; ++mb) mus.push_back(shard_units(full, T, mb, head_owner, g.core_units(), g.core_gran(), g.KV));
+      auto builder = [&](int mb, const std::vector<Cycle>& arr) {
         Shard sh;
         sh.T = T;
         sh.me = mb;
         sh.in_leader = in_leader;
         sh.peer_links = Lp;
         sh.peer_ser = peer_ser;
-        sh.xarr = xarr;
         const bool lead = mb == in_leader;
-        Builder b(g, p, m, mus[std::size_t(mb)], first && lead, first && lead, lead ? arr : std::vector<Cycle>{},
-                  lead && !first ? int(prev_in_links.size()) : 0, in_live, out_live, mb == out_leader ? int(next_links.size()) : 0,
-                  ser, sh);
-        return b.build();
+        return std::make_unique<Builder>(g, p, m, mus[std::size_t(mb)], first && lead, first && lead,
+                                         lead ? arr : std::vector<Cycle>{}, lead && !first ? int(prev_in_links.size()) : 0,
+                                         in_live, out_live, mb == out_leader ? int(next_links.size()) : 0, ser, sh);
       };
       // The start: as late as the in leader's inputs allow (as a pipeline stage).
       std::vector<Cycle> arrivals;
       if (!first) {
-        const auto p1 = build(in_leader, std::vector<Cycle>(prev_arrival.size(), 0), {});
+        const auto p1 = builder(in_leader, std::vector<Cycle>(prev_arrival.size(), 0))->build();
         Cycle start = delay;
         for (std::size_t i = 0; i < prev_arrival.size(); ++i) start = std::max(start, prev_arrival[i] - p1.slack[i]);
         delay = start;
@@ -1914,51 +2040,36 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       for (auto a0 : arrivals) gkey += std::to_string(a0) + ",";
       auto it = gmemo.find(gkey);
       if (it == gmemo.end()) {
-        // Exchange arrivals: schedule every member with assumed arrivals, compute the real ones
-        // from the senders' schedules, raise the assumptions, until no RECV is early.
-        std::vector<std::vector<Cycle>> xarr(static_cast<std::size_t>(T));
-        std::vector<ChipOut> cos(static_cast<std::size_t>(T));
+        // The members are scheduled in step, exchange by exchange: each up to the SENDs of the
+        // next exchange, then its RECVs with the arrivals the senders' schedules give.
+        std::vector<std::unique_ptr<Builder>> bs;
+        for (int mb = 0; mb < T; ++mb) bs.push_back(builder(mb, arrivals));
         const auto tb = std::chrono::steady_clock::now();
-        int iter = 0;
-        for (;; ++iter) {
-          if (iter > 400) throw Error(fmt::format("generator: internal error: tensor group {} exchange timing does not settle", gi));
-          for (int mb = 0; mb < T; ++mb) cos[std::size_t(mb)] = build(mb, arrivals, xarr[std::size_t(mb)]);
+        std::vector<int> going(static_cast<std::size_t>(T), 1);
+        for_members(T, [&](int mb) { bs[std::size_t(mb)]->begin(); });
+        int rounds = 0;
+        for (;; ++rounds) {
+          for_members(T, [&](int mb) { going[std::size_t(mb)] = bs[std::size_t(mb)]->step(); });
+          const int n = int(std::count(going.begin(), going.end(), 1));
+          if (n == 0) break;
+          if (n != T) throw Error("generator: internal error: the members of a tensor group disagree on their exchanges");
           std::map<std::tuple<int, int, int, int>, Cycle> sent;  // (from, to, exchange, vector) -> SEND issue
           for (int mb = 0; mb < T; ++mb)
-            for (const auto& x : cos[std::size_t(mb)].xsend) sent[{mb, x.peer, x.e, x.i}] = x.t;
-          bool early = false;
-          std::vector<std::vector<Cycle>> need(static_cast<std::size_t>(T));
+            for (const auto& x : bs[std::size_t(mb)]->sent()) sent[{mb, x.peer, x.e, x.i}] = x.t;
           for (int mb = 0; mb < T; ++mb) {
-            const auto& rv = cos[std::size_t(mb)].xrecv;
-            auto& xa = xarr[std::size_t(mb)];
-            xa.resize(rv.size(), 0);
-            std::map<int, Cycle> late;  // exchange -> how much later its data came than assumed
-            for (std::size_t k = 0; k < rv.size(); ++k) {
-              const auto f = sent.find({rv[k].peer, mb, rv[k].e, rv[k].i});
+            std::vector<Cycle> arr;
+            for (const auto& x : bs[std::size_t(mb)]->pending()) {
+              const auto f = sent.find({x.peer, mb, x.e, x.i});
               if (f == sent.end()) throw Error("generator: internal error: a group exchange RECV without its SEND");
-              const Cycle arr = f->second + link_timing(cfg, chip_of(gi, rv[k].peer), peer_out(gi, rv[k].peer)[0]).hop();
-              need[std::size_t(mb)].push_back(arr);
-              if (arr > xa[k]) {
-                early = true;
-                late[rv[k].e] = std::max(late[rv[k].e], arr - xa[k]);
-              }
+              arr.push_back(f->second + hop_from[std::size_t(x.peer)]);
             }
-            // Raise the assumptions; a later exchange moves at least as much as an earlier one did.
-            Cycle shift = 0;
-            int cur_e = -1;
-            for (std::size_t k = 0; k < rv.size(); ++k) {
-              if (rv[k].e != cur_e) {
-                for (auto [e0, dl] : late)
-                  if (e0 < rv[k].e) shift = std::max(shift, dl);
-                cur_e = rv[k].e;
-              }
-              xa[k] = std::max({xa[k], need[std::size_t(mb)][k], xa[k] + shift});
-            }
+            bs[std::size_t(mb)]->recv(arr);
           }
-          if (!early) break;
         }
+        std::vector<ChipOut> cos(static_cast<std::size_t>(T));
+        for_members(T, [&](int mb) { cos[std::size_t(mb)] = bs[std::size_t(mb)]->finish(); });
         if (std::getenv("LPU_GEN_DEBUG"))
-          fmt::print(stderr, "group {}: {} members scheduled, exchanges settled in {} rounds, {:.2f} s\n", gi, T, iter + 1,
+          fmt::print(stderr, "group {}: {} members scheduled in step through {} exchanges, {:.2f} s\n", gi, T, rounds,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count());
         it = gmemo.emplace(gkey, std::move(cos)).first;
       }

@@ -512,7 +512,9 @@ OpResult ChipSched::op(const OpSpec& s0) {
   const Cycle ser = is_send ? link_ser_.at(s.link) : 0;
   for (int iter = 0;; ++iter) {
     if (iter > 2'000'000)
-      throw Error(fmt::format("generator: cannot place {} (no free resources from cycle {})", s.mnem, t));
+      throw Error(fmt::format("does not fit: the schedule cannot place {} (no free queue, SRAM port or scratch rows from cycle {}): "
+                              "the chip's SRAM is too full for this layout; use more chips or a shorter --context",
+                              s.mnem, t));
     // The unit's queue.
     Cycle best = kNever;
     for (int q : *qs) best = std::min(best, qbusy_[std::size_t(q)].next_free(t, s.count));
