@@ -10,6 +10,10 @@ import argparse
 import sys
 import tomllib
 
+# The addr operand kind: bits [23:20] the base register, [19:0] the row offset (isa.toml [kinds];
+# C++: lpu::isa::kAddrOffsetBits). REPEAT steps the offset only.
+ADDR_OFFSET_BITS = 20
+
 BANNER = "generated from isa/isa.toml by isa/gen_isa.py; do not edit. Regenerate: cmake --build build --target lpu_isa_gen"
 
 
@@ -34,6 +38,8 @@ def load(path):
         "float": [n for n in dtype_names if dtypes[n]["float"]],
         "mxm": ["i8", "e4m3", "e5m2", "f16", "bf16"],
     }
+    if kinds["addr"]["width"] != ADDR_OFFSET_BITS + 4:
+        fail(f"kind addr must be {ADDR_OFFSET_BITS + 4} bits: a 4-bit base register and a {ADDR_OFFSET_BITS}-bit offset")
     for ins in isa["instr"]:
         m = ins["mnemonic"]
         if m in seen_names:
@@ -235,6 +241,47 @@ def sv(isa, dtype_names, classes):
             key = f"{ins['mnemonic']}_{op['name'].upper()}"
             w(f"  localparam int {key}_LSB = {op['lsb']};")
             w(f"  localparam int {key}_W = {op['width']};")
+    w("")
+    w(f"  localparam int ADDR_OFFSET_W = {ADDR_OFFSET_BITS};  // addr operand: [23:20] base register, [19:0] row offset")
+    w("")
+    w("  // REPEAT stepping (isa.toml `step`): instance k+1 of a REPEATed instruction from instance k.")
+    w("  // An addr operand steps its row offset (modulo 2^ADDR_OFFSET_W; the base register is kept),")
+    w("  // any other operand its whole field; \"stride\" adds the sign-extended stride operand, \"1\" one.")
+    w(f"  function automatic logic [WORD_BITS-1:0] step_word(logic [WORD_BITS-1:0] w);")
+    w(f"    logic [WORD_BITS-1:0] r;")
+    w("    r = w;")
+    w(f"    case (w[OPCODE_LSB +: {fmt['opcode_width']}])")
+    for ins in isa["instr"]:
+        steps = ins.get("step", {})
+        if not steps:
+            continue
+        m = ins["mnemonic"]
+        stmts = []
+        for op in ins["ops"]:
+            how = steps.get(op["name"])
+            if how is None:
+                continue
+            key = f"{m}_{op['name'].upper()}"
+            width = "ADDR_OFFSET_W" if op["kind"] == "addr" else f"{key}_W"
+            if how == "1":
+                inc = f"{width}'(1)"
+            else:
+                st = [o for o in ins["ops"] if o["kind"] == "stride"]
+                if len(st) != 1 or op["kind"] != "addr" or st[0]["width"] > ADDR_OFFSET_BITS:
+                    fail(f"{m}: a 'stride' step needs an addr operand and one stride operand of at most "
+                         f"{ADDR_OFFSET_BITS} bits")
+                sk = f"{m}_{st[0]['name'].upper()}"
+                inc = (f"{{{{(ADDR_OFFSET_W - {sk}_W){{w[{sk}_LSB + {sk}_W - 1]}}}}, "
+                       f"w[{sk}_LSB +: {sk}_W]}}")
+            stmts.append(f"r[{key}_LSB +: {width}] = w[{key}_LSB +: {width}]\n          + {inc};")
+        w(f"      OP_{m}: begin")
+        for st in stmts:
+            w(f"        {st}")
+        w("      end")
+    w("      default: ;")
+    w("    endcase")
+    w("    return r;")
+    w("  endfunction")
     w("endpackage")
     return "\n".join(o) + "\n"
 

@@ -76,7 +76,7 @@ int bits_for(std::int64_t values) {  // bits to hold 0 .. values-1 (at least 1)
 }
 
 // Instance k of a REPEATed instruction as the queue issues it (operands stepped), as the
-// chip engine and the RTL's step_word do it.
+// chip engine and the RTL's step_word (generated from the same isa.toml `step`) do it.
 std::uint64_t stepped_word(const isa::Instr& base, std::uint64_t word, std::int64_t k) {
   return k == 0 ? word : isa::encode(isa::stepped(base, k));
 }

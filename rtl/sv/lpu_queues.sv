@@ -1,7 +1,8 @@
 // The chip's NQ instruction queues: per queue an instruction memory and the in-order issue of
 // docs/timing.md rules 1-7 (NOP, REPEAT/REPEATR, SYNC/NOTIFY, CONFIG, DESKEW, HALT), with the
-// stepping of REPEATed operands. Each queue presents at most one issued instruction per cycle
-// (iss_v/iss_w), to its unit and to the observation ports.
+// stepping of REPEATed operands (lpu_isa_pkg::step_word, generated from isa.toml `step`). Each
+// queue presents at most one issued instruction per cycle (iss_v/iss_w), to its unit and to the
+// observation ports.
 //
 // Per queue: `wait_c` counts the cycles until the queue may act again. In RUN with wait_c = 0
 // the word at pc is looked at: a NOP n occupies n cycles; an ICU word issues and is handled

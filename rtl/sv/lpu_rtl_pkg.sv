@@ -110,29 +110,7 @@ package lpu_rtl_pkg;
     return t >= 4'd3;
   endfunction
 
-  // Instance k+1 of a REPEATed instruction from instance k: addresses step by the stride,
-  // weight rows and accumulators by one (isa.toml `step`).
-  function automatic logic [63:0] step_word(logic [63:0] w);
-    logic [63:0] r;
-    logic [19:0] stride20;
-    r = w;
-    case (w[63:56])
-      OP_READ: begin
-        stride20 = {{8{w[READ_STRIDE_LSB + 11]}}, w[READ_STRIDE_LSB +: 12]};
-        r[READ_ADDR_LSB +: 20] = w[READ_ADDR_LSB +: 20] + stride20;
-      end
-      OP_WRITE: begin
-        stride20 = {{8{w[WRITE_STRIDE_LSB + 11]}}, w[WRITE_STRIDE_LSB +: 12]};
-        r[WRITE_ADDR_LSB +: 20] = w[WRITE_ADDR_LSB +: 20] + stride20;
-      end
-      OP_LW: r[LW_ROW_LSB +: LW_ROW_W] = w[LW_ROW_LSB +: LW_ROW_W] + 1'b1;
-      OP_MM: r[MM_ACC_LSB +: MM_ACC_W] = w[MM_ACC_LSB +: MM_ACC_W] + 1'b1;
-      OP_MMA: r[MMA_ACC_LSB +: MMA_ACC_W] = w[MMA_ACC_LSB +: MMA_ACC_W] + 1'b1;
-      OP_ACCRD: r[ACCRD_ACC_LSB +: ACCRD_ACC_W] = w[ACCRD_ACC_LSB +: ACCRD_ACC_W] + 1'b1;
-      default: ;
-    endcase
-    return r;
-  endfunction
+  // REPEAT operand stepping (step_word) is generated from isa.toml `step` into lpu_isa_pkg.
 
   // Latency class of an instruction in cycles (for the program-length rule of docs/timing.md).
   function automatic int act_latency(logic [7:0] op);
