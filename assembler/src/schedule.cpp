@@ -207,21 +207,27 @@ class Scheduler {
   }
 
   // ---- expansion -------------------------------------------------------------------------
+  // Instance k of a source instruction: as isa::stepped (every operand the table steps: READ/WRITE
+  // addresses by the stride, GATHER/SCATTER addresses, LW rows and accumulators by one), except
+  // that an address offset stepped below 0 or past its 20-bit field is marked for check_ranges
+  // (kBelowRow0, kPastOffsetField) instead of wrapping into the register field.
+  static constexpr std::int64_t kBelowRow0 = -1, kPastOffsetField = -2;
   isa::Instr stepped(const SrcInstr& s, std::int64_t k) const {
     isa::Instr in = s.in;
     if (k == 0) return in;
     const auto& ii = isa::info(in.op);
     for (int j = 0; j < ii.num_operands; ++j) {
-      const auto& od = ii.operands[size_t(j)];
-      if (od.step == isa::Step::One) in.v[size_t(j)] += k;
-      if (od.step == isa::Step::Stride) {
-        std::int64_t stride = 0;
-        for (int m = 0; m < ii.num_operands; ++m)
-          if (ii.operands[size_t(m)].kind == isa::Kind::Stride) stride = in.v[size_t(m)];
-        auto a = in.v[size_t(j)];
-        in.v[size_t(j)] = isa::make_addr(isa::addr_reg(a), isa::addr_offset(a) + k * stride);
-        if (isa::addr_offset(a) + k * stride < 0) in.v[size_t(j)] = -1;  // flagged by check
+      const std::int64_t st = isa::step_of(s.in, j);
+      if (st == 0) continue;
+      auto& v = in.v[size_t(j)];
+      if (ii.operands[size_t(j)].kind != isa::Kind::Addr) {
+        v += k * st;
+        continue;
       }
+      const std::int64_t off = isa::addr_offset(v) + k * st;
+      if (off < 0) v = kBelowRow0;
+      else if (off >= (1 << isa::kAddrOffsetBits)) v = kPastOffsetField;
+      else v = isa::make_addr(isa::addr_reg(v), off);
     }
     return in;
   }
@@ -261,10 +267,17 @@ class Scheduler {
       const auto val = in.v[size_t(j)];
       switch (od.kind) {
         case isa::Kind::Addr: {
-          if (val < 0) fail_at(q, x, "address out of range: stepped below row 0");
+          // The row of this instance: register (its initial value) + offset, the offset stepped
+          // by REPEAT (stride for READ/WRITE, one per instance for GATHER/SCATTER). For
+          // GATHER/SCATTER this is the base row addr + k only: the per-superlane index added to it
+          // comes from a stream at run time and cannot be checked here (the chip checks it).
+          if (val == kBelowRow0) fail_at(q, x, "address out of range: stepped below row 0");
+          if (val == kPastOffsetField)
+            fail_at(q, x, fmt::format("address out of range: offset stepped past {}",
+                                      (1 << isa::kAddrOffsetBits) - 1));
           auto off = isa::addr_offset(val);
           auto eff = off + std::int64_t(P_.program.regs[size_t(isa::addr_reg(val))]);
-          if (off >= (1 << isa::kAddrOffsetBits) || eff >= p_.mem.rows)
+          if (eff >= p_.mem.rows)
             fail_at(q, x, fmt::format("address out of range: row {} (slice has rows 0..{})", eff, p_.mem.rows - 1));
           break;
         }

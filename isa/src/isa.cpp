@@ -120,20 +120,29 @@ Instr decode(std::uint64_t w) {
   return in;
 }
 
+std::int64_t step_of(const Instr& in, int operand) {
+  const auto& ii = info(in.op);
+  switch (ii.operands[std::size_t(operand)].step) {
+    case Step::None: return 0;
+    case Step::One: return 1;
+    case Step::Stride:
+      for (int m = 0; m < ii.num_operands; ++m)
+        if (ii.operands[std::size_t(m)].kind == Kind::Stride) return in.v[std::size_t(m)];
+      return 0;
+  }
+  return 0;
+}
+
 Instr stepped(const Instr& base, std::int64_t k) {
   if (k == 0) return base;
   Instr in = base;
   const auto& ii = info(in.op);
-  std::int64_t stride = 0;
-  for (int m = 0; m < ii.num_operands; ++m)
-    if (ii.operands[std::size_t(m)].kind == Kind::Stride) stride = in.v[std::size_t(m)];
   for (int j = 0; j < ii.num_operands; ++j) {
-    const auto& od = ii.operands[std::size_t(j)];
-    if (od.step == Step::One) in.v[std::size_t(j)] += k;
-    if (od.step == Step::Stride) {
-      auto a = in.v[std::size_t(j)];
-      in.v[std::size_t(j)] = make_addr(addr_reg(a), addr_offset(a) + k * stride);
-    }
+    const std::int64_t s = step_of(base, j);
+    if (s == 0) continue;
+    auto& v = in.v[std::size_t(j)];
+    if (ii.operands[std::size_t(j)].kind == Kind::Addr) v = make_addr(addr_reg(v), addr_offset(v) + k * s);
+    else v += k * s;
   }
   return in;
 }

@@ -231,17 +231,16 @@ struct Chip::Impl {
   void activity(std::int64_t c) { last_activity = std::max(last_activity, c); }
 
   // ---- addresses and streams ---------------------------------------------------------------
+  // Row of address operand `operand` of instance k of `in` (the unstepped instruction): register
+  // + offset + k x its step (isa::step_of: the stride for READ/WRITE, 1 for GATHER/SCATTER).
   int row_of(int qi, const isa::Instr& in, int operand, std::int64_t k, std::int64_t cycle) {
-    const auto& ii = isa::info(in.op);
     std::int64_t a = in.v[std::size_t(operand)];
-    std::int64_t stride = 0;
-    for (int m = 0; m < ii.num_operands; ++m)
-      if (ii.operands[std::size_t(m)].kind == isa::Kind::Stride) stride = in.v[std::size_t(m)];
-    std::int64_t row = std::int64_t(regs[std::size_t(isa::addr_reg(a))]) + isa::addr_offset(a) + k * stride;
+    const std::int64_t step = isa::step_of(in, operand);
+    std::int64_t row = std::int64_t(regs[std::size_t(isa::addr_reg(a))]) + isa::addr_offset(a) + k * step;
     if (row < 0 || row >= p.mem.rows)
       fail(qi, cycle, fmt::format("address out of range: row {} (r{} = {}, offset {}{}); the slice has rows 0..{}", row,
                                   isa::addr_reg(a), regs[std::size_t(isa::addr_reg(a))], isa::addr_offset(a),
-                                  k ? fmt::format(", REPEAT instance {} x stride {}", k, stride) : "", p.mem.rows - 1));
+                                  k ? fmt::format(", REPEAT instance {} x step {}", k, step) : "", p.mem.rows - 1));
     return int(row);
   }
 
@@ -338,7 +337,10 @@ struct Chip::Impl {
             std::int16_t off;
             std::memcpy(&off, idx + sl * kLanesPerSuperlane, 2);
             int row = base_row + off;
-            if (row < 0 || row >= p.mem.rows) fail(qi, t, fmt::format("GATHER row {} of superlane {} out of range", row, sl));
+            if (row < 0 || row >= p.mem.rows)
+              fail(qi, t, fmt::format("GATHER row {} of superlane {} out of range (base row {}{} + index {}); "
+                                      "the slice has rows 0..{}", row, sl, base_row,
+                                      k ? fmt::format(" of REPEAT instance {}", k) : "", off, p.mem.rows - 1));
             if (obs && (sl == 0 || row != prev_row)) obs->on_sram(pos, row, false, t);
             prev_row = row;
             check_ecc(qi, s, row, t);
@@ -354,7 +356,10 @@ struct Chip::Impl {
             std::int16_t off;
             std::memcpy(&off, idx + sl * kLanesPerSuperlane, 2);
             int row = base_row + off;
-            if (row < 0 || row >= p.mem.rows) fail(qi, t, fmt::format("SCATTER row {} of superlane {} out of range", row, sl));
+            if (row < 0 || row >= p.mem.rows)
+              fail(qi, t, fmt::format("SCATTER row {} of superlane {} out of range (base row {}{} + index {}); "
+                                      "the slice has rows 0..{}", row, sl, base_row,
+                                      k ? fmt::format(" of REPEAT instance {}", k) : "", off, p.mem.rows - 1));
             // Superlane sl's 16 bytes only (rule 14), merged into the row when committed: two
             // superlanes on one row both land, and so does a write committed in between.
             if (obs && (sl == 0 || row != prev_row)) obs->on_sram(pos, row, true, t);

@@ -73,6 +73,40 @@ TEST_CASE("equally spaced instances written out one by one fold into REPEAT") {
   CHECK(rep.v[1] == 2);
 }
 
+TEST_CASE("GATHER instances step their base row: rows base..base+3 fold into REPEAT, one row does not") {
+  // The idx row READ in 0..3 (stride 0) is on s0e at mem.w.0 (4) in 3..6.
+  const std::string idx = ".queue mem.w.1\n    @0 READ 240, s0e, 0\n    REPEAT 3, 1\n";
+  auto r = asm_mini(idx + R"(
+.queue mem.w.0
+.rept i = 0, 4
+    @3+i GATHER 10+i, s0e, s1e   ; base rows 10..13: GATHER 10 + REPEAT 3, 1
+.endr
+)");
+  auto words = [](const assembler::Result& res, const std::string& q) {
+    for (const auto& c : res.program.queues)
+      if (c.name == q) return c.words;
+    FAIL("no queue " << q);
+    return std::vector<std::uint64_t>{};
+  };
+  const auto w = words(r, "mem.w.0");
+  REQUIRE(w.size() == 3);  // NOP 3, GATHER, REPEAT
+  CHECK(isa::decode(w[1]).op == isa::Op::Gather);
+  CHECK(isa::decode(w[1]).v[0] == 10);
+  CHECK(isa::decode(w[2]).op == isa::Op::Repeat);
+  CHECK(isa::decode(w[2]).v[0] == 3);
+  CHECK(isa::decode(w[2]).v[1] == 1);
+  // Four GATHERs of one base row are not instances of one REPEAT (it would step the row).
+  auto same = asm_mini(idx + R"(
+.queue mem.w.0
+.rept i = 0, 4
+    @3+i GATHER 10, s0e, s1e
+.endr
+)");
+  const auto w2 = words(same, "mem.w.0");
+  REQUIRE(w2.size() == 5);  // NOP 3 and four GATHER 10
+  for (std::size_t k = 1; k < 5; ++k) CHECK(isa::decode(w2[k]) == isa::decode(w2[1]));
+}
+
 TEST_CASE("SYNC waits for NOTIFY plus the notify latency") {
   // NOTIFY in cycle 5; mini icu.notify_latency = 2: the parked queue issues again in cycle 7.
   auto r = asm_mini(R"(

@@ -43,6 +43,14 @@ TEST_CASE("out-of-range addresses, slices, streams and fields") {
   expect_error(".queue mem.w.0\nREAD 0, s0e, 5000\n", 2, 14, "out of range -2048..2047");
   expect_error(".reg r1 = 250\n.queue mem.w.0\nREAD [r1+10], s0e\n", 3, 1, "address out of range: row 260");
   expect_error(".queue mem.w.0\nREAD 250, s0e, 1\nREPEAT 9, 1\n", 2, 1, "instance 6 of its REPEAT");
+  // GATHER/SCATTER: base + k of each REPEAT instance (the per-superlane index is only known at run
+  // time). Instance 4 of GATHER 252 has base row 256; instance 3 of SCATTER [r1+3] (r1 = 250) 256.
+  const std::string idx = ".queue mem.w.1\n@0 READ 0, s0e, 0\nREPEAT 4, 1\n";
+  expect_error(idx + ".queue mem.w.0\n@3 GATHER 252, s0e, s1e\nREPEAT 4, 1\n", 5, 4,
+               "mem.w.0: cycle 7 (instance 4 of its REPEAT): address out of range: row 256");
+  CHECK(asm_error(idx + ".queue mem.w.0\n@3 GATHER 251, s0e, s1e\nREPEAT 4, 1\n").empty());
+  expect_error(".reg r1 = 250\n" + idx + ".queue mem.w.0\n@3 SCATTER s0e, s0e, [r1+3]\nREPEAT 3, 1\n", 6, 4,
+               "mem.w.0: cycle 6 (instance 3 of its REPEAT): address out of range: row 256");
   expect_error(".queue sxm.w.0\nSEND 4, s0e\n", 2, 1, "link 4 out of range 0..3");
   expect_error(".queue vxm.0\nCONST.i8 s0e, 1\nSHL.i8 s0e, s1e, 8\n", 3, 1, "shift 8 out of range 0..7");
 }

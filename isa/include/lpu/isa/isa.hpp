@@ -43,8 +43,13 @@ std::int64_t kind_max(Kind k);
 // opcode, a suffix the instruction does not allow, or stray bits outside every field.
 std::uint64_t encode(const Instr& i);
 Instr decode(std::uint64_t word);
-// Instance k of a REPEATed instruction as its queue issues it: operands marked `step = one` grow
-// by k, `stride` addresses by k times the instruction's stride (docs/isa.md, REPEAT).
+// What one REPEAT step adds to operand `operand` of `in` (isa.toml `step`): the value of the
+// instruction's stride operand for `step = "stride"` (READ/WRITE addr), 1 for `step = "1"` (LW
+// row, MM/MMA/ACCRD acc, GATHER/SCATTER addr), 0 for an operand that is not stepped.
+std::int64_t step_of(const Instr& in, int operand);
+// Instance k of a REPEATed instruction as its queue issues it: every stepped operand advanced k
+// times its step_of (docs/isa.md, REPEAT). An addr operand steps its row offset; its base
+// register field is kept.
 Instr stepped(const Instr& base, std::int64_t k);
 
 // Address operand helpers: (reg << 20) | offset.
