@@ -412,6 +412,7 @@ struct Gen {
   void gather(Txn& x) {
     int q = pick(mem_slices);
     std::int64_t t = when();
+    if (chance(0.4)) return gather_repeated(x, q, t);
     int idx = index_vector(x, q, t);
     int dst = new_sid(chance(0.5));
     x.port(false, q, t);
@@ -421,10 +422,79 @@ struct Gen {
   void scatter(Txn& x) {
     int q = pick(mem_slices);
     std::int64_t t = when();
+    if (chance(0.4)) return scatter_repeated(x, q, t);
     int idx = index_vector(x, q, t);
     int src = produce(x, q, t);
     x.port(true, q, t);
     x.issue(queue_at(q), t, 1, fmt::format("SCATTER {}, {}, {}", sname(src), sname(idx), addr(int(rnd(0, kRowLimit - kRegMax - 16)))));
+  }
+
+  // REPEATed GATHER/SCATTER (instance k: base row + k + idx_s, isa.toml `step`). Their index
+  // vectors come from another slice's index rows, READ with a REPEAT of the same spacing so that
+  // one arrives for every instance: stride 0 (one index row) or 1 (consecutive index rows).
+  std::string repeat(int n, int d) const { return fmt::format("\n    REPEAT {}, {}", n, d); }
+  int index_stream(Txn& x, int q, std::int64_t t, int n, int d) {
+    int q2 = pick(mem_slices);
+    if (q2 == q) q2 = pick(mem_slices);
+    if (q2 == q) {
+      x.ok = false;
+      return 0;
+    }
+    int sid = new_sid(q2 > q);
+    int stride = int(rnd(0, 1));
+    int row = kIdxRow + int(rnd(0, 7 - stride * n));
+    std::int64_t tr = t - std::abs(q - q2) - lat(LatClass::MemRead);
+    for (int k = 0; k <= n; ++k) {
+      x.port(false, q2, tr + k * d);
+      x.path(sid, q2, tr + k * d + lat(LatClass::MemRead), q);
+    }
+    x.issue(queue_at(q2), tr, std::int64_t(n) * d + 1, fmt::format("READ {}, {}, {}{}", row, sname(sid), stride, repeat(n, d)));
+    return sid;
+  }
+  void gather_repeated(Txn& x, int q, std::int64_t t) {
+    int n = int(rnd(1, 5)), d = int(rnd(1, 2));
+    int idx = index_stream(x, q, t, n, d);
+    int dst = new_sid(chance(0.5));
+    for (int k = 0; k <= n; ++k) x.port(false, q, t + k * d);
+    x.issue(queue_at(q), t, std::int64_t(n) * d + 1,
+            fmt::format("GATHER {}, {}, {}{}", addr(int(rnd(0, kRowLimit - kRegMax - 16 - n))), sname(idx), sname(dst),
+                        repeat(n, d)));
+    const std::int64_t t0 = t + lat(LatClass::MemRead);
+    // the rows: written to SRAM with a REPEATed WRITE downstream, or left to fly
+    std::vector<int> down;
+    for (int m : mem_slices)
+      if ((dst & 64) ? m <= q : m >= q) down.push_back(m);
+    if (chance(0.6)) {
+      int m = pick(down);
+      auto [wrow, wstride] = rows_for(n);
+      std::int64_t tw = t0 + std::abs(m - q);
+      for (int k = 0; k <= n; ++k) {
+        x.port(true, m, tw + k * d);
+        x.path(dst, q, t0 + k * d, m);
+      }
+      x.issue(queue_at(m), tw, std::int64_t(n) * d + 1,
+              fmt::format("WRITE {}, {}, {}{}", sname(dst), addr(wrow), wstride, repeat(n, d)));
+    } else {
+      for (int k = 0; k <= n; ++k) x.fly(dst, q, t0 + k * d);
+    }
+  }
+  void scatter_repeated(Txn& x, int q, std::int64_t t) {
+    int n = int(rnd(1, 5)), d = int(rnd(1, 2));
+    int idx = index_stream(x, q, t, n, d);
+    // the source vectors: a REPEATed READ of any slice (this one too: a SCATTER uses the write port)
+    int a = pick(mem_slices);
+    int src = new_sid(a > q || (a == q && chance(0.5)));
+    auto [row, stride] = rows_for(n);
+    std::int64_t tr = t - std::abs(q - a) - lat(LatClass::MemRead);
+    for (int k = 0; k <= n; ++k) {
+      x.port(false, a, tr + k * d);
+      x.path(src, a, tr + k * d + lat(LatClass::MemRead), q);
+      x.port(true, q, t + k * d);
+    }
+    x.issue(queue_at(a), tr, std::int64_t(n) * d + 1, fmt::format("READ {}, {}, {}{}", addr(row), sname(src), stride, repeat(n, d)));
+    x.issue(queue_at(q), t, std::int64_t(n) * d + 1,
+            fmt::format("SCATTER {}, {}, {}{}", sname(src), sname(idx), addr(int(rnd(0, kRowLimit - kRegMax - 16 - n))),
+                        repeat(n, d)));
   }
 
   // An MXM session: a full weight load (LW burst, IW), sometimes a partial reload right after

@@ -174,6 +174,69 @@ TEST_CASE("lockstep: the repro programs of the six model fixes agree") {
   }
 }
 
+// REPEATed GATHER/SCATTER step their base row (isa.toml `step`; the RTL's generated step_word):
+// the program of tests/model/test_chip.cpp (an index computed by the VXM, written to SRAM and
+// READ once per GATHER instance), a REPEATed SCATTER, and the GATHER with base 245 whose
+// instance 3 reaches row 256 (both stop in cycle 14).
+TEST_CASE("lockstep: REPEATed GATHER and SCATTER, with an index computed on chip") {
+  const auto mini = load_preset("mini");
+  rtl::RtlChip rtl;
+  std::string rows = "[";
+  for (int i = 0; i < 512; ++i) rows += fmt::format("{}{}", i ? ", " : "", (5 * (i / 32) + i % 32) % 128);
+  rows += "]";
+  const std::string gather = ".preset mini\n.data w i8[512] mem.w.1 @ 0 = " + rows + R"(
+.data lane i16[16] mem.w.0 @ 0 = [0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]
+.queue mem.w.0
+    @0 READ 0, s0e
+.queue vxm.1
+    @2 CONST.i16 s1e, 5
+.queue vxm.0
+    @3 ADD.i16 s0e, s1e, s2w
+.queue mem.w.2
+    @7 WRITE s2w, 20
+    @8 READ 20, s3e, 0
+    REPEAT 3, 1
+.queue mem.w.1
+    @11 GATHER BASE, s3e, s4e
+    REPEAT 3, 1
+.queue mem.w.0
+    @14 WRITE s4e, 4, 1
+    REPEAT 3, 1
+)";
+  const std::string scatter = R"(.preset mini
+.data idx i16[16] mem.w.2 @ 0 = [2, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]
+.queue mem.w.2
+    @1 READ 0, s1e, 0
+    REPEAT 3, 1
+.queue mem.w.1
+    @2 READ 0, s0e, 1
+    REPEAT 3, 1
+.queue mem.w.0
+    @5 SCATTER s0e, s1e, 10
+    REPEAT 3, 1
+)";
+  auto with_base = [&](int base) {
+    std::string t = gather;
+    t.replace(t.find("BASE"), 4, std::to_string(base));
+    return t;
+  };
+  int k = 0;
+  for (const auto& [src, fails] : {std::pair{with_base(2), false}, {scatter, false}, {with_base(245), true}}) {
+    ++k;
+    CAPTURE(k);
+    auto prog = assembler::assemble_string(src, "g.lpa", mini).program;
+    auto r = lockstep(rtl, prog, mini);
+    if (!r.ok()) MESSAGE(r.report());
+    CHECK(r.ok());
+    CHECK(r.error.empty() != fails);
+    if (fails) {
+      MESSAGE(r.error);
+      CHECK(r.error.find("cycle 14") != std::string::npos);
+    }
+    else CHECK(r.stats.sram_writes >= 4);
+  }
+}
+
 // The random programs of the suite contain the cases the model once got wrong (the generator
 // used to avoid them), counted from the model's issue events (functional mode, no RTL).
 TEST_CASE("random programs contain the cases of the six model fixes") {
@@ -234,6 +297,26 @@ TEST_CASE("random programs contain the cases of the six model fixes") {
   CHECK(scatter_one_row >= 50);
   CHECK(trans >= 100);
   CHECK(after_nop_or_repeat > 0);
+}
+
+// REPEATed GATHER/SCATTER (base row stepping by one per instance) are in the random programs, so
+// that the lockstep compares the RTL's stepping (lpu_isa_pkg::step_word) with the model's.
+TEST_CASE("random programs contain REPEATed GATHER and SCATTER") {
+  const auto mini = load_preset("mini");
+  int gathers = 0, scatters = 0;
+  for (std::uint64_t s = 1; s <= 100; ++s) {
+    auto prog = assembler::assemble_string(rtl::random_program(s), "r.lpa", mini).program;
+    for (const auto& q : prog.queues)
+      for (std::size_t i = 0; i + 1 < q.words.size(); ++i) {
+        const auto in = isa::decode(q.words[i]);
+        if (isa::decode(q.words[i + 1]).op != isa::Op::Repeat) continue;
+        gathers += in.op == isa::Op::Gather;
+        scatters += in.op == isa::Op::Scatter;
+      }
+  }
+  MESSAGE("seeds 1..100: " << gathers << " REPEATed GATHERs, " << scatters << " REPEATed SCATTERs");
+  CHECK(gathers >= 20);
+  CHECK(scatters >= 20);
 }
 
 TEST_CASE("mutation: one latency one cycle longer in the model only (latency.vxm_alu=2) is reported") {
