@@ -204,7 +204,11 @@ TEST_CASE("refused clearly: unknown partitions, mixture-of-experts models, bad b
   s.partition = "pipeline";
   s.tensor = 2;
   CHECK(error_of(s).find("no tensor groups") != std::string::npos);
-  CHECK(error_of(spec_of("mixtral-8x7b", kLpx, 4096)).find("mixture-of-experts") != std::string::npos);
+  // A mixture of experts needs tensor groups; latent attention (Kimi K2) is not implemented.
+  CHECK(error_of(spec_of("mixtral-8x7b", kLpx, 4096)).find("need tensor groups (--partition hybrid or tensor)") != std::string::npos);
+  auto kimi = spec_of("kimi-k2", kLpx, 4096);
+  kimi.partition = "hybrid";
+  CHECK(error_of(kimi).find("latent attention") != std::string::npos);
   s = spec_of("tiny", kMini4, 64);
   s.users = 3;
   s.batch = 2;
@@ -477,4 +481,49 @@ TEST_CASE("hybrid on the LPX rack, timing-only: the step ends where the generato
   std::int64_t ptiles = 0;
   for (const auto& c : plan_decoder(spec_of(kSmall, kLpx, 1024)).chips) ptiles += c.tiles;
   CHECK(tiles == ptiles);
+}
+
+// ---- mixture of experts ------------------------------------------------------------------------
+
+TEST_CASE("mixture-of-experts gates: the top k logits, lower expert first among equal ones, zero elsewhere") {
+  // Logits 1, 3, 3, 2 with k = 2: experts 1 and 2 (equal: both chosen, 1 first); max 3, so both
+  // get exp(0) = 1 over a sum of 2: 0.5 each.
+  auto g = moe_gates({1.0f, 3.0f, 3.0f, 2.0f}, 2);
+  CHECK(g == std::vector<float>{0.0f, 0.5f, 0.5f, 0.0f});
+  // k = 1 with a tie: the lower expert alone, gate exp(0) / 1 = 1.
+  g = moe_gates({1.0f, 3.0f, 3.0f, 2.0f}, 1);
+  CHECK(g == std::vector<float>{0.0f, 1.0f, 0.0f, 0.0f});
+  // k = 2, logits 0 and ln 3 chosen: gates 1/4 and 3/4 up to the ISA's exp and reciprocal.
+  g = moe_gates({0.0f, -5.0f, std::log(3.0f), -1.0f}, 2);
+  CHECK(g[1] == 0.0f);
+  CHECK(g[3] == 0.0f);
+  CHECK(g[0] == doctest::Approx(0.25).epsilon(1e-5));
+  CHECK(g[2] == doctest::Approx(0.75).epsilon(1e-5));
+}
+
+TEST_CASE("mixture of experts (tiny-moe: 4 experts, 2 per token) on tensor groups: identical tokens and logits") {
+  auto s = grouped("tiny-moe", kMini4, "tensor", 4);
+  auto plan = plan_decoder(s);
+  // Every expert's 2 gate/up row tiles (ffn 64 = 2 tiles of 32 on mini) go to members 1 and 3
+  // (shares [0,0) [0,1) [1,1) [1,2)), its 2 down row tiles likewise; one member has the router.
+  int routers = 0, up3 = 0;
+  for (const auto& c : plan.chips) {
+    up3 += c.units.find("L0.x3.ffn_up[") != std::string::npos;
+    routers += c.units.find("L0.router") != std::string::npos;
+  }
+  CHECK(up3 == 2);
+  CHECK(routers == 1);
+  check_against_reference(s, 9, {1, 2, 3}, 16);
+  // The routing matters: with one expert per token the reference's tokens differ.
+  auto m1 = plan.model;
+  m1.experts_per_token = 1;
+  auto w = gen_weights(plan.model, 9, plan.wtype);
+  ReferenceDecoder r2(plan.model, w, {plan.wtype, plan.reduce_block}), r1(m1, w, {plan.wtype, plan.reduce_block});
+  CHECK(r2.greedy({1, 2, 3}, 16) != r1.greedy({1, 2, 3}, 16));
+}
+
+TEST_CASE("mixture of experts in a hybrid pipeline of two groups, bf16: identical tokens and logits") {
+  auto s = grouped("tiny-moe", kMini4, "hybrid", 2);
+  s.dtype = "bf16";
+  check_against_reference(s, 10, {4, 5}, 12);
 }

@@ -414,6 +414,9 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["batch"] = B;
   d["micro_batches"] = micro;
   d["chips_used"] = plan.chips.size();
+  d["partition"] = plan.spec.partition;
+  d["tensor"] = plan.tensor;
+  d["groups"] = plan.groups;
   d["chips_per_layer"] = plan.chips_per_layer;
   d["layers_per_chip"] = plan.layers_per_chip;
   d["head_chips"] = plan.head_chips;
@@ -452,14 +455,17 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   j["rack"] = rack::rack_stats_json(st, plan.rack);
   if (text) {
     *text = fmt::format(
-        "{} ({}) on {} chips of {} ({} per layer, {} head), context {}, {} user(s), batch {}\n"
+        "{} ({}) on {} chips of {} ({}), context {}, {} user(s), batch {}\n"
         "  per token: {:.3f} ms ({} rack cycles + {:.1f} us host I/O) = {:.1f} tokens/s per user alone in the pipeline\n"
         "  {} users in flight ({} micro-batches of {}, slowest stage {:.1f} us): {:.1f} tokens/s per user, {:.0f} tokens/s\n"
         "  MXM {:.3f}% busy while programs run, SRAM read {:.2f} TB/s per chip while its program runs, links {:.3f} TB/s\n"
         "  power {:.1f} kW, {:.3g} J/token, {:.3g} tokens/s per MW; {} token(s): {:.4g} s\n"
         "  host: {:.2f} s to assemble, {:.2f} s to emulate ({} thread(s))\n",
-        plan.model.name, weight_dtype_name(plan.wtype), plan.chips.size(), plan.rack.name, plan.chips_per_layer,
-        plan.head_chips, plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
+        plan.model.name, weight_dtype_name(plan.wtype), plan.chips.size(), plan.rack.name,
+        plan.groups > 0 ? fmt::format("{}: {} group(s) of {} chips, {} layer(s) per group", plan.spec.partition, plan.groups,
+                                      plan.tensor, plan.layers_per_chip)
+                        : fmt::format("pipeline: {} per layer, {} head", plan.chips_per_layer, plan.head_chips),
+        plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
         stage_s * 1e6, tps_user, tps_users, 100 * (plane_cycles > 0 ? passes / plane_cycles : 0), active_sram_bw / 1e12,
         double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
         double(tokens) * period, assemble_s, run_s, st.threads);

@@ -54,6 +54,7 @@ struct Geo {
   int ka = 0;  // K cache: rows of a block in each of its three slices (the last: n - 2 ka)
   int kaj(int j) const { return std::min(ka, n - j * ka); }
   int B = 1, U = 1;
+  int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
   isa::Dtype t = isa::Dtype::E4m3;
   std::string tn;  // "e4m3"
   std::int64_t tile_bytes() const { return std::int64_t(n) * V; }
@@ -96,6 +97,10 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   g.ffn = m.ffn;
   g.vocab = m.vocab;
   g.layers = m.layers;
+  g.X = m.experts;
+  g.XK = m.experts_per_token;
+  if (g.X > g.E)
+    throw Error(fmt::format("{} experts: the router's logits must fit one vector of {} f32 elements on this chip", g.X, g.E));
   g.NK = cdiv(g.d, g.n);
   g.NX = g.NK * g.ppv;
   g.HV = cdiv(g.hd / 2, g.E);
@@ -152,11 +157,13 @@ struct Unit {
   // Xchg (tensor groups only): the members of a group exchange what they computed of the run
   // of units [first, first + count) of kind `idx` (or, idx = kXchgIn, the stage's inputs that
   // one member received); docs/decode.md, "Partitions".
-  enum K : std::uint8_t { Qkv, Core, Wo, Chunk, Down, Head, Xchg } k;
+  // Router (mixture of experts): the router's row tile; Chunk and Down then belong to an expert.
+  enum K : std::uint8_t { Qkv, Core, Wo, Chunk, Down, Head, Xchg, Router } k;
   int layer = 0;
   int idx = 0;
   std::int64_t tiles = 0;
   int first = 0, count = 0;  // Xchg: the run exchanged
+  int expert = -1;           // Chunk, Down (and their Xchg) of a mixture of experts
 };
 constexpr int kXchgIn = 100;
 
@@ -165,8 +172,10 @@ std::string unit_name(const Unit& u) {
     case Unit::Qkv: return fmt::format("L{}.qkv[{}]", u.layer, u.idx);
     case Unit::Core: return fmt::format("L{}.attn", u.layer);
     case Unit::Wo: return fmt::format("L{}.wo[{}]", u.layer, u.idx);
-    case Unit::Chunk: return fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
-    case Unit::Down: return fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
+    case Unit::Chunk: return u.expert >= 0 ? fmt::format("L{}.x{}.ffn_up[{}]", u.layer, u.expert, u.idx) : fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
+    case Unit::Down:
+      return u.expert >= 0 ? fmt::format("L{}.x{}.ffn_down[{}]", u.layer, u.expert, u.idx) : fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
+    case Unit::Router: return fmt::format("L{}.router", u.layer);
     case Unit::Head: return fmt::format("head[{}]", u.idx);
     case Unit::Xchg: return fmt::format("L{}.xchg{}", u.layer, u.idx);
   }
@@ -182,10 +191,16 @@ std::string describe_units(const std::vector<Unit>& us) {
       continue;
     }
     std::size_t j = i;
-    while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].idx == us[j].idx + 1) ++j;
+    while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].expert == us[i].expert &&
+           us[j + 1].idx == us[j].idx + 1)
+      ++j;
     if (!s.empty()) s += " ";
     if (us[i].k == Unit::Core) s += fmt::format("L{}.attn", us[i].layer);
-    else {
+    else if (us[i].k == Unit::Router) s += fmt::format("L{}.router", us[i].layer);
+    else if (us[i].expert >= 0) {
+      s += fmt::format("L{}.x{}.{}[{},{})", us[i].layer, us[i].expert, us[i].k == Unit::Chunk ? "ffn_up" : "ffn_down", us[i].idx,
+                       us[j].idx + 1);
+    } else {
       const char* nm = us[i].k == Unit::Qkv ? "qkv" : us[i].k == Unit::Wo ? "wo" : us[i].k == Unit::Chunk ? "ffn_up"
                        : us[i].k == Unit::Down ? "ffn_down" : "head";
       if (us[i].k == Unit::Head) s += fmt::format("{}[{},{})", nm, us[i].idx, us[j].idx + 1);
@@ -201,7 +216,7 @@ std::string role_key(const std::vector<Unit>& us) {
   std::string s;
   const int l0 = us.empty() ? 0 : us[0].layer;
   for (const auto& u : us)
-    s += fmt::format("{}:{}:{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx, u.first, u.count);
+    s += fmt::format("{}:{}:{}:{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx, u.first, u.count, u.expert);
   return s;
 }
 
@@ -237,6 +252,7 @@ Live live_before(const Unit& next, const Geo& g) {
     case Unit::Down: l.sc = l.x = true; l.a = g.RF; break;
     case Unit::Head: l.x = true; break;
     case Unit::Xchg: throw Error("generator: internal error: a stage begins with an exchange");
+    case Unit::Router: throw Error("generator: internal error: a pipeline stage begins inside a mixture of experts");
   }
   return l;
 }
@@ -254,17 +270,18 @@ struct SymRows {
   std::string kind;  // weights, gain, const, iota, kcache, vcache
   // Weights: entries of tile rows.
   struct Entry {
-    int mat;  // 0 q 1 k 2 v 3 o 4 gate 5 up 6 down 7 lm
+    int mat;  // 0 q 1 k 2 v 3 o 4 gate 5 up 6 down 7 lm 8 router
     int layer, r, c, first, count;
+    int expert = -1;  // gate, up, down of a mixture of experts
   };
   std::vector<Entry> entries;
   int layer = -1;   // gains
   int which = 0;    // gains: 0 attention, 1 ffn, 2 final
 };
 
-enum Mat : int { MQ = 0, MK, MV, MO, MG, MU, MD, MLM };
+enum Mat : int { MQ = 0, MK, MV, MO, MG, MU, MD, MLM, MR };
 const char* mat_name(int m) {
-  static const char* n[] = {"wq", "wk", "wv", "wo", "w1", "w3", "w2", "output"};
+  static const char* n[] = {"wq", "wk", "wv", "wo", "w1", "w3", "w2", "output", "gate"};
   return n[m];
 }
 
@@ -329,7 +346,7 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
       continue;
     }
     std::size_t j = i;
-    while (j + 1 < full.size() && full[j + 1].k == u.k && full[j + 1].layer == u.layer) ++j;
+    while (j + 1 < full.size() && full[j + 1].k == u.k && full[j + 1].layer == u.layer && full[j + 1].expert == u.expert) ++j;
     const int first = u.idx, count = int(j - i + 1);
     auto [lo, hi] = own_range(first, count, T, me);
     if (u.k == Unit::Head && head_owner >= 0) {
@@ -338,10 +355,15 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
     }
     for (std::size_t k = i; k <= j; ++k)
       if (full[k].idx >= lo && full[k].idx < hi) out.push_back(full[k]);
-    if (u.k != Unit::Head) {
+    // The down projections of the experts all add into the member's rows of x: one exchange
+    // after the last expert's.
+    const bool more_downs = u.k == Unit::Down && u.expert >= 0 && j + 1 < full.size() && full[j + 1].k == Unit::Down &&
+                            full[j + 1].layer == u.layer;
+    if (u.k != Unit::Head && !more_downs) {
       Unit x{Unit::Xchg, u.layer, int(u.k), 0};
       x.first = first;
       x.count = count;
+      x.expert = u.expert;
       out.push_back(x);
     }
     i = j + 1;
@@ -447,14 +469,15 @@ class Builder {
   struct TileRef {
     int mat, layer, r, c;
     std::vector<TilePart> parts;
+    int expert = -1;
   };
 
   void enumerate_tiles(std::vector<std::vector<TileRef>>& per_plane) {
     const int P = int(S_.planes().size());
     int rt = 0;
-    auto rowtile = [&](int mat, int layer, int r, int K) {
+    auto rowtile = [&](int mat, int layer, int r, int K, int expert = -1) {
       auto& v = per_plane[std::size_t(rt % P)];
-      for (int c = 0; c < K; ++c) v.push_back({mat, layer, r, c, {}});
+      for (int c = 0; c < K; ++c) v.push_back({mat, layer, r, c, {}, expert});
       rt_plane_.push_back(rt % P);
       ++rt;
     };
@@ -469,11 +492,12 @@ class Builder {
         case Unit::Xchg: break;
         case Unit::Wo: rowtile(MO, u.layer, u.idx, g_.NO); break;
         case Unit::Chunk:
-          rowtile(MG, u.layer, u.idx, g_.NK);
-          rowtile(MU, u.layer, u.idx, g_.NK);
+          rowtile(MG, u.layer, u.idx, g_.NK, u.expert);
+          rowtile(MU, u.layer, u.idx, g_.NK, u.expert);
           break;
-        case Unit::Down: rowtile(MD, u.layer, u.idx, g_.RF); break;
+        case Unit::Down: rowtile(MD, u.layer, u.idx, g_.RF, u.expert); break;
         case Unit::Head: rowtile(MLM, 0, u.idx, g_.NK); break;
+        case Unit::Router: rowtile(MR, u.layer, 0, g_.NK); break;
       }
     }
   }
@@ -589,7 +613,7 @@ class Builder {
             lane_vals[L].push_back(S_.fixed(sr.name, s, 0, rows, 0));
           }
           auto& sr = syms_[symidx[key]];
-          sr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j * a, cnt});
+          sr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j * a, cnt, t.expert});
           TilePart tp;
           tp.src = lane_vals[L][cur[L]];
           tp.first = int(fill[L]);
@@ -608,7 +632,7 @@ class Builder {
       tile_cursor_.push_back(0);
     }
     // Fixed tables: constants, iota (replicated per head of a group), gains.
-    bool attn = false, ffn = false, head = false;
+    bool attn = false, ffn = false, head = false, moe = false;
     std::set<int> gain_layers_a, gain_layers_f;
     std::map<int, CoreRange> core_layers;
     for (const auto& u : units_) {
@@ -621,6 +645,8 @@ class Builder {
       if (u.k == Unit::Chunk && u.idx > 0 && !in_live_.h2) gain_layers_f.insert(u.layer);
       if (u.k == Unit::Chunk || u.k == Unit::Down) ffn = true;
       if (u.k == Unit::Head) head = true;
+      if (u.k == Unit::Router) gain_layers_f.insert(u.layer);
+      if (u.k == Unit::Router || (u.k == Unit::Xchg && u.idx == Unit::Router)) moe = true;
     }
     (void)ffn;
     const int nconst = C_SLOT0 + g_.kvpt;
@@ -628,6 +654,12 @@ class Builder {
       const int r = fixed_rows(-1, nconst, "constants");
       add_table("CONSTS", inner_slice_of_last_, r, nconst, isa::Dtype::I8, g_.V, "const");
       const_ = S_.fixed("CONSTS", inner_slice_of_last_, r, nconst);
+    }
+    if (moe) {
+      // Mixture of experts: the lane numbers (f32) and the mask of lanes that are experts (i32).
+      const int r = fixed_rows(-1, 2, "the experts table");
+      add_table("MOE", inner_slice_of_last_, r, 2, isa::Dtype::I32, g_.E, "moe");
+      moe_ = S_.fixed("MOE", inner_slice_of_last_, r, 2);
     }
     if (attn) {
       const int rr = g_.G * g_.NS;
@@ -961,7 +993,8 @@ class Builder {
   }
   bool needs_a() const {
     for (const auto& u : units_)
-      if (u.k == Unit::Chunk || u.k == Unit::Down || (u.k == Unit::Xchg && (u.idx == Unit::Chunk || u.idx == Unit::Down)))
+      if ((u.k == Unit::Chunk || u.k == Unit::Down || (u.k == Unit::Xchg && (u.idx == Unit::Chunk || u.idx == Unit::Down))) &&
+          u.expert < 0)
         return true;
     return out_live_.a > 0;
   }
@@ -994,8 +1027,9 @@ class Builder {
       case Unit::Qkv: qkv(u.layer, u.idx); break;
       case Unit::Core: core(u.layer, CoreRange(g_, u.first, u.count)); break;
       case Unit::Wo: wo(u.idx); break;
-      case Unit::Chunk: chunk(u.layer, u.idx); break;
-      case Unit::Down: down(u.idx); break;
+      case Unit::Chunk: chunk(u.layer, u.idx, u.expert); break;
+      case Unit::Down: down(u.idx, u.expert); break;
+      case Unit::Router: router(u.layer); break;
       case Unit::Head: head(u.idx); break;
       case Unit::Xchg: throw Error("generator: internal error: an exchange outside step()");
     }
@@ -1033,7 +1067,8 @@ class Builder {
           case Unit::Down:
             for (int p = 0; p < g_.ppv; ++p) r.emplace_back(x_, us * g_.NX + k * g_.ppv + p);
             break;
-          case Unit::Chunk: r.emplace_back(a_, us * g_.RF + k); break;
+          case Unit::Chunk: r.emplace_back(u.expert >= 0 ? expert_a(u.expert) : a_, us * g_.RF + k); break;
+          case Unit::Router: r.emplace_back(logits_, us); break;
           default: throw Error("generator: internal error: an exchange of an unknown run");
         }
     return r;
@@ -1046,7 +1081,8 @@ class Builder {
     const int T = sh_.T, L = sh_.peer_links, e = xe_++;
     if (u.idx == Unit::Qkv) alloc_qkv(0);
     if (u.idx == Unit::Core && !o_) o_ = S_.alloc("o", g_.B * g_.NO, 0);
-    if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
+    if (u.idx == Unit::Router && !logits_) logits_ = S_.alloc("router", g_.B, 0);
+    if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && u.expert < 0 && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
     const auto mine = xvecs(u, sh_.me);
     for (std::size_t i = 0; i < mine.size(); ++i)
       for (int d = 1; d < T; ++d) {
@@ -1104,9 +1140,16 @@ class Builder {
       S_.free(o_);
       o_.reset();
     }
-    if (u.idx == Unit::Chunk && h2_) {
+    if (u.idx == Unit::Chunk && h2_ && (u.expert < 0 || u.expert + 1 == g_.X)) {  // (the experts' chunks all read h2)
       S_.free(h2_);
       h2_.reset();
+    }
+    if (u.idx == Unit::Router) gating();
+    if (u.idx == Unit::Down && u.expert >= 0) {
+      for (auto& kv : ae_) S_.free(kv.second);
+      ae_.clear();
+      S_.free(gates_);
+      gates_.reset();
     }
   }
 
@@ -1435,7 +1478,85 @@ class Builder {
     }
   }
 
-  void chunk(int l, int c) {
+  // ---- mixture of experts ----
+  // The SwiGLU output of expert e (its chunks), allocated at first use.
+  ValueP expert_a(int e) {
+    auto& v = ae_[e];
+    if (!v) v = S_.alloc(fmt::format("a{}", e), g_.B * g_.RF, 0);
+    return v;
+  }
+  // The router's row tile: logits of the experts in lanes 0 .. X-1 of one f32 vector per user.
+  void router(int l) {
+    const std::string L = fmt::format("L{}", l);
+    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
+    if (!logits_) logits_ = S_.alloc("router", g_.B, min_ready(h2_));
+    rowtile(h2_, 0, g_.NK, g_.NK, {logits_, 0, 1, true, 1});
+  }
+  // Gates from the logits (every member, after the router's exchange): the top experts_per_token
+  // lanes, the lowest of equal ones first; exp(logit - max) on them, 0 elsewhere, over their
+  // sum (docs/decode.md, "Mixture of experts"). gates_[u X + e]: expert e's gate in every lane.
+  void gating() {
+    const int B = g_.B;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    gates_ = S_.alloc("gates", B * g_.X, min_ready(logits_));
+    const Rd lanef{moe_, 0, 0}, valid{moe_, 1, 0};
+    for (int u = 0; u < B; ++u) {
+      auto l0 = vop(f32op("SEL"), {valid, Rd{logits_, u, 0}, kf32(ninf)}, 1, isa::LatClass::VxmAlu, "moe.l0");
+      auto mx = un(f32op("RMAX"), all(l0), 1, isa::LatClass::VxmReduce, "moe.mx");
+      ValueP l = l0, sel;
+      for (int k = 0; k < g_.XK; ++k) {
+        ValueP m = k == 0 ? mx : un(f32op("RMAX"), all(l), 1, isa::LatClass::VxmReduce, "moe.m");
+        auto eq = bin(f32op("CMPEQ"), all(l), all(m), 1, "moe.eq");
+        if (k > 0) S_.free(m);
+        auto cand = vop(f32op("SEL"), {all(eq), lanef, kf32(1e9f)}, 1, isa::LatClass::VxmAlu, "moe.cand");
+        S_.free(eq);
+        auto nc = un(f32op("NEG"), all(cand), 1, isa::LatClass::VxmAlu, "moe.nc");
+        S_.free(cand);
+        auto mn = un(f32op("RMAX"), all(nc), 1, isa::LatClass::VxmReduce, "moe.mn");
+        S_.free(nc);
+        auto first = un(f32op("NEG"), all(mn), 1, isa::LatClass::VxmAlu, "moe.first");
+        S_.free(mn);
+        auto oh = bin(f32op("CMPEQ"), lanef, all(first), 1, "moe.oh");
+        S_.free(first);
+        if (sel) {
+          auto s2 = bin("OR.i32", all(sel), all(oh), 1, "moe.sel");
+          S_.free(sel);
+          sel = s2;
+        } else {
+          sel = oh;
+        }
+        if (k + 1 < g_.XK) {
+          auto l2 = vop(f32op("SEL"), {all(oh), kf32(ninf), all(l)}, 1, isa::LatClass::VxmAlu, "moe.l");
+          if (l != l0) S_.free(l);
+          l = l2;
+        }
+        if (oh != sel) S_.free(oh);
+      }
+      if (l != l0) S_.free(l);
+      auto d = bin(f32op("SUB"), all(l0), all(mx), 1, "moe.d");
+      S_.free(l0);
+      S_.free(mx);
+      auto ex = un(f32op("EXP"), all(d), 1, isa::LatClass::VxmTrans, "moe.ex");
+      S_.free(d);
+      auto ex2 = vop(f32op("SEL"), {all(sel), all(ex), kf32(0.0f)}, 1, isa::LatClass::VxmAlu, "moe.ex2");
+      S_.free(ex);
+      S_.free(sel);
+      auto sm = un(f32op("SUM"), all(ex2), 1, isa::LatClass::VxmReduce, "moe.sum");
+      auto r = un(f32op("RECIP"), all(sm), 1, isa::LatClass::VxmTrans, "moe.r");
+      S_.free(sm);
+      auto gv = bin(f32op("MUL"), all(ex2), all(r), 1, "moe.g");
+      S_.free(ex2);
+      S_.free(r);
+      for (int e = 0; e < g_.X; ++e)
+        vop("DIST.f32", {Rd{gv, 0, 0}}, 1, isa::LatClass::SxmShift, "moe.gb", Out{gates_, u * g_.X + e, 1, {}, {}},
+            {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(e))}, e % 2 ? UnitKind::SxmW : UnitKind::SxmE);
+      S_.free(gv);
+    }
+    S_.free(logits_);
+    logits_.reset();
+  }
+
+  void chunk(int l, int c, int e = -1) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
     if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
@@ -1449,14 +1570,24 @@ class Builder {
     S_.free(sl);
     S_.free(up);
     // a[u][c]: one vector of the weight type per user.
-    for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a_, u * g_.RF + c, 1, {}, {}});
+    const ValueP a = e >= 0 ? expert_a(e) : a_;
+    for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a, u * g_.RF + c, 1, {}, {}});
     S_.free(af);
   }
 
-  void down(int r) {
+  // Down projection row tile r and its residual; of expert e: x += (y * gate_e).
+  void down(int r, int e = -1) {
     const int B = g_.B;
-    ValueP y = S_.alloc("dn", B * g_.ppv, min_ready(a_));
-    rowtile(a_, 0, g_.RF, g_.RF, {y, 0, g_.ppv, true, g_.ppv});
+    const ValueP a = e >= 0 ? expert_a(e) : a_;
+    ValueP y = S_.alloc("dn", B * g_.ppv, min_ready(a));
+    rowtile(a, 0, g_.RF, g_.RF, {y, 0, g_.ppv, true, g_.ppv});
+    if (e >= 0) {
+      ValueP yg = S_.alloc("dng", B * g_.ppv, min_ready(y));
+      for (int u = 0; u < B; ++u)
+        bin(f32op("MUL"), all(y, u * g_.ppv), Rd{gates_, u * g_.X + e, 0}, g_.ppv, "dng", Out{yg, u * g_.ppv, 1, {}, {}});
+      S_.free(y);
+      y = yg;
+    }
     for (int u = 0; u < B; ++u)
       bin(f32op("ADD"), all(x_, u * g_.NX + r * g_.ppv), all(y, u * g_.ppv), g_.ppv, "x",
           Out{x_, u * g_.NX + r * g_.ppv, 1, {}, {}});
@@ -1539,6 +1670,8 @@ class Builder {
   std::map<int, ValueP> gain_attn_, gain_ffn_;
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
+  ValueP moe_, logits_, gates_;   // mixture of experts: table, router logits, gates
+  std::map<int, ValueP> ae_;      // per expert: its SwiGLU output
   std::vector<Cycle> sends_;
   struct Recvd {
     ValueP v;
@@ -1578,10 +1711,12 @@ nlohmann::json placement_json(const std::vector<SymRows>& syms) {
         std::size_t i1 = i0;
         const auto& ea = sr.entries[i0];
         while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
-               sr.entries[i1 + 1].first == ea.first)
+               sr.entries[i1 + 1].expert == ea.expert && sr.entries[i1 + 1].first == ea.first)
           ++i1;
         const auto& eb = sr.entries[i1];
-        const std::string mn = ea.mat == MLM ? "output" : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
+        const std::string mn = ea.mat == MLM       ? "output"
+                               : ea.expert >= 0    ? fmt::format("layers.{}.experts.{}.{}", ea.layer, ea.expert, mat_name(ea.mat))
+                                                   : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
         runs.push_back(fmt::format("{} tile rows {}-{}: tiles (row {}, k {}) to (row {}, k {})", mn, ea.first,
                                    ea.first + ea.count - 1, ea.r, ea.c, eb.r, eb.c));
         i0 = i1 + 1;
@@ -1612,6 +1747,24 @@ std::vector<Unit> layer_units(const Geo& g, int l, std::int64_t kv_tiles) {
   for (int r = 0; r < g.RQ + g.RK + g.NVT; ++r) us.push_back({Unit::Qkv, l, r, g.NK});
   us.push_back({Unit::Core, l, 0, kv_tiles});
   for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Wo, l, r, g.NO});
+  if (g.X > 0) {
+    // Mixture of experts: the router, every expert's gate/up chunks, then every expert's down
+    // projection (each adds its gated rows into x).
+    us.push_back({Unit::Router, l, 0, g.NK});
+    for (int e = 0; e < g.X; ++e)
+      for (int c = 0; c < g.RF; ++c) {
+        Unit u{Unit::Chunk, l, c, 2 * std::int64_t(g.NK)};
+        u.expert = e;
+        us.push_back(u);
+      }
+    for (int e = 0; e < g.X; ++e)
+      for (int r = 0; r < g.RD; ++r) {
+        Unit u{Unit::Down, l, r, g.RF};
+        u.expert = e;
+        us.push_back(u);
+      }
+    return us;
+  }
   for (int c = 0; c < g.RF; ++c) us.push_back({Unit::Chunk, l, c, 2 * std::int64_t(g.NK)});
   for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Down, l, r, g.RF});
   return us;
@@ -1690,7 +1843,11 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     throw Error(fmt::format("--chips-per-layer: the {} partition keeps whole layers on a tensor group", spec.partition));
   plan.model = load_model(spec.model);
   const ModelShape& m = plan.model;
-  weight_names(m);  // dense GQA models only: throws otherwise
+  weight_names(m);  // grouped-query attention, dense or routed experts: throws otherwise
+  if (m.experts > 0 && spec.partition == "pipeline")
+    throw Error(fmt::format("{} is a mixture of experts: its layers need tensor groups (--partition hybrid or tensor); the "
+                            "pipeline partition does not cut a layer's experts across chips",
+                            m.name));
   plan.wtype = parse_weight_dtype(spec.dtype);
   if (spec.rack.empty()) throw Error("a rack file is required (--rack FILE)");
   plan.rack = rack::load_rack(spec.rack);
@@ -1730,7 +1887,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   // The KV cache of a layer counts as tiles of its attention core.
   const std::int64_t kv_tiles = std::int64_t(double(kv_rows) / frag / double(g.n)) + 1;
   const std::int64_t head_tiles = std::int64_t(g.RV) * g.NK;
-  const std::int64_t layer_tiles = g.attn_tiles() + std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF;
+  const std::int64_t ffn_copies = g.X > 0 ? g.X : 1;  // a mixture of experts: every expert (and the router)
+  const std::int64_t layer_tiles =
+      g.attn_tiles() + ffn_copies * (std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
   const int N = spec.chips > 0 ? spec.chips : cfg.chips;
   if (N > cfg.chips) throw Error(fmt::format("--chips {}: the rack {} has {} chips", N, cfg.origin, cfg.chips));
 
@@ -1873,8 +2032,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
                               spec.head_chips, T));
     // Weight tiles of one member: its share of every run of row tiles.
     auto share = [&](std::int64_t n) { return (n + T - 1) / T; };
-    const std::int64_t member_layer =
-        share(g.RQ + g.RK + g.NVT) * g.NK + share(g.RD) * g.NO + share(g.RF) * 2 * g.NK + share(g.RD) * g.RF;
+    const std::int64_t member_layer = share(g.RQ + g.RK + g.NVT) * g.NK + share(g.RD) * g.NO +
+                                      ffn_copies * (share(g.RF) * 2 * g.NK + share(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
     const std::int64_t member_head = head_owner >= 0 ? head_tiles : share(g.RV) * g.NK;
     // The KV cache of a member: its share of the kv heads of every layer of its group.
     const int core_s = std::min(T, g.core_units());
@@ -1900,6 +2059,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
         for (auto& u : layer_units(g, l, 0)) us.push_back(u);
       for (int r = 0; r < g.RV; ++r) us.push_back({Unit::Head, 0, r, g.NK});
       stages.push_back(std::move(us));
+      plan.layers_per_chip = m.layers;
     } else {
       if (!fits(0, true)) throw group_error("the LM head does not fit a group");
       if (!fits(1, false)) throw group_error("one layer does not fit a group; use a larger --tensor");
@@ -2358,8 +2518,10 @@ std::vector<std::vector<std::uint8_t>> step_inputs(const DecoderPlan& plan, cons
 namespace {
 
 // Tile row i of (mat, layer, r, c): the n elements of the permuted, padded matrix (docs/decode.md).
-void tile_row(const Geo& g, int mat, int layer, int r, int c, int i, const std::map<std::string, io::Tensor>& w, std::uint8_t* out) {
+void tile_row(const Geo& g, int mat, int layer, int r, int c, int i, int expert, const std::map<std::string, io::Tensor>& w,
+              std::uint8_t* out) {
   const std::string pre = fmt::format("layers.{}.", layer);
+  const std::string ffn = expert >= 0 ? fmt::format("{}feed_forward.experts.{}.", pre, expert) : pre + "feed_forward.";
   const io::Tensor* t = nullptr;
   int src_row = -1;
   const int rho = r * g.n + i;
@@ -2378,9 +2540,10 @@ void tile_row(const Geo& g, int mat, int layer, int r, int c, int i, const std::
       break;
     }
     case MO: t = &w.at(pre + "attention.wo.weight"); src_row = rho < g.d ? rho : -1; break;
-    case MG: t = &w.at(pre + "feed_forward.w1.weight"); src_row = rho < g.ffn ? rho : -1; break;
-    case MU: t = &w.at(pre + "feed_forward.w3.weight"); src_row = rho < g.ffn ? rho : -1; break;
-    case MD: t = &w.at(pre + "feed_forward.w2.weight"); src_row = rho < g.d ? rho : -1; break;
+    case MG: t = &w.at(ffn + "w1.weight"); src_row = rho < g.ffn ? rho : -1; break;
+    case MU: t = &w.at(ffn + "w3.weight"); src_row = rho < g.ffn ? rho : -1; break;
+    case MD: t = &w.at(ffn + "w2.weight"); src_row = rho < g.d ? rho : -1; break;
+    case MR: t = &w.at(pre + "feed_forward.gate.weight"); src_row = rho < g.X ? rho : -1; break;
     case MLM: t = &w.at("output.weight"); src_row = rho < g.vocab ? rho : -1; break;
   }
   std::memset(out, 0, std::size_t(g.V));
@@ -2414,7 +2577,8 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
     if (sr.kind == "weights") {
       std::size_t row = 0;
       for (const auto& en : sr.entries)
-        for (int i = 0; i < en.count; ++i, ++row) tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, w, b.data() + row * std::size_t(g.V));
+        for (int i = 0; i < en.count; ++i, ++row)
+          tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, en.expert, w, b.data() + row * std::size_t(g.V));
     } else if (sr.kind == "gain") {
       const std::string nm = sr.which == 2 ? "norm.weight"
                                            : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
@@ -2434,6 +2598,12 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
       bcast(C_NEGINF, -std::numeric_limits<float>::infinity());
       for (int s = 0; s < g.kvpt; ++s)
         for (int e = s * g.hd * g.wb; e < (s + 1) * g.hd * g.wb; ++e) b[std::size_t((C_SLOT0 + s) * g.V + e)] = 0xFF;
+    } else if (sr.kind == "moe") {
+      for (int e = 0; e < g.E; ++e) {
+        f32(b, std::size_t(e), float(e));
+        const std::int32_t valid = e < g.X ? -1 : 0;
+        std::memcpy(b.data() + std::size_t(g.V) + 4 * std::size_t(e), &valid, 4);
+      }
     } else if (sr.kind == "iota") {
       for (int hh = 0; hh < g.G; ++hh)
         for (int v = 0; v < g.NS; ++v)
@@ -2460,7 +2630,10 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   j["batch"] = plan.spec.batch;
   j["chips_used"] = plan.chips.size();
   j["chips_per_layer"] = plan.chips_per_layer;
-  j["layers_per_chip"] = plan.layers_per_chip;
+  j["layers_per_chip"] = plan.layers_per_chip;  // (tensor groups: layers per group)
+  j["tensor"] = plan.tensor;
+  j["groups"] = plan.groups;
+  if (plan.model.experts > 0) j["experts"] = {{"experts", plan.model.experts}, {"per_token", plan.model.experts_per_token}};
   j["head_chips"] = plan.head_chips;
   j["programs"] = plan.program_names;
   j["numerics"] = {{"weight_type", std::string(isa::dtype_info(plan.wtype).name)}, {"reduce_block", plan.reduce_block}};
@@ -2483,6 +2656,8 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   for (const auto& c : plan.chips) {
     chips.push_back({{"chip", c.chip},
                      {"stage", c.stage},
+                     {"group", c.group},
+                     {"member", c.member},
                      {"units", c.units},
                      {"program", plan.program_names[std::size_t(c.program)]},
                      {"start_delay", c.start_delay},

@@ -116,9 +116,13 @@ struct Spec {
 };
 
 std::vector<Spec> specs(const ModelShape& m) {
-  if (m.experts > 0 || m.kv_lora_rank > 0)
-    throw Error(fmt::format("model '{}': the decoder handles dense models with grouped-query attention only "
-                            "(mixture-of-experts and latent attention are not implemented)",
+  if (m.kv_lora_rank > 0)
+    throw Error(fmt::format("model '{}': the decoder handles grouped-query attention only (multi-head latent attention, "
+                            "kv_lora_rank, is not implemented)",
+                            m.name));
+  if (m.experts > 0 && (m.shared_experts > 0 || m.dense_layers > 0))
+    throw Error(fmt::format("model '{}': mixture-of-experts layers with shared experts or leading dense layers are not "
+                            "implemented (Mixtral-style routed experts are)",
                             m.name));
   if (m.heads % m.kv_heads != 0) throw Error(fmt::format("model '{}': heads must be a multiple of kv_heads", m.name));
   if (m.head_dim % 2 != 0) throw Error(fmt::format("model '{}': head_dim must be even (RoPE)", m.name));
@@ -133,6 +137,16 @@ std::vector<Spec> specs(const ModelShape& m) {
     s.push_back({p + "attention.wv.weight", true, {kv, d}});
     s.push_back({p + "attention.wo.weight", true, {d, q}});
     s.push_back({p + "ffn_norm.weight", false, {d}});
+    if (m.experts > 0) {
+      s.push_back({p + "feed_forward.gate.weight", true, {m.experts, d}});
+      for (int e = 0; e < m.experts; ++e) {
+        const std::string x = fmt::format("{}feed_forward.experts.{}.", p, e);
+        s.push_back({x + "w1.weight", true, {m.ffn, d}});
+        s.push_back({x + "w3.weight", true, {m.ffn, d}});
+        s.push_back({x + "w2.weight", true, {d, m.ffn}});
+      }
+      continue;
+    }
     s.push_back({p + "feed_forward.w1.weight", true, {m.ffn, d}});
     s.push_back({p + "feed_forward.w3.weight", true, {m.ffn, d}});
     s.push_back({p + "feed_forward.w2.weight", true, {d, m.ffn}});
@@ -187,6 +201,30 @@ float rope_sin(const ModelShape& m, int pos, int i) {
   return float(std::sin(double(pos) * std::pow(m.rope_theta, -2.0 * double(i) / double(m.head_dim))));
 }
 
+std::vector<float> moe_gates(const std::vector<float>& logits, int k) {
+  const std::size_t E = logits.size();
+  std::vector<char> chosen(E, 0);
+  std::vector<float> l = logits;
+  for (int j = 0; j < k; ++j) {
+    std::size_t best = E;
+    for (std::size_t e = 0; e < E; ++e)
+      if (!chosen[e] && (best == E || l[e] > l[best])) best = e;
+    if (best == E) break;
+    chosen[best] = 1;
+  }
+  float mx = -std::numeric_limits<float>::infinity();
+  for (float v : logits) mx = std::max(mx, v);
+  std::vector<float> ex(E, 0.0f), g(E, 0.0f);
+  float s = 0.0f;
+  for (std::size_t e = 0; e < E; ++e) {
+    if (chosen[e]) ex[e] = num::exp_f32(logits[e] - mx);
+    s = s + ex[e];
+  }
+  const float r = num::recip_f32(s);
+  for (std::size_t e = 0; e < E; ++e) g[e] = ex[e] * r;
+  return g;
+}
+
 int argmax(const std::vector<float>& v) {
   int best = 0;
   for (std::size_t i = 1; i < v.size(); ++i)
@@ -212,9 +250,17 @@ ReferenceDecoder::ReferenceDecoder(const ModelShape& m, const std::map<std::stri
     L.wk = decode(w.at(p + "attention.wk.weight"));
     L.wv = decode(w.at(p + "attention.wv.weight"));
     L.wo = decode(w.at(p + "attention.wo.weight"));
-    L.w1 = decode(w.at(p + "feed_forward.w1.weight"));
-    L.w3 = decode(w.at(p + "feed_forward.w3.weight"));
-    L.w2 = decode(w.at(p + "feed_forward.w2.weight"));
+    if (m.experts > 0) {
+      L.router = decode(w.at(p + "feed_forward.gate.weight"));
+      for (int e = 0; e < m.experts; ++e) {
+        const std::string x = fmt::format("{}feed_forward.experts.{}.", p, e);
+        L.experts.push_back({decode(w.at(x + "w1.weight")), decode(w.at(x + "w3.weight")), decode(w.at(x + "w2.weight"))});
+      }
+    } else {
+      L.w1 = decode(w.at(p + "feed_forward.w1.weight"));
+      L.w3 = decode(w.at(p + "feed_forward.w3.weight"));
+      L.w2 = decode(w.at(p + "feed_forward.w2.weight"));
+    }
     layers_.push_back(std::move(L));
   }
   reset();
@@ -346,14 +392,27 @@ std::vector<float> ReferenceDecoder::step(int token, int pos) {
     }
     auto o = matvec(L.wo, attn, d);
     for (std::size_t i = 0; i < d; ++i) x[i] = x[i] + o[i];
-    // SwiGLU feed-forward.
+    // SwiGLU feed-forward (of every expert, weighted by its gate, in a mixture of experts).
     auto h2 = rmsnorm(x, L.ffn_norm);
-    auto gate = matvec(L.w1, h2, std::size_t(m_.ffn));
-    auto up = matvec(L.w3, h2, std::size_t(m_.ffn));
-    std::vector<float> a(gate.size());
-    for (std::size_t i = 0; i < a.size(); ++i) a[i] = rnd(num::silu_f32(gate[i]) * up[i]);
-    auto dn = matvec(L.w2, a, d);
-    for (std::size_t i = 0; i < d; ++i) x[i] = x[i] + dn[i];
+    auto swiglu = [&](const std::vector<float>& w1, const std::vector<float>& w3, const std::vector<float>& w2) {
+      auto gate = matvec(w1, h2, std::size_t(m_.ffn));
+      auto up = matvec(w3, h2, std::size_t(m_.ffn));
+      std::vector<float> a(gate.size());
+      for (std::size_t i = 0; i < a.size(); ++i) a[i] = rnd(num::silu_f32(gate[i]) * up[i]);
+      return matvec(w2, a, d);
+    };
+    if (m_.experts == 0) {
+      auto dn = swiglu(L.w1, L.w3, L.w2);
+      for (std::size_t i = 0; i < d; ++i) x[i] = x[i] + dn[i];
+      continue;
+    }
+    const auto g = moe_gates(matvec(L.router, h2, std::size_t(m_.experts)), m_.experts_per_token);
+    for (std::size_t e = 0; e < L.experts.size(); ++e) {
+      // Every expert, in order; an expert not chosen has gate 0 and adds (y * 0) = a zero.
+      const auto& X = L.experts[e];
+      auto dn = swiglu(X.w1, X.w3, X.w2);
+      for (std::size_t i = 0; i < d; ++i) x[i] = x[i] + (dn[i] * g[e]);
+    }
   }
   auto hf = rmsnorm(x, norm_);
   return matvec(out_, hf, std::size_t(m_.vocab));

@@ -32,11 +32,13 @@ std::string weight_dtype_name(isa::Dtype t);  // "fp8", "bf16", "int8"
 //   layers.L.attention_norm.weight, layers.L.ffn_norm.weight, norm.weight [d]   f32
 //   layers.L.attention.wq.weight [heads*hd, d], .wk/.wv [kv_heads*hd, d], .wo [d, heads*hd]
 //   layers.L.feed_forward.w1 (gate) / .w3 (up) [ffn, d], .w2 (down) [d, ffn]
+//   mixture of experts instead: layers.L.feed_forward.gate.weight [experts, d] (the router),
+//   layers.L.feed_forward.experts.E.w1 / .w3 [ffn, d], .w2 [d, ffn]
 //   output.weight [vocab, d]                              wtype
 std::vector<std::string> weight_names(const ModelShape& m);
 
 // Seeded random weights: matrices ~ N(0, 1/in), embeddings ~ N(0, 1), norm gains ~ 1 + N(0, 0.1),
-// each value rounded once (RNE) to its type. Dense models with grouped-query attention only.
+// each value rounded once (RNE) to its type. Grouped-query attention; dense or routed experts.
 std::map<std::string, io::Tensor> gen_weights(const ModelShape& m, std::uint64_t seed, isa::Dtype wtype);
 
 // Checks names, dtypes and shapes against the model; throws lpu::FormatError naming the tensor.
@@ -58,8 +60,13 @@ class ReferenceDecoder {
   const std::vector<std::vector<float>>& vcache(int layer) const { return vcache_[std::size_t(layer)]; }
 
  private:
+  struct Expert {
+    std::vector<float> w1, w3, w2;
+  };
   struct Layer {
     std::vector<float> attn_norm, ffn_norm, wq, wk, wv, wo, w1, w3, w2;
+    std::vector<float> router;     // mixture of experts: [experts, d]
+    std::vector<Expert> experts;
   };
   float rnd(float x) const;  // round to the weight type
   std::vector<float> rmsnorm(const std::vector<float>& x, const std::vector<float>& g) const;
@@ -71,6 +78,13 @@ class ReferenceDecoder {
 };
 
 int argmax(const std::vector<float>& v);
+
+// Mixture-of-experts gates from the router's logits: the k largest logits are chosen (equal
+// logits: the lower expert first), gate = exp(logit - max) / sum over the chosen, 0 for the
+// others; the sum runs over the experts in order (the ISA's SUM of a vector), exp and the
+// reciprocal are the ISA's f32 functions. Every expert's output is then added to x in expert
+// order, times its gate (docs/decode.md, "Mixture of experts").
+std::vector<float> moe_gates(const std::vector<float>& logits, int k);
 
 // The RoPE table of the model definition: cos and sin of pos * theta^(-2i/hd), computed in
 // double and rounded to f32, i in [0, hd/2).
