@@ -436,7 +436,7 @@ TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing
   check_against_reference(s, 8, {3, 4}, 8);
 }
 
-TEST_CASE("tensor groups must be linked all-to-all; the group size is checked") {
+TEST_CASE("tensor groups must be linked all-to-all, and the group size is checked") {
   // The LPX rack links chips all-to-all within a tray of 8 only.
   auto s = spec_of("tiny", kLpx, 64);
   s.partition = "tensor";

@@ -1901,14 +1901,16 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
         "`lpu capacity` (weights {:.2f} GB + KV cache {:.2f} GB in {:.1f} MB per chip){}{}",
         m.name, weight_dtype_name(plan.wtype), ctx, spec.users, spec.users == 1 ? "" : "s", N, cfg.name, c.chips,
         double(c.chips) / cfg.chips, cfg.chips, c.weight_bytes / 1e9, c.kv_bytes / 1e9, c.chip_sram_bytes / 1e6,
-        need_chips > 0 ? fmt::format(", and {} chips ({:.2f} racks) with this generator's layout (padded tiles, a layer's "
-                                     "attention core and KV cache on one chip)",
-                                     need_chips, double(need_chips) / cfg.chips)
+        need_chips > 0 ? fmt::format(", and {} chips ({:.2f} racks) with this generator's layout ({})", need_chips,
+                                     double(need_chips) / cfg.chips,
+                                     spec.partition == "pipeline"
+                                         ? "padded tiles, a layer's attention core and KV cache on one chip"
+                                         : "padded tiles, whole layers per tensor group")
                        : std::string(),
         why.empty() ? "" : "; " + why));
   };
 
-  if (kv_tiles > cap)
+  if (spec.partition == "pipeline" && kv_tiles > cap)
     throw does_not_fit(0, fmt::format("one layer's KV cache for {} user(s) at context {} ({:.1f} MB) does not fit one chip beside "
                                       "its tables and scratch; the KV cache of a layer is not split across chips",
                                       spec.users, ctx, double(kv_rows) * g.V / 1e6));
@@ -1982,6 +1984,48 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     detail->syms.push_back(std::move(syms));
   };
 
+
+  // The chips in pipeline order: consecutive stages on linked chips. Chips 0, 1, ... when they
+  // form a chain (lpx, ring, full); else a walk that always moves to the unvisited neighbour
+  // with the fewest unvisited neighbours (Warnsdorff's rule: a snake through a torus).
+  auto chain_order = [&](int S) {
+    std::vector<int> order;
+    bool chain = true;
+    for (int c = 0; c + 1 < S && chain; ++c) chain = cfg.topology.link_to(c, c + 1) >= 0;
+    if (chain) {
+      for (int c = 0; c < S; ++c) order.push_back(c);
+    } else {
+      std::vector<char> used(std::size_t(cfg.chips), 0);
+      auto nbrs = [&](int c) {
+        std::vector<int> v;
+        for (int l = 0; l < cfg.topology.links; ++l) {
+          const int pc = cfg.topology.port(c, l).peer;
+          if (pc >= 0 && pc < N && !used[std::size_t(pc)] && std::find(v.begin(), v.end(), pc) == v.end()) v.push_back(pc);
+        }
+        return v;
+      };
+      int c = 0;
+      for (;;) {
+        order.push_back(c);
+        used[std::size_t(c)] = 1;
+        if (int(order.size()) == S) break;
+        int best = -1;
+        std::size_t best_deg = 0;
+        for (int pc : nbrs(c)) {
+          const auto deg = nbrs(pc).size();
+          if (best < 0 || deg < best_deg || (deg == best_deg && pc < best)) {
+            best = pc;
+            best_deg = deg;
+          }
+        }
+        if (best < 0)
+          throw Error(fmt::format("no chain of {} linked chips found in topology {} (the walk ended after {} chips)", S,
+                                  cfg.topology.describe(), order.size()));
+        c = best;
+      }
+    }
+    return order;
+  };
 
   // ---- tensor and hybrid partitions: groups of T directly linked chips ----
   auto plan_groups = [&]() {
@@ -2090,21 +2134,24 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     plan.groups = G;
     plan.chips_per_layer = T;
     plan.head_chips = head_owner >= 0 ? 1 : T;
-    // Groups are the blocks of T consecutive chips; each must be linked all-to-all and to the
-    // next by at least one link (the leaders: the pair with the most links).
-    for (int gi = 0; gi < G; ++gi) {
-      const auto [a0, b0] = unlinked(gi * T, T);
-      if (a0 >= 0)
-        throw Error(fmt::format("tensor group {} (chips {}..{}) is not linked all-to-all: chips {} and {} are not linked in "
-                                "topology {}",
-                                gi, gi * T, gi * T + T - 1, a0, b0, cfg.topology.describe()));
-    }
+    // Groups are blocks of T chips along the chain the pipeline partition uses (chips 0, 1, ...
+    // on the LPX rack, whose blocks of 8 are its trays; a snake through a torus); each must be
+    // linked all-to-all and to the next by at least one link (the leaders: the pair with the
+    // most links).
+    const std::vector<int> ord = chain_order(G * T);
+    auto chip_of = [&](int gi, int mb) { return ord[std::size_t(gi * T + mb)]; };
+    for (int gi = 0; gi < G; ++gi)
+      for (int a0 = 0; a0 < T; ++a0)
+        for (int b0 = 0; b0 < T; ++b0)
+          if (a0 != b0 && nlinks(chip_of(gi, a0), chip_of(gi, b0)) == 0)
+            throw Error(fmt::format("tensor group {} is not linked all-to-all: chips {} and {} are not linked in topology {}", gi,
+                                    chip_of(gi, a0), chip_of(gi, b0), cfg.topology.describe()));
     std::vector<std::pair<int, int>> leaders(std::size_t(G), {0, 0});  // (out leader of gi, in leader of gi + 1)
     for (int gi = 0; gi + 1 < G; ++gi) {
       int best = 0;
       for (int a0 = 0; a0 < T; ++a0)
         for (int b0 = 0; b0 < T; ++b0) {
-          const int n = nlinks(gi * T + a0, (gi + 1) * T + b0);
+          const int n = nlinks(chip_of(gi, a0), chip_of(gi + 1, b0));
           if (n > best) {
             best = n;
             leaders[std::size_t(gi)] = {a0, b0};
@@ -2112,9 +2159,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
         }
       if (best == 0)
         throw Error(fmt::format("tensor groups {} and {} (chips {}.. and {}..) have no link between them in topology {}", gi, gi + 1,
-                                gi * T, (gi + 1) * T, cfg.topology.describe()));
+                                chip_of(gi, 0), chip_of(gi + 1, 0), cfg.topology.describe()));
     }
-    auto chip_of = [&](int gi, int mb) { return gi * T + mb; };
     // Links of member mb of group gi to its peers (slot order: peer offset d = 1 .. T-1, then link).
     auto peer_out = [&](int gi, int mb) {
       std::vector<int> ls;
@@ -2133,10 +2179,11 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       }
       return ls;
     };
-    const Cycle peer_ser = link_timing(cfg, 0, links_between(0, 1)[0]).serialisation;
+    const Cycle peer_ser = link_timing(cfg, chip_of(0, 0), links_between(chip_of(0, 0), chip_of(0, 1))[0]).serialisation;
     // SEND issue to arrival from each member (its first peer link; the group's links are alike).
     std::vector<Cycle> hop_from;
-    for (int mb = 0; mb < T; ++mb) hop_from.push_back(link_timing(cfg, mb, links_between(mb, (mb + 1) % T)[0]).hop());
+    for (int mb = 0; mb < T; ++mb)
+      hop_from.push_back(link_timing(cfg, chip_of(0, mb), links_between(chip_of(0, mb), chip_of(0, (mb + 1) % T))[0]).hop());
     // Work on every member at once, on the host's cores (the members' schedules are independent
     // between exchanges).
     const int hw = std::max(1, int(std::thread::hardware_concurrency()));
@@ -2331,46 +2378,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     }
     const int S = int(stages.size());
     if (S > N) throw does_not_fit(S, "");
-    // The chips in pipeline order: consecutive stages on linked chips. Chips 0, 1, ... when they
-    // form a chain (lpx, ring, full); else a walk that always moves to the unvisited neighbour
-    // with the fewest unvisited neighbours (Warnsdorff's rule: a snake through a torus).
-    std::vector<int> order;
-    {
-      bool chain = true;
-      for (int c = 0; c + 1 < S && chain; ++c) chain = cfg.topology.link_to(c, c + 1) >= 0;
-      if (chain) {
-        for (int c = 0; c < S; ++c) order.push_back(c);
-      } else {
-        std::vector<char> used(std::size_t(cfg.chips), 0);
-        auto nbrs = [&](int c) {
-          std::vector<int> v;
-          for (int l = 0; l < cfg.topology.links; ++l) {
-            const int pc = cfg.topology.port(c, l).peer;
-            if (pc >= 0 && pc < N && !used[std::size_t(pc)] && std::find(v.begin(), v.end(), pc) == v.end()) v.push_back(pc);
-          }
-          return v;
-        };
-        int c = 0;
-        for (;;) {
-          order.push_back(c);
-          used[std::size_t(c)] = 1;
-          if (int(order.size()) == S) break;
-          int best = -1;
-          std::size_t best_deg = 0;
-          for (int pc : nbrs(c)) {
-            const auto deg = nbrs(pc).size();
-            if (best < 0 || deg < best_deg || (deg == best_deg && pc < best)) {
-              best = pc;
-              best_deg = deg;
-            }
-          }
-          if (best < 0)
-            throw Error(fmt::format("no chain of {} linked chips found in topology {} (the walk ended after {} chips)", S,
-                                    cfg.topology.describe(), order.size()));
-          c = best;
-        }
-      }
-    }
+    const std::vector<int> order = chain_order(S);
 
     std::int64_t delay = 0;
     std::vector<Cycle> arrivals, prev_send, prev_arrival;
