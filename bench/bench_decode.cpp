@@ -3,6 +3,7 @@
 // generation (planning and scheduling every distinct stage) and the assembly are timed apart
 // from the emulation. Prints, never asserts.
 // Usage: bench_decode [model (llama-3-70b)] [rack file (configs/lpx-rack.toml)] [context (8192)]
+//                     [partition (pipeline | tensor | hybrid)]
 #include <fmt/format.h>
 
 #include <chrono>
@@ -33,8 +34,10 @@ int main(int argc, char** argv) {
   spec.model = argc > 1 ? argv[1] : "llama-3-70b";
   spec.rack = argc > 2 ? argv[2] : std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
   spec.context = argc > 3 ? std::stoi(argv[3]) : 8192;
-  fmt::print("bench_decode: {} fp8 on {}, context {}, timing-only, one decode token (one run of every chip's program)\n",
-             spec.model, spec.rack, spec.context);
+  spec.partition = argc > 4 ? argv[4] : "pipeline";
+  fmt::print("bench_decode: {} fp8 on {}, context {}, {} partition, timing-only, one decode token (one run of every chip's "
+             "program)\n",
+             spec.model, spec.rack, spec.context, spec.partition);
   double t0 = now();
   auto plan = workload::plan_decoder(spec);
   const double plan_s = now() - t0;
