@@ -25,6 +25,7 @@ const std::string kSmall = std::string(LPU_SOURCE_DIR) + "/examples/decode/small
 const std::string kTray8 = std::string(LPU_SOURCE_DIR) + "/configs/tray8.toml";
 const std::string kLpx = std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
 const std::string kMini4k = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-4k.toml";
+const std::string kMini4moe = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-moe.toml";
 
 DecoderSpec spec_of(const std::string& model, const std::string& rack, int context) {
   DecoderSpec s;
@@ -501,8 +502,9 @@ TEST_CASE("mixture-of-experts gates: the top k logits, lower expert first among 
   CHECK(g[2] == doctest::Approx(0.75).epsilon(1e-5));
 }
 
-TEST_CASE("mixture of experts (tiny-moe: 4 experts, 2 per token) on tensor groups: identical tokens and logits") {
+TEST_CASE("mixture of experts, every expert evaluated (tiny-moe: 4 experts, 2 per token) on tensor groups: identical tokens and logits") {
   auto s = grouped("tiny-moe", kMini4, "tensor", 4);
+  s.moe = "dense";
   auto plan = plan_decoder(s);
   // Every expert's 2 gate/up row tiles (ffn 64 = 2 tiles of 32 on mini) go to members 1 and 3
   // (shares [0,0) [0,1) [1,1) [1,2)), its 2 down row tiles likewise; one member has the router.
@@ -522,8 +524,51 @@ TEST_CASE("mixture of experts (tiny-moe: 4 experts, 2 per token) on tensor group
   CHECK(r2.greedy({1, 2, 3}, 16) != r1.greedy({1, 2, 3}, 16));
 }
 
-TEST_CASE("mixture of experts in a hybrid pipeline of two groups, bf16: identical tokens and logits") {
+TEST_CASE("mixture of experts, every expert evaluated, in a hybrid pipeline of two groups, bf16: identical tokens and logits") {
   auto s = grouped("tiny-moe", kMini4, "hybrid", 2);
   s.dtype = "bf16";
+  s.moe = "dense";
   check_against_reference(s, 10, {4, 5}, 12);
+}
+
+TEST_CASE("sparse routing: the chosen experts' weights GATHERed by an index computed on chip, identical tokens and logits") {
+  auto s = grouped("tiny-moe", kMini4moe, "tensor", 4);
+  auto plan = plan_decoder(s);
+  // Slot units (the k-th chosen expert) instead of every expert; weights stored per expert
+  // region; the programs GATHER.
+  int gathers = 0, regions = 0;
+  for (const auto& c : plan.chips) {
+    CHECK(c.units.find("L0.x") == std::string::npos);
+    for (const auto& sym : c.placement) regions += sym["symbol"].get<std::string>()[0] == 'X';
+  }
+  for (const auto& txt : plan.programs)
+    for (std::size_t at = txt.find("GATHER"); at != std::string::npos; at = txt.find("GATHER", at + 1)) ++gathers;
+  CHECK(gathers > 0);
+  CHECK(regions > 0);
+  check_against_reference(s, 9, {1, 2, 3}, 16);
+  // Half the expert tiles of the dense evaluation per token (2 of 4 experts).
+  auto d = s;
+  d.moe = "dense";
+  std::int64_t ts = 0, td = 0;
+  for (const auto& c : plan.chips) ts += c.tiles;
+  for (const auto& c : plan_decoder(d).chips) td += c.tiles;
+  CHECK(ts < td);
+}
+
+TEST_CASE("sparse routing in a hybrid pipeline and with unequal shares: identical tokens and logits") {
+  check_against_reference(grouped("tiny-moe", kMini4moe, "hybrid", 2), 11, {6}, 12);
+  auto s = grouped("tiny-moe", kMini4moe, "tensor", 3);
+  s.dtype = "bf16";
+  check_against_reference(s, 12, {7, 8}, 8);
+}
+
+TEST_CASE("sparse routing is refused clearly where it cannot run") {
+  auto s = grouped("tiny-moe", kMini4moe, "tensor", 4);
+  s.batch = 2;
+  s.users = 2;
+  CHECK(error_of(s).find("--moe sparse") != std::string::npos);
+  s = grouped("tiny-moe", kMini4, "tensor", 4);  // plain mini: too few MEM slices beside the expert regions
+  CHECK(error_of(s).find("does not fit") != std::string::npos);
+  s.moe = "both";
+  CHECK(error_of(s).find("--moe both") != std::string::npos);
 }

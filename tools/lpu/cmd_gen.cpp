@@ -37,6 +37,11 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
       ->capture_default_str();
   sub->add_option("--links", s.max_links, "parallel C2C links between consecutive stages and between group members")
       ->capture_default_str();
+  sub->add_option("--moe", s.moe,
+                  "mixture of experts: sparse (the chosen experts' weights, GATHERed by an index computed on chip) or dense "
+                  "(every expert, weighted by its gate)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sparse", "dense"}));
 }
 
 void resolve_rack(workload::DecoderSpec& s) {

@@ -55,6 +55,8 @@ struct Geo {
   int kaj(int j) const { return std::min(ka, n - j * ka); }
   int B = 1, U = 1;
   int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
+  bool sparse = false;  // the chosen experts' weights only, GATHERed by an index computed on chip
+  int XS = 0;           // sparse: rows of an expert's region in a weight slice (expert e at e XS)
   isa::Dtype t = isa::Dtype::E4m3;
   std::string tn;  // "e4m3"
   std::int64_t tile_bytes() const { return std::int64_t(n) * V; }
@@ -163,7 +165,8 @@ struct Unit {
   int idx = 0;
   std::int64_t tiles = 0;
   int first = 0, count = 0;  // Xchg: the run exchanged
-  int expert = -1;           // Chunk, Down (and their Xchg) of a mixture of experts
+  int expert = -1;           // Chunk, Down (and their Xchg) of a mixture of experts, every expert
+  int slot = -1;             // ... or of the slot-th expert chosen (sparse routing)
 };
 constexpr int kXchgIn = 100;
 
@@ -172,8 +175,11 @@ std::string unit_name(const Unit& u) {
     case Unit::Qkv: return fmt::format("L{}.qkv[{}]", u.layer, u.idx);
     case Unit::Core: return fmt::format("L{}.attn", u.layer);
     case Unit::Wo: return fmt::format("L{}.wo[{}]", u.layer, u.idx);
-    case Unit::Chunk: return u.expert >= 0 ? fmt::format("L{}.x{}.ffn_up[{}]", u.layer, u.expert, u.idx) : fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
+    case Unit::Chunk:
+      if (u.slot >= 0) return fmt::format("L{}.k{}.ffn_up[{}]", u.layer, u.slot, u.idx);
+      return u.expert >= 0 ? fmt::format("L{}.x{}.ffn_up[{}]", u.layer, u.expert, u.idx) : fmt::format("L{}.ffn_up[{}]", u.layer, u.idx);
     case Unit::Down:
+      if (u.slot >= 0) return fmt::format("L{}.k{}.ffn_down[{}]", u.layer, u.slot, u.idx);
       return u.expert >= 0 ? fmt::format("L{}.x{}.ffn_down[{}]", u.layer, u.expert, u.idx) : fmt::format("L{}.ffn_down[{}]", u.layer, u.idx);
     case Unit::Router: return fmt::format("L{}.router", u.layer);
     case Unit::Head: return fmt::format("head[{}]", u.idx);
@@ -192,14 +198,14 @@ std::string describe_units(const std::vector<Unit>& us) {
     }
     std::size_t j = i;
     while (j + 1 < us.size() && us[j + 1].k == us[i].k && us[j + 1].layer == us[i].layer && us[j + 1].expert == us[i].expert &&
-           us[j + 1].idx == us[j].idx + 1)
+           us[j + 1].slot == us[i].slot && us[j + 1].idx == us[j].idx + 1)
       ++j;
     if (!s.empty()) s += " ";
     if (us[i].k == Unit::Core) s += fmt::format("L{}.attn", us[i].layer);
     else if (us[i].k == Unit::Router) s += fmt::format("L{}.router", us[i].layer);
-    else if (us[i].expert >= 0) {
-      s += fmt::format("L{}.x{}.{}[{},{})", us[i].layer, us[i].expert, us[i].k == Unit::Chunk ? "ffn_up" : "ffn_down", us[i].idx,
-                       us[j].idx + 1);
+    else if (us[i].expert >= 0 || us[i].slot >= 0) {
+      s += fmt::format("L{}.{}{}.{}[{},{})", us[i].layer, us[i].slot >= 0 ? "k" : "x", us[i].slot >= 0 ? us[i].slot : us[i].expert,
+                       us[i].k == Unit::Chunk ? "ffn_up" : "ffn_down", us[i].idx, us[j].idx + 1);
     } else {
       const char* nm = us[i].k == Unit::Qkv ? "qkv" : us[i].k == Unit::Wo ? "wo" : us[i].k == Unit::Chunk ? "ffn_up"
                        : us[i].k == Unit::Down ? "ffn_down" : "head";
@@ -216,7 +222,8 @@ std::string role_key(const std::vector<Unit>& us) {
   std::string s;
   const int l0 = us.empty() ? 0 : us[0].layer;
   for (const auto& u : us)
-    s += fmt::format("{}:{}:{}:{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx, u.first, u.count, u.expert);
+    s += fmt::format("{}:{}:{}:{}:{}:{}:{};", int(u.k), u.k == Unit::Head ? 0 : u.layer - l0, u.idx, u.first, u.count, u.expert,
+                     u.slot);
   return s;
 }
 
@@ -346,7 +353,9 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
       continue;
     }
     std::size_t j = i;
-    while (j + 1 < full.size() && full[j + 1].k == u.k && full[j + 1].layer == u.layer && full[j + 1].expert == u.expert) ++j;
+    while (j + 1 < full.size() && full[j + 1].k == u.k && full[j + 1].layer == u.layer && full[j + 1].expert == u.expert &&
+           full[j + 1].slot == u.slot)
+      ++j;
     const int first = u.idx, count = int(j - i + 1);
     auto [lo, hi] = own_range(first, count, T, me);
     if (u.k == Unit::Head && head_owner >= 0) {
@@ -357,13 +366,14 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
       if (full[k].idx >= lo && full[k].idx < hi) out.push_back(full[k]);
     // The down projections of the experts all add into the member's rows of x: one exchange
     // after the last expert's.
-    const bool more_downs = u.k == Unit::Down && u.expert >= 0 && j + 1 < full.size() && full[j + 1].k == Unit::Down &&
-                            full[j + 1].layer == u.layer;
+    const bool more_downs = u.k == Unit::Down && (u.expert >= 0 || u.slot >= 0) && j + 1 < full.size() &&
+                            full[j + 1].k == Unit::Down && full[j + 1].layer == u.layer;
     if (u.k != Unit::Head && !more_downs) {
       Unit x{Unit::Xchg, u.layer, int(u.k), 0};
       x.first = first;
       x.count = count;
       x.expert = u.expert;
+      x.slot = u.slot;
       out.push_back(x);
     }
     i = j + 1;
@@ -392,9 +402,15 @@ class Builder {
           std::vector<Cycle> arrivals, int in_links, Live in_live, Live out_live, int out_links, Cycle link_ser, Shard shard = {})
       : g_(g), p_(p), m_(m), units_(std::move(units)), layer0_(units_.empty() ? 0 : units_[0].layer), first_(first), dma_in_(dma_in),
         arr_(std::move(arrivals)),
-        in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, 0), sh_(std::move(shard)) {
+        in_links_(in_links), in_live_(in_live), out_live_(out_live), out_links_(out_links), S_(p, has_slots(units_)), sh_(std::move(shard)) {
     for (int l = 0; l < out_links_; ++l) S_.set_link_ser(l, link_ser);
     for (int l = 0; l < (sh_.T - 1) * sh_.peer_links; ++l) S_.set_link_ser(out_links_ + l, sh_.peer_ser);
+  }
+
+  static bool has_slots(const std::vector<Unit>& us) {
+    for (const auto& u : us)
+      if (u.slot >= 0) return true;
+    return false;
   }
 
   ChipOut build() {
@@ -470,16 +486,26 @@ class Builder {
     int mat, layer, r, c;
     std::vector<TilePart> parts;
     int expert = -1;
+    int slot = -1;        // sparse routing: the slot whose expert it loads (GATHER)
+    bool gather = false;  // its rows are stored for every expert, expert e at e XS rows further
   };
 
   void enumerate_tiles(std::vector<std::vector<TileRef>>& per_plane) {
     const int P = int(S_.planes().size());
     int rt = 0;
-    auto rowtile = [&](int mat, int layer, int r, int K, int expert = -1) {
-      auto& v = per_plane[std::size_t(rt % P)];
-      for (int c = 0; c < K; ++c) v.push_back({mat, layer, r, c, {}, expert});
-      rt_plane_.push_back(rt % P);
-      ++rt;
+    std::map<std::tuple<int, int, int>, int> gather_plane;  // sparse: a row tile's plane, the same for every slot
+    auto rowtile = [&](int mat, int layer, int r, int K, int expert = -1, int slot = -1) {
+      int pl = rt % P;
+      if (slot >= 0) {
+        auto [it, fresh] = gather_plane.emplace(std::make_tuple(mat, layer, r), pl);
+        pl = it->second;
+        if (fresh) ++rt;
+      } else {
+        ++rt;
+      }
+      auto& v = per_plane[std::size_t(pl)];
+      for (int c = 0; c < K; ++c) v.push_back({mat, layer, r, c, {}, expert, slot, slot >= 0});
+      rt_plane_.push_back(pl);
     };
     for (const auto& u : units_) {
       switch (u.k) {
@@ -492,10 +518,10 @@ class Builder {
         case Unit::Xchg: break;
         case Unit::Wo: rowtile(MO, u.layer, u.idx, g_.NO); break;
         case Unit::Chunk:
-          rowtile(MG, u.layer, u.idx, g_.NK, u.expert);
-          rowtile(MU, u.layer, u.idx, g_.NK, u.expert);
+          rowtile(MG, u.layer, u.idx, g_.NK, u.expert, u.slot);
+          rowtile(MU, u.layer, u.idx, g_.NK, u.expert, u.slot);
           break;
-        case Unit::Down: rowtile(MD, u.layer, u.idx, g_.RF, u.expert); break;
+        case Unit::Down: rowtile(MD, u.layer, u.idx, g_.RF, u.expert, u.slot); break;
         case Unit::Head: rowtile(MLM, 0, u.idx, g_.NK); break;
         case Unit::Router: rowtile(MR, u.layer, 0, g_.NK); break;
       }
@@ -539,94 +565,189 @@ class Builder {
     const int a = cdiv(g_.n, nq);
     // Slices each lane needs: its parts (at most `a` rows each) never straddle two slices.
     const int rows = p_.mem.rows;
-    std::vector<std::int64_t> lane_need(std::size_t(P * nq), 0);
+    // Sparse routing: tiles stored for every expert (GATHERed) take slices of their own, cut into
+    // `experts` regions of XS rows (a multiple of a part), expert e's parts in region e at the same
+    // offsets; the rows above the regions (the slice's tail) take dense parts.
+    std::vector<std::int64_t> lane_need(std::size_t(P * nq), 0), lane_dense(std::size_t(P * nq), 0);
+    const std::int64_t tail_row = std::int64_t(g_.X) * g_.XS;
     for (int pl = 0; pl < P; ++pl)
       for (int j = 0; j < nq; ++j) {
         const int cnt = std::max(0, std::min(a, g_.n - j * a));
         if (cnt == 0) continue;
-        const std::int64_t parts = std::int64_t(per_plane[std::size_t(pl)].size());
-        lane_need[std::size_t(pl * nq + j)] = (parts + rows / cnt - 1) / (rows / cnt);
+        std::int64_t dense = 0, stored = 0;
+        for (const auto& t : per_plane[std::size_t(pl)]) {
+          if (!t.gather) ++dense;
+          else if (t.slot == 0) ++stored;
+        }
+        const auto L = std::size_t(pl * nq + j);
+        std::int64_t gs = 0;
+        if (stored) {
+          gs = (stored * cnt + g_.XS - 1) / g_.XS;
+          dense = std::max<std::int64_t>(0, dense - gs * ((rows - tail_row) / cnt));
+        }
+        lane_dense[L] = (dense + rows / cnt - 1) / (rows / cnt);
+        lane_need[L] = lane_dense[L] + gs;
       }
     // Slices for the lanes: outermost first, on the plane's side first.
     auto& sl = S_.slices();
     std::vector<int> order(sl.size());
     for (std::size_t i = 0; i < sl.size(); ++i) order[i] = int(sl.size() - 1 - i);  // outer first
     std::set<int> used;
-    std::vector<std::vector<int>> lane_slices(std::size_t(P * nq));
-    bool progress = true;
-    while (progress) {
-      progress = false;
-      for (int pl = 0; pl < P; ++pl)
-        for (int j = 0; j < nq; ++j) {
-          const auto L = std::size_t(pl * nq + j);
-          if (std::int64_t(lane_slices[L].size()) >= lane_need[L]) continue;
-          const bool east = planes[std::size_t(pl)].position > S_.vxm_position();
-          int pick = -1;
-          for (int pass = 0; pass < 2 && pick < 0; ++pass)
-            for (int s : order) {
-              if (used.count(s)) continue;
-              const bool s_east = sl[std::size_t(s)].name[4] == 'e';
-              if (pass == 0 && s_east != east) continue;
-              pick = s;
-              break;
-            }
-          if (pick < 0) throw Error("does not fit: the weights need more MEM slices than the chip has");
-          used.insert(pick);
-          lane_slices[L].push_back(pick);
-          progress = true;
-        }
+    std::vector<std::vector<int>> lane_slices(std::size_t(P * nq)), gather_slices(std::size_t(P * nq));
+    // Expert-region slices first (outermost), so that the slices upstream of them, where the
+    // GATHER indexes are read, are dense weights or tables.
+    for (int phase = 0; phase < 2; ++phase) {
+      bool progress = true;
+      while (progress) {
+        progress = false;
+        for (int pl = 0; pl < P; ++pl)
+          for (int j = 0; j < nq; ++j) {
+            const auto L = std::size_t(pl * nq + j);
+            const std::int64_t want = phase == 0 ? lane_need[L] - lane_dense[L] : lane_dense[L];
+            auto& got = phase == 0 ? gather_slices[L] : lane_slices[L];
+            if (std::int64_t(got.size()) >= want) continue;
+            const bool east = planes[std::size_t(pl)].position > S_.vxm_position();
+            int pick = -1;
+            for (int pass = 0; pass < 2 && pick < 0; ++pass)
+              for (int s : order) {
+                if (used.count(s)) continue;
+                const bool s_east = sl[std::size_t(s)].name[4] == 'e';
+                if (pass == 0 && s_east != east) continue;
+                pick = s;
+                break;
+              }
+            if (pick < 0) throw Error("does not fit: the weights need more MEM slices than the chip has");
+            used.insert(pick);
+            got.push_back(pick);
+            if (phase == 0) gather_slices_.insert(pick);
+            progress = true;
+          }
+      }
     }
+    for (std::size_t L = 0; L < lane_slices.size(); ++L)
+      lane_slices[L].insert(lane_slices[L].end(), gather_slices[L].begin(), gather_slices[L].end());
     for (std::size_t s = 0; s < sl.size(); ++s)
       if (!used.count(int(s))) inner_.push_back(int(s));
+    if (std::getenv("LPU_GEN_DEBUG_LANES"))
+      for (std::size_t L = 0; L < lane_need.size(); ++L)
+        fmt::print(stderr, "lane {}: {} slices ({} dense), {} slices left for the rest\n", L, lane_need[L], lane_dense[L],
+                   sl.size() - used.size());
     // inner_ is in VXM-outward order already (slices() order).
     std::sort(inner_.begin(), inner_.end());
     for (int s : inner_) top_[s] = 0;
-    // Assign tile parts to lane slices; one symbol per used lane slice.
-    std::vector<std::size_t> cur(std::size_t(P * nq), 0);
-    std::vector<std::int64_t> fill(std::size_t(P * nq), 0);
-    std::map<std::pair<std::size_t, std::size_t>, std::size_t> symidx;  // (lane, slice k) -> syms_ index
-    std::vector<std::vector<ValueP>> lane_vals(std::size_t(P * nq));
+    // Assign tile parts to lane slices; one symbol per used part of a lane slice. Dense parts fill
+    // the lane's dense slices, then the tails of its expert-region slices; stored expert parts
+    // fill region 0 of the expert-region slices (sparse routing).
+    struct Bin {
+      std::size_t k;  // the lane's slice
+      std::int64_t row, end;
+    };
+    std::vector<std::vector<Bin>> dbins(std::size_t(P * nq));
+    for (std::size_t L = 0; L < lane_slices.size(); ++L)
+      for (std::size_t k = 0; k < lane_slices[L].size(); ++k)
+        if (std::int64_t(k) < lane_dense[L]) dbins[L].push_back({k, 0, rows});
+    for (std::size_t L = 0; L < lane_slices.size(); ++L)
+      for (std::size_t k = std::size_t(lane_dense[L]); k < lane_slices[L].size(); ++k)
+        if (tail_row < rows) dbins[L].push_back({k, tail_row, rows});
+    std::vector<std::size_t> cur(std::size_t(P * nq), 0), gcur(std::size_t(P * nq), 0);
+    std::vector<std::int64_t> fill(std::size_t(P * nq), 0), gfill(std::size_t(P * nq), 0);
+    for (std::size_t L = 0; L < gcur.size(); ++L) gcur[L] = std::size_t(lane_dense[L]);
+    std::map<std::tuple<std::size_t, std::size_t, bool>, std::pair<std::size_t, ValueP>> symidx;  // (lane, slice k, gather)
+    std::map<std::tuple<int, int, int, int>, std::vector<TilePart>> stored;  // (mat, layer, r, c) -> parts
+    auto lane_sym = [&](std::size_t L, std::size_t k, std::int64_t row, int pl, int j, bool gather) -> auto& {
+      auto key = std::make_tuple(L, k, gather);
+      if (!symidx.count(key)) {
+        if (k >= lane_slices[L].size()) throw Error("does not fit: weight lanes overflow");
+        const int s = lane_slices[L][k];
+        SymRows sr;
+        sr.name = fmt::format("{}{}{}q{}_{}", gather ? 'X' : 'W', sl[std::size_t(s)].name[4], pl, j, k);
+        sr.slice = s;
+        sr.row = row;
+        sr.dtype = g_.t;
+        sr.elems = g_.n;
+        sr.kind = "weights";
+        symidx[key] = {syms_.size(), S_.fixed(sr.name, s, row, int(rows - row), 0)};
+        syms_.push_back(sr);
+      }
+      return symidx[key];
+    };
     for (int pl = 0; pl < P; ++pl) {
       for (auto& t : per_plane[std::size_t(pl)]) {
+        if (t.gather && t.slot > 0) {  // the same stored rows as slot 0's use of the tile
+          t.parts = stored.at(std::make_tuple(t.mat, t.layer, t.r, t.c));
+          continue;
+        }
         for (int j = 0; j < nq; ++j) {
           const int cnt = std::max(0, std::min(a, g_.n - j * a));
           if (cnt == 0) continue;
           const auto L = std::size_t(pl * nq + j);
-          if (fill[L] + cnt > rows) {
-            cur[L]++;
-            fill[L] = 0;
+          std::size_t k = 0;
+          std::int64_t row0 = 0;
+          auto& f = t.gather ? gfill[L] : fill[L];
+          if (t.gather) {
+            // Region 0 of the lane's expert-region slices, continued in the next slice when full.
+            int done = 0;
+            while (done < cnt) {
+              if (f >= g_.XS) {
+                gcur[L]++;
+                f = 0;
+              }
+              const int take = int(std::min<std::int64_t>(cnt - done, g_.XS - f));
+              auto& [gi, gval] = lane_sym(L, gcur[L], 0, pl, j, true);
+              auto& gsr = syms_[gi];
+              gsr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j * a + done, take, t.expert});
+              TilePart tp;
+              tp.src = gval;
+              tp.first = int(f);
+              tp.count = take;
+              tp.srow = j * a + done;
+              tp.queue = j;
+              t.parts.push_back(tp);
+              f += take;
+              done += take;
+              gsr.rows = f;
+            }
+            continue;
+          } else {
+            while (cur[L] < dbins[L].size() && dbins[L][cur[L]].row + f + cnt > dbins[L][cur[L]].end) {
+              cur[L]++;
+              f = 0;
+            }
+            if (cur[L] >= dbins[L].size()) throw Error("does not fit: weight lanes overflow");
+            k = dbins[L][cur[L]].k;
+            row0 = dbins[L][cur[L]].row;
           }
-          if (cur[L] >= lane_slices[L].size()) throw Error("does not fit: weight lanes overflow");
-          const int s = lane_slices[L][cur[L]];
-          auto key = std::make_pair(L, cur[L]);
-          if (!symidx.count(key)) {
-            SymRows sr;
-            sr.name = fmt::format("W{}{}q{}_{}", sl[std::size_t(s)].name[4], pl, j, cur[L]);
-            sr.slice = s;
-            sr.row = 0;
-            sr.rows = 0;
-            sr.dtype = g_.t;
-            sr.elems = g_.n;
-            sr.kind = "weights";
-            symidx[key] = syms_.size();
-            syms_.push_back(sr);
-            lane_vals[L].push_back(S_.fixed(sr.name, s, 0, rows, 0));
-          }
-          auto& sr = syms_[symidx[key]];
+          auto& [si, val] = lane_sym(L, k, row0, pl, j, t.gather);
+          auto& sr = syms_[si];
           sr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j * a, cnt, t.expert});
           TilePart tp;
-          tp.src = lane_vals[L][cur[L]];
-          tp.first = int(fill[L]);
+          tp.src = val;
+          tp.first = int(f);
           tp.count = cnt;
           tp.srow = j * a;
           tp.queue = j;
           t.parts.push_back(tp);
-          fill[L] += cnt;
-          sr.rows = fill[L];
+          f += cnt;
+          sr.rows = f;
         }
+        if (t.gather) stored[std::make_tuple(t.mat, t.layer, t.r, t.c)] = t.parts;
       }
     }
-    for (auto& sr : syms_) S_.reserve_rows(sr.slice, 0, sr.rows);
+    // Expert regions: region e holds expert e's rows of the same tile parts, zero rows between.
+    for (auto& sr : syms_) {
+      if (sr.kind != "weights" || sr.name[0] != 'X') continue;
+      std::vector<SymRows::Entry> all;
+      for (int e = 0; e < g_.X; ++e) {
+        for (auto en : sr.entries) {
+          en.expert = e;
+          all.push_back(en);
+        }
+        if (e + 1 < g_.X && g_.XS > sr.rows) all.push_back({-1, 0, 0, 0, 0, int(g_.XS - sr.rows), -1});
+      }
+      sr.rows = std::int64_t(g_.X - 1) * g_.XS + sr.rows;
+      sr.entries = std::move(all);
+    }
+    for (auto& sr : syms_) S_.reserve_rows(sr.slice, sr.row, sr.rows);
     for (int pl = 0; pl < P; ++pl) {
       tiles_.push_back(std::move(per_plane[std::size_t(pl)]));
       tile_cursor_.push_back(0);
@@ -883,7 +1004,8 @@ class Builder {
     for (int c = 0; c < K; ++c) {
       const auto& t = list[std::size_t(tile_cursor_[std::size_t(pl)]++)];
       std::vector<LwPart> parts;
-      for (const auto& tp : t.parts) parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.queue});
+      for (const auto& tp : t.parts)
+        parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.queue, t.gather ? slot_idx(pl, tp.queue) : nullptr});
       MmGroup mg;
       mg.x = Rd{x, x0 + c, xs};
       mg.count = g_.B;
@@ -1027,8 +1149,8 @@ class Builder {
       case Unit::Qkv: qkv(u.layer, u.idx); break;
       case Unit::Core: core(u.layer, CoreRange(g_, u.first, u.count)); break;
       case Unit::Wo: wo(u.idx); break;
-      case Unit::Chunk: chunk(u.layer, u.idx, u.expert); break;
-      case Unit::Down: down(u.idx, u.expert); break;
+      case Unit::Chunk: chunk(u.layer, u.idx, u.expert, u.slot); break;
+      case Unit::Down: down(u.idx, u.expert, u.slot); break;
       case Unit::Router: router(u.layer); break;
       case Unit::Head: head(u.idx); break;
       case Unit::Xchg: throw Error("generator: internal error: an exchange outside step()");
@@ -1067,7 +1189,9 @@ class Builder {
           case Unit::Down:
             for (int p = 0; p < g_.ppv; ++p) r.emplace_back(x_, us * g_.NX + k * g_.ppv + p);
             break;
-          case Unit::Chunk: r.emplace_back(u.expert >= 0 ? expert_a(u.expert) : a_, us * g_.RF + k); break;
+          case Unit::Chunk:
+            r.emplace_back(u.slot >= 0 ? slot_a(u.slot) : u.expert >= 0 ? expert_a(u.expert) : a_, us * g_.RF + k);
+            break;
           case Unit::Router: r.emplace_back(logits_, us); break;
           default: throw Error("generator: internal error: an exchange of an unknown run");
         }
@@ -1140,14 +1264,20 @@ class Builder {
       S_.free(o_);
       o_.reset();
     }
-    if (u.idx == Unit::Chunk && h2_ && (u.expert < 0 || u.expert + 1 == g_.X)) {  // (the experts' chunks all read h2)
+    if (u.idx == Unit::Chunk && h2_ && ((u.expert < 0 && u.slot < 0) || u.expert + 1 == g_.X || u.slot + 1 == g_.XK)) {
+      // (the experts' chunks all read h2)
       S_.free(h2_);
       h2_.reset();
     }
     if (u.idx == Unit::Router) gating();
-    if (u.idx == Unit::Down && u.expert >= 0) {
+    if (u.idx == Unit::Down && (u.expert >= 0 || u.slot >= 0)) {
       for (auto& kv : ae_) S_.free(kv.second);
       ae_.clear();
+      for (auto& kv : sa_) S_.free(kv.second);
+      sa_.clear();
+      for (auto& v : sidx_)
+        if (v) S_.free(v);
+      sidx_.clear();
       S_.free(gates_);
       gates_.reset();
     }
@@ -1291,7 +1421,7 @@ class Builder {
           std::vector<LwPart> parts;
           for (int j = 0; j < 3; ++j) {
             const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
-            parts.push_back({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j});
+            parts.push_back({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr});
           }
           std::vector<MmGroup> mms;
           std::vector<int> gks;
@@ -1368,7 +1498,7 @@ class Builder {
             const int cnt = std::min(g_.prt, R - j * g_.prt);
             if (cnt <= 0) continue;
             const auto& kp = kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)][std::size_t(b / g_.bpsv)];
-            parts.push_back({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j});
+            parts.push_back({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr});
           }
           std::vector<MmGroup> mms;
           for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
@@ -1485,6 +1615,38 @@ class Builder {
     if (!v) v = S_.alloc(fmt::format("a{}", e), g_.B * g_.RF, 0);
     return v;
   }
+  ValueP slot_a(int j) {
+    auto& v = sa_[j];
+    if (!v) v = S_.alloc(fmt::format("k{}", j), g_.B * g_.RF, 0);
+    return v;
+  }
+  // The GATHER index of the current slot for lane (pl, queue): a copy per lane, each in its own
+  // MEM slice upstream of the lane's weight slices (one index READ per cycle per slice).
+  ValueP slot_idx(int pl, int queue) {
+    const int nq = int(S_.planes()[0].qids.size());
+    return sidx_.at(std::size_t((cur_slot_ * int(S_.planes().size()) + pl) * nq + queue));
+  }
+  // The slice of lane (pl, queue)'s GATHER index: one of the side's MEM slices upstream of the
+  // expert-region slices (which are the outermost), one per lane of the side, round robin.
+  int index_slice(int pl, int queue) const {
+    const auto& planes = S_.planes_const();
+    const bool east = planes[std::size_t(pl)].position > S_.vxm_position();
+    int lane = 0;
+    for (int p2 = 0; p2 < pl; ++p2)
+      if ((planes[std::size_t(p2)].position > S_.vxm_position()) == east) lane += int(planes[std::size_t(p2)].qids.size());
+    lane += queue;
+    const auto& sl = S_.slices_const();
+    std::vector<int> cand;
+    for (std::size_t s = 0; s < sl.size(); ++s)  // (VXM outward)
+      if ((sl[s].name[4] == 'e') == east) {
+        if (gather_slices_.count(int(s))) break;
+        cand.push_back(int(s));
+      }
+    if (cand.empty()) throw Error("does not fit: every MEM slice of a side holds expert weights; no room for the GATHER indexes");
+    // The outermost of them (next to the expert regions, away from the VXM's scratch traffic).
+    return cand[cand.size() - 1 - std::size_t(lane) % cand.size()];
+  }
+
   // The router's row tile: logits of the experts in lanes 0 .. X-1 of one f32 vector per user.
   void router(int l) {
     const std::string L = fmt::format("L{}", l);
@@ -1540,13 +1702,59 @@ class Builder {
       S_.free(d);
       auto ex2 = vop(f32op("SEL"), {all(sel), all(ex), kf32(0.0f)}, 1, isa::LatClass::VxmAlu, "moe.ex2");
       S_.free(ex);
-      S_.free(sel);
       auto sm = un(f32op("SUM"), all(ex2), 1, isa::LatClass::VxmReduce, "moe.sum");
       auto r = un(f32op("RECIP"), all(sm), 1, isa::LatClass::VxmTrans, "moe.r");
       S_.free(sm);
       auto gv = bin(f32op("MUL"), all(ex2), all(r), 1, "moe.g");
       S_.free(ex2);
       S_.free(r);
+      if (g_.sparse) {
+        // The chosen experts in increasing order (the order their outputs add into x, as the
+        // dense evaluation's): slot j's expert, its gate (the sum of the one-hot's lane) and its
+        // GATHER index e XS (i16 in every element), copied to the index slice of either side.
+        ValueP rem = sel;
+        for (int j = 0; j < g_.XK; ++j) {
+          auto cand = vop(f32op("SEL"), {all(rem), lanef, kf32(1e9f)}, 1, isa::LatClass::VxmAlu, "moe.kc");
+          auto nc = un(f32op("NEG"), all(cand), 1, isa::LatClass::VxmAlu, "moe.kn");
+          S_.free(cand);
+          auto mn = un(f32op("RMAX"), all(nc), 1, isa::LatClass::VxmReduce, "moe.km");
+          S_.free(nc);
+          auto e = un(f32op("NEG"), all(mn), 1, isa::LatClass::VxmAlu, "moe.ke");
+          S_.free(mn);
+          auto oh = bin(f32op("CMPEQ"), lanef, all(e), 1, "moe.koh");
+          auto gj = vop(f32op("SEL"), {all(oh), all(gv), kf32(0.0f)}, 1, isa::LatClass::VxmAlu, "moe.kg");
+          un(f32op("SUM"), all(gj), 1, isa::LatClass::VxmReduce, "moe.gate", Out{gates_, u * g_.XK + j, 1, {}, {}});
+          S_.free(gj);
+          if (j + 1 < g_.XK) {
+            auto r2 = vop("SEL.i32", {all(oh), Rd::constant("CONST.i32", 0), all(rem)}, 1, isa::LatClass::VxmAlu, "moe.rem");
+            if (rem != sel) S_.free(rem);
+            rem = r2;
+          }
+          S_.free(oh);
+          auto off = bin(f32op("MUL"), all(e), kf32(float(g_.XS)), 1, "moe.off");
+          S_.free(e);
+          std::vector<ValueP> halves;
+          for (int part = 0; part < 2; ++part)
+            halves.push_back(vop("CVT.f32.i16", {all(off)}, 1, isa::LatClass::VxmCvt, "moe.ix", std::nullopt,
+                                 {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(part))}));
+          S_.free(off);
+          auto ix = bin("ADD.i16", all(halves[0]), all(halves[1]), 1, fmt::format("kidx{}", j));
+          for (auto& h : halves) S_.free(h);
+          for (int pl = 0; pl < int(S_.planes().size()); ++pl)
+            for (int q = 0; q < int(S_.planes()[std::size_t(pl)].qids.size()); ++q) {
+              Out o;
+              o.name = fmt::format("kidx{}p{}q{}", j, pl, q);
+              o.pool = {index_slice(pl, q)};
+              sidx_.push_back(un("MOV", all(ix), 1, isa::LatClass::VxmAlu, o.name, o));
+            }
+          S_.free(ix);
+        }
+        if (rem != sel) S_.free(rem);
+        S_.free(sel);
+        S_.free(gv);
+        continue;
+      }
+      S_.free(sel);
       for (int e = 0; e < g_.X; ++e)
         vop("DIST.f32", {Rd{gv, 0, 0}}, 1, isa::LatClass::SxmShift, "moe.gb", Out{gates_, u * g_.X + e, 1, {}, {}},
             {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(e))}, e % 2 ? UnitKind::SxmW : UnitKind::SxmE);
@@ -1556,12 +1764,13 @@ class Builder {
     logits_.reset();
   }
 
-  void chunk(int l, int c, int e = -1) {
+  void chunk(int l, int c, int e = -1, int slot = -1) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
     if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
     ValueP gt = S_.alloc(L + ".gate", B * g_.ppv, min_ready(h2_));
     ValueP up = S_.alloc(L + ".up", B * g_.ppv, min_ready(h2_));
+    cur_slot_ = slot;
     rowtile(h2_, 0, g_.NK, g_.NK, {gt, 0, g_.ppv, true, g_.ppv});
     rowtile(h2_, 0, g_.NK, g_.NK, {up, 0, g_.ppv, true, g_.ppv});
     auto sl = un(f32op("SILU"), all(gt), B * g_.ppv, isa::LatClass::VxmTrans, L + ".silu");
@@ -1570,21 +1779,24 @@ class Builder {
     S_.free(sl);
     S_.free(up);
     // a[u][c]: one vector of the weight type per user.
-    const ValueP a = e >= 0 ? expert_a(e) : a_;
+    const ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
     for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a, u * g_.RF + c, 1, {}, {}});
     S_.free(af);
   }
 
   // Down projection row tile r and its residual; of expert e: x += (y * gate_e).
-  void down(int r, int e = -1) {
+  void down(int r, int e = -1, int slot = -1) {
     const int B = g_.B;
-    const ValueP a = e >= 0 ? expert_a(e) : a_;
+    const ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
     ValueP y = S_.alloc("dn", B * g_.ppv, min_ready(a));
+    cur_slot_ = slot;
     rowtile(a, 0, g_.RF, g_.RF, {y, 0, g_.ppv, true, g_.ppv});
-    if (e >= 0) {
+    if (e >= 0 || slot >= 0) {
+      // (sparse: slot's gate; B is 1)
+      const int gi = slot >= 0 ? slot : e, stride = slot >= 0 ? g_.XK : g_.X;
       ValueP yg = S_.alloc("dng", B * g_.ppv, min_ready(y));
       for (int u = 0; u < B; ++u)
-        bin(f32op("MUL"), all(y, u * g_.ppv), Rd{gates_, u * g_.X + e, 0}, g_.ppv, "dng", Out{yg, u * g_.ppv, 1, {}, {}});
+        bin(f32op("MUL"), all(y, u * g_.ppv), Rd{gates_, u * stride + gi, 0}, g_.ppv, "dng", Out{yg, u * g_.ppv, 1, {}, {}});
       S_.free(y);
       y = yg;
     }
@@ -1660,6 +1872,7 @@ class Builder {
   std::vector<int> inner_;
   std::map<int, std::int64_t> top_;
   std::set<int> avoid_, kslices_;
+  std::set<int> gather_slices_;  // MEM slices holding expert regions (sparse routing)
   std::vector<std::vector<TileRef>> tiles_;
   std::vector<int> tile_cursor_;
   std::vector<int> rt_plane_;
@@ -1670,8 +1883,11 @@ class Builder {
   std::map<int, ValueP> gain_attn_, gain_ffn_;
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
-  ValueP moe_, logits_, gates_;   // mixture of experts: table, router logits, gates
+  ValueP moe_, logits_, gates_;   // mixture of experts: table, router logits, gates (per expert or slot)
   std::map<int, ValueP> ae_;      // per expert: its SwiGLU output
+  std::map<int, ValueP> sa_;      // sparse: per slot, the SwiGLU output of its expert
+  std::vector<ValueP> sidx_;      // sparse: per slot and side (east, west), the GATHER index vector
+  int cur_slot_ = -1;             // the slot whose tiles rowtile() loads
   std::vector<Cycle> sends_;
   struct Recvd {
     ValueP v;
@@ -1710,6 +1926,11 @@ nlohmann::json placement_json(const std::vector<SymRows>& syms) {
       while (i0 < sr.entries.size()) {
         std::size_t i1 = i0;
         const auto& ea = sr.entries[i0];
+        if (ea.mat < 0) {
+          runs.push_back(fmt::format("{} zero rows", ea.count));
+          ++i0;
+          continue;
+        }
         while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
                sr.entries[i1 + 1].expert == ea.expert && sr.entries[i1 + 1].first == ea.first)
           ++i1;
@@ -1750,17 +1971,19 @@ std::vector<Unit> layer_units(const Geo& g, int l, std::int64_t kv_tiles) {
   if (g.X > 0) {
     // Mixture of experts: the router, every expert's gate/up chunks, then every expert's down
     // projection (each adds its gated rows into x).
+    // (Sparse: the experts_per_token chosen ones, slot by slot; their tiles count once per slot.)
     us.push_back({Unit::Router, l, 0, g.NK});
-    for (int e = 0; e < g.X; ++e)
+    const int n = g.sparse ? g.XK : g.X;
+    for (int e = 0; e < n; ++e)
       for (int c = 0; c < g.RF; ++c) {
         Unit u{Unit::Chunk, l, c, 2 * std::int64_t(g.NK)};
-        u.expert = e;
+        (g.sparse ? u.slot : u.expert) = e;
         us.push_back(u);
       }
-    for (int e = 0; e < g.X; ++e)
+    for (int e = 0; e < n; ++e)
       for (int r = 0; r < g.RD; ++r) {
         Unit u{Unit::Down, l, r, g.RF};
-        u.expert = e;
+        (g.sparse ? u.slot : u.expert) = e;
         us.push_back(u);
       }
     return us;
@@ -1861,6 +2084,19 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int ctx = spec.context > 0 ? spec.context : std::min(m.max_context > 0 ? m.max_context : 8192, 8192);
   plan.context = ctx;
   Geo g = make_geo(m, p, plan.wtype, ctx, spec.users, spec.batch);
+  if (spec.moe != "sparse" && spec.moe != "dense") throw Error(fmt::format("--moe {}: sparse or dense", spec.moe));
+  if (g.X > 0 && spec.moe == "sparse") {
+    if (spec.batch != 1)
+      throw Error(fmt::format("--moe sparse loads each user's chosen experts: it needs --batch 1 (or --moe dense), not {}",
+                              spec.batch));
+    g.sparse = true;
+    // An expert's region of a weight slice (a lane's rows of a tile may continue in the next
+    // slice); e XS must fit the GATHER's i16 index.
+    g.XS = p.mem.rows / g.X;
+    if (g.XS == 0) throw Error(fmt::format("--moe sparse: a MEM slice of {} rows is too small for {} experts", p.mem.rows, g.X));
+    if (std::int64_t(g.X - 1) * g.XS > 32767)
+      throw Error(fmt::format("--moe sparse: {} experts x {} rows exceed the GATHER index (i16)", g.X, g.XS));
+  }
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;
   plan.x_vectors = g.NX;
@@ -2586,7 +2822,7 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
       std::size_t row = 0;
       for (const auto& en : sr.entries)
         for (int i = 0; i < en.count; ++i, ++row)
-          tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, en.expert, w, b.data() + row * std::size_t(g.V));
+          if (en.mat >= 0) tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, en.expert, w, b.data() + row * std::size_t(g.V));
     } else if (sr.kind == "gain") {
       const std::string nm = sr.which == 2 ? "norm.weight"
                                            : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");

@@ -121,7 +121,7 @@ struct ChipSched::Tentative {
   Cycle last = 0;
 };
 
-ChipSched::ChipSched(const ChipParams& p, int /*lanes_per_side_reserved*/) : p_(p), L_(p) {
+ChipSched::ChipSched(const ChipParams& p, bool gather_lanes) : p_(p), L_(p) {
   h_ = p_.stream.hop_cycles;
   debug_ = std::getenv("LPU_GEN_DEBUG_SYMS") != nullptr;
   for (const auto& q : L_.queues()) {
@@ -174,16 +174,23 @@ ChipSched::ChipSched(const ChipParams& p, int /*lanes_per_side_reserved*/) : p_(
     ps.acc_ready.assign(std::size_t(p_.mxm.accumulators), kNever);
     planes_.push_back(std::move(ps));
   }
+  for (auto& pl : planes_) {
+    const int side = pl.position > pv_ ? 0 : 1;
+    for (int id : pl.lane_stream)
+      if (gather_lanes) pl.idx_stream.push_back(side_count[side] * int(pl.qids.size()) + id);
+  }
   for (int dir = 0; dir < 2; ++dir) {
     streams_[dir].resize(std::size_t(p_.stream.per_direction));
     int reserved = 0;
     for (const auto& pl : planes_) {
       const bool east = pl.position > pv_;
-      if ((dir == 0) == east) reserved += int(pl.lane_stream.size());
+      if ((dir == 0) == east) reserved += int(pl.lane_stream.size() + pl.idx_stream.size());
     }
     if (reserved >= p_.stream.per_direction)
       throw Error(fmt::format("generator: {} streams per direction are too few for {} MXM lanes", p_.stream.per_direction, reserved));
     for (int id = reserved; id < p_.stream.per_direction; ++id) general_[dir].push_back(id);
+    if (std::getenv("LPU_GEN_DEBUG_STREAMS"))
+      fmt::print(stderr, "sched: direction {}: {} of {} streams reserved for MXM lanes\n", dir, reserved, p_.stream.per_direction);
   }
 }
 
@@ -466,6 +473,10 @@ OpResult ChipSched::op(const OpSpec& s0) {
         taken |= s.out && s.out->v && s.out->v->slice == c;
         if (!taken) o.pool.push_back(c);
       }
+      if (o.pool.empty())
+        throw Error(fmt::format("does not fit: {} reads two vectors of MEM slice {} at once and no other scratch slice is free "
+                                "for a copy ({} slice(s) left beside the weights): use more chips or a chip with more MEM slices",
+                                s.mnem, slices_[std::size_t(s.in[i].v->slice)].name, scratch_.size()));
       mv.out = o;
       auto r = op(mv);
       s.in[i] = Rd{r.out, 0, s.in[i].stride == 0 ? 0 : 1};
@@ -512,9 +523,9 @@ OpResult ChipSched::op(const OpSpec& s0) {
   const Cycle ser = is_send ? link_ser_.at(s.link) : 0;
   for (int iter = 0;; ++iter) {
     if (iter > 2'000'000)
-      throw Error(fmt::format("does not fit: the schedule cannot place {} (no free queue, SRAM port or scratch rows from cycle {}): "
-                              "the chip's SRAM is too full for this layout; use more chips or a shorter --context",
-                              s.mnem, t));
+      throw Error(fmt::format("does not fit: the schedule cannot place {} of '{}' (no free queue, SRAM port or scratch rows from "
+                              "cycle {}): the chip's SRAM is too full for this layout; use more chips or a shorter --context",
+                              s.mnem, s.out ? (s.out->v ? s.out->v->name : s.out->name) : std::string("-"), t));
     // The unit's queue.
     Cycle best = kNever;
     for (int q : *qs) best = std::min(best, qbusy_[std::size_t(q)].next_free(t, s.count));
@@ -686,6 +697,18 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
     const char dirc = P.position > sl.position ? 'e' : 'w';
     Cycle ready = parts_ready;
     for (int i = 0; i < part.count; ++i) ready = std::max(ready, part.src->ready[std::size_t(part.first + i)] - i);
+    // A GATHER's index comes from the idx value's slice, upstream on the same stream direction.
+    int qx = -1;
+    Cycle lead_x = 0;
+    if (part.idx) {
+      if (P.idx_stream.empty()) throw Error("generator: internal error: a GATHERed weight load without gather streams");
+      qx = part.idx->slice;
+      const int xpos = slices_[std::size_t(qx)].position;
+      if ((P.position > sl.position) != (sl.position > xpos))
+        throw Error("generator: internal error: a GATHER index is not upstream of its weight slice");
+      lead_x = hMr + Cycle(std::abs(sl.position - xpos)) * h_;
+      ready = std::max(ready, part.idx->ready[0] + lead_x);
+    }
     Cycle t = std::max(P.staging_free, ready + lead);
     int done = 0;
     int guard = 0;
@@ -709,6 +732,25 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
         if (mq >= 0) break;
         --g;
       }
+      // GATHER: the index READ on its own slice, port and queue, lead_x earlier (the index must
+      // stand at the weight slice when the GATHER issues).
+      const Cycle X0 = R - lead_x;
+      int xq = -1;
+      if (qx >= 0) {
+        auto& xs = slices_[std::size_t(qx)];
+        while (g > 0 && !xs.rport.free(X0, X0 + g)) --g;
+        while (g > 0) {
+          xq = -1;
+          for (int c : xs.qids)
+            if (qbusy_[std::size_t(c)].free(X0, X0 + g)) {
+              xq = c;
+              break;
+            }
+          if (xq >= 0) break;
+          --g;
+        }
+        if (X0 < 0) g = 0;
+      }
       if (g <= 0 || R < 0) {
         ++t;
         continue;
@@ -716,7 +758,20 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
       qbusy_[std::size_t(q)].add(t, t + g);
       qbusy_[std::size_t(mq)].add(R, R + g);
       src.rport.add(R, R + g);
-      emit_instr(mq, R, fmt::format("READ {}, s{}{}, 1", addr(part.src->reg, part.src->row + part.first + done), stream, dirc), g - 1);
+      if (qx >= 0) {
+        auto& xs = slices_[std::size_t(qx)];
+        qbusy_[std::size_t(xq)].add(X0, X0 + g);
+        xs.rport.add(X0, X0 + g);
+        const int xsid = P.idx_stream[std::size_t(qsel)];
+        emit_instr(xq, X0, fmt::format("READ {}, s{}{}, 0", addr(part.idx->reg, part.idx->row), xsid, dirc), g - 1);
+        emit_instr(mq, R,
+                   fmt::format("GATHER {}, s{}{}, s{}{}", addr(part.src->reg, part.src->row + part.first + done), xsid, dirc, stream,
+                               dirc),
+                   g - 1);
+        part.idx->last_read = std::max(part.idx->last_read, X0 + g - 1);
+      } else {
+        emit_instr(mq, R, fmt::format("READ {}, s{}{}, 1", addr(part.src->reg, part.src->row + part.first + done), stream, dirc), g - 1);
+      }
       emit_instr(q, t, fmt::format("LW.{} s{}{}, {}", tn, stream, dirc, part.srow + done), g - 1);
       part.src->last_read = std::max(part.src->last_read, R + g - 1);
       done += g;

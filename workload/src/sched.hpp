@@ -141,6 +141,10 @@ struct LwPart {
   int count = 0;
   int srow = 0;  // staging row of the first
   int queue = -1;  // plane queue 0..2, -1: any
+  // Set: the rows are GATHERed, row src->row + first + k + idx, idx the first i16 of each
+  // superlane of this one-vector value (an expert chosen on chip); it must lie upstream of src
+  // on the lane's direction, and the ChipSched must reserve gather streams.
+  std::shared_ptr<struct Value> idx;
 };
 struct MmGroup {
   Rd x;           // count vectors
@@ -175,6 +179,7 @@ struct PlaneState {
   int position = 0;
   std::vector<int> qids;  // its queues
   std::vector<int> lane_stream;  // per queue: the stream its LWs read
+  std::vector<int> idx_stream;   // per queue: the stream its GATHERs read their index from (if reserved)
   Cycle staging_free = 0;  // LWs for the next tile from here
   Cycle last_iw = -1;
   Cycle last_mm = -1;      // last MM/MMA issue on the active weights
@@ -186,13 +191,15 @@ struct PlaneState {
 
 class ChipSched {
  public:
-  ChipSched(const ChipParams& p, int lanes_per_side_reserved);
+  // gather_lanes: reserve a second stream per MXM lane for GATHER indexes (LwPart::idx).
+  ChipSched(const ChipParams& p, bool gather_lanes = false);
 
   const ChipParams& params() const { return p_; }
   const Layout& layout() const { return L_; }
   std::vector<MemSlice>& slices() { return slices_; }
   const std::vector<MemSlice>& slices_const() const { return slices_; }
   std::vector<PlaneState>& planes() { return planes_; }
+  const std::vector<PlaneState>& planes_const() const { return planes_; }
   int slice_index(const std::string& name) const;
   int vxm_position() const { return pv_; }
 

@@ -35,6 +35,7 @@ struct DecoderSpec {
   int chips_per_layer = 0;          // 0: automatic
   int head_chips = 0;               // 0: automatic
   int max_links = 4;                // parallel links used between consecutive stages (and between group members)
+  std::string moe = "sparse";       // mixture of experts: sparse (the chosen experts, GATHERed) | dense (every expert)
 };
 
 // What one chip does, where its data is, and how to run it.
