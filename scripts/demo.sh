@@ -18,6 +18,10 @@ echo "== Llama-3-70B decode on the LPX rack (timing-only, $threads host threads)
 "$lpu" decode --model llama-3-70b --rack "$here/configs/lpx-rack.toml" --timing-only --threads "$threads" \
   --stats "$out/decode_70b.stats.json"
 echo
+echo "== the same in tensor groups of a tray (--partition hybrid)"
+"$lpu" decode --model llama-3-70b --rack "$here/configs/lpx-rack.toml" --partition hybrid --timing-only --threads "$threads" \
+  --stats "$out/decode_70b_hybrid.stats.json"
+echo
 echo "== tiny decode, functional, checked against the reference decoder"
 "$lpu" gen weights --model tiny --seed 1 -o "$out/tiny.safetensors"
 "$lpu" decode --model tiny --rack "$here/examples/decode/mini4.toml" --context 64 --weights "$out/tiny.safetensors" \
