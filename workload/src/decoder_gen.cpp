@@ -1654,6 +1654,19 @@ class Builder {
     if (!logits_) logits_ = S_.alloc("router", g_.B, min_ready(h2_));
     rowtile(h2_, 0, g_.NK, g_.NK, {logits_, 0, 1, true, 1});
   }
+  // The lowest lane set in a mask vector, as an f32 in every lane: min over the set lanes of the
+  // lane numbers (SEL with a large value elsewhere), as -RMAX(-x).
+  ValueP lowest_lane(const ValueP& mask, const std::string& name) {
+    auto cand = vop(f32op("SEL"), {all(mask), Rd{moe_, 0, 0}, kf32(1e9f)}, 1, isa::LatClass::VxmAlu, name + ".c");
+    auto nc = un(f32op("NEG"), all(cand), 1, isa::LatClass::VxmAlu, name + ".n");
+    S_.free(cand);
+    auto mn = un(f32op("RMAX"), all(nc), 1, isa::LatClass::VxmReduce, name + ".m");
+    S_.free(nc);
+    auto r = un(f32op("NEG"), all(mn), 1, isa::LatClass::VxmAlu, name);
+    S_.free(mn);
+    return r;
+  }
+
   // Gates from the logits (every member, after the router's exchange): the top experts_per_token
   // lanes, the lowest of equal ones first; exp(logit - max) on them, 0 elsewhere, over their
   // sum (docs/decode.md, "Mixture of experts"). gates_[u X + e]: expert e's gate in every lane.
@@ -1670,14 +1683,8 @@ class Builder {
         ValueP m = k == 0 ? mx : un(f32op("RMAX"), all(l), 1, isa::LatClass::VxmReduce, "moe.m");
         auto eq = bin(f32op("CMPEQ"), all(l), all(m), 1, "moe.eq");
         if (k > 0) S_.free(m);
-        auto cand = vop(f32op("SEL"), {all(eq), lanef, kf32(1e9f)}, 1, isa::LatClass::VxmAlu, "moe.cand");
+        auto first = lowest_lane(eq, "moe.first");
         S_.free(eq);
-        auto nc = un(f32op("NEG"), all(cand), 1, isa::LatClass::VxmAlu, "moe.nc");
-        S_.free(cand);
-        auto mn = un(f32op("RMAX"), all(nc), 1, isa::LatClass::VxmReduce, "moe.mn");
-        S_.free(nc);
-        auto first = un(f32op("NEG"), all(mn), 1, isa::LatClass::VxmAlu, "moe.first");
-        S_.free(mn);
         auto oh = bin(f32op("CMPEQ"), lanef, all(first), 1, "moe.oh");
         S_.free(first);
         if (sel) {
@@ -1714,13 +1721,7 @@ class Builder {
         // GATHER index e XS (i16 in every element), copied to the index slice of either side.
         ValueP rem = sel;
         for (int j = 0; j < g_.XK; ++j) {
-          auto cand = vop(f32op("SEL"), {all(rem), lanef, kf32(1e9f)}, 1, isa::LatClass::VxmAlu, "moe.kc");
-          auto nc = un(f32op("NEG"), all(cand), 1, isa::LatClass::VxmAlu, "moe.kn");
-          S_.free(cand);
-          auto mn = un(f32op("RMAX"), all(nc), 1, isa::LatClass::VxmReduce, "moe.km");
-          S_.free(nc);
-          auto e = un(f32op("NEG"), all(mn), 1, isa::LatClass::VxmAlu, "moe.ke");
-          S_.free(mn);
+          auto e = lowest_lane(rem, "moe.ke");
           auto oh = bin(f32op("CMPEQ"), lanef, all(e), 1, "moe.koh");
           auto gj = vop(f32op("SEL"), {all(oh), all(gv), kf32(0.0f)}, 1, isa::LatClass::VxmAlu, "moe.kg");
           un(f32op("SUM"), all(gj), 1, isa::LatClass::VxmReduce, "moe.gate", Out{gates_, u * g_.XK + j, 1, {}, {}});

@@ -717,38 +717,24 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
       t = qbusy_[std::size_t(q)].next_free(t, 1);
       const Cycle gend = qbusy_[std::size_t(q)].gap_end(t);
       int g = int(std::min<Cycle>(part.count - done, gend - t));
-      // The READ side: port and a MEM queue of the source slice over the same span.
+      // The READ side: port and a MEM queue of the source slice over the same span (g shrinks to
+      // what is free).
+      auto fit = [&](const MemSlice& m, Cycle a) {
+        while (g > 0 && !m.rport.free(a, a + g)) --g;
+        for (; g > 0; --g)
+          for (int c : m.qids)
+            if (qbusy_[std::size_t(c)].free(a, a + g)) return c;
+        return -1;
+      };
       const Cycle R = t - lead;
       auto& src = slices_[std::size_t(part.src->slice)];
-      while (g > 0 && !src.rport.free(R, R + g)) --g;
-      int mq = -1;
-      while (g > 0) {
-        mq = -1;
-        for (int c : src.qids)
-          if (qbusy_[std::size_t(c)].free(R, R + g)) {
-            mq = c;
-            break;
-          }
-        if (mq >= 0) break;
-        --g;
-      }
+      const int mq = fit(src, R);
       // GATHER: the index READ on its own slice, port and queue, lead_x earlier (the index must
       // stand at the weight slice when the GATHER issues).
       const Cycle X0 = R - lead_x;
       int xq = -1;
       if (qx >= 0) {
-        auto& xs = slices_[std::size_t(qx)];
-        while (g > 0 && !xs.rport.free(X0, X0 + g)) --g;
-        while (g > 0) {
-          xq = -1;
-          for (int c : xs.qids)
-            if (qbusy_[std::size_t(c)].free(X0, X0 + g)) {
-              xq = c;
-              break;
-            }
-          if (xq >= 0) break;
-          --g;
-        }
+        xq = fit(slices_[std::size_t(qx)], X0);
         if (X0 < 0) g = 0;
       }
       if (g <= 0 || R < 0) {
