@@ -552,7 +552,9 @@ class Builder {
       if (!avoid.count(s) && top_[s] + rows <= p_.mem.rows) return s;
     for (int s : inner_)
       if (top_[s] + rows <= p_.mem.rows) return s;
-    throw Error(fmt::format("does not fit: no room for a KV-cache part of {} rows in the SRAM left after the weights", rows));
+    throw Error(fmt::format("does not fit: no room for a KV-cache part of {} rows ({} user(s) at context {}) in the SRAM left "
+                            "after the weights: use fewer --users, a shorter --context or more chips",
+                            rows, g_.U, g_.C));
   }
 
   void plan_memory() {
