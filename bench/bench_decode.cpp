@@ -9,25 +9,15 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <string>
 
+#include "host_stats.hpp"
 #include "lpu/rack/engine.hpp"
 #include "lpu/workload/decoder.hpp"
 
 using namespace lpu;
 
-namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string vm(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(key, 0) == 0) return line.substr(line.find_first_not_of(" \t", std::string(key).size()));
-  return "?";
-}
-}  // namespace
+using bench::now;
 
 int main(int argc, char** argv) {
   workload::DecoderSpec spec;
@@ -74,6 +64,6 @@ int main(int argc, char** argv) {
                threads, asm_s, load_s, run_s, cpu_s, token_ms, st.cycles, double(st.chip_cycles()) / run_s, st.windows);
     std::fflush(stdout);
   }
-  fmt::print("peak host memory (VmHWM): {}\n", vm("VmHWM:"));
+  fmt::print("peak host memory (VmHWM): {}\n", bench::proc_status("VmHWM:"));
   return 0;
 }

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <ctime>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "lpu/rack/config.hpp"
+#include "host_stats.hpp"
 #include "lpu/rack/engine.hpp"
 #include "lpu/rack/program.hpp"
 
@@ -19,17 +19,7 @@ using namespace lpu::rack;
 
 namespace {
 
-std::string vm(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(key, 0) == 0) return line.substr(line.find_first_not_of(" \t", std::string(key).size()));
-  return "?";
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using lpu::bench::now;
 
 void run(const RackConfig& cfg, const RackProgram& prog, lpu::model::Mode mode, int threads, const char* what,
          int dma_vectors = 0) {
@@ -75,10 +65,10 @@ int main(int argc, char** argv) {
              now() - t0, tm.latency, tm.period);
   std::fflush(stdout);
   for (int threads : {1, 2, 1, 2}) run(cfg, prog, lpu::model::Mode::TimingOnly, threads, "timing-only");
-  fmt::print("peak host memory after timing-only runs: VmHWM {}\n", vm("VmHWM:"));
+  fmt::print("peak host memory after timing-only runs: VmHWM {}\n", lpu::bench::proc_status("VmHWM:"));
   spec.vectors = fvectors;
   auto fprog = assemble_generated(cfg, gen_pipeline(cfg, spec), "pipeline256");
   for (int threads : {1, 2}) run(cfg, fprog, lpu::model::Mode::Functional, threads, "functional", fvectors);
-  fmt::print("peak host memory after functional runs: VmHWM {}\n", vm("VmHWM:"));
+  fmt::print("peak host memory after functional runs: VmHWM {}\n", lpu::bench::proc_status("VmHWM:"));
   return 0;
 }
