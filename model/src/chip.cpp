@@ -298,13 +298,11 @@ struct Chip::Impl {
     (void)q;
   }
 
-  // Instance k of `in` (operands stepped) as issued.
-  static isa::Instr stepped(const isa::Instr& base, std::int64_t k) { return isa::stepped(base, k); }
 
   // ---- functional execution of one instance -------------------------------------------------
   void exec(int qi, const isa::Instr& base, std::int64_t k, std::int64_t t) {
     auto& q = qs[std::size_t(qi)];
-    const isa::Instr in = stepped(base, k);
+    const isa::Instr in = isa::stepped(base, k);
     const auto& ii = isa::info(in.op);
     const int lat = p.lat(ii.latency);
     const int pos = q.position;
@@ -540,8 +538,8 @@ struct Chip::Impl {
     auto& q = qs[std::size_t(qi)];
     if (q.in_group) {  // functional mode: the next instance (or TRANS step) of a group
       if (q.cur.op == Op::Trans) {
-        if (q.trans_step == 0) emit_hook(qi, stepped(q.cur, q.k), t, 1, 0, q.cur_pc);  // the instance issues
-        trans_step(qi, stepped(q.cur, q.k), t);
+        if (q.trans_step == 0) emit_hook(qi, isa::stepped(q.cur, q.k), t, 1, 0, q.cur_pc);  // the instance issues
+        trans_step(qi, isa::stepped(q.cur, q.k), t);
         if (++q.trans_step < kLanesPerSuperlane) {
           heap.push(Ev{t + 1, qi});
           return;
@@ -549,7 +547,7 @@ struct Chip::Impl {
         q.trans_step = 0;
         ++q.k;
       } else {
-        emit_hook(qi, stepped(q.cur, q.k), t, 1, 0, q.cur_pc);
+        emit_hook(qi, isa::stepped(q.cur, q.k), t, 1, 0, q.cur_pc);
         exec(qi, q.cur, q.k, t);
         ++q.k;
       }

@@ -393,7 +393,6 @@ struct ChipOut {
   int logits_first = 0;
   // Per received vector: the latest cycle its RECV could issue without delaying its first use.
   std::vector<Cycle> slack;
-  std::vector<XVec> xsend, xrecv;  // group exchanges (tensor groups)
 };
 
 class Builder {
@@ -466,8 +465,6 @@ class Builder {
     o.dma_in = dma_in_count_;
     o.dma_out = dma_out_count_;
     o.logits_first = logits_first_;
-    o.xsend = xsend_;
-    o.xrecv = xrecv_;
     for (const auto& rv : recvd_) {
       const auto& fr = rv.v->first_read;
       const Cycle first = fr.empty() || fr[std::size_t(rv.idx)] >= sched::kNever ? S_.last_cycle() : fr[std::size_t(rv.idx)];
@@ -630,10 +627,6 @@ class Builder {
       lane_slices[L].insert(lane_slices[L].end(), gather_slices[L].begin(), gather_slices[L].end());
     for (std::size_t s = 0; s < sl.size(); ++s)
       if (!used.count(int(s))) inner_.push_back(int(s));
-    if (std::getenv("LPU_GEN_DEBUG_LANES"))
-      for (std::size_t L = 0; L < lane_need.size(); ++L)
-        fmt::print(stderr, "lane {}: {} slices ({} dense), {} slices left for the rest\n", L, lane_need[L], lane_dense[L],
-                   sl.size() - used.size());
     // inner_ is in VXM-outward order already (slices() order).
     std::sort(inner_.begin(), inner_.end());
     for (int s : inner_) top_[s] = 0;
@@ -1229,8 +1222,8 @@ class Builder {
   }
   // The RECVs of the exchange whose SENDs were scheduled last; arrivals[k]: the k-th vector's.
   void xchg_recv(const Unit& u, const std::vector<Cycle>& arrivals) {
-    const int T = sh_.T, L = sh_.peer_links, e = xe_ - 1;
-    const std::size_t k0 = xrecv_.size();
+    const int T = sh_.T, L = sh_.peer_links;
+    std::size_t k = 0;  // (pending()'s order)
     for (int d = 1; d < T; ++d) {
       const int src = (sh_.me + d) % T;
       const auto theirs = xvecs(u, src);
@@ -1244,12 +1237,11 @@ class Builder {
         s.ops = {Operand::lit_(fmt::format("@LI{}@", slot)), Operand::out()};
         s.lat = isa::LatClass::C2cRecv;
         s.link = 1000 + slot;
-        const std::size_t k = xrecv_.size() - k0;
         s.recv_ready = k < arrivals.size() ? std::max<Cycle>(0, arrivals[k]) : 0;
+        ++k;
         s.earliest = v->last_read + 1;  // the rows' previous value (x, a) is read by then
         s.out = Out{v, idx, 1, {}, {}};
-        const auto r = S_.op(s);
-        xrecv_.push_back({src, e, int(i), r.t});
+        S_.op(s);
       }
     }
     if (u.idx == Unit::Qkv && h_) {
@@ -1905,7 +1897,7 @@ class Builder {
   std::size_t ui_ = 0;
   Unit pending_{Unit::Xchg, 0, 0, 0};
   std::map<int, Cycle> xlast_send_;
-  std::vector<XVec> xsend_, xrecv_;
+  std::vector<XVec> xsend_;
 };
 
 }  // namespace gen

@@ -189,8 +189,6 @@ ChipSched::ChipSched(const ChipParams& p, bool gather_lanes) : p_(p), L_(p) {
     if (reserved >= p_.stream.per_direction)
       throw Error(fmt::format("generator: {} streams per direction are too few for {} MXM lanes", p_.stream.per_direction, reserved));
     for (int id = reserved; id < p_.stream.per_direction; ++id) general_[dir].push_back(id);
-    if (std::getenv("LPU_GEN_DEBUG_STREAMS"))
-      fmt::print(stderr, "sched: direction {}: {} of {} streams reserved for MXM lanes\n", dir, reserved, p_.stream.per_direction);
   }
 }
 
