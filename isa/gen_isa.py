@@ -81,8 +81,8 @@ def load(path):
             lsb += w
         if lsb > fmt["operand_bits"]:
             fail(f"{m}: operands need {lsb} bits, only {fmt['operand_bits']} available")
-        if len(ops) > 4:
-            fail(f"{m}: more than 4 operands")
+        if len(ops) > 5:
+            fail(f"{m}: more than 5 operands")
         for key in ("reads", "writes"):
             for n in ins.get(key, []):
                 if n not in names:
@@ -90,8 +90,11 @@ def load(path):
         for n, how in ins.get("step", {}).items():
             if n not in names:
                 fail(f"{m}: step names unknown operand {n}")
-            if how not in ("stride", "1"):
-                fail(f"{m}: step of {n} must be 'stride' or '1'")
+            if how not in ("stride", "1", "wrap"):
+                fail(f"{m}: step of {n} must be 'stride', '1' or 'wrap'")
+            if how == "wrap":
+                if len([o for o in ops if o["kind"] == "wstep"]) != 1 or len([o for o in ops if o["kind"] == "wrap"]) != 1:
+                    fail(f"{m}: a 'wrap' step needs one wstep operand (the step) and one wrap operand (the modulus)")
         ins["ops"] = ops
     return isa, dtype_names, classes, units
 
@@ -145,7 +148,7 @@ def cpp(isa, dtype_names, classes, units):
         w(f'    {{"{k}", {kinds[k]["width"]}, Syntax::{syn}}},')
     w("}};")
     w("")
-    w("enum class Step : std::uint8_t { None, Stride, One };")
+    w("enum class Step : std::uint8_t { None, Stride, One, Wrap };")
     w("struct OperandInfo {")
     w("  std::string_view name;")
     w("  Kind kind;")
@@ -170,7 +173,7 @@ def cpp(isa, dtype_names, classes, units):
     w("  std::uint16_t types2;  // second suffix (CVT)")
     w("  std::uint8_t occupancy;")
     w("  std::uint8_t num_operands;")
-    w("  std::array<OperandInfo, 4> operands;")
+    w("  std::array<OperandInfo, 5> operands;")
     w("  std::string_view doc;")
     w("};")
     w("")
@@ -182,12 +185,12 @@ def cpp(isa, dtype_names, classes, units):
         opers = []
         for op in ins["ops"]:
             st = ins.get("step", {}).get(op["name"])
-            step = {"stride": "Step::Stride", "1": "Step::One", None: "Step::None"}[st]
+            step = {"stride": "Step::Stride", "1": "Step::One", "wrap": "Step::Wrap", None: "Step::None"}[st]
             rd = "true" if op["name"] in ins.get("reads", []) else "false"
             wr = "true" if op["name"] in ins.get("writes", []) else "false"
             opers.append(f'OperandInfo{{"{op["name"]}", Kind::{op["kind"].capitalize()}, '
                          f'{op["lsb"]}, {op["width"]}, {step}, {rd}, {wr}}}')
-        while len(opers) < 4:
+        while len(opers) < 5:
             opers.append("OperandInfo{}")
         doc = ins["doc"].replace("\\", "\\\\").replace('"', '\\"')
         w(f'    InstrInfo{{Op::{ins["mnemonic"].capitalize()}, "{ins["mnemonic"]}", '
@@ -246,7 +249,9 @@ def sv(isa, dtype_names, classes):
     w("")
     w("  // REPEAT stepping (isa.toml `step`): instance k+1 of a REPEATed instruction from instance k.")
     w("  // An addr operand steps its row offset (modulo 2^ADDR_OFFSET_W; the base register is kept),")
-    w("  // any other operand its whole field; \"stride\" adds the sign-extended stride operand, \"1\" one.")
+    w("  // any other operand its whole field; \"stride\" adds the sign-extended stride operand, \"1\" one,")
+    w("  // \"wrap\" the wstep operand modulo the wrap operand (the assembler guarantees field < wrap and")
+    w("  // wstep <= wrap, so one conditional subtraction suffices).")
     w(f"  function automatic logic [WORD_BITS-1:0] step_word(logic [WORD_BITS-1:0] w);")
     w(f"    logic [WORD_BITS-1:0] r;")
     w("    r = w;")
@@ -263,6 +268,16 @@ def sv(isa, dtype_names, classes):
                 continue
             key = f"{m}_{op['name'].upper()}"
             width = "ADDR_OFFSET_W" if op["kind"] == "addr" else f"{key}_W"
+            if how == "wrap":
+                ws = [o for o in ins["ops"] if o["kind"] == "wstep"][0]
+                wk = f"{m}_{ws['name'].upper()}"
+                wm = [o for o in ins["ops"] if o["kind"] == "wrap"][0]
+                n = f"int'(w[{m}_{wm['name'].upper()}_LSB +: {m}_{wm['name'].upper()}_W])"
+                stmts.append(f"r[{key}_LSB +: {width}] = {width}'(int'(w[{key}_LSB +: {width}]) + int'(w[{wk}_LSB +: {wk}_W])\n"
+                             f"          >= {n}\n"
+                             f"          ? int'(w[{key}_LSB +: {width}]) + int'(w[{wk}_LSB +: {wk}_W]) - {n}\n"
+                             f"          : int'(w[{key}_LSB +: {width}]) + int'(w[{wk}_LSB +: {wk}_W]));")
+                continue
             if how == "1":
                 inc = f"{width}'(1)"
             else:
@@ -313,7 +328,8 @@ def md(isa, dtype_names, semantics):
         doc = ins["doc"]
         if steps:
             doc += " REPEAT steps: " + ", ".join(
-                f"{k} += k*stride" if v == "stride" else f"{k} += k" for k, v in steps.items()) + "."
+                f"{k} += k*stride" if v == "stride" else f"{k} = ({k} + k*rstep) mod wrap" if v == "wrap"
+                else f"{k} += k" for k, v in steps.items()) + "."
         if ins.get("occupancy", 1) != 1:
             doc += f" Occupies its queue {ins['occupancy']} cycles."
         doc = doc.replace("|", "\\|")

@@ -11,7 +11,7 @@ file. Outputs:
 import argparse
 import tomllib
 
-LAT_CLASSES = ["mem_read", "mem_write", "vxm_alu", "vxm_mul", "vxm_cvt", "vxm_trans", "vxm_reduce",
+LAT_CLASSES = ["mem_read", "mem_write", "mem_lwm", "vxm_alu", "vxm_mul", "vxm_cvt", "vxm_trans", "vxm_reduce",
                "mxm_lw", "mxm_iw", "mxm_mm", "mxm_rd", "sxm_shift", "sxm_perm", "sxm_trans",
                "c2c_send", "c2c_recv", "dma"]
 
@@ -39,6 +39,7 @@ def main():
         "MXM_PLANES": p["mxm"]["planes"],
         "MXM_QUEUES": p["mxm"]["queues_per_plane"],
         "MXM_ACCS": p["mxm"]["accumulators"],
+        "MXM_INSTALL_ROWS": p["mxm"]["install_rows_per_cycle"],
         "SXM_QUEUES": p["sxm"]["queues_per_hemisphere"],
         "PERM_TABLES": p["sxm"]["perm_tables"],
         "LINKS": p["c2c"]["links"],

@@ -143,6 +143,7 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   r.get("mxm.planes", p.mxm.planes, true);
   r.get("mxm.queues_per_plane", p.mxm.queues_per_plane);
   r.get("mxm.accumulators", p.mxm.accumulators);
+  r.get("mxm.install_rows_per_cycle", p.mxm.install_rows_per_cycle);
   r.get("sxm.queues_per_hemisphere", p.sxm.queues_per_hemisphere, true);
   r.get("sxm.perm_tables", p.sxm.perm_tables);
   r.get("c2c.links", p.c2c.links, true);
@@ -160,6 +161,7 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   r.get("energy.mac_pj_fp16", p.energy.mac_pj_fp16);
   r.get("energy.vxm_pj_per_op", p.energy.vxm_pj_per_op);
   r.get("energy.stream_pj_per_byte", p.energy.stream_pj_per_byte);
+  r.get("energy.weight_bus_pj_per_byte", p.energy.weight_bus_pj_per_byte);
   r.get("energy.link_pj_per_bit", p.energy.link_pj_per_bit);
   r.get("energy.dma_pj_per_byte", p.energy.dma_pj_per_byte);
   r.get("energy.static_w", p.energy.static_w);
@@ -197,6 +199,8 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   require(p.mxm.accumulators >= 1 && p.mxm.accumulators <= 256, "mxm.accumulators",
           "must be in 1..256 (8-bit field)");
   require(p.vector_bytes() <= 8192, "vector.superlanes", "MXM rows need vector_bytes <= 8192");
+  require(p.mxm.install_rows_per_cycle >= 1 && p.mxm.install_rows_per_cycle <= 4096, "mxm.install_rows_per_cycle",
+          "must be in 1..4096 (the LWM row field addresses at most 4096 staging rows)");
   require(p.sxm.queues_per_hemisphere >= 1, "sxm.queues_per_hemisphere", "must be at least 1");
   require(p.c2c.links >= 0 && p.c2c.links <= 256, "c2c.links", "must be in 0..256");
   require(p.c2c.efficiency > 0 && p.c2c.efficiency <= 1, "c2c.efficiency", "must be in (0, 1]");
@@ -205,7 +209,8 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
   require(p.icu.notify_latency >= 1, "icu.notify_latency", "must be at least 1");
   for (double e : {p.energy.sram_read_pj_per_byte, p.energy.sram_write_pj_per_byte, p.energy.mac_pj_i8,
                    p.energy.mac_pj_fp8, p.energy.mac_pj_fp16, p.energy.vxm_pj_per_op, p.energy.stream_pj_per_byte,
-                   p.energy.link_pj_per_bit, p.energy.dma_pj_per_byte, p.energy.static_w})
+                   p.energy.link_pj_per_bit, p.energy.dma_pj_per_byte, p.energy.static_w,
+                   p.energy.weight_bus_pj_per_byte})
     require(e >= 0, "energy", "energies and static power must not be negative");
   return p;
 }
@@ -238,6 +243,19 @@ Peaks peaks(const ChipParams& p) {
   k.sram_bandwidth_bytes_per_s = double(slices) * p.mem.read_ports * v * f;
   k.sram_write_bandwidth_bytes_per_s = double(slices) * p.mem.write_ports * v * f;
   k.stream_bandwidth_bytes_per_s = 2.0 * p.stream.per_direction * v * f;
+  // The weight bus: per hemisphere, its planes take install_rows_per_cycle rows each, and its
+  // MEM slices read at most slices x read_ports rows per cycle (the extra plane of an odd count
+  // is east, docs/timing.md / layout.hpp).
+  const int planes_e = (p.mxm.planes + 1) / 2, planes_w = p.mxm.planes / 2;
+  k.weight_bus_bytes_per_s = double(p.mxm.planes) * p.mxm.install_rows_per_cycle * v * f;
+  double install = 0;
+  for (int ph : {planes_e, planes_w}) {
+    if (ph == 0) continue;
+    const double bus = double(ph) * p.mxm.install_rows_per_cycle;
+    const double sram = double(p.mem.slices_per_hemisphere) * p.mem.read_ports;
+    install += std::min(bus, sram) * v * f;
+  }
+  k.weight_install_bytes_per_s = install;
   k.mxm_macs_per_cycle_int8 = std::int64_t(p.mxm.planes) * v * v;
   for (std::string_view t : {"i8", "e4m3", "e5m2", "f16", "bf16"}) {
     int b = 1;

@@ -220,6 +220,12 @@ class Scheduler {
       const std::int64_t st = isa::step_of(s.in, j);
       if (st == 0) continue;
       auto& v = in.v[size_t(j)];
+      if (ii.operands[size_t(j)].step == isa::Step::Wrap) {
+        // LWM's staging row: modulo the wrap operand (check_ranges rejects row >= wrap).
+        const std::int64_t n = isa::wrap_modulus(in);
+        if (n > 0 && v < n) v = (v + (k % n) * (st % n)) % n;
+        continue;
+      }
       if (ii.operands[size_t(j)].kind != isa::Kind::Addr) {
         v += k * st;
         continue;
@@ -282,9 +288,33 @@ class Scheduler {
           break;
         }
         case isa::Kind::Row:
+        case isa::Kind::Wrow:
           if (val >= n) fail_at(q, x, fmt::format("weight row {} out of range: a .{} plane has {} rows",
                                                   val, isa::dtype_info(in.t).name, n));
           break;
+        case isa::Kind::Wstep:
+          if (val > isa::wrap_modulus(in))
+            fail_at(q, x, fmt::format("weight row step {} larger than the wrap {}", val, isa::wrap_modulus(in)));
+          break;
+        case isa::Kind::Wrap:
+          if (val < 1 || val > n)
+            fail_at(q, x, fmt::format("wrap {} out of range 1..{}: a .{} plane has {} rows", val, n,
+                                      isa::dtype_info(in.t).name, n));
+          if (in.v[2] >= val)
+            fail_at(q, x, fmt::format("weight row {} not below the wrap {}", in.v[2], val));
+          break;
+        case isa::Kind::Srow:
+          if (val >= p_.mem.rows)
+            fail_at(q, x, fmt::format("address out of range: row {} (slice has rows 0..{})", val, p_.mem.rows - 1));
+          break;
+        case isa::Kind::Plane: {
+          const auto& sl = L_.slice(L_.queue(QueueId{q}).slice);
+          if (plane_position(sl.hemi, int(val)) < 0)
+            fail_at(q, x, fmt::format("LWM to plane {}: the {} hemisphere has {} MXM plane{} (mxm.{}.0 ..)", val,
+                                      sl.hemi == Hemi::East ? "east" : "west", planes_in(sl.hemi),
+                                      planes_in(sl.hemi) == 1 ? "" : "s", sl.hemi == Hemi::East ? 'e' : 'w'));
+          break;
+        }
         case isa::Kind::Acc:
           if (val >= p_.mxm.accumulators)
             fail_at(q, x, fmt::format("accumulator {} out of range 0..{}", val, p_.mxm.accumulators - 1));
@@ -328,8 +358,23 @@ class Scheduler {
     }
   }
 
+  // Position of plane `index` of hemisphere h (-1: none), and the hemisphere's plane count.
+  int plane_position(Hemi h, int index) const {
+    for (const auto& s : L_.slices())
+      if (s.kind == SliceKind::Mxm && s.hemi == h && s.index == index) return s.position;
+    return -1;
+  }
+  int planes_in(Hemi h) const {
+    int n = 0;
+    for (const auto& s : L_.slices()) n += s.kind == SliceKind::Mxm && s.hemi == h;
+    return n;
+  }
+
   void check() {
     const int hop = p_.stream.hop_cycles;
+    // LWM rows on the weight bus: (plane position, landing cycle, staging row, queue, instance).
+    struct Landing { std::int32_t plane; std::int64_t cycle; std::int32_t row, queue, inst; };
+    std::vector<Landing> landings;
     std::vector<SAcc> reads, writes;
     struct Port { std::int32_t pos; std::int64_t cycle; bool write; std::int32_t queue, inst; };
     std::vector<Port> ports;
@@ -364,6 +409,11 @@ class Scheduler {
           ports.push_back(Port{pos, x.cycle, w, std::int32_t(q), std::int32_t(i)});
         }
         if (in.op == Op::Lw) mxm[pos].push_back({x.cycle, 0, in.t, int(q), int(i)});
+        if (in.op == Op::Lwm) {  // rule 15a: lands like an LW issued `lat` cycles later
+          const int pp = plane_position(L_.slice(qu.slice).hemi, int(in.v[1]));
+          landings.push_back({pp, x.cycle + lat, std::int32_t(in.v[2]), std::int32_t(q), std::int32_t(i)});
+          mxm[pp].push_back({x.cycle + lat, 0, in.t, int(q), int(i)});
+        }
         if (in.op == Op::Iw) mxm[pos].push_back({x.cycle, 1, in.t, int(q), int(i)});
         if (in.op == Op::Mm || in.op == Op::Mma) mxm[pos].push_back({x.cycle, 2, in.t, int(q), int(i)});
       }
@@ -434,6 +484,33 @@ class Scheduler {
                 fmt::format("SRAM port conflict: {} {} accesses to {} in cycle {}, the slice has {} {} port{}",
                             j - i, ports[i].write ? "write" : "read", L_.slice(SliceId{ports[i].pos}).name,
                             ports[i].cycle, have, ports[i].write ? "write" : "read", have == 1 ? "" : "s"));
+      }
+      i = j;
+    }
+    // The weight bus: per plane and cycle at most install_rows_per_cycle LWM rows land, never
+    // two on one staging row.
+    std::sort(landings.begin(), landings.end(), [](const Landing& a, const Landing& b) {
+      return std::tie(a.plane, a.cycle, a.row, a.queue, a.inst) < std::tie(b.plane, b.cycle, b.row, b.queue, b.inst);
+    });
+    for (std::size_t i = 0; i < landings.size();) {
+      std::size_t j = i;
+      while (j < landings.size() && landings[j].plane == landings[i].plane && landings[j].cycle == landings[i].cycle) {
+        if (j > i && landings[j].row == landings[j - 1].row) {
+          const auto& a = landings[j - 1];
+          const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
+          fail_at(landings[j].queue, insts_[size_t(landings[j].queue)][size_t(landings[j].inst)],
+                  fmt::format("weight bus conflict: staging row {} of {} receives two LWM rows in cycle {} (the other "
+                              "from {}:{}:{}, queue {})", a.row, L_.slice(SliceId{a.plane}).name, a.cycle, sa.loc.file,
+                              sa.loc.line, sa.loc.col, L_.queue(QueueId{a.queue}).name));
+        }
+        ++j;
+      }
+      const int have = p_.mxm.install_rows_per_cycle;
+      if (int(j - i) > have) {
+        const auto& b = landings[i + size_t(have)];
+        fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                fmt::format("weight bus conflict: {} LWM rows land in {} in cycle {}, a plane takes {} per cycle "
+                            "(mxm.install_rows_per_cycle)", j - i, L_.slice(SliceId{b.plane}).name, b.cycle, have));
       }
       i = j;
     }

@@ -125,11 +125,22 @@ std::int64_t step_of(const Instr& in, int operand) {
   switch (ii.operands[std::size_t(operand)].step) {
     case Step::None: return 0;
     case Step::One: return 1;
+    case Step::Wrap:
+      for (int m = 0; m < ii.num_operands; ++m)
+        if (ii.operands[std::size_t(m)].kind == Kind::Wstep) return in.v[std::size_t(m)];
+      return 0;
     case Step::Stride:
       for (int m = 0; m < ii.num_operands; ++m)
         if (ii.operands[std::size_t(m)].kind == Kind::Stride) return in.v[std::size_t(m)];
       return 0;
   }
+  return 0;
+}
+
+std::int64_t wrap_modulus(const Instr& in) {
+  const auto& ii = info(in.op);
+  for (int m = 0; m < ii.num_operands; ++m)
+    if (ii.operands[std::size_t(m)].kind == Kind::Wrap) return in.v[std::size_t(m)];
   return 0;
 }
 
@@ -141,8 +152,14 @@ Instr stepped(const Instr& base, std::int64_t k) {
     const std::int64_t s = step_of(base, j);
     if (s == 0) continue;
     auto& v = in.v[std::size_t(j)];
-    if (ii.operands[std::size_t(j)].kind == Kind::Addr) v = make_addr(addr_reg(v), addr_offset(v) + k * s);
-    else v += k * s;
+    if (ii.operands[std::size_t(j)].kind == Kind::Addr) {
+      v = make_addr(addr_reg(v), addr_offset(v) + k * s);
+    } else if (ii.operands[std::size_t(j)].step == Step::Wrap) {
+      const std::int64_t n = wrap_modulus(base);
+      v = n > 0 ? ((v + (k % n) * (s % n)) % n + n) % n : v;
+    } else {
+      v += k * s;
+    }
   }
   return in;
 }

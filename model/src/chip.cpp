@@ -84,6 +84,12 @@ struct Chip::Impl {
   // for WRITE, one superlane for SCATTER), applied to the row as it is then.
   struct PendingWrite { std::int64_t cycle; int slice; int row; int offset; std::vector<std::uint8_t> data; };
   std::deque<PendingWrite> pending_writes;
+  // An LWM row on the weight bus: lands in staging row `row` of the plane at `pos` in `cycle`
+  // (every LWM has the same latency, so issue order is landing order).
+  struct PendingLwm { std::int64_t cycle; int pos; int row; isa::Dtype t; std::vector<std::uint8_t> data; };
+  std::deque<PendingLwm> pending_lwm;
+  // MXM plane positions by hemisphere (0 west, 1 east) and plane index: LWM's `plane` operand.
+  std::array<std::vector<int>, 2> plane_pos;
 
   // Units (functional state).
   std::unique_ptr<StreamFile> streams;
@@ -120,6 +126,11 @@ struct Chip::Impl {
       if (s.kind == SliceKind::Mem && mode == Mode::Functional) sram[std::size_t(s.position)] = std::make_unique<Sram>(p.mem.rows, V);
       if (s.kind == SliceKind::Mxm && mode == Mode::Functional)
         mxm[std::size_t(s.position)] = std::make_unique<MxmPlane>(V, p.mxm.accumulators);
+      if (s.kind == SliceKind::Mxm) {
+        auto& v = plane_pos[s.hemi == Hemi::East ? 1 : 0];
+        if (int(v.size()) <= s.index) v.resize(std::size_t(s.index) + 1, -1);
+        v[std::size_t(s.index)] = s.position;
+      }
     }
     dma_in.resize(std::size_t(p.dma.channels));
     dma_out.resize(std::size_t(p.dma.channels));
@@ -278,6 +289,10 @@ struct Chip::Impl {
     switch (in.op) {
       case Op::Read:
       case Op::Gather: st.sram_bytes_read += count * vb; break;
+      case Op::Lwm:
+        st.sram_bytes_read += count * vb;
+        st.weight_bytes_installed += count * vb;
+        break;
       case Op::Write:
       case Op::Scatter: st.sram_bytes_written += count * vb; break;
       case Op::Mm:
@@ -326,6 +341,23 @@ struct Chip::Impl {
           const std::int64_t lw = p.lat(isa::LatClass::MemWrite);
           if (obs) obs->on_sram_write(pos, row, 0, v, V, t, t + lw - 1);
           pending_writes.push_back({t + lw, pos, row, 0, std::vector<std::uint8_t>(v, v + vb)});
+        } else if (in.op == Op::Lwm) {
+          // Rule 15a: the row as it is at issue, over the weight bus into a plane of this
+          // hemisphere, landing `lat` cycles later.
+          const std::int64_t row = in.v[0];
+          if (row >= p.mem.rows)
+            fail(qi, t, fmt::format("address out of range: row {}{}; the slice has rows 0..{}", row,
+                                    k ? fmt::format(" (REPEAT instance {})", k) : "", p.mem.rows - 1));
+          const auto& sl = layout.slice(layout.queue(QueueId{qi}).slice);
+          const auto& planes = plane_pos[sl.hemi == Hemi::East ? 1 : 0];
+          const auto pl = std::size_t(in.v[1]);
+          if (pl >= planes.size() || planes[pl] < 0)
+            fail(qi, t, fmt::format("LWM to plane {}: the {} hemisphere has {} MXM plane{}", pl,
+                                    sl.hemi == Hemi::East ? "east" : "west", planes.size(), planes.size() == 1 ? "" : "s"));
+          if (obs) obs->on_sram(pos, int(row), false, t);
+          check_ecc(qi, s, int(row), t);
+          const auto* src = s.read(int(row));
+          pending_lwm.push_back({t + lat, planes[pl], int(in.v[2]), in.t, std::vector<std::uint8_t>(src, src + vb)});
         } else if (in.op == Op::Gather) {
           int base_row = row_of(qi, base, 0, k, t);
           const auto* idx = arg(1);
@@ -505,6 +537,13 @@ struct Chip::Impl {
       auto it = std::stable_partition(pending_cfg.begin(), pending_cfg.end(), [&](const PendingCfg& x) { return x.cycle > c; });
       for (auto j = it; j != pending_cfg.end(); ++j) regs[std::size_t(j->r)] = j->v;
       pending_cfg.erase(it, pending_cfg.end());
+    }
+    // Rows landing by cycle c (an IW in c still excludes the rows landing in c: MxmPlane keeps
+    // the rows of its latest load cycle apart, as for an LW in the IW's cycle).
+    while (!pending_lwm.empty() && pending_lwm.front().cycle <= c) {
+      auto& w = pending_lwm.front();
+      mxm[std::size_t(w.pos)]->load_row(w.t, w.row, w.data.data(), w.cycle);
+      pending_lwm.pop_front();
     }
     while (!pending_writes.empty() && pending_writes.front().cycle <= c) {
       auto& w = pending_writes.front();

@@ -15,6 +15,7 @@ Energy energy(const ChipStats& s, const ChipParams& p) {
   out.vxm_j = double(s.vxm_element_ops) * e.vxm_pj_per_op * 1e-12;
   const double vb = p.vector_bytes();
   out.stream_j = double(s.units[std::size_t(UnitKind::Sxm)].instructions) * vb * e.stream_pj_per_byte * 1e-12;
+  out.weight_bus_j = double(s.weight_bytes_installed) * e.weight_bus_pj_per_byte * 1e-12;
   out.link_j = double(s.link_bytes_sent) * 8.0 * e.link_pj_per_bit * 1e-12;
   out.dma_j = double(s.dma_bytes_in + s.dma_bytes_out) * e.dma_pj_per_byte * 1e-12;
   out.static_j = e.static_w * s.seconds();
@@ -34,6 +35,7 @@ nlohmann::json stats_json(const ChipStats& s, const ChipParams& p, const HostSta
   j["sram_write_bandwidth_bytes_per_s"] = s.seconds() > 0 ? double(s.sram_bytes_written) / s.seconds() : 0.0;
   j["sram_peak_bandwidth_bytes_per_s"] = k.sram_bandwidth_bytes_per_s;
   j["sram_ecc_corrected"] = s.sram_ecc_corrected;
+  j["weight_bytes_installed"] = s.weight_bytes_installed;
   j["mxm_macs"] = s.mxm_macs;
   j["mxm_passes"] = s.mxm_passes;
   j["mxm_utilisation"] = s.mxm_utilisation();
@@ -60,6 +62,7 @@ nlohmann::json stats_json(const ChipStats& s, const ChipParams& p, const HostSta
   je["mxm_j"] = en.mxm_j;
   je["vxm_j"] = en.vxm_j;
   je["stream_j"] = en.stream_j;
+  je["weight_bus_j"] = en.weight_bus_j;
   je["link_j"] = en.link_j;
   je["dma_j"] = en.dma_j;
   je["static_j"] = en.static_j;

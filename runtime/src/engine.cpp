@@ -79,6 +79,7 @@ model::ChipStats delta(const model::ChipStats& after, const model::ChipStats& be
     d.units[u].busy_cycles -= before.units[u].busy_cycles;
   }
   d.sram_bytes_read -= before.sram_bytes_read;
+  d.weight_bytes_installed -= before.weight_bytes_installed;
   d.sram_bytes_written -= before.sram_bytes_written;
   d.sram_ecc_corrected -= before.sram_ecc_corrected;
   for (auto& [k, v] : d.mxm_macs) {
@@ -104,6 +105,7 @@ void accumulate(model::ChipStats& t, const model::ChipStats& d) {
     t.units[u].queues = d.units[u].queues;
   }
   t.sram_bytes_read += d.sram_bytes_read;
+  t.weight_bytes_installed += d.weight_bytes_installed;
   t.sram_bytes_written += d.sram_bytes_written;
   t.sram_ecc_corrected += d.sram_ecc_corrected;
   for (const auto& [k, v] : d.mxm_macs) t.mxm_macs[k] += v;

@@ -470,6 +470,7 @@ void put(Writer& w, const model::ChipStats& s) {
   w.i64(s.sram_bytes_read);
   w.i64(s.sram_bytes_written);
   w.i64(s.sram_ecc_corrected);
+  w.i64(s.weight_bytes_installed);
   w.u32(std::uint32_t(s.mxm_macs.size()));
   for (const auto& [k, v] : s.mxm_macs) {
     w.str(k);
@@ -497,6 +498,7 @@ model::ChipStats get_chip_stats(Reader& r) {
   s.sram_bytes_read = r.i64();
   s.sram_bytes_written = r.i64();
   s.sram_ecc_corrected = r.i64();
+  s.weight_bytes_installed = r.i64();
   const auto nm = r.count(12, "mxm_macs");
   for (std::size_t i = 0; i < nm; ++i) {
     auto k = r.str(64);

@@ -79,6 +79,12 @@ std::string program_for(isa::Op op, isa::Dtype t, isa::Dtype t2, std::mt19937& r
         case isa::Kind::Table: v = "0"; break;
         case isa::Kind::Link: v = fmt::format("{}", rnd(0, p.c2c.links - 1)); break;
         case isa::Kind::Chan: v = fmt::format("{}", rnd(0, p.dma.channels - 1)); break;
+        // LWM (from mem.e.1 into mini's only plane, mxm.e.0): a wrap of n rows, any row below it.
+        case isa::Kind::Srow: v = fmt::format("{}", rnd(0, p.mem.rows - 1)); break;
+        case isa::Kind::Plane: v = "0"; break;
+        case isa::Kind::Wrow: v = fmt::format("{}", rnd(0, n - 1)); break;
+        case isa::Kind::Wstep: v = fmt::format("{}", rnd(0, n)); break;
+        case isa::Kind::Wrap: v = fmt::format("{}", n); break;
         case isa::Kind::Imm32:
           v = isa::dtype_info(t).is_float ? fmt::format("{}", double(rnd(-1000, 1000)) / 8.0)
                                           : fmt::format("{}", rnd(0, 0xffffffffLL));

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -284,12 +286,14 @@ TEST_CASE("remote: random and malformed frames while a well-behaved client keeps
     CHECK(a.closed_by_server());
 
     Raw b(port);
-    b.frame(std::uint16_t(net::Type::Ping), 9, 0, {1, 2, 3}, 0, 0, /*version=*/2);
+    const std::uint16_t wrong = net::kVersion + 1;
+    b.frame(std::uint16_t(net::Type::Ping), 9, 0, {1, 2, 3}, 0, 0, wrong);
     r = b.read();
     REQUIRE(r.is_error());
     CHECK(r.code() == net::Code::BadVersion);
     CHECK(r.h.request == 9);
-    CHECK(contains(r.message(), "protocol version 2 is not supported (this side speaks version 1)"));
+    CHECK(contains(r.message(), fmt::format("protocol version {} is not supported (this side speaks version {})", wrong,
+                                            net::kVersion)));
     CHECK(b.closed_by_server());
 
     Raw c(port);
@@ -538,7 +542,7 @@ TEST_CASE("remote: limits and refused devices") {
   s.preset = "";
   CHECK(c2->open(s)->info().preset == "mini");
   CHECK(c2->ping({1, 2, 3}) == std::vector<std::uint8_t>{1, 2, 3});
-  CHECK(c2->status()["protocol_version"] == 1);
+  CHECK(c2->status()["protocol_version"] == net::kVersion);
 }
 
 TEST_CASE("remote: large tensors travel in chunks both ways") {

@@ -44,6 +44,8 @@ void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       j["sram_bandwidth_bytes_per_s"] = k.sram_bandwidth_bytes_per_s;
       j["sram_write_bandwidth_bytes_per_s"] = k.sram_write_bandwidth_bytes_per_s;
       j["stream_bandwidth_bytes_per_s"] = k.stream_bandwidth_bytes_per_s;
+      j["weight_bus_bytes_per_s"] = k.weight_bus_bytes_per_s;
+      j["weight_install_bytes_per_s"] = k.weight_install_bytes_per_s;
       j["mxm_peak_ops_per_s"] = k.mxm_peak_ops_per_s;
       j["mxm_macs_per_cycle_int8"] = k.mxm_macs_per_cycle_int8;
       j["vxm_alus"] = k.vxm_alus;
@@ -61,7 +63,12 @@ void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
                k.sram_bytes / (1 << 20), k.mem_slices, p.mem.rows);
     fmt::print("  SRAM bandwidth       {:.2f} TB/s read, {:.2f} TB/s write\n", k.sram_bandwidth_bytes_per_s / 1e12,
                k.sram_write_bandwidth_bytes_per_s / 1e12);
-    fmt::print("  stream bandwidth     {:.2f} TB/s ({} streams per direction)\n",
+    fmt::print("  weight install       {:.2f} TB/s = {:.0f}% of SRAM read (weight bus {:.2f} TB/s: {} planes x {} "
+               "rows per cycle, LWM)\n",
+               k.weight_install_bytes_per_s / 1e12,
+               k.sram_bandwidth_bytes_per_s > 0 ? 100.0 * k.weight_install_bytes_per_s / k.sram_bandwidth_bytes_per_s : 0.0,
+               k.weight_bus_bytes_per_s / 1e12, p.mxm.planes, p.mxm.install_rows_per_cycle);
+    fmt::print("  stream bandwidth     {:.2f} TB/s into the units ({} streams per direction)\n",
                k.stream_bandwidth_bytes_per_s / 1e12, p.stream.per_direction);
     for (const auto& [t, v] : k.mxm_peak_ops_per_s)
       fmt::print("  MXM peak {:<5}       {:.1f} T{}/s ({} planes)\n", t, v / 1e12, t == "i8" ? "OP" : "FLOP",

@@ -682,10 +682,72 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
   const int hMr = p_.lat(isa::LatClass::MemRead);
   const Cycle iw_lat = p_.lat(isa::LatClass::MxmIw);
   Cycle last_lw = P.staging_free;
+  // LWM parts (the weight bus): all in the same cycles a .. a + count - 1, each on a queue and
+  // the read port of its own slice; the rows land mem_lwm cycles later. Rows landing in the
+  // previous IW's cycle already belong to this install (rule 16), so a + mem_lwm >= last IW.
+  std::vector<const LwPart*> lwm_parts;
+  for (const auto& part : parts)
+    if (part.lwm) lwm_parts.push_back(&part);
+  if (!lwm_parts.empty()) {
+    const Cycle lat_w = p_.lat(isa::LatClass::MemLwm);
+    int count = 0;
+    Cycle a = std::max<Cycle>({parts_ready, P.last_iw >= 0 ? P.last_iw - lat_w : 0, 0});
+    for (const auto* part : lwm_parts) {
+      count = std::max(count, part->count);
+      for (int i = 0; i < part->count; ++i) a = std::max(a, part->src->ready[std::size_t(part->first + i)] - i);
+    }
+    std::vector<int> qsel(lwm_parts.size(), -1);
+    for (int guard = 0;; ++guard) {
+      if (guard > 1'000'000) throw Error("generator: cannot place a weight load over the weight bus");
+      Cycle next = a;
+      bool ok = true;
+      for (std::size_t k = 0; k < lwm_parts.size() && ok; ++k) {
+        const auto& sl = slices_[std::size_t(lwm_parts[k]->src->slice)];
+        const int c = lwm_parts[k]->count;
+        if (!sl.rport.free(a, a + c)) {
+          next = std::max(next, sl.rport.next_free(a, c));
+          ok = false;
+          break;
+        }
+        qsel[k] = -1;
+        for (int q : sl.qids)
+          if (qbusy_[std::size_t(q)].free(a, a + c)) {
+            qsel[k] = q;
+            break;
+          }
+        if (qsel[k] < 0) {
+          Cycle best = kNever;
+          for (int q : sl.qids) best = std::min(best, qbusy_[std::size_t(q)].next_free(a, c));
+          next = std::max(next, best);
+          ok = false;
+        }
+      }
+      if (ok) break;
+      a = std::max(next, a + 1);
+    }
+    int pidx = -1;
+    for (const auto& s : L_.slices())
+      if (s.kind == SliceKind::Mxm && s.position == P.position) pidx = s.index;
+    for (std::size_t k = 0; k < lwm_parts.size(); ++k) {
+      const auto& part = *lwm_parts[k];
+      auto& sl = slices_[std::size_t(part.src->slice)];
+      qbusy_[std::size_t(qsel[k])].add(a, a + part.count);
+      sl.rport.add(a, a + part.count);
+      if (part.src->reg != 0) throw Error("generator: internal error: LWM rows are not register-relative");
+      emit_instr(qsel[k], a,
+                 fmt::format("LWM.{} {}, {}, {}, {}, {}", tn, part.src->row + part.first, pidx, part.srow, part.rstep,
+                             part.wrap),
+                 part.count - 1);
+      part.src->last_read = std::max(part.src->last_read, a + part.count - 1);
+    }
+    last_lw = std::max(last_lw, a + count - 1 + lat_w);
+    last_ = std::max(last_, last_lw);
+  }
   // LW parts: each on one plane queue, filled into the queue's free gaps; every piece is a
   // READ group on the source slice and an LW group on the queue, on the queue's lane stream.
   for (std::size_t pi = 0; pi < parts.size(); ++pi) {
     const auto& part = parts[pi];
+    if (part.lwm) continue;
     const int qsel = part.queue >= 0 ? part.queue : int(pi % P.qids.size());
     const int q = P.qids[std::size_t(qsel)];
     const auto& sl = slices_[std::size_t(part.src->slice)];

@@ -145,6 +145,11 @@ struct LwPart {
   // superlane of this one-vector value (an expert chosen on chip); it must lie upstream of src
   // on the lane's direction, and the ChipSched must reserve gather streams.
   std::shared_ptr<struct Value> idx;
+  // Set: the rows go over the weight bus (LWM, docs/timing.md rule 15a) straight from src's
+  // slice into staging rows srow, srow + rstep, ... modulo wrap, one per cycle; every LWM part of
+  // a tile issues in the same cycles (from different slices), no queue or stream of the plane.
+  bool lwm = false;
+  int rstep = 1, wrap = 0;
 };
 struct MmGroup {
   Rd x;           // count vectors

@@ -42,6 +42,9 @@ struct ChipParams {
     int planes = 4;
     int queues_per_plane = 3;
     int accumulators = 64;  // per plane
+    // The weight bus (LWM, docs/timing.md rule 15a): staging rows a plane takes per cycle
+    // straight from the MEM slices of its hemisphere.
+    int install_rows_per_cycle = 16;
   } mxm;
 
   struct Sxm {
@@ -77,6 +80,7 @@ struct ChipParams {
     double mac_pj_fp16 = 0;  // f16 and bf16
     double vxm_pj_per_op = 0;     // one element operation
     double stream_pj_per_byte = 0;  // SXM, C2C and DMA endpoints moving a vector, per byte
+    double weight_bus_pj_per_byte = 0;  // LWM: a row over the weight bus into a staging buffer
     double link_pj_per_bit = 0;
     double dma_pj_per_byte = 0;
     double static_w = 0;  // leakage, clocks, always-on logic
@@ -93,7 +97,12 @@ struct Peaks {
   double sram_bytes;
   double sram_bandwidth_bytes_per_s;        // all read ports, every cycle
   double sram_write_bandwidth_bytes_per_s;  // all write ports
-  double stream_bandwidth_bytes_per_s;      // every stream register file position pair
+  double stream_bandwidth_bytes_per_s;      // into the units: every stream register, both directions
+  // Weights into the MXM planes over the weight bus (LWM): planes x install_rows_per_cycle x V x
+  // clock (the bus), and the same capped by the SRAM reads of the slices that can feed a plane
+  // (a hemisphere's slices feed only its own planes; a hemisphere without planes feeds none).
+  double weight_bus_bytes_per_s;
+  double weight_install_bytes_per_s;
   std::map<std::string, double> mxm_peak_ops_per_s;  // by dtype; 2 ops per MAC
   std::int64_t mxm_macs_per_cycle_int8;
   std::int64_t vxm_alus;

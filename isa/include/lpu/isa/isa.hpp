@@ -18,7 +18,7 @@ struct Instr {
   Op op = Op::Nop;
   Dtype t = Dtype::I8;   // meaningful when info().types != 0
   Dtype t2 = Dtype::I8;  // meaningful when info().types2 != 0
-  std::array<std::int64_t, 4> v{};
+  std::array<std::int64_t, 5> v{};
   bool operator==(const Instr&) const = default;
 };
 
@@ -45,11 +45,14 @@ std::uint64_t encode(const Instr& i);
 Instr decode(std::uint64_t word);
 // What one REPEAT step adds to operand `operand` of `in` (isa.toml `step`): the value of the
 // instruction's stride operand for `step = "stride"` (READ/WRITE addr), 1 for `step = "1"` (LW
-// row, MM/MMA/ACCRD acc, GATHER/SCATTER addr), 0 for an operand that is not stepped.
+// row, MM/MMA/ACCRD acc, GATHER/SCATTER addr, LWM addr), the wstep operand for `step = "wrap"`
+// (LWM row, taken modulo the wrap operand), 0 for an operand that is not stepped.
 std::int64_t step_of(const Instr& in, int operand);
+// The modulus of a "wrap" step: the instruction's wrap operand (0: none).
+std::int64_t wrap_modulus(const Instr& in);
 // Instance k of a REPEATed instruction as its queue issues it: every stepped operand advanced k
 // times its step_of (docs/isa.md, REPEAT). An addr operand steps its row offset; its base
-// register field is kept.
+// register field is kept. A "wrap" operand is taken modulo wrap_modulus(base).
 Instr stepped(const Instr& base, std::int64_t k);
 
 // Address operand helpers: (reg << 20) | offset.

@@ -15,8 +15,8 @@ struct HostStats {
 
 // Energy from event counts and the preset's per-event energies (docs/energy.md).
 struct Energy {
-  double sram_j = 0, mxm_j = 0, vxm_j = 0, stream_j = 0, link_j = 0, dma_j = 0, static_j = 0;
-  double total_j() const { return sram_j + mxm_j + vxm_j + stream_j + link_j + dma_j + static_j; }
+  double sram_j = 0, mxm_j = 0, vxm_j = 0, stream_j = 0, weight_bus_j = 0, link_j = 0, dma_j = 0, static_j = 0;
+  double total_j() const { return sram_j + mxm_j + vxm_j + stream_j + weight_bus_j + link_j + dma_j + static_j; }
 };
 Energy energy(const ChipStats& s, const ChipParams& p);
 

@@ -26,6 +26,7 @@ struct ChipStats {
   std::int64_t sram_bytes_read = 0;
   std::int64_t sram_bytes_written = 0;
   std::int64_t sram_ecc_corrected = 0;
+  std::int64_t weight_bytes_installed = 0;  // LWM rows over the weight bus (also in sram_bytes_read)
   std::map<std::string, std::int64_t> mxm_macs;  // by weight type
   std::int64_t mxm_passes = 0;                   // MM/MMA instances: one plane busy one cycle each
   int mxm_planes = 0;

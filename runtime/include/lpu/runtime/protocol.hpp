@@ -21,7 +21,7 @@ namespace lpu::net {
 
 // ---- Frames -----------------------------------------------------------------------------------
 inline constexpr std::array<std::uint8_t, 4> kMagic = {'L', 'P', 'U', 'N'};
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;  // 2: ChipStats carries weight_bytes_installed
 inline constexpr std::size_t kHeaderBytes = 32;
 inline constexpr std::uint32_t kMaxFramePayload = 1u << 20;      // 1 MiB: larger messages are chunked
 inline constexpr std::uint16_t kFlagMore = 1;                     // another chunk of this message follows
