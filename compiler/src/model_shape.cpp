@@ -1,4 +1,4 @@
-#include "lpu/workload/model_shape.hpp"
+#include "lpu/compiler/model_shape.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 
 #include "lpu/common/errors.hpp"
 
-namespace lpu::workload {
+namespace lpu::compiler {
 
 ModelShape load_model(const std::string& name_or_path) {
   std::string path = name_or_path;
@@ -118,4 +118,4 @@ Capacity capacity(const ModelShape& m, const ChipParams& chip, double bw, double
   return r;
 }
 
-}  // namespace lpu::workload
+}  // namespace lpu::compiler

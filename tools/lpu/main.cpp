@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add_sweep(app, cmds);
   add_gen(app, cmds);
   add_decode(app, cmds);
+  add_roofline(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

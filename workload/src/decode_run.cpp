@@ -13,6 +13,8 @@
 #include <fstream>
 
 #include "lpu/asm/assembler.hpp"
+#include "lpu/compiler/frontend.hpp"
+#include "lpu/compiler/roofline.hpp"
 #include "lpu/asm/object.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
@@ -29,7 +31,44 @@ namespace lpu::workload {
 
 namespace fs = std::filesystem;
 
+compiler::Roofline plan_roofline(const DecoderPlan& plan) {
+  compiler::DecodeOptions d;
+  d.wtype = plan.wtype;
+  d.context = plan.context;
+  d.batch = plan.spec.batch;
+  d.moe_sparse = plan.spec.moe == "sparse";
+  compiler::PartitionOptions po;
+  po.kind = compiler::parse_partition(plan.spec.partition);
+  po.max_links = plan.spec.max_links;
+  po.tensor = plan.tensor;
+  if (po.kind == compiler::PartitionKind::Pipeline) {
+    po.stages = int(plan.chips.size());
+    for (const auto& c : plan.chips) po.chain.push_back(c.chip);
+  } else if (po.kind == compiler::PartitionKind::Hybrid) {
+    po.layers_per_group = plan.layers_per_chip;
+  }
+  return compiler::roofline(compiler::partition(compiler::decode_graph(plan.model, d), plan.rack, po), plan.rack);
+}
+
 namespace {
+
+// The bound fields of a decode's statistics (docs/decode.md, "The bound"), for an achieved
+// latency per token (emulated, host I/O included).
+void add_bound(nlohmann::json& d, const DecoderPlan& plan, double achieved_latency_s, std::string* line) {
+  const auto r = plan_roofline(plan);
+  const double achieved = achieved_latency_s > 0 ? 1.0 / achieved_latency_s : 0;
+  d["bound_tokens_per_s_per_user"] = r.tokens_per_s_per_user;
+  d["bound_limiter"] = compiler::limiter_name(r.limiter);
+  d["fraction_of_bound"] = r.tokens_per_s_per_user > 0 ? achieved / r.tokens_per_s_per_user : 0;
+  auto rj = r.json();
+  d["bound_cycles_per_step"] = rj["bound_cycles_per_step"];
+  d["bound_cycles_by_limiter"] = rj["bound_cycles_by_limiter"];
+  d["bound_layers"] = rj["bound_layers"];
+  if (line)
+    *line = fmt::format("  achieved {:.1f} tokens/s per user = {:.3f} of the bound {:.1f} (limited by {}; lpu roofline)\n",
+                        achieved, r.tokens_per_s_per_user > 0 ? achieved / r.tokens_per_s_per_user : 0.0,
+                        r.tokens_per_s_per_user, compiler::limiter_name(r.limiter));
+}
 
 obj::Program assemble_program(const DecoderPlan& plan, int idx, std::int64_t t0) {
   const std::string text = fmt::format(".const T0 = {}\n", t0) + plan.programs[std::size_t(idx)];
@@ -252,6 +291,7 @@ DecodeResult decode_functional(const DecoderPlan& plan, const std::map<std::stri
                          {"latency_per_token_s", n ? lat / n : 0.0},
                          {"tokens_per_s_per_user", n && lat > 0 ? n / lat : 0.0},
                          {"chips_used", plan.chips.size()}};
+  add_bound(res.stats["decode"], plan, n ? lat / n : 0.0, nullptr);
   if (!opt.stats.empty()) {
     std::ofstream f(opt.stats);
     if (!f) throw Error(fmt::format("cannot write {}", opt.stats));
@@ -450,6 +490,8 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["seconds_for_tokens"] = double(tokens) * period;
   d["energy_j_for_tokens"] = double(tokens) * double(U) * power_w / tps_users;
   d["host"] = {{"threads", st.threads}, {"assemble_s", assemble_s}, {"run_s", run_s}, {"windows", st.windows}};
+  std::string bound_line;
+  add_bound(d, plan, token_latency, &bound_line);
   nlohmann::json j;
   j["decode"] = d;
   j["rack"] = rack::rack_stats_json(st, plan.rack);
@@ -460,6 +502,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         "  {} users in flight ({} micro-batches of {}, slowest stage {:.1f} us): {:.1f} tokens/s per user, {:.0f} tokens/s\n"
         "  MXM {:.3f}% busy while programs run, SRAM read {:.2f} TB/s per chip while its program runs, links {:.3f} TB/s\n"
         "  power {:.1f} kW, {:.3g} J/token, {:.3g} tokens/s per MW; {} token(s): {:.4g} s\n"
+        "{}"
         "  host: {:.2f} s to assemble, {:.2f} s to emulate ({} thread(s))\n",
         plan.model.name, weight_dtype_name(plan.wtype), plan.chips.size(), plan.rack.name,
         plan.groups > 0 ? fmt::format("{}: {} group(s) of {} chips, {} layer(s) per group", plan.spec.partition, plan.groups,
@@ -468,7 +511,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
         stage_s * 1e6, tps_user, tps_users, 100 * (plane_cycles > 0 ? passes / plane_cycles : 0), active_sram_bw / 1e12,
         double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
-        double(tokens) * period, assemble_s, run_s, st.threads);
+        double(tokens) * period, bound_line, assemble_s, run_s, st.threads);
   }
   if (!opt.stats.empty()) {
     std::ofstream fo(opt.stats);

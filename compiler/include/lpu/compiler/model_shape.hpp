@@ -5,7 +5,7 @@
 
 #include "lpu/arch/params.hpp"
 
-namespace lpu::workload {
+namespace lpu::compiler {
 
 struct ModelShape {
   std::string name;
@@ -40,4 +40,4 @@ struct Capacity {
 Capacity capacity(const ModelShape& m, const ChipParams& chip, double bytes_per_weight, double bytes_per_kv,
                   long context, long users, int chips_per_rack = 256);
 
-}  // namespace lpu::workload
+}  // namespace lpu::compiler

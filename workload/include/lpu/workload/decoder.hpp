@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lpu/asm/object.hpp"
+#include "lpu/compiler/roofline.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/rack/config.hpp"
@@ -117,6 +118,10 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
 void write_decoder(const DecoderPlan& plan, const std::string& dir, const std::map<std::string, io::Tensor>* weights = nullptr);
 
 nlohmann::json plan_json(const DecoderPlan& plan);
+
+// The bound of the plan's decode step (lpu roofline with the plan's partition, chips, group size
+// and context): what every decode's statistics compare their figure with.
+compiler::Roofline plan_roofline(const DecoderPlan& plan);
 
 // The object of every program (times with T0 = 0; start delays go in rack::ChipProgram):
 // one assembly per schedule on up to `threads` host threads (0: the host's cores).
