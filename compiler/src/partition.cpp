@@ -129,8 +129,9 @@ Partitioned partition(const Graph& g, const rack::RackConfig& cfg, const Partiti
     for (const auto& op : g.ops) total += stored_bytes(g, op);
     int S = o.stages > 0 ? o.stages : std::max(1, int(std::ceil(total / chip_bytes)));
     if (S > N)
-      throw Error(fmt::format("{} ({:.2f} GB of weights and KV cache) needs {} chips in a pipeline, {} available", g.model,
-                              total / 1e9, S, N));
+      throw Error(fmt::format("{} ({:.2f} GB of weights and KV cache) needs {} chips in a pipeline ({:.2f} racks of {}), {} "
+                              "available",
+                              g.model, total / 1e9, S, double(S) / cfg.chips, cfg.chips, N));
     std::vector<int> chain = o.chain;
     if (chain.empty())
       for (int c = 0; c < S; ++c) chain.push_back(c);
@@ -200,8 +201,10 @@ Partitioned partition(const Graph& g, const rack::RackConfig& cfg, const Partiti
     throw Error(fmt::format("{} ({:.2f} GB of weights and KV cache) does not fit one tensor group of {} chips",
                             g.model, (layer_bytes * layers + head_bytes) / 1e9, T));
   if (G * T > N)
-    throw Error(fmt::format("{} needs {} tensor groups of {} chips ({} layers each, plus a head group): {} chips, {} available",
-                            g.model, G, T, per_group, G * T, N));
+    throw Error(fmt::format("{} needs {} tensor groups of {} chips ({} layer{} each, plus a head group): {} chips ({:.2f} "
+                            "racks of {}), {} available",
+                            g.model, G, T, per_group, per_group == 1 ? "" : "s", G * T, double(G * T) / cfg.chips, cfg.chips,
+                            N));
   auto members = [&](int grp) {
     std::vector<int> v;
     for (int c = grp * T; c < grp * T + T; ++c) v.push_back(c);
