@@ -74,6 +74,12 @@ void check_against_reference(const DecoderSpec& s, int seed, const std::vector<i
   }
   CHECK(k == std::size_t(steps));
   CHECK(differ == 0);
+  // No decode beats its bound (docs/decode.md, "The bound"): the emulated step, host I/O included,
+  // takes at least the bound's cycles.
+  const auto& d = r.stats["decode"];
+  CHECK(d["bound_tokens_per_s_per_user"].get<double>() > 0);
+  CHECK(d["fraction_of_bound"].get<double>() > 0);
+  CHECK(d["fraction_of_bound"].get<double>() <= 1.0);
 }
 }  // namespace
 
@@ -361,6 +367,11 @@ TEST_CASE("timing-only on a tray: the emulated step ends where the generator sch
   std::int64_t tiles = 0;
   for (const auto& c : plan.chips) tiles += c.tiles;
   CHECK(j1["decode"]["weight_tiles_per_token"] == tiles);
+  // The bound of the same plan: above the achieved figure, limited by one of the named resources.
+  CHECK(j1["decode"]["fraction_of_bound"].get<double>() > 0);
+  CHECK(j1["decode"]["fraction_of_bound"].get<double>() <= 1.0);
+  CHECK(j1["decode"]["bound_layers"].size() == 3);  // 2 layers, then the head and the host I/O
+  CHECK(!j1["decode"]["bound_limiter"].get<std::string>().empty());
   CHECK(j1["decode"]["sram_bytes_read_per_step"].get<double>() >= double(tiles) * 320 * 320);
 }
 
