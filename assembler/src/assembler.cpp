@@ -76,6 +76,7 @@ std::string format_instr(const isa::Instr& in, const ChipParams& /*p*/) {
   for (int j = 0; j < ii.num_operands; ++j) {
     const auto& od = ii.operands[static_cast<std::size_t>(j)];
     const auto v = in.v[static_cast<std::size_t>(j)];
+    if (od.kind == isa::Kind::Flag && v == 0 && j + 1 == ii.num_operands) break;  // a trailing flag left out
     s += j ? ", " : " ";
     switch (isa::kind_info(od.kind).syntax) {
       case isa::Syntax::Stream: s += format_stream(v); break;

@@ -719,10 +719,10 @@ void Parser::instruction(const Line& line) {
     si.in.v[static_cast<std::size_t>(k)] = val;
     ++k;
   }
-  // Trailing stride / offset / part operands may be left out (0).
+  // Trailing stride / offset / part / flag operands may be left out (0).
   for (int j = k; j < ii.num_operands; ++j) {
     auto kind = ii.operands[static_cast<std::size_t>(j)].kind;
-    if (kind != isa::Kind::Stride && kind != isa::Kind::Part && kind != isa::Kind::Offset) {
+    if (kind != isa::Kind::Stride && kind != isa::Kind::Part && kind != isa::Kind::Offset && kind != isa::Kind::Flag) {
       std::string names;
       for (int a = 0; a < ii.num_operands; ++a)
         names += (a ? ", " : "") + std::string(ii.operands[static_cast<std::size_t>(a)].name);

@@ -373,7 +373,7 @@ class Scheduler {
   void check() {
     const int hop = p_.stream.hop_cycles;
     // LWM rows on the weight bus: (plane position, landing cycle, staging row, queue, instance).
-    struct Landing { std::int32_t plane; std::int64_t cycle; std::int32_t row, queue, inst; };
+    struct Landing { std::int32_t plane; std::int64_t cycle; std::int32_t row, queue, inst; bool lw; };
     std::vector<Landing> landings;
     std::vector<SAcc> reads, writes;
     struct Port { std::int32_t pos; std::int64_t cycle; bool write; std::int32_t queue, inst; };
@@ -408,10 +408,13 @@ class Scheduler {
           bool w = in.op == Op::Write || in.op == Op::Scatter;
           ports.push_back(Port{pos, x.cycle, w, std::int32_t(q), std::int32_t(i)});
         }
-        if (in.op == Op::Lw) mxm[pos].push_back({x.cycle, 0, in.t, int(q), int(i)});
+        if (in.op == Op::Lw) {
+          mxm[pos].push_back({x.cycle, 0, in.t, int(q), int(i)});
+          landings.push_back({pos, x.cycle, std::int32_t(in.v[1]), std::int32_t(q), std::int32_t(i), true});
+        }
         if (in.op == Op::Lwm) {  // rule 15a: lands like an LW issued `lat` cycles later
           const int pp = plane_position(L_.slice(qu.slice).hemi, int(in.v[1]));
-          landings.push_back({pp, x.cycle + lat, std::int32_t(in.v[2]), std::int32_t(q), std::int32_t(i)});
+          landings.push_back({pp, x.cycle + lat, std::int32_t(in.v[2]), std::int32_t(q), std::int32_t(i), false});
           mxm[pp].push_back({x.cycle + lat, 0, in.t, int(q), int(i)});
         }
         if (in.op == Op::Iw) mxm[pos].push_back({x.cycle, 1, in.t, int(q), int(i)});
@@ -487,30 +490,35 @@ class Scheduler {
       }
       i = j;
     }
-    // The weight bus: per plane and cycle at most install_rows_per_cycle LWM rows land, never
-    // two on one staging row.
+    // The weight bus: per plane and cycle at most install_rows_per_cycle LWM rows land, and an
+    // LWM row never lands on a staging row that another LWM or an LW fills in the same cycle.
     std::sort(landings.begin(), landings.end(), [](const Landing& a, const Landing& b) {
       return std::tie(a.plane, a.cycle, a.row, a.queue, a.inst) < std::tie(b.plane, b.cycle, b.row, b.queue, b.inst);
     });
     for (std::size_t i = 0; i < landings.size();) {
       std::size_t j = i;
+      int lwm_rows = 0;
+      std::size_t nth_over = landings.size();
       while (j < landings.size() && landings[j].plane == landings[i].plane && landings[j].cycle == landings[i].cycle) {
-        if (j > i && landings[j].row == landings[j - 1].row) {
+        if (j > i && landings[j].row == landings[j - 1].row && !(landings[j].lw && landings[j - 1].lw)) {
           const auto& a = landings[j - 1];
+          const auto& b = landings[j];
           const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
-          fail_at(landings[j].queue, insts_[size_t(landings[j].queue)][size_t(landings[j].inst)],
-                  fmt::format("weight bus conflict: staging row {} of {} receives two LWM rows in cycle {} (the other "
-                              "from {}:{}:{}, queue {})", a.row, L_.slice(SliceId{a.plane}).name, a.cycle, sa.loc.file,
-                              sa.loc.line, sa.loc.col, L_.queue(QueueId{a.queue}).name));
+          fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                  fmt::format("weight bus conflict: staging row {} of {} receives two rows in cycle {} ({} and the {} "
+                              "at {}:{}:{}, queue {})", a.row, L_.slice(SliceId{a.plane}).name, a.cycle,
+                              b.lw ? "this LW" : "this LWM", a.lw ? "LW" : "LWM", sa.loc.file, sa.loc.line, sa.loc.col,
+                              L_.queue(QueueId{a.queue}).name));
         }
+        if (!landings[j].lw && ++lwm_rows == p_.mxm.install_rows_per_cycle + 1) nth_over = j;
         ++j;
       }
       const int have = p_.mxm.install_rows_per_cycle;
-      if (int(j - i) > have) {
-        const auto& b = landings[i + size_t(have)];
+      if (lwm_rows > have) {
+        const auto& b = landings[nth_over];
         fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
                 fmt::format("weight bus conflict: {} LWM rows land in {} in cycle {}, a plane takes {} per cycle "
-                            "(mxm.install_rows_per_cycle)", j - i, L_.slice(SliceId{b.plane}).name, b.cycle, have));
+                            "(mxm.install_rows_per_cycle)", lwm_rows, L_.slice(SliceId{b.plane}).name, b.cycle, have));
       }
       i = j;
     }

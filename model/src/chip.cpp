@@ -354,6 +354,9 @@ struct Chip::Impl {
           if (pl >= planes.size() || planes[pl] < 0)
             fail(qi, t, fmt::format("LWM to plane {}: the {} hemisphere has {} MXM plane{}", pl,
                                     sl.hemi == Hemi::East ? "east" : "west", planes.size(), planes.size() == 1 ? "" : "s"));
+          const std::int64_t n = V / isa::dtype_bytes(in.t);
+          if (in.v[2] >= n)
+            fail(qi, t, fmt::format("weight row {} out of range: a .{} plane has {} rows", in.v[2], isa::dtype_info(in.t).name, n));
           if (obs) obs->on_sram(pos, int(row), false, t);
           check_ecc(qi, s, int(row), t);
           const auto* src = s.read(int(row));
@@ -432,9 +435,12 @@ struct Chip::Impl {
         MxmPlane& pl = *mxm[std::size_t(pos)];
         const char* err = nullptr;
         if (in.op == Op::Lw) {
+          const std::int64_t n = V / isa::dtype_bytes(in.t);
+          if (in.v[1] >= n)
+            fail(qi, t, fmt::format("weight row {} out of range: a .{} plane has {} rows", in.v[1], isa::dtype_info(in.t).name, n));
           pl.load_row(in.t, int(in.v[1]), arg(0), t);
         } else if (in.op == Op::Iw) {
-          pl.install(in.t, t, t + p.lat(isa::LatClass::MxmIw));
+          pl.install(in.t, t, t + p.lat(isa::LatClass::MxmIw), in.v[0] != 0);
         } else if (in.op == Op::Mm || in.op == Op::Mma) {
           err = pl.multiply(in.t, int(in.v[1]), in.op == Op::Mma, arg(0), t, t + lat);
           if (obs) obs->on_mxm(pos, int(in.v[1]), t);

@@ -27,26 +27,29 @@ void MxmPlane::load_row(isa::Dtype, int row, const std::uint8_t* v, std::int64_t
   std::memcpy(dst, v, std::size_t(vb_));
 }
 
-MxmPlane::Weights MxmPlane::build(isa::Dtype t, const std::uint8_t* staging) const {
+MxmPlane::Weights MxmPlane::build(isa::Dtype t, const std::uint8_t* staging, bool transpose) const {
   Weights w;
   w.t = t;
   w.n = vb_ / isa::dtype_bytes(t);
   const auto n = std::size_t(w.n);
+  // Staging row i, element j is W[i][j], or W[j][i] transposed; stored transposed (w[j n + i] =
+  // W[i][j]) for the products.
+  auto at = [&](std::size_t i, std::size_t j) { return transpose ? j * n + i : i * n + j; };
   if (t == isa::Dtype::I8) {
     w.wi.resize(n * n);
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < n; ++j) w.wi[j * n + i] = static_cast<std::int8_t>(staging[i * std::size_t(vb_) + j]);
+      for (std::size_t j = 0; j < n; ++j) w.wi[at(j, i)] = static_cast<std::int8_t>(staging[i * std::size_t(vb_) + j]);
   } else {
     w.wf.resize(n * n);
     for (std::size_t i = 0; i < n; ++i) {
       num::Bytes row(staging + i * std::size_t(vb_), std::size_t(vb_));
-      for (std::size_t j = 0; j < n; ++j) w.wf[j * n + i] = num::load_f32(t, row, j);
+      for (std::size_t j = 0; j < n; ++j) w.wf[at(j, i)] = num::load_f32(t, row, j);
     }
   }
   return w;
 }
 
-void MxmPlane::install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle) {
+void MxmPlane::install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle, bool transpose) {
   if (cycle == lw_cycle_ && !lw_undo_rows_.empty()) {
     // LWs of this cycle were applied before this IW: take the rows as they were before them
     // (latest first, so a row loaded twice in the cycle gets its oldest contents).
@@ -54,9 +57,9 @@ void MxmPlane::install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_
     for (std::size_t k = lw_undo_rows_.size(); k-- > 0;)
       std::memcpy(before.data() + std::size_t(lw_undo_rows_[k]) * std::size_t(vb_), lw_undo_data_.data() + k * std::size_t(vb_),
                   std::size_t(vb_));
-    pending_w_.emplace_back(effective_cycle, build(t, before.data()));
+    pending_w_.emplace_back(effective_cycle, build(t, before.data(), transpose));
   } else {
-    pending_w_.emplace_back(effective_cycle, build(t, staging_.data()));
+    pending_w_.emplace_back(effective_cycle, build(t, staging_.data(), transpose));
   }
 }
 

@@ -22,7 +22,8 @@ class MxmPlane {
   // IW in `cycle`: the staging rows as they were before this cycle (an LW in the same cycle
   // is not included, whatever the order of the calls) become the active weights for MMs from
   // `effective_cycle` on. Installs wait in a queue, each taking effect at its own cycle.
-  void install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle);
+  // `transpose`: the weights are the staging buffer transposed (W[i][j] = staging row j, element i).
+  void install(isa::Dtype t, std::int64_t cycle, std::int64_t effective_cycle, bool transpose = false);
   // MM/MMA at `cycle` with the vector x. Returns an error message or empty.
   const char* multiply(isa::Dtype t, int acc, bool accumulate, const std::uint8_t* x, std::int64_t cycle,
                        std::int64_t ready_cycle);
@@ -61,7 +62,7 @@ class MxmPlane {
     std::int64_t cycle, ready;
   };
   void promote(std::int64_t cycle);
-  Weights build(isa::Dtype t, const std::uint8_t* staging) const;
+  Weights build(isa::Dtype t, const std::uint8_t* staging, bool transpose) const;
   void report(const Pending& p);
 
   int vb_;

@@ -85,6 +85,7 @@ std::string program_for(isa::Op op, isa::Dtype t, isa::Dtype t2, std::mt19937& r
         case isa::Kind::Wrow: v = fmt::format("{}", rnd(0, n - 1)); break;
         case isa::Kind::Wstep: v = fmt::format("{}", rnd(0, n)); break;
         case isa::Kind::Wrap: v = fmt::format("{}", n); break;
+        case isa::Kind::Flag: v = fmt::format("{}", rnd(0, 1)); break;
         case isa::Kind::Imm32:
           v = isa::dtype_info(t).is_float ? fmt::format("{}", double(rnd(-1000, 1000)) / 8.0)
                                           : fmt::format("{}", rnd(0, 0xffffffffLL));

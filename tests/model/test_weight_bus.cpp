@@ -35,12 +35,12 @@ std::string w_values() {
 // from iw + 4; x = CONST 1 from vxm.0 (position 5) in iw - 2 is on s0e at 5 in iw - 1 and at the
 // plane (11) in iw + 5 = the MM's cycle (>= iw + mxm_iw). ACCRD parts 0..3 in MM + 4 .. + 7, on
 // s1w at the plane one cycle later, at mem.e.3 (9) two hops after: WRITE rows 16..19.
-std::string matvec(int iw) {
+std::string matvec(int iw, bool transpose = false) {
   std::string src = fmt::format(".preset mini\n.data W i8[32, 32] mem.e.0..3 @ 0 = {}\n.symbol y i32[32] mem.e.3 @ 16\n",
                                 w_values());
   for (int j = 0; j < 4; ++j) src += fmt::format(".queue mem.e.{}\n    @0 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 7, 1\n", j, j);
   const int mm = iw + 5;
-  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8\n", iw);
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8{}\n", iw, transpose ? " 1" : "");
   src += fmt::format(".queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw - 2);
   src += fmt::format(".queue mxm.e.0.1\n    @{} MM.i8 s0e, 0\n", mm);
   src += ".queue mxm.e.0.2\n";  // ACCRD steps its accumulator under REPEAT: one per part
@@ -89,6 +89,22 @@ TEST_CASE("LWM: an IW in the landing cycle of the last rows does not install the
   }
 }
 
+TEST_CASE("IW with tr = 1 installs the staging buffer transposed") {
+  // W^T x with x = ones: y[r] = sum over c of W[c][r] = sum of ((c mod 11) - 5) over c = 0..31
+  // (155 - 160 = -5) + 32 when r mod 3 = 0. Same timing as IW without the flag.
+  auto r = run_text(matvec(11, true), "mini", model::Mode::Functional, {"y"});
+  auto y = as<std::int32_t>(r.out["y"]);
+  for (int i = 0; i < 32; ++i) CHECK(y[std::size_t(i)] == -5 + (i % 3 == 0 ? 32 : 0));
+  CHECK(r.stats.cycles == 29);
+  // The disassembler leaves a zero flag out and prints a one.
+  auto p = load_preset("mini");
+  auto a = assembler::assemble_string(matvec(11, true), "t.lpa", p);
+  CHECK(assembler::disassemble(a.program, p).find("IW.i8 1") != std::string::npos);
+  auto b = assembler::assemble_string(matvec(11, false), "t.lpa", p);
+  const auto text = assembler::disassemble(b.program, p);
+  CHECK(text.find("IW.i8\n") != std::string::npos);
+}
+
 TEST_CASE("LWM: timing-only mode gives the functional run's cycles and statistics") {
   auto f = run_text(matvec(11), "mini", model::Mode::Functional);
   auto t = run_text(matvec(11), "mini", model::Mode::TimingOnly);
@@ -107,7 +123,12 @@ TEST_CASE("LWM: the assembler checks the weight bus, the plane, the rows and the
         std::string::npos);
   // Two slices land in staging row 5 in the same cycle (both issue in 0, land in 3).
   CHECK(asm_error(hdr + ".queue mem.e.0\n @0 LWM.i8 0, 0, 5, 1, 32\n.queue mem.e.1\n @0 LWM.i8 0, 0, 5, 1, 32\n")
-            .find("staging row 5 of mxm.e.0 receives two LWM rows in cycle 3") != std::string::npos);
+            .find("staging row 5 of mxm.e.0 receives two rows in cycle 3") != std::string::npos);
+  // ... nor an LWM and an LW: CONST 7 (vxm.0, position 5) in 2 is at the plane (11) in 9, the LW
+  // of row 2 issues in 9; the LWM from mem.e.0 issued in 6 lands in 6 + 3 = 9 on row 2 too.
+  CHECK(asm_error(hdr + ".queue vxm.0\n @2 CONST.i8 s0e, 7\n.queue mxm.e.0.0\n @9 LW.i8 s0e, 2\n.queue mem.e.0\n"
+                        " @6 LWM.i8 0, 0, 2, 1, 32\n")
+            .find("staging row 2 of mxm.e.0 receives two rows in cycle 9") != std::string::npos);
   // The west hemisphere of mini has no plane.
   CHECK(asm_error(hdr + ".queue mem.w.0\n @0 LWM.i8 0, 0, 0, 1, 32\n")
             .find("LWM to plane 0: the west hemisphere has 0 MXM planes") != std::string::npos);
@@ -177,4 +198,26 @@ TEST_CASE("tsp1: the weight bus installs all four planes (409,600 int8 weights) 
   // are the install time: 20 < 40.
   const int landing_cycles = 409'600 / (4 * 16 * 320);
   CHECK(landing_cycles == 20);
+}
+
+TEST_CASE("a staging row past the plane in an object that bypassed the assembler stops the run, not the host") {
+  // The assembler refuses rows >= n (32 for i8 on mini); an object edited afterwards reaches the
+  // model with row 1000 (found by the RTL helper under ASan: a write past the staging buffer).
+  auto p = load_preset("mini");
+  for (const char* src : {".preset mini\n.queue mem.e.0\n @2 LWM.i8 0, 0, 0, 1, 32\n",
+                          ".preset mini\n.queue vxm.0\n @2 CONST.i8 s0e, 7\n.queue mxm.e.0.0\n @9 LW.i8 s0e, 0\n"}) {
+    auto prog = assembler::assemble_string(src, "t.lpa", p).program;
+    bool edited = false;
+    for (auto& q : prog.queues)
+      for (auto& w : q.words) {
+        auto in = isa::decode(w);
+        if (in.op == isa::Op::Lwm) in.v[2] = 1000, edited = true;
+        if (in.op == isa::Op::Lw) in.v[1] = 1000, edited = true;
+        w = isa::encode(in);
+      }
+    REQUIRE(edited);
+    model::Chip chip(p, model::Mode::Functional);
+    chip.load(prog);
+    CHECK_THROWS_WITH_AS(chip.run(), doctest::Contains("weight row 1000 out of range: a .i8 plane has 32 rows"), SimError);
+  }
 }

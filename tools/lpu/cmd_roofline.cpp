@@ -1,6 +1,7 @@
 // lpu roofline: the fewest cycles the machine allows for a decode step, and what bounds it.
 #include <fmt/format.h>
 
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -14,7 +15,7 @@ namespace lpu::tools {
 
 void add_roofline(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   struct Opts {
-    std::string model, rack, partition = "pipeline", dtype = "fp8";
+    std::string model, rack, partition = "pipeline", dtype = "fp8", stats;
     std::vector<std::string> rack_set;
     int context = 0, batch = 1, tensor = 0, chips = 0, links = 4;
     bool json = false, per_op = false, print_ir = false;
@@ -34,6 +35,7 @@ void add_roofline(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out)
   sub->add_option("--links", o->links, "parallel links used between two chips")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "weight type: fp8, bf16, int8")->capture_default_str();
   sub->add_flag("--json", o->json, "machine-readable output");
+  sub->add_option("--stats", o->stats, "write the JSON to this file too (lpu sweep)");
   sub->add_flag("--per-op", o->per_op, "every operation's bound (with --json)");
   sub->add_flag("--print-ir", o->print_ir, "print the partitioned IR");
   out.emplace_back(sub, [o]() {
@@ -51,12 +53,17 @@ void add_roofline(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out)
     const auto part = compiler::partition(compiler::decode_graph(m, d), cfg, po);
     const auto r = compiler::roofline(part, cfg);
     if (o->print_ir) std::cout << part.graph.print();
+    auto j = r.json(o->per_op);
+    j["model"] = m.name;
+    j["rack"] = cfg.name;
+    j["context"] = d.context;
+    j["batch"] = d.batch;
+    if (!o->stats.empty()) {
+      std::ofstream f(o->stats);
+      if (!f) throw Error(fmt::format("--stats: cannot write {}", o->stats));
+      f << j.dump(2) << "\n";
+    }
     if (o->json) {
-      auto j = r.json(o->per_op);
-      j["model"] = m.name;
-      j["rack"] = cfg.name;
-      j["context"] = d.context;
-      j["batch"] = d.batch;
       std::cout << j.dump(2) << "\n";
     } else {
       fmt::print("{} on {} ({}, context {}):\n{}", m.name, cfg.name, o->dtype, d.context, r.text());
