@@ -81,6 +81,9 @@ group("SRAM write ports (committed at the end of the cycle; slice index = mem.w.
 
 
 def mxm():
+    sig(BIN, "obs_wb_v[3:0]")
+    sig(HEX, "obs_wb_row[19:0]")
+    sig(HEX, "obs_wb_d[1023:0]")
     sig(BIN, "u_mxm.has_act")
     sig(HEX, "u_mxm.at[3:0]")
     sig(DEC, "u_mxm.pcnt[2:0]")
@@ -92,7 +95,8 @@ def mxm():
     sig(HEX, "obs_acc_d[1023:0]")
 
 
-group("MXM: weights, accumulate pipeline, accumulator writes", mxm)
+group("MXM: weight bus (LWM rows into staging at the end of the cycle; port i = mem.e.i), weights, accumulate "
+      "pipeline, accumulator writes", mxm)
 
 
 def io():

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,6 +77,7 @@ const char* error_text(int code) {
     case 18: return "FIFO full";
     case 19: return "stream id beyond the chip's streams";
     case 20: return "SYNC is never released: every unfinished queue is parked";
+    case 21: return "LWM to a plane this hemisphere does not have";
     default: return "unknown error";
   }
 }
@@ -122,11 +124,13 @@ struct RtlChip::Impl {
     mism("vxm.queues", p.vxm.queues, cfg::VXM_QUEUES);
     mism("mxm.planes", p.mxm.planes, cfg::MXM_PLANES);
     mism("mxm.accumulators", p.mxm.accumulators, cfg::MXM_ACCS);
+    mism("mxm.install_rows_per_cycle", p.mxm.install_rows_per_cycle, cfg::MXM_INSTALL_ROWS);
     mism("sxm.queues_per_hemisphere", p.sxm.queues_per_hemisphere, cfg::SXM_QUEUES);
     mism("c2c.deskew_period", p.c2c.deskew_period, cfg::DESKEW_PERIOD);
     mism("icu.notify_latency", p.icu.notify_latency, cfg::NOTIFY_LAT);
     mism("latency.mem_read", p.lat(isa::LatClass::MemRead), cfg::LAT_MEM_READ);
     mism("latency.mem_write", p.lat(isa::LatClass::MemWrite), cfg::LAT_MEM_WRITE);
+    mism("latency.mem_lwm", p.lat(isa::LatClass::MemLwm), cfg::LAT_MEM_LWM);
     mism("latency.vxm_alu", p.lat(isa::LatClass::VxmAlu), cfg::LAT_VXM_ALU);
     mism("latency.mxm_mm", p.lat(isa::LatClass::MxmMm), cfg::LAT_MXM_MM);
     // The RTL's structure is fixed to these; the generated numbers must agree.
@@ -134,6 +138,7 @@ struct RtlChip::Impl {
     static_assert(cfg::HOP == 1, "the RTL moves stream values one position per cycle");
     static_assert(cfg::MXM_PLANES == 1, "the RTL has one MXM plane (east)");
     static_assert(cfg::MEM_ROWS <= 256, "the RTL addresses rows with 8 bits");
+    static_assert(cfg::LAT_MEM_LWM >= 1, "an LWM reads SRAM at the end of its issue cycle");
     static_assert(cfg::LAT_MXM_MM >= 2 && cfg::LAT_SXM_TRANS >= 17 && cfg::LAT_SXM_TRANS <= 33,
                   "latencies outside what the RTL implements");
     if (layout.num_positions() != kPos || int(layout.queues().size()) != kQueues)
@@ -567,6 +572,21 @@ std::optional<RtlChip::AccWrite> RtlChip::acc_write() const {
   a.acc = t.obs_acc_idx;
   get_bytes(t.obs_acc_d.data(), 0, a.data.data(), a.data.size());
   return a;
+}
+std::vector<RtlChip::WeightRow> RtlChip::weight_rows() const {
+  impl_->ensure_running();
+  const auto& t = *impl_->top;
+  constexpr int kRowBits = std::bit_width(unsigned(cfg::VBYTES - 1));  // WROW_B of lpu_rtl_pkg
+  std::vector<WeightRow> out;
+  for (int i = 0; i < cfg::MEM_SLICES_PER_HEMI; ++i) {
+    if (!((t.obs_wb_v >> i) & 1u)) continue;
+    WeightRow w;
+    w.slice = cfg::MEM_SLICES_PER_HEMI + i;
+    w.row = int((t.obs_wb_row >> (kRowBits * i)) & ((1u << kRowBits) - 1));
+    get_bytes(t.obs_wb_d.data(), std::size_t(i) * 256, w.data.data(), kVectorBytes);
+    out.push_back(w);
+  }
+  return out;
 }
 std::optional<RtlChip::Error> RtlChip::error() const {
   impl_->ensure_running();

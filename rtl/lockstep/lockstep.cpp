@@ -39,6 +39,15 @@ struct OutEv {
   int index;  // link or channel
   Vec data;
 };
+// An LWM row written into the plane's staging buffer at the end of a cycle (docs/timing.md rule
+// 15a): the model's derived from the LWM's issue (its slice's row as it is then, landing
+// mem_lwm later), the RTL's from RtlChip::weight_rows().
+struct WbEv {
+  int slice;
+  int row;
+  Vec data;
+  std::string what;
+};
 // An accumulator write (model: Observer::on_acc_write; RTL: RtlChip::acc_write()).
 struct AccEv {
   int acc = 0;
@@ -157,9 +166,9 @@ std::string Mismatch::str() const {
 std::string LockstepResult::report() const {
   if (mismatch) return mismatch->str();
   return fmt::format("lockstep ok: {} cycles, {} stream register-cycles ({} with a value), {} issues, {} SRAM writes, "
-                     "{} accumulator writes, {} ACCRD, {} DMA out, {} C2C vectors; program length model {} / RTL {}{}",
+                     "{} LWM rows, {} accumulator writes, {} ACCRD, {} DMA out, {} C2C vectors; program length model {} / RTL {}{}",
                      stats.cycles, stats.stream_checks, stats.stream_values, stats.issues, stats.sram_writes,
-                     stats.acc_writes, stats.accrd, stats.dma_out, stats.c2c, stats.model_cycles, stats.rtl_cycles,
+                     stats.weight_rows, stats.acc_writes, stats.accrd, stats.dma_out, stats.c2c, stats.model_cycles, stats.rtl_cycles,
                      error.empty() ? "" : "; both stopped with: " + error);
 }
 
@@ -216,6 +225,10 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
   auto& acc_exp = wobs.acc;
   std::map<std::int64_t, AccEv> acc_got;  // the RTL's, by cycle, until the model's arrives
   std::map<std::tuple<std::int64_t, int, int>, std::string> accrd_at;  // (cycle, sid, pos) -> instr
+  // LWM rows by landing cycle. The model keeps its staging buffer to itself: the expected row is
+  // what its LWM reads, the SRAM row as it is in the issue cycle (the hook runs after the
+  // writes committed by then, before any of the cycle's own).
+  std::map<std::int64_t, std::vector<WbEv>> wb_exp;
   chip.set_issue_hook([&](const model::Chip::IssueEvent& e) {
     auto in = isa::decode(e.word);
     issues[e.cycle].emplace_back(e.queue, e.word, int(e.pc));
@@ -235,6 +248,13 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
       model_dma[e.cycle + mp.lat(isa::LatClass::Dma)].push_back(o);
     } else if (in.op == Op::Accrd) {
       accrd_at[{e.cycle + mp.lat(isa::LatClass::MxmRd), int(in.v[1]), pos}] = describe_word(e.word);
+    } else if (in.op == Op::Lwm) {
+      const int m = rtl.slice_index(L.slice(SliceId{pos}).name);
+      if (m < 0 || in.v[0] < 0 || in.v[0] >= mp.mem.rows) return;  // the model stops with an error
+      const auto rows = chip.read_symbol(sram_syms[std::size_t(m)]);
+      WbEv w{m, int(in.v[2]), {}, describe_word(e.word)};
+      std::memcpy(w.data.data(), rows.data() + std::size_t(in.v[0]) * kVectorBytes, kVectorBytes);
+      wb_exp[e.cycle + mp.lat(isa::LatClass::MemLwm)].push_back(std::move(w));
     }
   });
 
@@ -402,6 +422,35 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
       }
     }
 
+    // LWM rows written into staging at the end of this cycle (the weight bus)
+    {
+      std::vector<WbEv> exp;
+      if (auto it = wb_exp.find(c); it != wb_exp.end()) {
+        exp = std::move(it->second);
+        wb_exp.erase(it);
+      }
+      std::vector<WbEv> got;
+      for (const auto& w : rtl.weight_rows()) got.push_back(WbEv{w.slice, w.row, w.data, {}});
+      auto key = [](const WbEv& a, const WbEv& b) { return a.slice < b.slice; };
+      std::sort(exp.begin(), exp.end(), key);
+      std::sort(got.begin(), got.end(), key);
+      auto desc = [](const WbEv& w) { return fmt::format("staging row {} = {}", w.row, hex(w.data.data(), kVectorBytes)); };
+      for (std::size_t i = 0; i < std::max(exp.size(), got.size()); ++i) {
+        const WbEv* e = i < exp.size() ? &exp[i] : nullptr;
+        const WbEv* g = i < got.size() ? &got[i] : nullptr;
+        if (e && g && e->slice == g->slice && e->row == g->row && e->data == g->data) {
+          ++st.weight_rows;
+          continue;
+        }
+        const int m = e && (!g || e->slice <= g->slice) ? e->slice : g->slice;
+        if (g && g->slice != m) g = nullptr;
+        if (e && e->slice != m) e = nullptr;
+        std::string where = rtl.slice_name(m) + " to mxm.e.0";
+        if (e) where += " (" + e->what + ")";
+        return fail(c, "weight bus", where, e ? desc(*e) : "no row", g ? desc(*g) : "no row");
+      }
+    }
+
     // vectors leaving the chip in this cycle
     auto cmp_out = [&](const char* unit, std::map<std::int64_t, std::vector<OutEv>>& me,
                        std::map<std::int64_t, std::vector<OutEv>>& re, std::int64_t& count) -> bool {
@@ -448,6 +497,9 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
   if (!sram_exp.empty())
     return fail(sram_exp.begin()->first, "sram", rtl.slice_name(sram_exp.begin()->second.front().slice),
                 sram_exp.begin()->second.front().what, "no write (the RTL finished)");
+  if (!wb_exp.empty())
+    return fail(wb_exp.begin()->first, "weight bus", rtl.slice_name(wb_exp.begin()->second.front().slice) + " to mxm.e.0",
+                wb_exp.begin()->second.front().what, "no row (the RTL finished)");
   if (!acc_exp.empty())
     return fail(acc_exp.begin()->first, "mxm", "accumulator write of " + acc_exp.begin()->second.front().what,
                 fmt::format("accumulator {}", acc_exp.begin()->second.front().acc), "no write (the RTL finished)");

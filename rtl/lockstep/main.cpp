@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     lo.dma_vectors = ro.dma_vectors;
     lo.link_latency = ro.link_latency;
     lpu::rtl::RtlChip rtl;
-    std::int64_t cycles = 0, checks = 0, values = 0, issues = 0, sram = 0, acc = 0;
+    std::int64_t cycles = 0, checks = 0, values = 0, issues = 0, sram = 0, wrows = 0, acc = 0;
     int runs = 0;
     auto t0 = std::chrono::steady_clock::now();
     auto one = [&](const lpu::obj::Program& prog, const std::string& name, const std::string& source) -> bool {
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
       values += r.stats.stream_values;
       issues += r.stats.issues;
       sram += r.stats.sram_writes;
+      wrows += r.stats.weight_rows;
       acc += r.stats.acc_writes;
       if (!r.ok()) {
         std::cout << name << ": " << r.report() << "\n";
@@ -87,8 +88,9 @@ int main(int argc, char** argv) {
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << fmt::format("{} {} program{} in lockstep: {} cycles, {} stream register-cycles ({} with a value), "
-                             "{} issues, {} SRAM writes, {} accumulator writes compared, {:.1f} s{}\n",
-                             ok ? "OK" : "MISMATCH", runs, runs == 1 ? "" : "s", cycles, checks, values, issues, sram, acc, wall,
+                             "{} issues, {} SRAM writes, {} LWM rows, {} accumulator writes compared, {:.1f} s{}\n",
+                             ok ? "OK" : "MISMATCH", runs, runs == 1 ? "" : "s", cycles, checks, values, issues, sram, wrows, acc,
+                             wall,
                              wave.empty() ? "" : ", waveform " + wave);
     return ok ? 0 : 1;
   } catch (const lpu::AsmError& e) {

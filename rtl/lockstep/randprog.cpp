@@ -3,7 +3,8 @@
 // The generator schedules every instruction itself (explicit @cycle) and keeps the state the
 // assembler and the chip check: per queue the cycles it is busy, per stream register the
 // cycles a value lands there or must pass undisturbed from its producer to its reader (a
-// "path"), SRAM ports, the MXM's single plane, DMA channels and link FIFO order. A pattern
+// "path"), SRAM ports, the MXM's single plane and its staging rows (LW and the weight bus),
+// DMA channels and link FIFO order. A pattern
 // (a dataflow chain, an MXM session, ...) is proposed in a transaction and committed only if
 // every check passes; otherwise another placement is tried.
 #include "lpu/rtl/randprog.hpp"
@@ -63,6 +64,8 @@ struct Txn {
   std::vector<Cell> lands;
   std::vector<std::pair<int, std::int64_t>> rports, wports, dmain, dmaout;
   std::vector<std::int64_t> mm;
+  std::vector<std::pair<std::int64_t, int>> staged;  // (cycle, staging row) written by an LW or an LWM landing
+  std::vector<std::int64_t> wb;                      // landing cycles of LWM rows
   std::array<int, 8> dma_used{};
   explicit Txn(Gen& gen) : g(gen) {}
 
@@ -96,6 +99,10 @@ struct Txn {
     take({sid, pos, T});
   }
   void port(bool write, int pos, std::int64_t t);
+  // Staging row `row` written in cycle c: by an LW issued in c, or an LWM row landing in c (at
+  // most install_rows_per_cycle of those per cycle). Never two writes of one row in one cycle:
+  // the assembler rejects two LWM rows, and rule 16 does not order an LW and an LWM row.
+  void stage(std::int64_t c, int row, bool lwm);
   bool final_check() const;  // one DMAIN/DMAOUT per channel and one MM per cycle
   void commit();
 };
@@ -109,6 +116,8 @@ struct Gen {
   std::set<Cell> cells;  // registers landed on or reserved by a path
   std::set<std::pair<int, std::int64_t>> rports, wports, dmain, dmaout;
   std::set<std::int64_t> mm_cycles;
+  std::set<std::pair<std::int64_t, int>> staged;
+  std::map<std::int64_t, int> wb_rows;  // landing cycle -> LWM rows
   std::array<int, 8> dma_used{};
   struct Link {
     std::int64_t last_send = -1, last_recv = -1;
@@ -122,6 +131,7 @@ struct Gen {
   };
   std::vector<Acc> accs;
   std::vector<int> mem_slices;            // slice positions
+  std::vector<int> east_slices;           // ... of the hemisphere with the plane (LWM)
   std::map<int, std::vector<int>> queues_at;  // position -> queue indices
   std::array<std::vector<int>, 2> perms;  // defined permutation tables per SXM (0 w, 1 e)
   int lat(LatClass c) const { return p.lat(c); }
@@ -133,6 +143,8 @@ struct Gen {
     accs.resize(std::size_t(p.mxm.accumulators));
     for (const auto& s : L.slices())
       if (s.kind == SliceKind::Mem) mem_slices.push_back(s.position);
+    for (const auto& s : L.slices())
+      if (s.kind == SliceKind::Mem && s.hemi == Hemi::East) east_slices.push_back(s.position);
     for (std::size_t q = 0; q < L.queues().size(); ++q) queues_at[L.queue(QueueId{int(q)}).position].push_back(int(q));
   }
 
@@ -497,10 +509,61 @@ struct Gen {
                         repeat(n, d)));
   }
 
-  // An MXM session: a full weight load (LW burst, IW), sometimes a partial reload right after
-  // it (double buffering, rule 16: 1..3 LWs from the IW's own cycle on, then a second IW,
-  // often less than mxm_iw after the first, so that MMs straddle the switch of weights), MMs
-  // and MMAs (also several into one accumulator), and ACCRDs of several parts and types.
+  // LWM rows over the weight bus (rule 15a) from `ns` east slices, one LWM each (REPEATed or
+  // not), the first rows landing in `tland` (`exact`) or up to 2 cycles later. Structured: the
+  // slices stream one slab of h rows (a multiple of ns) together, slice j the rows of one
+  // residue mod ns, rstep = ns and wrap = h, from a random row of the slab (so instances wrap
+  // around), all in step (ns rows per cycle) or staggered; free: every slice its own row, rstep,
+  // wrap and count (a conflict makes the transaction fail). Returns the last landing cycle.
+  std::int64_t lwm_load(Txn& x, std::int64_t tland, int n, int ty, int ns, bool exact) {
+    const int lwm = lat(LatClass::MemLwm);
+    auto sl = east_slices;
+    std::shuffle(sl.begin(), sl.end(), rng);
+    const bool structured = chance(0.7);
+    const int h = ns * int(rnd(1, n / ns));
+    std::vector<int> residue;
+    for (int j = 0; j < ns; ++j) residue.push_back(j);
+    std::shuffle(residue.begin(), residue.end(), rng);
+    const bool in_step = chance(0.6);
+    const std::int64_t common = exact ? 0 : rnd(0, 2);  // the start of slices in step
+    std::int64_t last = tland;
+    for (int j = 0; j < ns; ++j) {
+      int wrap, row, rstep, count, d;
+      if (structured) {
+        wrap = h;
+        rstep = ns;
+        row = residue[std::size_t(j)] + ns * int(rnd(0, h / ns - 1));
+        count = chance(0.7) ? h / ns : int(rnd(1, h / ns + 2));
+        d = in_step ? 1 : int(rnd(1, 2));
+      } else {
+        wrap = int(rnd(1, n));
+        rstep = int(rnd(0, wrap));
+        row = int(rnd(0, wrap - 1));
+        count = int(rnd(1, 6));
+        d = int(rnd(1, 2));
+      }
+      const std::int64_t t0 = tland + (in_step ? common : exact && j == 0 ? 0 : rnd(0, 2)) - lwm;
+      const int q = sl[std::size_t(j)];
+      const int addr0 = int(rnd(0, kRowLimit - count));
+      for (int k = 0; k < count; ++k) {
+        x.port(false, q, t0 + k * d);
+        x.stage(t0 + k * d + lwm, (row + k * rstep) % wrap, true);
+        last = std::max(last, t0 + k * d + lwm);
+      }
+      const std::int64_t len = std::int64_t(count - 1) * d + 1;
+      x.issue(free_queue(x, q, t0, len), t0, len,
+              fmt::format("LWM.{} {}, 0, {}, {}, {}{}", kTypes[ty], addr0, row, rstep, wrap,
+                          count > 1 ? repeat(count - 1, d) : std::string()));
+    }
+    return last;
+  }
+
+  // An MXM session: a full weight load (an LW burst, LWMs over the weight bus from 1..4 slices,
+  // or both into one install) and an IW after its last row, sometimes a partial reload right
+  // after it (double buffering, rule 16: 1..3 LWs from the IW's own cycle on, or LWM rows
+  // landing from the IW's own cycle on, then a second IW, often less than mxm_iw after the
+  // first, so that MMs straddle the switch of weights), MMs and MMAs (also several into one
+  // accumulator), and ACCRDs of several parts and types.
   void mxm_session(Txn& x, std::int64_t& end) {
     static const int mtypes[] = {0, 6, 7, 4, 5};  // i8 e4m3 e5m2 f16 bf16
     const int ty = mtypes[rnd(0, 4)];
@@ -522,21 +585,45 @@ struct Gen {
         x.path(sid, q, tr + k + lat(LatClass::MemRead), mx);
       }
       std::string rep = rows > 1 ? fmt::format("\n    REPEAT {}, 1", rows - 1) : "";
+      for (int k = 0; k < rows; ++k) x.stage(tl + k, row + k, false);
       x.issue(queue_at(q), tr, rows, fmt::format("READ {}, {}, 1{}", addr(row0), sname(sid), rep));
       x.issue(free_queue(x, mx, tl, rows), tl, rows, fmt::format("LW.{} {}, {}{}", kTypes[ty], sname(sid), row, rep));
     };
-    load(tlw, n, 0);
-    std::int64_t tiw = tlw + n + rnd(0, 2);
+    // the first install: LW burst (40%), LWMs (35%), or an LW burst of part of the rows with
+    // LWMs landing in the same cycles (25%); the IW after the last row
+    const int how = int(rnd(0, 99));
+    const int ns = int(rnd(1, int(east_slices.size())));
+    std::int64_t last;
+    if (how < 40) {
+      load(tlw, n, 0);
+      last = tlw + n - 1;
+    } else if (how < 75) {
+      last = lwm_load(x, tlw, n, ty, ns, false);
+    } else {
+      const int k = int(rnd(1, n / 2));
+      load(tlw, k, int(rnd(0, n - k)));
+      last = std::max(tlw + k - 1, lwm_load(x, tlw, n, ty, ns, false));
+    }
+    std::int64_t tiw = last + 1 + rnd(0, 2);
+    std::int64_t last_iw = tiw;  // the session's last IW (a long reload may end after the MMs)
     x.issue(free_queue(x, mx, tiw, 1), tiw, 1, fmt::format("IW.{}", kTypes[ty]));
     if (chance(0.4)) {
-      const int k = int(rnd(1, 3));
-      const std::int64_t tl2 = tiw + rnd(0, 1);  // from the IW's cycle (rule 16) or the next
-      load(tl2, k, int(rnd(0, n - k)));
+      // the reload: from the IW's cycle (rule 16: not part of that install) or the next
+      std::int64_t last2;
+      if (chance(0.6)) {
+        const int k = int(rnd(1, 3));
+        const std::int64_t tl2 = tiw + rnd(0, 1);
+        load(tl2, k, int(rnd(0, n - k)));
+        last2 = tl2 + k - 1;
+      } else {
+        last2 = lwm_load(x, tiw + rnd(0, 1), n, ty, int(rnd(1, int(east_slices.size()))), true);
+      }
       // the second IW: after the last reloaded row, one IW per cycle (RTL). Not in the last
-      // row's cycle: that LW would stage a row for a later install (rule 16), which the next
+      // row's cycle: that row would be staged for a later install (rule 16), which the next
       // session, maybe of another type, would install with its own (an assembler error).
-      const std::int64_t tiw2 = std::max(tl2 + k + rnd(0, 2), tiw + 1);
+      const std::int64_t tiw2 = std::max(last2 + 1 + rnd(0, 2), tiw + 1);
       x.issue(free_queue(x, mx, tiw2, 1), tiw2, 1, fmt::format("IW.{}", kTypes[ty]));
+      last_iw = tiw2;
     }
     // products
     std::int64_t tmm = tiw + lat(LatClass::MxmIw) + rnd(0, 3);
@@ -567,7 +654,7 @@ struct Gen {
         trd += rnd(1, 2);
       }
     }
-    end = trd + 4;
+    end = std::max(trd + 4, last_iw + 1);
     if (x.ok) accs = acc;  // committed with the transaction by the caller
   }
 
@@ -777,6 +864,16 @@ void Txn::port(bool write, int pos, std::int64_t t) {
   if (t < 0 || theirs.count(k) || std::find(mine.begin(), mine.end(), k) != mine.end()) ok = false;
   mine.push_back(k);
 }
+void Txn::stage(std::int64_t c, int row, bool lwm) {
+  const std::pair<std::int64_t, int> k{c, row};
+  if (g.staged.count(k) || std::find(staged.begin(), staged.end(), k) != staged.end()) ok = false;
+  staged.push_back(k);
+  if (!lwm) return;
+  auto it = g.wb_rows.find(c);
+  const auto here = std::count(wb.begin(), wb.end(), c) + (it == g.wb_rows.end() ? 0 : it->second);
+  if (here >= g.p.mxm.install_rows_per_cycle) ok = false;
+  wb.push_back(c);
+}
 bool Txn::final_check() const {
   auto uniq = [](const auto& mine, const auto& theirs) {
     for (std::size_t i = 0; i < mine.size(); ++i) {
@@ -796,6 +893,8 @@ void Txn::commit() {
   for (const auto& c : cells) g.cells.insert(c);
   for (const auto& k : rports) g.rports.insert(k);
   for (const auto& k : wports) g.wports.insert(k);
+  for (const auto& k : staged) g.staged.insert(k);
+  for (auto c : wb) ++g.wb_rows[c];
   for (std::size_t c = 0; c < dma_used.size(); ++c) g.dma_used[c] += dma_used[c];
 }
 

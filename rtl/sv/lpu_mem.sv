@@ -5,6 +5,11 @@
 //     LAT_MEM_READ - 1 register stages: on the stream at the slice in t + LAT_MEM_READ.
 //   WRITE/SCATTER in t: the stream value of t, committed at the end of t + LAT_MEM_WRITE - 1,
 //     so READs from t + LAT_MEM_WRITE see it.
+//   LWM in t (rule 15a): the read port as for READ (the row as it is in t), then
+//     LAT_MEM_LWM - 1 register stages of the slice's weight bus port instead of the stream:
+//     the row is on wb_* in t + LAT_MEM_LWM, the MXM writes it into staging at the end of that
+//     cycle (as an LW issued then). Only the east slices have a plane (wb_* port i = mem.e.i);
+//     an LWM of a west slice, or to a plane index the hemisphere lacks, is an error.
 // The load port writes rows before the run; the debug port reads any row (harness).
 // Slice m (index hemi * MEM_SLICES_PER_HEMI + i) sits at position mem_pos(m); its queues are
 // m * MEM_QUEUES ... (lpu::Layout order).
@@ -32,6 +37,10 @@ module lpu_mem
   output logic [NMEM-1:0]                      land_v,
   output logic [NMEM-1:0][6:0]                 land_sid,
   output logic [NMEM-1:0][VBITS-1:0]           land_d,
+  // weight bus: LWM rows landing in this cycle, port i from mem.e.i
+  output logic [NWB-1:0]                       wb_v,
+  output logic [NWB-1:0][WROW_B-1:0]           wb_row,
+  output logic [NWB-1:0][VBITS-1:0]            wb_d,
   // observation: the write committed at the end of this cycle
   output logic [NMEM-1:0]                      obs_we,
   output logic [NMEM-1:0][SUPERLANES-1:0]      obs_mask,
@@ -52,6 +61,8 @@ module lpu_mem
   logic [NMEM-1:0][SUPERLANES-1:0][7:0] rd_row, wr_row;
   logic [NMEM-1:0][SUPERLANES-1:0] wr_mask;
   logic [NMEM-1:0][VBITS-1:0] wr_d;
+  logic [NWB-1:0] rd_lwm;                 // the east slice's read is an LWM
+  logic [NWB-1:0][WROW_B-1:0] rd_wrow;    // ... into this staging row
 
   always_comb begin
     int nrd, nwr, p;
@@ -73,6 +84,8 @@ module lpu_mem
     s_idx = '0;
     s_dst = '0;
     idxv = '0;
+    rd_lwm = '0;
+    rd_wrow = '0;
     err_o = '0;
     err_code_o = '0;
     err_info_o = '0;
@@ -160,6 +173,31 @@ module lpu_mem
                 ei = row[31:0];
               end
             end
+          end else if (op == OP_LWM) begin
+            // the read port, into staging row `row` of plane `plane` of this hemisphere
+            nrd = nrd + 1;
+            base = 34'(w[LWM_ADDR_LSB +: LWM_ADDR_W]);
+            rd_v[m] = 1'b1;
+            for (int s = 0; s < SUPERLANES; s++) rd_row[m][s] = base[7:0];
+            if (m < MEM_SLICES_PER_HEMI || 32'(w[LWM_PLANE_LSB +: LWM_PLANE_W]) >= 32'(MXM_PLANES)) begin
+              e = 1'b1;
+              ec = E_NO_PLANE;
+              ei = 32'(w[LWM_PLANE_LSB +: LWM_PLANE_W]);
+            end else begin
+              rd_lwm[m - MEM_SLICES_PER_HEMI] = 1'b1;
+              rd_wrow[m - MEM_SLICES_PER_HEMI] = w[LWM_ROW_LSB +: WROW_B];
+            end
+            // the staging row exists (the assembler's check; the RTL's buffer has VBYTES rows)
+            if (32'(w[LWM_ROW_LSB +: LWM_ROW_W]) >= 32'(VBYTES / dtype_bytes(w[55:52]))) begin
+              e = 1'b1;
+              ec = E_ADDR_RANGE;
+              ei = 32'(w[LWM_ROW_LSB +: LWM_ROW_W]);
+            end
+            if (base >= 34'(MEM_ROWS)) begin
+              e = 1'b1;
+              ec = E_ADDR_RANGE;
+              ei = base[31:0];
+            end
           end else begin
             e = 1'b1;
             ec = E_BAD_OP;
@@ -175,6 +213,7 @@ module lpu_mem
       if (e) begin
         rd_v[m] = 1'b0;
         wr_v[m] = 1'b0;
+        if (m >= MEM_SLICES_PER_HEMI) rd_lwm[m - MEM_SLICES_PER_HEMI] = 1'b0;
       end
       err_o[m] = e;
       err_code_o[m] = ec;
@@ -183,25 +222,42 @@ module lpu_mem
   end
 
   // ---- read ports ----------------------------------------------------------------------------
+  // r1_v: a READ/GATHER row for the stream; r1_l: an LWM row for the weight bus (east slices)
   logic [NMEM-1:0] r1_v;
+  logic [NWB-1:0] r1_l;
   logic [NMEM-1:0][6:0] r1_sid;
+  logic [NWB-1:0][WROW_B-1:0] r1_wrow;
   logic [NMEM-1:0][VBITS-1:0] r1_d;
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       r1_v <= '0;
+      r1_l <= '0;
     end else begin
-      r1_v <= rd_v;
       for (int m = 0; m < NMEM; m++) begin
+        r1_v[m] <= rd_v[m] && !(m >= MEM_SLICES_PER_HEMI && rd_lwm[m - MEM_SLICES_PER_HEMI]);
         if (rd_v[m]) begin
           r1_sid[m] <= rd_sid[m];
           for (int s = 0; s < SUPERLANES; s++) r1_d[m][s*SLB +: SLB] <= bank[m][s][rd_row[m][s]];
         end
       end
+      r1_l <= rd_lwm;
+      for (int i = 0; i < NWB; i++)
+        if (rd_lwm[i]) r1_wrow[i] <= rd_wrow[i];
     end
   end
 
   localparam int WW = SUPERLANES + SUPERLANES * 8 + VBITS;
   logic [NMEM-1:0] rdl_busy, wq_busy;
+  logic [NWB-1:0] wb_busy;
+  // weight bus ports: LAT_MEM_LWM - 1 stages after the read (rule 15a: on the bus in t + mem_lwm)
+  for (genvar i = 0; i < NWB; i++) begin : g_wb
+    logic [WROW_B+VBITS-1:0] wb_out;
+    lpu_delay #(.N(LAT_MEM_LWM - 1), .W(WROW_B + VBITS)) u_wb_delay (
+      .clk, .rst_n, .in_v(r1_l[i]), .in_d({r1_wrow[i], r1_d[MEM_SLICES_PER_HEMI + i]}), .out_v(wb_v[i]), .out_d(wb_out),
+      .busy(wb_busy[i]));
+    assign wb_row[i] = wb_out[VBITS +: WROW_B];
+    assign wb_d[i] = wb_out[VBITS-1:0];
+  end
   for (genvar m = 0; m < NMEM; m++) begin : g_slice
     logic [6+VBITS:0] rdl_out;
     lpu_delay #(.N(LAT_MEM_READ - 1), .W(7 + VBITS)) u_rd_delay (
@@ -233,5 +289,5 @@ module lpu_mem
       for (int s = 0; s < SUPERLANES; s++) dbg_data[s*SLB +: SLB] = bank[dbg_slice[$clog2(NMEM)-1:0]][s][dbg_row];
   end
 
-  assign busy = |r1_v | |rdl_busy | |wq_busy;
+  assign busy = |r1_v | |r1_l | |rdl_busy | |wq_busy | |wb_busy;
 endmodule

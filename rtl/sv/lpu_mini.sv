@@ -1,6 +1,7 @@
 // lpu_mini: the whole `mini` chip (configs/mini.toml): 27 instruction queues, 8 MEM slices,
-// the VXM (4 queues), 2 SXM slices, one MXM plane, the stream register file, C2C links and
-// host DMA channels as ports. docs/rtl.md describes the design and the harness.
+// the VXM (4 queues), 2 SXM slices, one MXM plane fed by the streams and by the east
+// hemisphere's weight bus (LWM), the stream register file, C2C links and host DMA channels as
+// ports. docs/rtl.md describes the design and the harness.
 //
 // Operation: hold rst_n low for a cycle; with go = 0, load the program through the load port
 // (one item per clock: instruction words, queue lengths, SRAM rows, registers, permutation
@@ -56,6 +57,11 @@ module lpu_mini
   output logic                                        obs_acc_we,
   output logic [7:0]                                  obs_acc_idx,
   output logic [VBYTES*32-1:0]                        obs_acc_d,
+  // weight bus: LWM rows written into the plane's staging buffer at the end of this cycle
+  // (port i: from mem.e.i)
+  output logic [NWB-1:0]                              obs_wb_v,
+  output logic [NWB-1:0][WROW_B-1:0]                  obs_wb_row,
+  output logic [NWB-1:0][VBITS-1:0]                   obs_wb_d,
   output logic [15:0][31:0]                           obs_regs,
   output logic                                        quiescent,
   output logic                                        last_act_v,
@@ -155,10 +161,13 @@ module lpu_mini
   logic [NMEM-1:0][31:0] m_err_info;
   logic [NMEM-1:0][6:0] m_land_sid;
   logic [NMEM-1:0][VBITS-1:0] m_land_d;
+  logic [NWB-1:0] wb_v;
+  logic [NWB-1:0][WROW_B-1:0] wb_row;
+  logic [NWB-1:0][VBITS-1:0] wb_d;
   lpu_mem u_mem (
     .clk, .rst_n, .iss_v(u_v[NQ_MEM-1:0]), .iss_w(q_iss_w[NQ_MEM-1:0]), .regs, .sv_v, .sv_d,
     .ld_we(ld_sram), .ld_slice(ld_sel), .ld_row(ld_addr[7:0]), .ld_data, .dbg_slice, .dbg_row, .dbg_data,
-    .land_v(m_land_v), .land_sid(m_land_sid), .land_d(m_land_d),
+    .land_v(m_land_v), .land_sid(m_land_sid), .land_d(m_land_d), .wb_v, .wb_row, .wb_d,
     .obs_we(obs_sram_we), .obs_mask(obs_sram_mask), .obs_row(obs_sram_row), .obs_data(obs_sram_d),
     .busy(m_busy), .err_o(m_err), .err_code_o(m_err_code), .err_info_o(m_err_info));
   for (genvar m = 0; m < NMEM; m++) begin : g_mem_land
@@ -225,10 +234,14 @@ module lpu_mini
   localparam int LP_MXM = port_base(POS_MXM);
   lpu_mxm u_mxm (
     .clk, .rst_n, .cycle, .iss_v(u_v[Q_MXM0 +: MXM_QUEUES]), .iss_w(q_iss_w[Q_MXM0 +: MXM_QUEUES]),
-    .pv(sv_v[POS_MXM]), .pd(sv_d[POS_MXM]),
+    .pv(sv_v[POS_MXM]), .pd(sv_d[POS_MXM]), .wb_v, .wb_row, .wb_d,
     .land_v(land_v[LP_MXM +: MXM_QUEUES]), .land_sid(land_sid[LP_MXM +: MXM_QUEUES]), .land_d(land_d[LP_MXM +: MXM_QUEUES]),
     .obs_acc_we, .obs_acc_idx, .obs_acc_d,
     .busy(x_busy), .err_o(x_err), .err_code_o(x_err_code), .err_info_o(x_err_info));
+
+  assign obs_wb_v = wb_v;
+  assign obs_wb_row = wb_row;
+  assign obs_wb_d = wb_d;
 
   // ---- waveform view: per queue and per stream register, named for rtl/lpu_mini.gtkw --------
   // (generate loops of at most 16 iterations: Verilator runs with --unroll-count 1; the

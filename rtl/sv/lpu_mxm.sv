@@ -1,8 +1,14 @@
 // One MXM plane (mxm.e.0) with its MXM_QUEUES queues (docs/timing.md rules 15-18).
 //   LW.t s, row   staging row `row` = the vector on s (written at the end of the issue cycle).
+//   LWM rows      (rule 15a) arrive on the weight bus (wb_*, one port per east MEM slice, so
+//                 up to NWB rows per cycle) in their landing cycle u and are written into staging
+//                 at the end of u, as an LW issued in u; an LW of the same cycle to the same row
+//                 is written after them (the model's order: landings first, then the cycle's
+//                 instructions).
 //   IW.t          the staging rows are copied into an install queue in t and become the
 //                 active weights for MMs issued from t + mxm_iw on (so LW may reload the
-//                 staging buffer from t + 1: double buffering).
+//                 staging buffer from t on, and rows landing in t belong to the next install:
+//                 double buffering, rule 16).
 //   MM/MMA.t s,a  x is read in t and multiplied with the weights active in t; the new
 //                 accumulator value (MMA: from the value left by every earlier MM/MMA, forwarded
 //                 from the accumulate pipeline) goes down an (mxm_mm - 1)-stage pipeline and is
@@ -27,6 +33,10 @@ module lpu_mxm
   input  logic [MXM_QUEUES-1:0][63:0]          iss_w,
   input  logic [1:0][NSTREAMS-1:0]             pv,
   input  logic [VBITS-1:0]            pd [2][NSTREAMS],
+  // weight bus: LWM rows landing in this cycle (lpu_mem)
+  input  logic [NWB-1:0]                       wb_v,
+  input  logic [NWB-1:0][WROW_B-1:0]           wb_row,
+  input  logic [NWB-1:0][VBITS-1:0]            wb_d,
   output logic [MXM_QUEUES-1:0]                land_v,
   output logic [MXM_QUEUES-1:0][6:0]           land_sid,
   output logic [MXM_QUEUES-1:0][VBITS-1:0]     land_d,
@@ -281,6 +291,8 @@ module lpu_mxm
       acc_f <= '0;
       acc_n <= '0;
     end else begin
+      for (int i = 0; i < NWB; i++)
+        if (wb_v[i]) stg[wb_row[i]] <= wb_d[i];
       for (int q = 0; q < MXM_QUEUES; q++)
         if (lw_go[q]) stg[lw_row[q]] <= lw_x[q];
       // installs

@@ -25,6 +25,10 @@ package lpu_rtl_pkg;
   localparam int Q_MXM0 = Q_SXM0 + 2 * SXM_QUEUES;
   localparam int NQ = Q_MXM0 + MXM_QUEUES;
   localparam int NSXMQ = 2 * SXM_QUEUES;
+  // The weight bus (docs/timing.md rule 15a): one write port on the plane's staging buffer per
+  // MEM slice of the east hemisphere (the only one with a plane), staging rows of WROW_B bits.
+  localparam int NWB = MEM_SLICES_PER_HEMI;
+  localparam int WROW_B = $clog2(VBYTES);
   // Error sources (err_src): queues, MEM slices, VXM queues, SXM queues, MXM queues, streams,
   // host interface, chip.
   localparam int ES_MEM = NQ;
@@ -92,7 +96,8 @@ package lpu_rtl_pkg;
                               //            4 two RECV/DMAIN on one link/channel, 5 two SEND/DMAOUT)
     E_FIFO_FULL = 8'd18,      // info: link / channel
     E_BAD_STREAM = 8'd19,     // info: sid (id beyond the chip's streams)
-    E_DEADLOCK = 8'd20        // every unfinished queue is parked on a SYNC
+    E_DEADLOCK = 8'd20,       // every unfinished queue is parked on a SYNC
+    E_NO_PLANE = 8'd21        // LWM to a plane its hemisphere does not have; info: plane
   } err_e;
 
   function automatic logic is_icu(logic [7:0] op);
@@ -117,6 +122,7 @@ package lpu_rtl_pkg;
     case (op)
       OP_READ, OP_GATHER: return LAT_MEM_READ;
       OP_WRITE, OP_SCATTER: return LAT_MEM_WRITE;
+      OP_LWM: return LAT_MEM_LWM;
       OP_MUL: return LAT_VXM_MUL;
       OP_CVT: return LAT_VXM_CVT;
       OP_EXP, OP_TANH, OP_SIGMOID, OP_GELU, OP_SILU, OP_RSQRT, OP_RECIP: return LAT_VXM_TRANS;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fmt/format.h>
+#include <map>
 #include <set>
 #include <span>
 
@@ -317,6 +318,166 @@ TEST_CASE("random programs contain REPEATed GATHER and SCATTER") {
   MESSAGE("seeds 1..100: " << gathers << " REPEATed GATHERs, " << scatters << " REPEATed SCATTERs");
   CHECK(gathers >= 20);
   CHECK(scatters >= 20);
+}
+
+namespace {
+
+// i8 values for `rows` rows: ((r * 7 + c * 3) mod 17) - 8 with r counted from `first`.
+std::string i8_rows(int first, int rows) {
+  std::string s = "[";
+  for (int r = first; r < first + rows; ++r)
+    for (int c = 0; c < 32; ++c) s += fmt::format("{}{}", r > first || c ? ", " : "", (r * 7 + c * 3) % 17 - 8);
+  return s + "]";
+}
+
+// The 4-slice LWM matvec of tests/model/test_weight_bus.cpp (and test_rtl.cpp), IW in `iw`.
+std::string lwm_matvec(int iw) {
+  std::string src = ".preset mini\n.data W i8[32, 32] mem.e.0..3 @ 0 = " + i8_rows(0, 32) + "\n";
+  for (int j = 0; j < 4; ++j) src += fmt::format(".queue mem.e.{}\n    @0 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 7, 1\n", j, j);
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8\n.queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw, iw - 2);
+  src += fmt::format(".queue mxm.e.0.1\n    @{} MM.i8 s0e, 0\n.queue mxm.e.0.2\n", iw + 5);
+  for (int part = 0; part < 4; ++part) src += fmt::format("    @{} ACCRD.i32 0, s1w, {}\n", iw + 9 + part, part);
+  src += fmt::format(".queue mem.e.3.1\n    @{} WRITE s1w, 16, 1\n    REPEAT 3, 1\n", iw + 12);
+  return src;
+}
+
+}  // namespace
+
+// The weight bus (docs/timing.md rule 15a) in lockstep, row by row: the matvec with the IW after
+// the last rows and in their landing cycle (rule 16 boundary); LW and LWM rows in one install,
+// with an IW in the landing cycle of four LWM rows and a second IW taking them (MMs of both
+// installs); a REPEATed LWM whose staging rows wrap around (bf16, wrap 12 < the plane's 16).
+TEST_CASE("lockstep: LWM programs agree, every staging row landed compared") {
+  const auto mini = load_preset("mini");
+  rtl::RtlChip rtl;
+  // LW rows 0..3: mem.w.0 READs rows 0..3 in 0..3, on s0e at the plane (11) in 9..12, LW in
+  // 9..12. LWM rows 4..31: mem.e.j reads rows 0..6 in 6..12 into staging rows 4 + j + 4k,
+  // landing in 9..15. IW in 15 (rows 28..31 land then: not installed), IW in 16 (with them);
+  // MMs in 19 (the first install's weights) and 20 (the second's), x = CONSTs from vxm.0.
+  std::string mixed = ".preset mini\n.data A i8[4, 32] mem.w.0 @ 0 = " + i8_rows(0, 4) +
+                      "\n.data W i8[28, 32] mem.e.0..3 @ 0 = " + i8_rows(4, 28) + R"(
+.queue mem.w.0
+    @0 READ 0, s0e, 1
+    REPEAT 3, 1
+.queue mxm.e.0.0
+    @9 LW.i8 s0e, 0
+    REPEAT 3, 1
+    @15 IW.i8
+    @16 IW.i8
+.queue vxm.0
+    @12 CONST.i8 s1e, 1
+    @13 CONST.i8 s2e, 3
+.queue mxm.e.0.1
+    @19 MM.i8 s1e, 0
+    @20 MM.i8 s2e, 1
+.queue mxm.e.0.2
+    @24 ACCRD.i32 0, s3w, 0
+    @25 ACCRD.i32 1, s3w, 3
+.queue mem.e.3.1
+    @27 WRITE s3w, 100
+    @28 WRITE s3w, 101
+)";
+  for (int j = 0; j < 4; ++j)
+    mixed += fmt::format(".queue mem.e.{}\n    @6 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 6, 1\n", j, 4 + j);
+  const std::string wrap = ".preset mini\n.data D i8[10, 32] mem.e.2 @ 5 = " + i8_rows(0, 10) + R"(
+.queue mem.e.2
+    @1 LWM.bf16 5, 0, 3, 5, 12
+    REPEAT 9, 2
+)";
+  struct Case {
+    std::string src;
+    int rows, acc_writes;
+  };
+  int k = 0;
+  for (const auto& [src, rows, accs] : {Case{lwm_matvec(11), 32, 1}, Case{lwm_matvec(10), 32, 1}, Case{mixed, 28, 2},
+                                        Case{wrap, 10, 0}}) {
+    CAPTURE(++k);
+    auto prog = assembler::assemble_string(src, "lwm.lpa", mini).program;
+    auto r = lockstep(rtl, prog, mini);
+    if (!r.ok()) MESSAGE(r.report());
+    CHECK(r.ok());
+    CHECK(r.error.empty());
+    CHECK(r.stats.weight_rows == rows);
+    CHECK(r.stats.acc_writes == accs);
+    MESSAGE(r.report());
+  }
+}
+
+TEST_CASE("mutation: LWM latency one cycle longer in the model only is reported at the weight bus") {
+  const auto mini = load_preset("mini");
+  const auto mutated = load_preset("mini", {"latency.mem_lwm=4"});
+  rtl::RtlChip rtl;
+  auto prog = assembler::assemble_string(lwm_matvec(11), "lwm.lpa", mini).program;
+  auto bad = lockstep(rtl, prog, mutated);
+  REQUIRE_FALSE(bad.ok());
+  MESSAGE(bad.report());
+  // the first LWMs issue in 0: their rows land in 3 on the RTL, in 4 on the model
+  CHECK(bad.mismatch->cycle == 3);
+  CHECK(bad.mismatch->unit == "weight bus");
+  CHECK(bad.mismatch->expected == "no row");
+  CHECK(bad.mismatch->got.find("staging row 0 = ") == 0);
+}
+
+// The random programs exercise the weight bus: LWMs single and REPEATed, REPEATed ones whose
+// staging rows wrap around, cycles where as many rows land as a plane takes
+// (mxm.install_rows_per_cycle), installs with LW and LWM rows, IWs in a landing cycle.
+TEST_CASE("random programs contain the weight bus cases") {
+  const auto mini = load_preset("mini");
+  const int lwm_lat = mini.lat(isa::LatClass::MemLwm);
+  int single = 0, repeated = 0, wrapped = 0, full_cycles = 0, mixed_installs = 0, iw_at_landing = 0;
+  std::int64_t rows = 0;
+  for (std::uint64_t s = 1; s <= 200; ++s) {
+    auto prog = assembler::assemble_string(rtl::random_program(s), "r.lpa", mini).program;
+    for (const auto& q : prog.queues)
+      for (std::size_t i = 0; i < q.words.size(); ++i) {
+        const auto in = isa::decode(q.words[i]);
+        if (in.op != isa::Op::Lwm) continue;
+        const bool rep = i + 1 < q.words.size() && isa::decode(q.words[i + 1]).op == isa::Op::Repeat;
+        (rep ? repeated : single)++;
+        if (rep && in.v[2] + isa::decode(q.words[i + 1]).v[0] * in.v[3] >= in.v[4]) ++wrapped;
+      }
+    model::Chip chip(mini, model::Mode::Functional);
+    chip.load(prog);
+    for (int c = 0; c < mini.dma.channels; ++c)
+      for (const auto& v : rtl::lockstep_dma_vectors({}, c)) chip.push_dma_in(c, v);
+    struct Loop : model::LinkSink {
+      model::Chip* c;
+      void send(int, int link, std::int64_t depart, std::span<const std::uint8_t> b) override { c->receive(link, depart + 3, b); }
+    } loop;
+    loop.c = &chip;
+    chip.set_link_sink(&loop);
+    std::map<std::int64_t, int> landing;        // cycle -> LWM rows
+    std::set<std::int64_t> lw, iw;              // LW and IW cycles
+    chip.set_issue_hook([&](const model::Chip::IssueEvent& e) {
+      const auto op = isa::decode(e.word).op;
+      if (op == isa::Op::Lwm) ++landing[e.cycle + lwm_lat];
+      if (op == isa::Op::Lw) lw.insert(e.cycle);
+      if (op == isa::Op::Iw) iw.insert(e.cycle);
+    });
+    REQUIRE_NOTHROW(chip.run());
+    std::int64_t prev = -1;
+    for (auto u : iw) {  // rows staged in [prev, u) go into the IW of u (rule 16)
+      const bool has_lw = lw.lower_bound(prev) != lw.lower_bound(u);
+      const bool has_lwm = landing.lower_bound(prev) != landing.lower_bound(u);
+      mixed_installs += has_lw && has_lwm;
+      iw_at_landing += landing.count(u) ? 1 : 0;
+      prev = u;
+    }
+    for (auto [c, n] : landing) {
+      full_cycles += n == mini.mxm.install_rows_per_cycle;
+      rows += n;
+    }
+  }
+  MESSAGE("seeds 1..200: " << single << " single and " << repeated << " REPEATed LWMs (" << wrapped
+                           << " with staging rows wrapping around), " << rows << " LWM rows, " << full_cycles
+                           << " cycles with " << mini.mxm.install_rows_per_cycle << " rows landing, " << mixed_installs
+                           << " installs of LW and LWM rows, " << iw_at_landing << " IWs in a landing cycle");
+  CHECK(single >= 20);
+  CHECK(repeated >= 100);
+  CHECK(wrapped >= 50);
+  CHECK(full_cycles >= 50);
+  CHECK(mixed_installs >= 20);
+  CHECK(iw_at_landing >= 10);
 }
 
 TEST_CASE("mutation: one latency one cycle longer in the model only (latency.vxm_alu=2) is reported") {

@@ -2,15 +2,21 @@
 // examples), host access, the random program generator, waveforms.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "lpu/arch/params.hpp"
 #include "lpu/asm/assembler.hpp"
+#include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
+#include "lpu/model/chip.hpp"
 #include "lpu/rtl/lockstep.hpp"
 #include "lpu/rtl/randprog.hpp"
 #include "lpu/rtl/rtl_chip.hpp"
@@ -34,6 +40,41 @@ std::int64_t run(rtl::RtlChip& c, std::int64_t limit = 100000) {
     ++n;
   }
   return n;
+}
+
+// The weight bus (LWM): the 4-slice matvec of tests/model/test_weight_bus.cpp. W[r][c] =
+// (r mod 11) - 5 + (1 if c mod 3 = 0), an i8 32 x 32 matrix, row r in mem.e.(r mod 4) at row
+// r / 4. Slice mem.e.j: LWM.i8 0, 0, j, 4, 32 + REPEAT 7, 1 in cycles 0..7, instance k reads its
+// row k (W row 4k + j) into staging row j + 4k, landing in 3 + k (mem_lwm 3): four rows per
+// cycle in 3..10. IW in `iw`; x = ones (CONST in iw - 2, at the plane in iw + 5 = the MM's
+// cycle); ACCRD parts 0..3 in MM + 4 .. + 7; WRITE of y to mem.e.3 rows 16..19.
+int w_at(int r, int col) { return r % 11 - 5 + (col % 3 == 0 ? 1 : 0); }
+std::string lwm_matvec(int iw) {
+  std::string src = ".preset mini\n.data W i8[32, 32] mem.e.0..3 @ 0 = [";
+  for (int r = 0; r < 32; ++r)
+    for (int col = 0; col < 32; ++col) src += fmt::format("{}{}", r || col ? ", " : "", w_at(r, col));
+  src += "]\n.symbol y i32[32] mem.e.3 @ 16\n";
+  for (int j = 0; j < 4; ++j) src += fmt::format(".queue mem.e.{}\n    @0 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 7, 1\n", j, j);
+  const int mm = iw + 5;
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8\n", iw);
+  src += fmt::format(".queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw - 2);
+  src += fmt::format(".queue mxm.e.0.1\n    @{} MM.i8 s0e, 0\n", mm);
+  src += ".queue mxm.e.0.2\n";
+  for (int part = 0; part < 4; ++part) src += fmt::format("    @{} ACCRD.i32 0, s1w, {}\n", mm + 4 + part, part);
+  src += fmt::format(".queue mem.e.3.1\n    @{} WRITE s1w, 16, 1\n    REPEAT 3, 1\n", mm + 4 + 1 + 2);
+  return src;
+}
+std::vector<std::int32_t> as_i32(const std::vector<std::uint8_t>& b) {
+  std::vector<std::int32_t> v(b.size() / 4);
+  std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+// y of the program on the model (functional).
+std::vector<std::int32_t> model_y(const obj::Program& prog) {
+  model::Chip chip(load_preset("mini"), model::Mode::Functional);
+  chip.load(prog);
+  chip.run();
+  return as_i32(chip.read_symbol("y"));
 }
 
 std::string slurp(const std::string& path) {
@@ -154,6 +195,121 @@ TEST_CASE("RTL: REPEAT timing example of docs/timing.md (rule 3) and issue obser
   CHECK(issues[4].first == 10);
 }
 
+TEST_CASE("RTL: LWM, four slices fill the plane at four rows per cycle, and y = W x is the model's") {
+  rtl::RtlChip c;
+  const auto prog = assemble(lwm_matvec(11));
+  c.load(prog);
+  std::map<std::int64_t, std::vector<std::pair<int, int>>> landed;  // cycle -> (slice, staging row)
+  int bad_data = 0;
+  for (int i = 0; i < 40 && !(c.finished() && c.streams_empty()); ++i) {
+    for (const auto& w : c.weight_rows()) {
+      landed[c.cycle()].emplace_back(w.slice, w.row);
+      for (int col = 0; col < 32; ++col) bad_data += static_cast<std::int8_t>(w.data[std::size_t(col)]) != w_at(w.row, col);
+    }
+    c.step();
+  }
+  REQUIRE_FALSE(c.error());
+  CHECK(bad_data == 0);  // staging row r holds W row r
+  // slice mem.e.j (RTL index 4 + j), instance k: issued in k, lands in 3 + k in row j + 4k
+  REQUIRE(landed.size() == 8);
+  for (int k = 0; k < 8; ++k) {
+    CAPTURE(k);
+    auto v = landed[3 + k];
+    std::sort(v.begin(), v.end());
+    REQUIRE(v.size() == 4);
+    for (int j = 0; j < 4; ++j) CHECK(v[std::size_t(j)] == std::pair{c.slice_index(fmt::format("mem.e.{}", j)), j + 4 * k});
+  }
+  const auto y = as_i32(c.read_symbol("y"));
+  REQUIRE(y.size() == 32);
+  for (int r = 0; r < 32; ++r) {
+    int want = 0;
+    for (int col = 0; col < 32; ++col) want += w_at(r, col);
+    CHECK(y[std::size_t(r)] == want);
+  }
+  CHECK(y == model_y(prog));
+  // the model test's derivation: the last WRITE lands in 27: 27 + 1 + (2 - 1) x 1 = 29
+  CHECK(c.program_cycles() == 29);
+}
+
+TEST_CASE("RTL: LWM boundary, an IW in the landing cycle of the last rows does not install them (rule 16)") {
+  // IW in 10: rows 28..31 land in 10 and belong to the next install: the installed rows 28..31
+  // are still zero, so y[28..31] = 0; the other rows as with the IW in 11. The model agrees.
+  rtl::RtlChip c;
+  std::vector<std::int32_t> y[2];
+  for (int iw : {10, 11}) {
+    CAPTURE(iw);
+    const auto prog = assemble(lwm_matvec(iw));
+    c.load(prog);
+    run(c);
+    REQUIRE_FALSE(c.error());
+    y[iw - 10] = as_i32(c.read_symbol("y"));
+    CHECK(y[iw - 10] == model_y(prog));
+  }
+  for (int r = 0; r < 28; ++r) CHECK(y[0][std::size_t(r)] == y[1][std::size_t(r)]);
+  for (int r = 28; r < 32; ++r) {
+    CHECK(y[0][std::size_t(r)] == 0);
+    CHECK(y[1][std::size_t(r)] != 0);
+  }
+}
+
+TEST_CASE("RTL: REPEATed LWM, instance k lands in staging row (row + k x rstep) mod wrap") {
+  // mem.e.2: LWM.bf16 5, 0, 3, 5, 12 + REPEAT 9, 2: instance k issues in 1 + 2k, reads row 5 + k
+  // and lands in 4 + 2k in staging row (3 + 5k) mod 12 = 3, 8, 1, 6, 11, 4, 9, 2, 7, 0.
+  const char* text = R"(.preset mini
+.queue mem.e.2
+    @1 LWM.bf16 5, 0, 3, 5, 12
+    REPEAT 9, 2
+)";
+  rtl::RtlChip c;
+  c.load(assemble(text));
+  const int slice = c.slice_index("mem.e.2");
+  std::vector<rtl::Vec> rows;
+  for (int k = 0; k < 10; ++k) {
+    rtl::Vec v{};
+    for (int i = 0; i < 32; ++i) v[std::size_t(i)] = std::uint8_t(16 * k + i);
+    c.write_row(slice, 5 + k, v);
+    rows.push_back(v);
+  }
+  std::vector<std::tuple<std::int64_t, int, int>> landed;  // cycle, slice, staging row
+  int k = 0;
+  for (int i = 0; i < 30; ++i) {
+    for (const auto& w : c.weight_rows()) {
+      landed.emplace_back(c.cycle(), w.slice, w.row);
+      if (k < 10) CHECK(w.data == rows[std::size_t(k)]);
+      ++k;
+    }
+    c.step();
+  }
+  REQUIRE_FALSE(c.error());
+  REQUIRE(landed.size() == 10);
+  for (int j = 0; j < 10; ++j) CHECK(landed[std::size_t(j)] == std::tuple{std::int64_t(4 + 2 * j), slice, (3 + 5 * j) % 12});
+}
+
+TEST_CASE("RTL: LWM from a west slice (no plane in that hemisphere) stops in its issue cycle, as the model does") {
+  // The assembler refuses it, so the object is edited: the LWM of mem.e.0 moved to mem.w.0.
+  auto prog = assemble(".preset mini\n.queue mem.e.0\n    @2 LWM.i8 0, 0, 0, 1, 32\n");
+  REQUIRE(prog.queues.size() == 1);
+  prog.queues[0].name = "mem.w.0";
+  rtl::RtlChip c;
+  c.load(prog);
+  run(c, 20);
+  auto e = c.error();
+  REQUIRE(e);
+  CHECK(e->code == 21);
+  CHECK(e->cycle == 2);
+  CHECK(e->unit == "mem.w.0");
+  CHECK(e->message.find("LWM to a plane") != std::string::npos);
+  model::Chip chip(load_preset("mini"), model::Mode::Functional);
+  chip.load(prog);
+  try {
+    chip.run();
+    FAIL("the model ran an LWM of a west slice");
+  } catch (const SimError& x) {
+    CHECK(x.cycle() == 2);
+    CHECK(std::string(x.what()).find("west hemisphere has 0 MXM planes") != std::string::npos);
+  }
+}
+
 TEST_CASE("random programs: deterministic, accepted by the assembler, mixing every unit") {
   CHECK(rtl::random_program(7) == rtl::random_program(7));
   CHECK(rtl::random_program(7) != rtl::random_program(8));
@@ -166,7 +322,7 @@ TEST_CASE("random programs: deterministic, accepted by the assembler, mixing eve
     for (const auto& q : prog.queues)
       for (auto w : q.words) mnemonics.insert(std::string(isa::info(isa::decode(w).op).mnemonic));
   }
-  for (const char* m : {"READ", "WRITE", "GATHER", "SCATTER", "ADD", "MUL", "SEL", "EXP", "SUM", "CVT", "CONST", "LW",
+  for (const char* m : {"READ", "WRITE", "GATHER", "SCATTER", "LWM", "ADD", "MUL", "SEL", "EXP", "SUM", "CVT", "CONST", "LW",
                         "IW", "MM", "MMA", "ACCRD", "SHIFT", "ROT", "PERM", "DIST", "TRANS", "SEND", "RECV", "DMAIN",
                         "DMAOUT", "NOP", "REPEAT", "REPEATR", "SYNC", "NOTIFY", "CONFIG", "HALT", "DESKEW"}) {
     CAPTURE(m);

@@ -4,6 +4,8 @@
 //   - every stream register at every position (value and emptiness),
 //   - every queue's issued instruction word, its index and cycle (model: Chip::set_issue_hook),
 //   - every SRAM write (slice, rows, data, commit cycle; model: Observer::on_sram_write),
+//   - every LWM row written into the plane's staging buffer (slice, staging row, data, landing
+//     cycle; model: derived from the LWM's issue and the SRAM row it reads),
 //   - every accumulator write (accumulator, value, commit cycle; model: Observer::on_acc_write,
 //     which comes when the model computes its batched products: compared when it arrives),
 //   - every ACCRD result (on the stream at the MXM), every DMAOUT and SEND vector and cycle,
@@ -34,7 +36,7 @@ struct LockstepOptions {
 
 struct Mismatch {
   std::int64_t cycle = 0;
-  std::string unit;      // "streams", "issue", "sram", "mxm", "dma", "c2c", "error", "end"
+  std::string unit;      // "streams", "issue", "sram", "weight bus", "mxm", "dma", "c2c", "error", "end"
   std::string where;     // queue, slice, stream and position, address ...
   std::string expected;  // the model
   std::string got;       // the RTL
@@ -47,6 +49,7 @@ struct LockstepStats {
   std::int64_t stream_values = 0;       // ... of them holding a value
   std::int64_t issues = 0;              // instruction issues compared
   std::int64_t sram_writes = 0;
+  std::int64_t weight_rows = 0;         // LWM rows landed in staging
   std::int64_t acc_writes = 0;
   std::int64_t accrd = 0;
   std::int64_t dma_out = 0;

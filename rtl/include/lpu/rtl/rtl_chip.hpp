@@ -93,6 +93,14 @@ class RtlChip {
     std::array<std::uint8_t, 4 * kVectorBytes> data{};
   };
   std::optional<AccWrite> acc_write() const;  // committed at the end of this cycle
+  // The weight bus (LWM, docs/timing.md rule 15a): rows written into the plane's staging buffer
+  // at the end of this cycle, their landing cycle (an IW of this cycle does not install them).
+  struct WeightRow {
+    int slice = 0;  // the MEM slice that read it (RTL index: mem.e.i is num_mem_slices() / 2 + i)
+    int row = 0;    // staging row
+    Vec data{};
+  };
+  std::vector<WeightRow> weight_rows() const;
   struct Error {
     int code = 0;
     int source = 0;
