@@ -40,6 +40,7 @@ struct Sized {
 }  // namespace
 
 std::string format_bytes(double b) {
+  if (b >= double(1ull << 40)) return fmt::format("{:.1f} TiB", b / double(1ull << 40));
   if (b >= double(1ull << 30)) return fmt::format("{:.1f} GiB", b / double(1ull << 30));
   if (b >= double(1 << 20)) return fmt::format("{:.1f} MiB", b / double(1 << 20));
   if (b >= double(1 << 10)) return fmt::format("{:.1f} KiB", b / double(1 << 10));

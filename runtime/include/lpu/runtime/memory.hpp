@@ -65,7 +65,7 @@ MemoryEstimate device_memory(const DeviceSpec& spec);
 // the limit and `how_to_raise` (e.g. "lpu serve --max-session-mib").
 void require_memory(const MemoryEstimate& m, std::int64_t limit, const std::string& how_to_raise);
 
-// "1.5 GiB", "320.0 MiB", "12.0 KiB", "100 bytes".
+// "9.0 TiB", "1.5 GiB", "320.0 MiB", "12.0 KiB", "100 bytes".
 std::string format_bytes(double bytes);
 
 }  // namespace lpu::rt
