@@ -58,8 +58,10 @@ std::vector<std::uint8_t> from_text(std::span<const std::uint8_t> d) {
     auto nl = text.find('\n', at);
     if (nl == std::string::npos) nl = text.size();
     auto line = text.substr(at, nl - at);
-    if (first) s.preset = line;
-    else if (!line.empty()) s.set.push_back(line);
+    if (first)
+      s.preset = line;
+    else if (!line.empty())
+      s.set.push_back(line);
     first = false;
     at = nl + 1;
   }
@@ -73,7 +75,9 @@ std::vector<std::uint8_t> from_text(std::span<const std::uint8_t> d) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::span<const std::uint8_t> d(data + 1, size - 1);
-  if (data[0] % 2 == 0) open(d);
-  else open(from_text(d));
+  if (data[0] % 2 == 0)
+    open(d);
+  else
+    open(from_text(d));
   return 0;
 }

@@ -17,13 +17,14 @@ namespace {
 
 // Byte costs of one item, measured on this implementation (glibc, 64-bit) and rounded up,
 // with vectors that grow by doubling counted at twice their size:
-constexpr double kQueue = 384;         // a queue: walker state, TRANS buffer handle, layout entry
-constexpr double kLayoutQueue = 128;   // a queue in a separate floorplan (the engine's program check)
-constexpr double kPosition = 160;      // a slice position: layout entry, unit pointers
-constexpr double kDeque = 704;         // an empty std::deque (DMA channel, link inbox)
-constexpr double kChipBase = 64 << 10; // statistics, maps, scratch
-constexpr double kStreamSlot = 96;     // one stream register on one diagonal: slot + its entries
-constexpr double kPageRows = 64;       // model::Sram allocates SRAM in pages of 64 rows
+constexpr double kQueue = 384;  // a queue: walker state, TRANS buffer handle, layout entry
+constexpr double kLayoutQueue =
+    128;                           // a queue in a separate floorplan (the engine's program check)
+constexpr double kPosition = 160;  // a slice position: layout entry, unit pointers
+constexpr double kDeque = 704;     // an empty std::deque (DMA channel, link inbox)
+constexpr double kChipBase = 64 << 10;  // statistics, maps, scratch
+constexpr double kStreamSlot = 96;      // one stream register on one diagonal: slot + its entries
+constexpr double kPageRows = 64;        // model::Sram allocates SRAM in pages of 64 rows
 
 struct Sized {
   MemoryEstimate m;
@@ -52,7 +53,8 @@ std::string MemoryEstimate::largest(std::size_t n) const {
   for (std::size_t i = 0; i < items.size() && i < n; ++i) {
     if (items[i].bytes <= 0) break;
     if (!s.empty()) s += ", ";
-    s += fmt::format("{} for {} ({})", format_bytes(items[i].bytes), items[i].what, items[i].driver);
+    s +=
+        fmt::format("{} for {} ({})", format_bytes(items[i].bytes), items[i].what, items[i].driver);
   }
   return s;
 }
@@ -62,21 +64,29 @@ MemoryEstimate chip_memory(const ChipParams& p, bool functional) {
   const double V = p.vector_bytes();
   const double mem_slices = 2.0 * p.mem.slices_per_hemisphere;
   const double planes = p.mxm.planes;
-  const double positions = mem_slices + 3 + planes;  // MEM, 2 SXM, VXM, MXM planes (arch/layout.hpp)
+  const double positions =
+      mem_slices + 3 + planes;  // MEM, 2 SXM, VXM, MXM planes (arch/layout.hpp)
   const double q_mem = mem_slices * p.mem.queues_per_slice, q_vxm = p.vxm.queues;
   const double q_sxm = 2.0 * p.sxm.queues_per_hemisphere, q_mxm = planes * p.mxm.queues_per_plane;
   // A TRANS buffer (16 vectors) on every SXM queue: any of them may run a TRANS.
   const double trans = functional ? kLanesPerSuperlane * V : 0;
-  s.add("MEM queues", fmt::format("mem.slices_per_hemisphere = {}, mem.queues_per_slice = {}", p.mem.slices_per_hemisphere,
-                                  p.mem.queues_per_slice),
+  s.add("MEM queues",
+        fmt::format("mem.slices_per_hemisphere = {}, mem.queues_per_slice = {}",
+                    p.mem.slices_per_hemisphere, p.mem.queues_per_slice),
         q_mem * kQueue);
   s.add("VXM queues", fmt::format("vxm.queues = {}", p.vxm.queues), q_vxm * kQueue);
-  s.add("SXM queues", fmt::format("sxm.queues_per_hemisphere = {}", p.sxm.queues_per_hemisphere), q_sxm * (kQueue + trans));
-  s.add("MXM queues", fmt::format("mxm.planes = {}, mxm.queues_per_plane = {}", p.mxm.planes, p.mxm.queues_per_plane),
+  s.add("SXM queues", fmt::format("sxm.queues_per_hemisphere = {}", p.sxm.queues_per_hemisphere),
+        q_sxm * (kQueue + trans));
+  s.add("MXM queues",
+        fmt::format("mxm.planes = {}, mxm.queues_per_plane = {}", p.mxm.planes,
+                    p.mxm.queues_per_plane),
         q_mxm * kQueue);
-  s.add("slices", fmt::format("mem.slices_per_hemisphere = {}, mxm.planes = {}", p.mem.slices_per_hemisphere, p.mxm.planes),
+  s.add("slices",
+        fmt::format("mem.slices_per_hemisphere = {}, mxm.planes = {}", p.mem.slices_per_hemisphere,
+                    p.mxm.planes),
         positions * kPosition + kChipBase);
-  s.add("DMA channels and link inboxes", fmt::format("dma.channels = {}, c2c.links = {}", p.dma.channels, p.c2c.links),
+  s.add("DMA channels and link inboxes",
+        fmt::format("dma.channels = {}, c2c.links = {}", p.dma.channels, p.c2c.links),
         (2.0 * p.dma.channels + p.c2c.links) * kDeque);
   if (functional) {
     // model/src/streams.cpp: a ring of W diagonals per stream and direction, W the power of two
@@ -85,19 +95,22 @@ MemoryEstimate chip_memory(const ChipParams& p, bool functional) {
     for (int l : p.latency) maxlat = std::max(maxlat, l);
     const double span = positions * p.stream.hop_cycles + double(maxlat) + kLanesPerSuperlane + 64;
     const double W = std::exp2(std::ceil(std::log2(std::max(span, 1.0))));
-    s.add("stream registers",
-          fmt::format("stream.per_direction = {}, stream.hop_cycles = {}, longest latency {} cycles", p.stream.per_direction,
-                      p.stream.hop_cycles, maxlat),
-          2.0 * p.stream.per_direction * W * (kStreamSlot + V));
+    s.add(
+        "stream registers",
+        fmt::format("stream.per_direction = {}, stream.hop_cycles = {}, longest latency {} cycles",
+                    p.stream.per_direction, p.stream.hop_cycles, maxlat),
+        2.0 * p.stream.per_direction * W * (kStreamSlot + V));
     // model/src/mxm.hpp: staging rows, accumulators (int32 and f32 views), active weights and
     // up to two installs pending (each int8 or float, V^2 bytes, counted twice), LW undo rows.
     const double A = p.mxm.accumulators;
-    s.add("MXM planes", fmt::format("mxm.planes = {}, mxm.accumulators = {}, vector.superlanes = {}", p.mxm.planes,
-                                    p.mxm.accumulators, p.superlanes),
+    s.add("MXM planes",
+          fmt::format("mxm.planes = {}, mxm.accumulators = {}, vector.superlanes = {}",
+                      p.mxm.planes, p.mxm.accumulators, p.superlanes),
           planes * (8 * V * V + 8 * A * V + 16 * A));
     const double pages = std::ceil(double(p.mem.rows) / kPageRows);
-    s.add("SRAM", fmt::format("mem.slices_per_hemisphere = {}, mem.rows = {}, vector.superlanes = {}", p.mem.slices_per_hemisphere,
-                              p.mem.rows, p.superlanes),
+    s.add("SRAM",
+          fmt::format("mem.slices_per_hemisphere = {}, mem.rows = {}, vector.superlanes = {}",
+                      p.mem.slices_per_hemisphere, p.mem.rows, p.superlanes),
           mem_slices * pages * (8 + kPageRows * V));
   }
   for (const auto& i : s.m.items) s.m.bytes += i.bytes;
@@ -130,7 +143,8 @@ MemoryEstimate estimate(const std::vector<Group>& groups, bool timing_only, bool
   }
   const int N = int(std::min(n, 1e9));
   if (rack) {
-    s.m.copies = fmt::format("{} chips, twice: a rack keeps its last run's chips while it builds the next", N);
+    s.m.copies = fmt::format(
+        "{} chips, twice: a rack keeps its last run's chips while it builds the next", N);
   } else if (functional) {
     s.m.copies = fmt::format("{} chip{} + 1 built by each run or load", N, N == 1 ? "" : "s");
   } else {
@@ -145,12 +159,14 @@ MemoryEstimate estimate(const std::vector<Group>& groups, bool timing_only, bool
     // program check, beside the rest.
     for (const auto& i : chip_memory(p, false).items) s.add(i.what, i.driver, i.bytes);
     // (the items exist already: chip_memory named their parameters)
-    s.add("MEM queues", "", 2.0 * p.mem.slices_per_hemisphere * p.mem.queues_per_slice * kLayoutQueue);
+    s.add("MEM queues", "",
+          2.0 * p.mem.slices_per_hemisphere * p.mem.queues_per_slice * kLayoutQueue);
     s.add("VXM queues", "", double(p.vxm.queues) * kLayoutQueue);
     s.add("SXM queues", "", 2.0 * p.sxm.queues_per_hemisphere * kLayoutQueue);
     s.add("MXM queues", "", double(p.mxm.planes) * p.mxm.queues_per_plane * kLayoutQueue);
   }
-  std::stable_sort(s.m.items.begin(), s.m.items.end(), [](const MemoryItem& a, const MemoryItem& b) { return a.bytes > b.bytes; });
+  std::stable_sort(s.m.items.begin(), s.m.items.end(),
+                   [](const MemoryItem& a, const MemoryItem& b) { return a.bytes > b.bytes; });
   for (const auto& i : s.m.items) s.m.bytes += i.bytes;
   return s.m;
 }
@@ -172,20 +188,25 @@ MemoryEstimate device_memory(const DeviceSpec& spec) {
     for (int c = 0; c < rc.chips; ++c) v.push_back(rc.chip(c));
     return device_memory(v, spec.timing_only, true);
 #else
-    throw Error(fmt::format("rack '{}': this build of the runtime has no rack support (lpu_rack was not built)", spec.rack));
+    throw Error(fmt::format(
+        "rack '{}': this build of the runtime has no rack support (lpu_rack was not built)",
+        spec.rack));
 #endif
   }
-  if (spec.chips < 1) throw Error(fmt::format("chips = {}: a device has at least 1 chip", spec.chips));
+  if (spec.chips < 1)
+    throw Error(fmt::format("chips = {}: a device has at least 1 chip", spec.chips));
   const auto p = load_preset(spec.preset, spec.set);
   return estimate({{&p, double(spec.chips)}}, spec.timing_only, false);
 }
 
 void require_memory(const MemoryEstimate& m, std::int64_t limit, const std::string& how_to_raise) {
   if (m.bytes <= double(limit)) return;
-  throw LimitError(fmt::format("device memory limit: this device needs up to {} of host memory ({}), more than the limit of {}{}; "
-                               "most of it: {}",
-                               format_bytes(m.bytes), m.copies, format_bytes(double(limit)),
-                               how_to_raise.empty() ? "" : " (" + how_to_raise + ")", m.largest(2)));
+  throw LimitError(
+      fmt::format("device memory limit: this device needs up to {} of host memory ({}), more than "
+                  "the limit of {}{}; "
+                  "most of it: {}",
+                  format_bytes(m.bytes), m.copies, format_bytes(double(limit)),
+                  how_to_raise.empty() ? "" : " (" + how_to_raise + ")", m.largest(2)));
 }
 
 }  // namespace lpu::rt

@@ -247,6 +247,7 @@ struct Server::Impl {
                    {"max_connections_per_address", l.max_connections_per_address},
                    {"max_sessions", l.max_sessions},
                    {"max_sessions_per_connection", l.max_sessions_per_connection},
+                   {"max_sessions_per_address", l.max_sessions_per_address},
                    {"max_chips", l.max_chips},
                    {"idle_timeout_s", double(l.idle_timeout.count()) / 1e3},
                    {"auth_timeout_s", double(l.auth_timeout.count()) / 1e3},
@@ -548,6 +549,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
       return send_error(m.request, 0, Code::Limit, fmt::format("a connection may hold {} sessions", lim().max_sessions_per_connection));
     if (srv.n_sessions.load() >= lim().max_sessions)
       return send_error(m.request, 0, Code::Limit, fmt::format("the server holds its maximum of {} sessions", lim().max_sessions));
+    if (lim().max_sessions_per_address > 0) {
+      // One host must not take every session of the server (they are never evicted).
+      std::size_t n = 0;
+      for (const auto& c : srv.conns)
+        if (c->addr == addr) n += c->sessions.size();
+      if (n >= std::size_t(lim().max_sessions_per_address))
+        return send_error(m.request, 0, Code::Limit,
+                          fmt::format("the address {} holds its maximum of {} sessions (lpu serve --max-sessions-per-address)", addr,
+                                      lim().max_sessions_per_address));
+    }
     rt::DeviceSpec spec;
     try {
       spec = decode_open(m.payload, srv.opt);

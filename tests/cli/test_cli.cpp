@@ -350,7 +350,8 @@ TEST_CASE("lpu serve: a warning on stderr when listening beyond loopback without
   CHECK(lpu("serve --idle-timeout -1").status != 0);
   CHECK(lpu("serve --max-connections-per-address -2").status != 0);
   auto help = lpu("serve --help");
-  for (const char* o : {"--token-file", "--max-connections-per-address", "--idle-timeout", "--auth-timeout", "--write-timeout",
-                        "--frame-timeout", "--max-connection-backlog-mib", "--max-backlog-mib", "--max-session-mib"})
+  for (const char* o : {"--token-file", "--max-connections-per-address", "--max-sessions-per-address", "--idle-timeout",
+                        "--auth-timeout", "--write-timeout", "--frame-timeout", "--max-connection-backlog-mib",
+                        "--max-backlog-mib", "--max-session-mib"})
     CHECK(contains(help.out, o));
 }

@@ -32,7 +32,9 @@ double item(const rt::MemoryEstimate& m, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("device_memory: bounds what building a chip allocates, for presets and parameters that grow it") {
+TEST_CASE(
+    "device_memory: bounds what building a chip allocates, for presets and parameters that grow "
+    "it") {
   const std::vector<std::vector<std::string>> overrides = {
       {},
       {"sxm.queues_per_hemisphere=20000"},
@@ -51,7 +53,8 @@ TEST_CASE("device_memory: bounds what building a chip allocates, for presets and
       const auto p = load_preset(preset, ov);
       for (bool functional : {false, true}) {
         const auto est = rt::chip_memory(p, functional);
-        const auto got = allocated_by_chip(p, functional ? model::Mode::Functional : model::Mode::TimingOnly);
+        const auto got =
+            allocated_by_chip(p, functional ? model::Mode::Functional : model::Mode::TimingOnly);
         CAPTURE(preset);
         CAPTURE(ov);
         CAPTURE(functional);
@@ -60,7 +63,9 @@ TEST_CASE("device_memory: bounds what building a chip allocates, for presets and
     }
 }
 
-TEST_CASE("device_memory: every chip a device holds, its transient copies, and SRAM at its configured size") {
+TEST_CASE(
+    "device_memory: every chip a device holds, its transient copies, and SRAM at its configured "
+    "size") {
   auto lp30 = load_preset("lp30");
   const auto one = rt::chip_memory(lp30, true).bytes, timing = rt::chip_memory(lp30, false).bytes;
   // lp30: 470 slices x 3325 rows (52 pages of 64 rows: 3328) x 320 bytes, and 8-byte page pointers.
@@ -77,18 +82,22 @@ TEST_CASE("device_memory: every chip a device holds, its transient copies, and S
   CHECK(rt::device_memory(s).bytes == doctest::Approx(m1.bytes + 3 * one));
   s.timing_only = true;
   CHECK(rt::device_memory(s).bytes < 2 * timing);
-  // lp30 fits the server's default session limit (2 GiB) with room for a GiB of programs and weights.
+  // lp30 fits the server's default session limit (2 GiB) with room for a GiB of programs and
+  // weights.
   s = {};
   CHECK(rt::device_memory(s).bytes < double(std::int64_t(1) << 30) + 64e6);
 }
 
-TEST_CASE("device_memory: overflow-free for any parameter, and the limit's error names the parameter") {
+TEST_CASE(
+    "device_memory: overflow-free for any parameter, and the limit's error names the parameter") {
   auto p = load_preset("lp30");
-  p.sxm.queues_per_hemisphere = 2'000'000;  // the issue's example: about 1 GB allocated in 9 s, before
+  p.sxm.queues_per_hemisphere =
+      2'000'000;  // the issue's example: about 1 GB allocated in 9 s, before
   auto m = rt::device_memory(std::vector<ChipParams>{p}, false, false);
   CHECK(m.items.front().what == "SXM queues");
   CHECK(m.bytes > 4e9);
-  auto e = error_of([&] { rt::require_memory(m, std::int64_t(2) << 30, "lpu serve --max-session-mib"); });
+  auto e = error_of(
+      [&] { rt::require_memory(m, std::int64_t(2) << 30, "lpu serve --max-session-mib"); });
   CAPTURE(e);
   CHECK(contains(e, "device memory limit: this device needs up to "));
   CHECK(contains(e, "more than the limit of 2.0 GiB (lpu serve --max-session-mib)"));

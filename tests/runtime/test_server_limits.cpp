@@ -28,7 +28,8 @@ std::vector<std::uint8_t> spec_payload(const rt::DeviceSpec& s) {
 }
 
 // Streams `n` random items through the axpb example and returns how many came back wrong.
-int good_client_wrong(const std::string& addr, std::uint64_t seed, int n, const net::ClientOptions& co = {}) {
+int good_client_wrong(const std::string& addr, std::uint64_t seed, int n,
+                      const net::ClientOptions& co = {}) {
   auto d = net::open_remote(addr, mini(), co);
   d->load_program(stream_program());
   auto w = random_weights(seed);
@@ -71,7 +72,9 @@ struct Log {
 
 // ---- item 6: a session's memory, before anything is allocated ---------------------------------
 
-TEST_CASE("server: OPEN over the session memory limit is refused before allocating, naming the parameter") {
+TEST_CASE(
+    "server: OPEN over the session memory limit is refused before allocating, naming the "
+    "parameter") {
   auto o = test_server_options();
   o.limits.max_session_bytes = 64 << 20;
   TestServer server(o);
@@ -86,8 +89,12 @@ TEST_CASE("server: OPEN over the session memory limit is refused before allocati
   CHECK(r.code() == net::Code::Limit);
   CAPTURE(r.message());
   CHECK(contains(r.message(), "device memory limit"));
-  CHECK(contains(r.message(), "more than the limit of 64.0 MiB (the server's session limit, lpu serve --max-session-mib)"));
-  CHECK(contains(r.message(), "for SRAM (mem.slices_per_hemisphere = 4, mem.rows = 1048576, vector.superlanes = 2)"));
+  CHECK(contains(
+      r.message(),
+      "more than the limit of 64.0 MiB (the server's session limit, lpu serve --max-session-mib)"));
+  CHECK(contains(
+      r.message(),
+      "for SRAM (mem.slices_per_hemisphere = 4, mem.rows = 1048576, vector.superlanes = 2)"));
   // lp30, the default preset, does not fit in 64 MiB either: two copies of 500 MB of SRAM.
   rt::DeviceSpec lp30;
   a.message(net::Type::Open, 2, 0, spec_payload(lp30));
@@ -113,7 +120,9 @@ TEST_CASE("server: OPEN over the session memory limit is refused before allocati
   CHECK(good_client_wrong(server.addr(), 1, 20) == 0);
 }
 
-TEST_CASE("server: plan_open, the fuzz target's entry, decodes, applies the policy and computes the memory") {
+TEST_CASE(
+    "server: plan_open, the fuzz target's entry, decodes, applies the policy and computes the "
+    "memory") {
   auto o = test_server_options();
   auto p = net::plan_open(open_payload(), o);
   CHECK(p.spec.preset == "mini");
@@ -143,16 +152,19 @@ TEST_CASE("server: plan_open, the fuzz target's entry, decodes, applies the poli
 
 // ---- item 7: replies nobody reads ---------------------------------------------------------------
 
-TEST_CASE("server: a client that does not read its replies is held back, per connection and in total" * doctest::timeout(120)) {
+TEST_CASE(
+    "server: a client that does not read its replies is held back, per connection and in total" *
+    doctest::timeout(120)) {
   auto o = test_server_options();
   o.limits.max_connection_backlog = 4 << 20;
   o.limits.max_backlog = 6 << 20;
   o.limits.write_timeout = std::chrono::seconds(60);  // not dropped during the test: held back
   TestServer server(o);
   // A 1 MB symbol on lp30: each READ_SYMBOL (a few bytes) asks for a 1 MB reply.
-  const auto prog = assembler::assemble_string(".preset lp30\n.symbol big i8[3200, 320] mem.e.0 @ 0\n", "big.lpa",
-                                               load_preset("lp30"))
-                        .program;
+  const auto prog =
+      assembler::assemble_string(".preset lp30\n.symbol big i8[3200, 320] mem.e.0 @ 0\n", "big.lpa",
+                                 load_preset("lp30"))
+          .program;
   constexpr int kReads = 48;
   auto hog = [&](Raw& r) {
     rt::DeviceSpec s;
@@ -177,7 +189,8 @@ TEST_CASE("server: a client that does not read its replies is held back, per con
   hog(h1);
   // Its session waits for h1 to read, with at most its limit plus the reply then being made
   // unsent (the kernel's socket buffers hold some more, outside the server's count).
-  REQUIRE(server.eventually([](const nlohmann::json& j) { return j.value("sessions_waiting_for_readers", 0) == 1; }));
+  REQUIRE(server.eventually(
+      [](const nlohmann::json& j) { return j.value("sessions_waiting_for_readers", 0) == 1; }));
   const std::int64_t reply = 1'024'000 + 64;
   CHECK(status_i(server.srv, "unsent_reply_bytes") <= (4 << 20) + reply + 4096);
   // A second one: the server's total (6 MiB) stops it soon, its session waiting or its
@@ -200,11 +213,14 @@ TEST_CASE("server: a client that does not read its replies is held back, per con
     }
   }
   CHECK(server.eventually([](const nlohmann::json& j) {
-    return j["sessions_waiting_for_readers"] == 0 && j["unsent_reply_bytes"] == 0 && j["backlog_bytes"] == 0;
+    return j["sessions_waiting_for_readers"] == 0 && j["unsent_reply_bytes"] == 0 &&
+           j["backlog_bytes"] == 0;
   }));
 }
 
-TEST_CASE("server: a client that never reads is dropped after the write timeout, with the reason logged") {
+TEST_CASE(
+    "server: a client that never reads is dropped after the write timeout, with the reason "
+    "logged") {
   Log log;
   auto o = test_server_options();
   o.limits.max_connection_backlog = 1 << 20;
@@ -214,11 +230,13 @@ TEST_CASE("server: a client that never reads is dropped after the write timeout,
   Raw slow(server.port());
   std::vector<std::uint8_t> mb(net::kMaxFramePayload - 64, 1);
   for (std::uint32_t k = 0; k < 32; ++k) slow.message(net::Type::Ping, k, 0, mb);
-  CHECK(server.eventually([](const nlohmann::json& j) { return j["connections"] == 0 && j["backlog_bytes"] == 0; }));
+  CHECK(server.eventually(
+      [](const nlohmann::json& j) { return j["connections"] == 0 && j["backlog_bytes"] == 0; }));
   CHECK(log.has("write timeout: the client has not read a reply frame in 300 ms"));
 }
 
-// ---- item 8: connections ---------------------------------------------------------------------------
+// ---- item 8: connections
+// ---------------------------------------------------------------------------
 
 TEST_CASE("server: connections per address are limited, other addresses are served") {
   auto o = test_server_options();
@@ -247,7 +265,26 @@ TEST_CASE("server: connections per address are limited, other addresses are serv
   CHECK(again.read().payload == std::vector<std::uint8_t>{3});
 }
 
-TEST_CASE("server: a full server evicts an idle connection that holds nothing, so a good client gets in") {
+TEST_CASE("server: sessions per address are limited, other addresses are served") {
+  auto o = test_server_options();
+  o.limits.max_sessions_per_address = 3;
+  TestServer server(o);
+  auto a = net::Client::connect(server.addr());
+  auto b = net::Client::connect(server.addr());
+  auto d1 = a->open(mini()), d2 = a->open(mini()), d3 = b->open(mini());
+  auto e = error_of([&] { b->open(mini()); });
+  CHECK(contains(e, "the address 127.0.0.1 holds its maximum of 3 sessions"));
+  Raw other(server.port(), "127.0.0.2");
+  other.message(net::Type::Open, 1, 0, open_payload());
+  CHECK_FALSE(other.read().is_error());
+  d1.reset();  // closed: room again
+  CHECK(server.eventually([](const nlohmann::json& j) { return j["sessions"] == 3; }));
+  CHECK(b->open(mini())->info().preset == "mini");
+}
+
+TEST_CASE(
+    "server: a full server evicts an idle connection that holds nothing, so a good client gets "
+    "in") {
   auto o = test_server_options();
   o.limits.max_connections = 6;
   o.limits.max_connections_per_address = 0;
@@ -269,7 +306,8 @@ TEST_CASE("server: a full server evicts an idle connection that holds nothing, s
   CHECK(idle.front()->closed_by_server());
 }
 
-TEST_CASE("server: connections that hold sessions are not evicted: a full server refuses the newcomer") {
+TEST_CASE(
+    "server: connections that hold sessions are not evicted: a full server refuses the newcomer") {
   auto o = test_server_options();
   o.limits.max_connections = 3;
   o.limits.max_connections_per_address = 0;
@@ -382,8 +420,9 @@ TEST_CASE("server: without a token HELLO is optional and any token is accepted")
 }
 
 TEST_CASE("server: a warning, through the logger, when listening beyond loopback without a token") {
-  for (auto [listen, token, warned] : {std::tuple{"0.0.0.0:0", "", true}, std::tuple{"0.0.0.0:0", "t", false},
-                                       std::tuple{"127.0.0.1:0", "", false}}) {
+  for (auto [listen, token, warned] :
+       {std::tuple{"0.0.0.0:0", "", true}, std::tuple{"0.0.0.0:0", "t", false},
+        std::tuple{"127.0.0.1:0", "", false}}) {
     std::vector<std::string> warnings;
     auto o = test_server_options();
     o.listen = listen;
@@ -393,7 +432,9 @@ TEST_CASE("server: a warning, through the logger, when listening beyond loopback
     CAPTURE(listen);
     CAPTURE(token);
     CHECK(warnings.size() == (warned ? 1u : 0u));
-    if (warned) CHECK(contains(warnings[0], "without a token: anyone who can reach this port can run programs"));
+    if (warned)
+      CHECK(contains(warnings[0],
+                     "without a token: anyone who can reach this port can run programs"));
   }
 }
 

@@ -20,7 +20,7 @@ void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     std::string preset = "lp30";
     std::string rack, token_file;
     int workers = 0;
-    int max_sessions = 0, max_connections = 0, max_per_address = 0, max_chips = 0;
+    int max_sessions = 0, max_connections = 0, max_per_address = 0, max_sessions_per_address = 0, max_chips = 0;
     double max_session_mib = 0, max_connection_backlog_mib = 0, max_backlog_mib = 0;
     double idle_timeout = 0, auth_timeout = 0, frame_timeout = 0, write_timeout = 0;
     double max_run_instructions = 0;
@@ -30,6 +30,7 @@ void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   o->max_sessions = dl.max_sessions;
   o->max_connections = dl.max_connections;
   o->max_per_address = dl.max_connections_per_address;
+  o->max_sessions_per_address = dl.max_sessions_per_address;
   o->max_chips = dl.max_chips;
   o->max_session_mib = mib(dl.max_session_bytes);
   o->max_connection_backlog_mib = mib(dl.max_connection_backlog);
@@ -53,6 +54,8 @@ void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--max-connections", o->max_connections, "connections at once (a full server evicts an idle one that holds nothing)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-connections-per-address", o->max_per_address, "connections at once from one client address (0: no limit)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-sessions-per-address", o->max_sessions_per_address, "sessions at once from one client address (0: no limit)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->add_option("--max-chips", o->max_chips, "chips per session (pipelines)")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-session-mib", o->max_session_mib,
@@ -89,6 +92,7 @@ void add_serve(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     l.max_sessions = o->max_sessions;
     l.max_connections = o->max_connections;
     l.max_connections_per_address = o->max_per_address;
+    l.max_sessions_per_address = o->max_sessions_per_address;
     l.max_chips = o->max_chips;
     l.max_session_bytes = std::int64_t(bytes(o->max_session_mib));
     l.max_connection_backlog = std::size_t(bytes(o->max_connection_backlog_mib));

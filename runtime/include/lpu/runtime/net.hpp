@@ -52,6 +52,7 @@ struct Limits {
   int max_connections_per_address = 32;                      // 0: no limit (--max-connections-per-address)
   int max_sessions = 256;                                    // the whole server (--max-sessions)
   int max_sessions_per_connection = 16;
+  int max_sessions_per_address = 64;                         // 0: no limit (--max-sessions-per-address)
   int max_chips = 16;                                        // per session (--max-chips)
   int max_items_per_batch = 1 << 16;
   std::int64_t max_run_instructions = 2'000'000'000;         // instruction instances of one run
