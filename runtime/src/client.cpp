@@ -3,6 +3,7 @@
 
 #include <utility>  // before Boost.Asio 1.74 (std::exchange in awaitable.hpp)
 #include <boost/asio.hpp>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -202,6 +203,30 @@ std::shared_ptr<Client> Client::connect(const std::string& host_port, const Clie
       }
     }
   });
+  auto token = opt.token;
+  if (!token) {
+    const char* env = std::getenv("LPU_TOKEN");
+    if (env && *env) token = env;
+  }
+  if (token) {
+    // The handshake first: a server with a token closes a connection whose first request is
+    // anything else.
+    Writer w;
+    put(w, Hello{kHandshakeVersion, std::vector<std::uint8_t>(token->begin(), token->end())});
+    try {
+      auto m = c->call(Type::Hello, 0, std::move(w.buf()));
+      Reader r(m.payload, "HELLO reply");
+      get_hello_reply(r);
+    } catch (const RemoteError& e) {
+      c->close();
+      if (e.code() == Code::UnknownType)
+        throw RemoteError(e.code(), fmt::format("{}: the server does not know HELLO (an older version): connect without a token", host_port));
+      throw RemoteError(e.code(), fmt::format("{}: {}", host_port, e.what()));
+    } catch (...) {
+      c->close();
+      throw;
+    }
+  }
   return c;
 }
 
@@ -360,7 +385,9 @@ std::unique_ptr<rt::Device> open_remote(const std::string& host_port, const rt::
 int run_remote(const RemoteRunOptions& o, std::ostream& out) {
   auto prog = obj::load_object(o.program);
   auto spec = rt::spec_for_program(prog, o.preset, o.set, o.timing_only);
-  auto dev = open_remote(o.address, spec);
+  ClientOptions co;
+  if (!o.token_file.empty()) co.token = read_token_file(o.token_file);
+  auto dev = open_remote(o.address, spec, co);
   auto files = o.files;
   files.program = o.program;
   return rt::run_files(*dev, files, out);

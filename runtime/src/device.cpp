@@ -265,6 +265,10 @@ DeviceSpec spec_for_program(const obj::Program& prog, const std::string& preset,
   return s;
 }
 
+nlohmann::json run_stats_json(const model::ChipStats& s, const ChipParams& p, const model::HostStats& host, double tokens) {
+  return model::stats_json(s, p, &host, tokens);
+}
+
 int run_files(Device& dev, const RunFiles& f, std::ostream& out) {
   auto prog = obj::load_object(f.program);
   const auto V = std::size_t(dev.info().vector_bytes);

@@ -18,6 +18,7 @@
 #include "lpu/isa/tensor_convert.hpp"
 #include "lpu/model/chip.hpp"
 #include "lpu/model/report.hpp"
+#include "lpu/runtime/memory.hpp"
 
 #ifdef LPU_RUNTIME_HAVE_RACK
 #include "lpu/rack/config.hpp"
@@ -334,7 +335,8 @@ struct Engine::Impl {
     std::vector<double> cycles;
   } sst;
   std::int64_t runs = 0;
-  std::int64_t held = 0;
+  std::int64_t held = 0;   // programs and weights (host copies)
+  std::int64_t state = 0;  // the chips themselves: device_memory, computed before allocating them
   static constexpr std::size_t kMaxSamples = 1 << 20;
 
   Impl(const DeviceSpec& s, const EngineLimits& l) : spec(s), lim(l) {
@@ -356,6 +358,10 @@ struct Engine::Impl {
       auto p = load_preset(spec.preset, spec.set);
       params.assign(std::size_t(spec.chips), p);
     }
+    // Before any chip exists: a preset can ask for more memory than the limit allows.
+    const auto m = device_memory(params, spec.timing_only, is_rack);
+    require_memory(m, lim.max_bytes, lim.max_bytes_option);
+    state = m.bytes >= 0x1p62 ? std::int64_t(1) << 62 : std::int64_t(m.bytes);
     const auto& p0 = params.at(0);
     const double bw = spec.dma_bandwidth_bytes_per_s.value_or(p0.dma.bandwidth_bytes_per_s);
     if (!(bw > 0) || !std::isfinite(bw)) throw Error(fmt::format("host DMA bandwidth {} must be a positive number of bytes/s", bw));
@@ -394,8 +400,11 @@ struct Engine::Impl {
   }
 
   void charge(std::int64_t add) {
-    if (held + add > lim.max_bytes)
-      throw Error(fmt::format("device memory limit: holding {} more bytes would exceed the limit of {} bytes", add, lim.max_bytes));
+    if (double(state) + double(held) + double(add) > double(lim.max_bytes))
+      throw LimitError(fmt::format("device memory limit: holding {} more bytes would exceed the limit of {} bytes{} (this "
+                                   "device's chips take up to {} bytes, its programs and weights {} bytes)",
+                                   add, lim.max_bytes, lim.max_bytes_option.empty() ? "" : " (" + lim.max_bytes_option + ")",
+                                   state, held));
     held += add;
   }
 
@@ -698,8 +707,7 @@ struct Engine::Impl {
     runs++;
     res.stats = st;
     model::HostStats host{std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), mode == model::Mode::TimingOnly};
-    res.json = model::stats_json(st, s.params, &host);
-    res.json["emulated_seconds"] = res.seconds;
+    res.json = run_stats_json(st, s.params, host);  // the emulated host DMA time is res.seconds
     res.text = model::format_stats(st, s.params, host);
   }
 
@@ -1055,6 +1063,6 @@ void Engine::set_reg(int chip, int reg, std::uint32_t v) { impl_->set_reg(chip, 
 RunResult Engine::run(const RunRequest& r) { return impl_->run(r); }
 BatchResult Engine::stream(const Batch& b) { return impl_->stream(b); }
 nlohmann::json Engine::stats() const { return impl_->stats(); }
-std::int64_t Engine::bytes_held() const { return impl_->held; }
+std::int64_t Engine::bytes_held() const { return impl_->held + impl_->state; }
 
 }  // namespace lpu::rt

@@ -24,6 +24,7 @@ std::string type_name(std::uint16_t t) {
     case Type::Stats: n = "STATS"; break;
     case Type::Ping: n = "PING"; break;
     case Type::Status: n = "STATUS"; break;
+    case Type::Hello: n = "HELLO"; break;
     case Type::Error: return "ERROR";
     default: return fmt::format("type {:#06x}", t);
   }
@@ -45,6 +46,7 @@ std::string code_name(Code c) {
     case Code::Failed: return "FAILED";
     case Code::FormatFailed: return "FORMAT_FAILED";
     case Code::Internal: return "INTERNAL";
+    case Code::Unauthorized: return "UNAUTHORIZED";
   }
   return fmt::format("code {}", std::uint32_t(c));
 }
@@ -596,6 +598,34 @@ rt::BatchResult get_batch_result(Reader& r) {
   return b;
 }
 
+void put(Writer& w, const Hello& h) {
+  w.u32(h.version);
+  w.bytes(h.token);
+}
+void put(Writer& w, const HelloReply& h) {
+  w.u32(h.version);
+  w.u8(h.token_required ? 1 : 0);
+}
+Hello get_hello(Reader& r) {
+  Hello h;
+  h.version = r.u32();
+  if (h.version == 0) r.fail("handshake version 0 does not exist (the first is 1)");
+  const auto n = r.u64();
+  if (n > 4096) r.fail(fmt::format("a token of {} bytes: at most 4096", n));
+  if (n > r.left()) r.fail(fmt::format("token: {} bytes announced, {} left", n, r.left()));
+  h.token.reserve(std::size_t(n));
+  for (std::uint64_t i = 0; i < n; ++i) h.token.push_back(r.u8());
+  return h;
+}
+HelloReply get_hello_reply(Reader& r) {
+  HelloReply h;
+  h.version = r.u32();
+  const auto b = r.u8();
+  if (b > 1) r.fail(fmt::format("token_required {}: must be 0 or 1", b));
+  h.token_required = b == 1;
+  return h;
+}
+
 void check_request_payload(std::uint16_t type, std::span<const std::uint8_t> payload) {
   Reader r(payload, type_name(type));
   switch (Type(type)) {
@@ -614,6 +644,7 @@ void check_request_payload(std::uint16_t type, std::span<const std::uint8_t> pay
     case Type::Run: get_run_request(r); break;
     case Type::Stream: get_batch(r); break;
     case Type::Ping: return;
+    case Type::Hello: get_hello(r); break;
     default: throw ProtocolError(Code::UnknownType, fmt::format("unknown request type {}", type_name(type)));
   }
   r.end();

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -65,6 +67,70 @@ std::string slurp(const fs::path& p) {
 nlohmann::json json_of(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// `lpu serve ARGS --listen 127.0.0.1:0` in a child process, stopped with SIGTERM at the end;
+// its stderr goes to `err` (empty: inherited).
+struct Serve {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+  std::string addr;
+  explicit Serve(std::vector<std::string> args, const fs::path& err = {}, const std::string& listen = "127.0.0.1:0") {
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      dup2(p[1], 1);
+      close(p[0]);
+      close(p[1]);
+      if (!err.empty()) {
+        FILE* e = std::fopen(err.c_str(), "w");
+        if (e) dup2(fileno(e), 2);
+      }
+      std::vector<std::string> all = {kLpu, "serve", "--listen", listen, "--workers", "1"};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(kLpu.c_str(), argv.data());
+      _exit(127);
+    }
+    close(p[1]);
+    out = fdopen(p[0], "r");
+    char line[256] = {0};
+    REQUIRE(std::fgets(line, sizeof line, out) != nullptr);
+    std::string l(line);
+    const auto at = l.find("listening on ");
+    REQUIRE(at != std::string::npos);
+    addr = l.substr(at + 13);
+    while (!addr.empty() && (addr.back() == '\n' || addr.back() == '\r')) addr.pop_back();
+    if (addr.rfind("0.0.0.0:", 0) == 0) addr = "127.0.0.1:" + addr.substr(8);
+  }
+  // SIGTERM; the exit status (0 for a graceful stop).
+  int stop() {
+    if (pid < 0) return -1;
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    std::fclose(out);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  ~Serve() { stop(); }
+};
+
+// Every key path of a JSON value ("units.mem.instructions"), arrays by index.
+void key_paths(const nlohmann::json& j, const std::string& at, std::set<std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const auto p = at.empty() ? it.key() : at + "." + it.key();
+      out.insert(p);
+      key_paths(it.value(), p, out);
+    }
+  } else if (j.is_array()) {
+    for (std::size_t i = 0; i < j.size(); ++i) key_paths(j[i], at + "." + std::to_string(i), out);
+  }
+}
 
 }  // namespace
 
@@ -209,4 +275,83 @@ TEST_CASE("lpu run --remote: the same files as a local run, through lpu serve") 
   CHECK(refused.status != 0);
   CHECK(contains(refused.out, "--remote does not take --wave"));
   CHECK(WIFEXITED(status));
+}
+
+TEST_CASE("lpu run --remote --stats: exactly the keys and values of a local run (but host)") {
+  // Two deterministic programs: vector_add on mini, and an int8 matmul on lp30 (MXM counters,
+  // energy) with the host's inputs and outputs.
+  TempDir d;
+  REQUIRE(lpu(fmt::format("asm '{}' -o va.lpo", (kSrc / "examples/vector_add.lpa").string()), d.path).status == 0);
+  REQUIRE(lpu(fmt::format("asm '{}' -o mm.lpo", (kSrc / "examples/matmul_i8.lpa").string()), d.path).status == 0);
+  Serve serve({"-q"});
+  for (const std::string run : {"va.lpo --output c=c.npy", "mm.lpo", "va.lpo --timing-only"}) {
+    CAPTURE(run);
+    auto l = lpu(fmt::format("run {} --stats local.json -q", run), d.path);
+    auto r = lpu(fmt::format("run --remote {} {} --stats remote.json -q", serve.addr, run), d.path);
+    REQUIRE(l.status == 0);
+    REQUIRE(r.status == 0);
+    auto jl = json_of(d.path / "local.json"), jr = json_of(d.path / "remote.json");
+    std::set<std::string> kl, kr;
+    key_paths(jl, "", kl);
+    key_paths(jr, "", kr);
+    std::string only_local, only_remote;
+    for (const auto& k : kl)
+      if (!kr.count(k)) only_local += k + " ";
+    for (const auto& k : kr)
+      if (!kl.count(k)) only_remote += k + " ";
+    CHECK(only_local == "");
+    CHECK(only_remote == "");
+    CHECK(kl.count("host.wall_seconds") == 1);
+    // Values: everything but the wall-clock time of whichever process emulated it.
+    jl.erase("host");
+    jr.erase("host");
+    CHECK(jl == jr);
+  }
+  CHECK(serve.stop() == 0);
+}
+
+TEST_CASE("lpu serve --token-file: lpu run --remote needs the token, from --token-file or LPU_TOKEN") {
+  TempDir d;
+  REQUIRE(lpu(fmt::format("asm '{}' -o va.lpo", (kSrc / "examples/vector_add.lpa").string()), d.path).status == 0);
+  std::ofstream(d.path / "token") << "correct horse battery staple\n";
+  std::ofstream(d.path / "wrong") << "incorrect\n";
+  Serve serve({"--token-file", (d.path / "token").string(), "-q"});
+  auto ok = lpu(fmt::format("run --remote {} va.lpo --token-file token --output c=c.npy", serve.addr), d.path);
+  CHECK(ok.status == 0);
+  CHECK(contains(ok.out, "cycles"));
+  auto none = lpu(fmt::format("run --remote {} va.lpo -q", serve.addr), d.path);
+  CHECK(none.status != 0);
+  CHECK(contains(none.out, "this server requires a token"));
+  const auto cmd = fmt::format("cd '{}' && LPU_TOKEN='correct horse battery staple' '{}' run --remote {} va.lpo -q 2>&1",
+                               d.path.string(), kLpu, serve.addr);
+  CHECK(std::system(cmd.c_str()) == 0);
+  auto bad = lpu(fmt::format("run --remote {} va.lpo --token-file wrong -q", serve.addr), d.path);
+  CHECK(bad.status != 0);
+  CHECK(contains(bad.out, "wrong token"));
+  // --token-file belongs to --remote.
+  CHECK(lpu("run va.lpo --token-file token -q", d.path).status != 0);
+  CHECK(serve.stop() == 0);
+}
+
+TEST_CASE("lpu serve: a warning on stderr when listening beyond loopback without a token, even with -q") {
+  TempDir d;
+  {
+    Serve serve({"-q"}, d.path / "err.txt", "0.0.0.0:0");
+    CHECK(serve.stop() == 0);
+  }
+  CHECK(contains(slurp(d.path / "err.txt"), "lpu serve: warning: listening on 0.0.0.0:0 without a token"));
+  std::ofstream(d.path / "token") << "t0ken\n";
+  {
+    Serve serve({"-q", "--token-file", (d.path / "token").string()}, d.path / "err2.txt", "0.0.0.0:0");
+    CHECK(serve.stop() == 0);
+  }
+  CHECK_FALSE(contains(slurp(d.path / "err2.txt"), "warning"));
+  // Limits and timeouts are options; nonsense values are refused.
+  CHECK(lpu("serve --idle-timeout -1").status != 0);
+  CHECK(lpu("serve --max-connections-per-address -2").status != 0);
+  auto help = lpu("serve --help");
+  for (const char* o : {"--token-file", "--max-connections-per-address", "--max-sessions-per-address", "--idle-timeout",
+                        "--auth-timeout", "--write-timeout", "--frame-timeout", "--max-connection-backlog-mib",
+                        "--max-backlog-mib", "--max-session-mib"})
+    CHECK(contains(help.out, o));
 }

@@ -42,7 +42,14 @@ struct TestServer {
 struct Raw {
   asio::io_context io;
   tcp::socket s{io};
-  explicit Raw(unsigned short port) { s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+  // `from`: the local address to connect from (any of 127.0.0.0/8 reaches a loopback server).
+  explicit Raw(unsigned short port, const std::string& from = "") {
+    if (!from.empty()) {
+      s.open(tcp::v4());
+      s.bind(tcp::endpoint(asio::ip::make_address(from), 0));
+    }
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
   void send(const std::vector<std::uint8_t>& b) {
     boost::system::error_code ec;
     asio::write(s, asio::buffer(b), ec);
@@ -135,6 +142,12 @@ inline std::vector<std::uint8_t> open_payload(const std::string& preset = "mini"
   s.preset = preset;
   net::Writer w;
   net::put(w, s);
+  return std::move(w.buf());
+}
+
+inline std::vector<std::uint8_t> hello_payload(const std::string& token) {
+  net::Writer w;
+  net::put(w, net::Hello{net::kHandshakeVersion, std::vector<std::uint8_t>(token.begin(), token.end())});
   return std::move(w.buf());
 }
 

@@ -502,7 +502,9 @@ TEST_CASE("remote: a client disconnecting mid-transfer frees its session, slow r
 TEST_CASE("remote: limits and refused devices") {
   auto o = test_server_options();
   o.limits.max_sessions_per_connection = 2;
-  o.limits.max_session_bytes = 1000;
+  // The device itself (rt::device_memory of mini) and 1000 bytes of programs and weights.
+  const auto device = std::int64_t(rt::device_memory(mini()).bytes);
+  o.limits.max_session_bytes = device + 1000;
   o.limits.max_chips = 4;
   o.limits.max_run_instructions = 1000;
   TestServer server(o);

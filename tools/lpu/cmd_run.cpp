@@ -40,7 +40,7 @@ struct RunOpts {
   std::string wave, trace, stats_csv, chips, units, streams, positions;
   std::int64_t from = 0, to = INT64_MAX;
   std::vector<std::string> inputs, outputs, regs, dma_in, dma_out, faults;
-  std::string rack, remote;
+  std::string rack, remote, token_file;
   int threads = 0;
   bool check = false, rtl = false;
 };
@@ -202,6 +202,7 @@ int run_on_server(const RunOpts& o, const CLI::App& sub) {
   if (sub.count("--preset")) r.preset = o.chip.preset;
   r.set = o.chip.set;
   r.timing_only = o.timing_only;
+  r.token_file = o.token_file;
   r.files.program = o.input;
   r.files.inputs = o.inputs;
   r.files.outputs = o.outputs;
@@ -255,6 +256,9 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   auto* rtl_opt = sub->add_flag("--rtl", o->rtl,
                                 "run on the Verilated RTL of the mini chip (docs/rtl.md); --wave writes .fst or .vcd");
   auto* remote_opt = sub->add_option("--remote", o->remote, "run on an `lpu serve` server at HOST:PORT (docs/runtime.md)");
+  sub->add_option("--token-file", o->token_file, "with --remote: the server's token (else the LPU_TOKEN environment variable)")
+      ->check(CLI::ExistingFile)
+      ->needs(remote_opt);
   rtl_opt->excludes(rack_opt)->excludes(remote_opt)->excludes("--systemc")->excludes("--timing-only");
   remote_opt->excludes(rack_opt)->excludes("--systemc");
   out.emplace_back(sub, [o, sub]() {
@@ -355,7 +359,7 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     if (!o->stats.empty()) {
       std::ofstream f(o->stats);
       if (!f) throw Error(fmt::format("cannot write {}", o->stats));
-      f << model::stats_json(st, params, &host, o->tokens).dump(2) << "\n";
+      f << rt::run_stats_json(st, params, host, o->tokens).dump(2) << "\n";  // the schema of lpu run --remote too
     }
     return 0;
   });

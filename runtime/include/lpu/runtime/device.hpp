@@ -30,6 +30,7 @@
 
 #include "lpu/asm/object.hpp"
 #include "lpu/common/tensor_file.hpp"
+#include "lpu/model/report.hpp"
 #include "lpu/model/stats.hpp"
 
 namespace lpu::rt {
@@ -87,7 +88,7 @@ struct RunResult {
   std::map<int, std::vector<Bytes>> dma_out;  // every channel the program wrote
   model::ChipStats stats;                     // this run
   double seconds = 0;                         // emulated: first input sent to last output back
-  nlohmann::json json;                        // model::stats_json of this run, plus "host_dma"
+  nlohmann::json json;                        // run_stats_json of this run (what lpu run --stats writes)
   std::string text;                           // model::format_stats of this run
 };
 
@@ -233,6 +234,11 @@ struct RunFiles {
   std::string stats;                        // JSON file
   bool quiet = false;
 };
+// The statistics of one run of one chip, as `lpu run --stats FILE` writes them: one schema for
+// the local command (model, --systemc), the runtime API (RunResult::json) and `lpu run
+// --remote`, so that the files of a deterministic program differ only in "host" (wall-clock
+// time of whichever process emulated it). docs/runtime.md, "Statistics".
+nlohmann::json run_stats_json(const model::ChipStats& s, const ChipParams& p, const model::HostStats& host, double tokens = 0);
 // Runs on chip 0 of `dev` (already opened for the program's preset); prints to `out`.
 int run_files(Device& dev, const RunFiles& f, std::ostream& out);
 // The DeviceSpec `lpu run` would use for a program: its .preset unless `preset` is given.

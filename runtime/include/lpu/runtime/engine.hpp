@@ -14,7 +14,10 @@ namespace lpu::rt {
 
 struct EngineLimits {
   int max_chips = 1024;                 // chips of a pipeline or rack
-  std::int64_t max_bytes = INT64_MAX;   // host copies held (programs, weights); lpu::Error beyond
+  // Host memory of the device: its chips (rt::device_memory, checked before any is built) plus
+  // the programs and weights it holds; rt::LimitError beyond, naming max_bytes_option.
+  std::int64_t max_bytes = INT64_MAX;
+  std::string max_bytes_option;
   int max_items_per_batch = 1 << 20;
   std::int64_t max_io_bytes = INT64_MAX;       // DMA vectors of one run, in + out; a batch's inputs
   std::int64_t max_run_instances = INT64_MAX;  // instruction instances of one functional run
@@ -35,7 +38,7 @@ class Engine {
   RunResult run(const RunRequest& req);
   BatchResult stream(const Batch& batch);
   nlohmann::json stats() const;
-  std::int64_t bytes_held() const;  // host-side copies of programs and weights
+  std::int64_t bytes_held() const;  // the chips (device_memory) + programs and weights held
 
   struct Impl;
 

@@ -39,6 +39,7 @@ enum class Type : std::uint16_t {
   Stats = 9,       // -> JSON text
   Ping = 10,       // bytes -> the same bytes (no session needed)
   Status = 11,     // -> server status JSON (no session needed)
+  Hello = 12,      // handshake version + token -> handshake version, token required (first request)
   Error = 0x8000,  // reply: u32 code, string message
 };
 std::string type_name(std::uint16_t t);
@@ -57,6 +58,7 @@ enum class Code : std::uint32_t {
   Failed = 11,         // the runtime refused the request (lpu::Error): message says why
   FormatFailed = 12,   // ditto, lpu::FormatError (bad file contents, mismatched tensor)
   Internal = 13,
+  Unauthorized = 14,   // no HELLO with the server's token before this request: the connection is closed
 };
 std::string code_name(Code c);
 
@@ -114,6 +116,7 @@ class Reassembler {
   Result feed(const Header& h, std::span<const std::uint8_t> payload);
   std::size_t buffered() const { return cur_ ? cur_->payload.size() : 0; }
   void reset() { cur_.reset(), skip_.reset(); }
+  void set_max(std::size_t max_message) { max_ = max_message; }  // for messages started from now on
 
  private:
   std::size_t max_;
@@ -181,6 +184,22 @@ class Reader {
   std::size_t pos_ = 0;
   std::string what_;
 };
+
+// HELLO (docs/protocol.md, "Authentication"): the first request on a connection to a server
+// started with a token. The handshake has its own version, independent of the frame version.
+inline constexpr std::uint32_t kHandshakeVersion = 1;
+struct Hello {
+  std::uint32_t version = kHandshakeVersion;
+  std::vector<std::uint8_t> token;  // empty: none
+};
+struct HelloReply {
+  std::uint32_t version = kHandshakeVersion;
+  bool token_required = false;
+};
+void put(Writer& w, const Hello& h);
+void put(Writer& w, const HelloReply& h);
+Hello get_hello(Reader& r);  // a token of at most 4096 bytes
+HelloReply get_hello_reply(Reader& r);
 
 void put(Writer& w, const rt::DeviceSpec& s);
 void put(Writer& w, const rt::DeviceInfo& s);
