@@ -112,3 +112,26 @@ TEST_CASE("rack file errors name the key") {
   CHECK(key_of_error("chips = = 2\n") == "<test>");
   CHECK_THROWS_AS(load_rack("/nonexistent/rack.toml"), lpu::ConfigError);
 }
+
+TEST_CASE("links.ber: every probability from 0 to 1 loads, anything else is refused with the value and the range") {
+  for (const char* ok : {"0.0", "1e-12", "0.24", "0.5", "1.0"}) {
+    CAPTURE(ok);
+    CHECK_NOTHROW(parse_rack(std::string(kPairHead) + "[links]\nber = " + ok + "\n", "t.toml", "."));
+  }
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[links]\nber = 1.5\n", "t.toml", "."),
+                       "config: links.ber: 1.5 is out of range [0, 1]: a bit error rate is a probability per bit", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[links]\nber = -0.1\n", "t.toml", "."),
+                       "config: links.ber: -0.1 is out of range [0, 1]: a bit error rate is a probability per bit", lpu::ConfigError);
+  CHECK_THROWS_AS(parse_rack(std::string(kPairHead) + "[links]\nber = nan\n", "t.toml", "."), lpu::ConfigError);
+}
+
+TEST_CASE("rack file integers are checked, not wrapped or thrown as std::out_of_range") {
+  // A chip number of 10 digits (std::stoll's territory) and a start_skew beyond 64 bits.
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"0-99999999999\"\n", "t.toml", "."),
+                       "config: override[0].chips: '99999999999' is out of range 0..999999999", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"1\"\nset = [\"start_skew=99999999999999999999\"]\n", "t.toml", "."),
+      "config: override[0].set start_skew: '99999999999999999999' is out of range 0..1099511627776 cycles", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"1\"\nset = [\"start_skew=x\"]\n", "t.toml", "."),
+                       doctest::Contains("config: override[0].set start_skew: 'x' is not an integer"), lpu::ConfigError);
+}
