@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 
 namespace lpu::workload {
 
@@ -29,8 +31,8 @@ ModelShape load_model(const std::string& name_or_path) {
       return;
     }
     auto x = n.value<std::int64_t>();
-    if (!x || *x < 0) throw ConfigError(k, fmt::format("{}: expected a non-negative integer", path));
-    v = int(*x);
+    if (!x || !n.is_integer() || *x < 0) throw ConfigError(k, fmt::format("{}: expected a non-negative integer", path));
+    v = int(check_int(*x, k, IntRange{0, std::numeric_limits<int>::max()}));  // 64-bit TOML: checked, not wrapped
   };
   auto getd = [&](const char* k, double& v) {
     if (auto n = t[k]) {
