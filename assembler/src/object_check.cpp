@@ -106,7 +106,16 @@ void check_program(const Program& prog, const ChipParams& p, const Layout& lay, 
             if (v >= V / tb) bad(w, fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
             break;
           case isa::Kind::Part:
-            if (v >= tb) bad(w, fmt::format("part {}: a .{} read has parts 0..{}", v, isa::dtype_info(in.t).name, tb - 1));
+            if (in.op == isa::Op::Cvt) {
+              // The slice of a widening or the place of a narrowing (the assembler's rule).
+              const std::int64_t a = isa::dtype_bytes(in.t), b = isa::dtype_bytes(in.t2);
+              const std::int64_t parts = std::max(a, b) / std::min(a, b);
+              if (v >= parts)
+                bad(w, fmt::format("part {}: a .{}.{} conversion has parts 0..{}", v, isa::dtype_info(in.t).name,
+                                   isa::dtype_info(in.t2).name, parts - 1));
+            } else if (v >= tb) {
+              bad(w, fmt::format("part {}: a .{} read has parts 0..{}", v, isa::dtype_info(in.t).name, tb - 1));
+            }
             break;
           case isa::Kind::Lane:
             if (v >= V / tb) bad(w, fmt::format("lane {} beyond the {} lanes of .{}", v, V / tb, isa::dtype_info(in.t).name));

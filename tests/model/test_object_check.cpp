@@ -12,6 +12,7 @@
 #include "lpu/asm/assembler.hpp"
 #include "lpu/asm/object.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/isa/isa.hpp"
 #include "lpu/model/chip.hpp"
 
 using namespace lpu;
@@ -107,4 +108,20 @@ TEST_CASE("fault injection: each refusal names its own condition") {
   CHECK_THROWS_WITH_AS(chip.inject_fault("mem.e.0", 256, 1), "fault injection: row 256 of mem.e.0 is out of range 0..255", Error);
   CHECK_THROWS_WITH_AS(chip.inject_fault("mem.e.0", 1, 0), "fault injection: 0 bits: flip at least 1", Error);
   chip.inject_fault("mem.e.0", 255, 1);
+}
+
+TEST_CASE("object check: a CVT's part is checked against its two types, as the assembler does") {
+  // A widening e5m2 -> f32 has parts 0..3 (found by the lockstep's random programs once every
+  // loader checked objects: the server's check allowed only part 0 for 1-byte source types).
+  const auto p = load_preset("mini");
+  auto ok = assembler::assemble_string(".queue vxm.0\nCONST.e5m2 s0e, 1\n@1 CVT.e5m2.f32 s0e, s1e, 3\n", "t.lpa", p).program;
+  model::Chip chip(p, model::Mode::Functional);
+  chip.load(ok, "cvt.lpo");
+  auto bad = ok;
+  auto in = isa::decode(bad.queues[0].words.back());
+  REQUIRE(in.op == isa::Op::Cvt);
+  in.v[2] = 4;
+  bad.queues[0].words.back() = isa::encode(in);
+  CHECK_THROWS_WITH_AS(chip.load(bad, "cvt.lpo"), "cvt.lpo: queue vxm.0 word 1 (CVT): part 4: a .e5m2.f32 conversion has parts 0..3",
+                       FormatError);
 }
