@@ -308,6 +308,7 @@ std::string config_dir() {
 
 ChipParams parse_preset(const std::string& text, const std::string& origin,
                         const std::vector<std::string>& overrides) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);

@@ -107,4 +107,35 @@ double parse_double(std::string_view text, const std::string& key, double lo, do
   return v;
 }
 
+void check_toml_key_depth(std::string_view text, const std::string& origin) {
+  // A lexical pass: skip strings (basic, literal, multi-line) and comments; count the dots
+  // since the last character that ends a key or starts a new one. A float has one dot and a
+  // date-time one: only keys reach the limit.
+  int dots = 0, line = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      dots = 0;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool multi = text.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "\'\'\'");
+      const std::string_view close = multi ? text.substr(i, 3) : text.substr(i, 1);
+      i += close.size();
+      while (i < text.size() && text.substr(i, close.size()) != close) {
+        if (text[i] == '\n') ++line;
+        if (c == '"' && text[i] == '\\') ++i;  // an escape (basic strings only)
+        ++i;
+      }
+      i += close.size() - 1;  // on the last quote (the loop's ++i steps past it)
+    } else if (c == '=' || c == ',' || c == '{' || c == '}' || c == '[' || c == ']') {
+      dots = 0;
+    } else if (c == '.' && ++dots >= kMaxTomlKeyParts) {
+      throw ConfigError(origin, fmt::format("line {}: a key with more than {} dotted parts (the parser would recurse as deep)",
+                                            line, kMaxTomlKeyParts));
+    }
+  }
+}
+
 }  // namespace lpu

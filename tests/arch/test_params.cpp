@@ -150,3 +150,13 @@ TEST_CASE("docs/presets.md is generated from the reader's own list and up to dat
   // And every key of the three presets is in the list.
   for (const char* preset : {"lp30", "tsp1", "mini"}) CHECK_NOTHROW(load_preset(preset));
 }
+
+TEST_CASE("a preset file with a key of 45,000 dotted parts is a located error (toml++ recursed until the stack overflowed)") {
+  std::string key = "a";
+  for (int i = 1; i < 45000; ++i) key += ".a";
+  CHECK_THROWS_WITH_AS(parse_preset("name = \"x\"\n" + key + " = 1\n", "deep.toml"),
+                       "config: deep.toml: line 2: a key with more than 256 dotted parts (the parser would recurse as deep)",
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(parse_preset("[" + key + "]\n", "deep.toml"), doctest::Contains("deep.toml: line 1: a key with more than"),
+                       ConfigError);
+}

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/common/parse.hpp"
@@ -97,4 +98,35 @@ TEST_CASE("parse_double: finite, whole text, in range") {
   CHECK_THROWS_WITH_AS(lpu::parse_double("nan", "k"), doctest::Contains("is not a finite number"), ConfigError);
   CHECK_THROWS_WITH_AS(lpu::parse_double("1e999", "k"), doctest::Contains("is not a finite number"), ConfigError);
   CHECK_THROWS_WITH_AS(lpu::parse_double("1.5", "ber", 0, 1), "config: ber: '1.5' is out of range [0, 1]", ConfigError);
+}
+
+TEST_CASE("check_toml_key_depth: counts the dots of keys only") {
+  const std::string deep = [] {
+    std::string k = "a";
+    for (int i = 1; i < 300; ++i) k += ".a";
+    return k;
+  }();
+  CHECK_THROWS_WITH_AS(lpu::check_toml_key_depth("x = 1\n" + deep + " = 2\n", "f.toml"),
+                       "config: f.toml: line 2: a key with more than 256 dotted parts (the parser would recurse as deep)", ConfigError);
+  CHECK_THROWS_AS(lpu::check_toml_key_depth("[" + deep + "]\n", "f.toml"), ConfigError);
+  CHECK_THROWS_AS(lpu::check_toml_key_depth("t = {" + deep + " = 1}\n", "f.toml"), ConfigError);
+  // Dots in strings (every kind), comments, floats, dates and arrays of floats do not count.
+  const std::string dots(1000, '.');
+  std::string floats;
+  for (int i = 0; i < 500; ++i) floats += "1.5, ";
+  const std::vector<std::string> fine = {
+      "s = \"" + dots + "\"\n",
+      "s = '" + dots + "'\n",
+      "s = \"\"\"\n" + dots + "\n\"\"\"\n",
+      "s = '''" + dots + "'''\n",
+      "# " + dots + "\n",
+      "s = \"\\\"" + dots + "\"\n",
+      "a.b.c = 1.5\n",
+      "d = 1979-05-27T07:32:00.999\n",
+      "v = [" + floats + "2.5]\n",
+      "\"a.b\".c = 1\n"};
+  for (const auto& ok : fine) {
+    CAPTURE(ok.substr(0, 40));
+    CHECK_NOTHROW(lpu::check_toml_key_depth(ok, "f.toml"));
+  }
 }

@@ -135,3 +135,15 @@ TEST_CASE("rack file integers are checked, not wrapped or thrown as std::out_of_
   CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"1\"\nset = [\"start_skew=x\"]\n", "t.toml", "."),
                        doctest::Contains("config: override[0].set start_skew: 'x' is not an integer"), lpu::ConfigError);
 }
+
+TEST_CASE("a rack file, manifest or --set rack key of 45,000 dotted parts is an error, not a stack overflow") {
+  std::string key = "a";
+  for (int i = 1; i < 45000; ++i) key += ".a";
+  CHECK_THROWS_WITH_AS(rt::rack_text(std::string(kPairHead) + key + " = 1\n"),
+                       doctest::Contains("line 4: a key with more than 256 dotted parts"), lpu::ConfigError);
+  const auto pair = rt::rack("pair.toml");
+  CHECK_THROWS_WITH_AS(rt::manifest_text("[[chip]]\n" + key + " = 1\n", pair), doctest::Contains("line 2: a key with more than 256"),
+                       lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(apply_rack_overrides(kPairHead, {key + "=1"}, "t.toml"), doctest::Contains("has more than 8 dotted parts"),
+                       lpu::ConfigError);
+}

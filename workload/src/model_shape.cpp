@@ -17,9 +17,15 @@ ModelShape load_model(const std::string& name_or_path) {
   std::string path = name_or_path;
   if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".toml"))
     path = config_dir() + "/models/" + name_or_path + ".toml";
+  std::ifstream f(path);
+  if (!f) throw ConfigError("model", fmt::format("cannot open '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  check_toml_key_depth(text, path);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw ConfigError("model", fmt::format("{}: {}", path, std::string(e.description())));
   }

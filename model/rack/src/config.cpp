@@ -106,6 +106,7 @@ RackConfig load_rack(const std::string& path) {
 }
 
 RackConfig parse_rack(const std::string& text, const std::string& origin, const std::string& base_dir) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -435,6 +436,7 @@ std::string info_text(const RackConfig& cfg, bool json) {
 namespace lpu::rack {
 
 std::string apply_rack_overrides(const std::string& text, const std::vector<std::string>& sets, const std::string& origin) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -469,6 +471,9 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
       part = trim(part);
       if (part.empty()) throw ConfigError("rack-set", fmt::format("'{}': empty component in key '{}'", s, key));
       parts.push_back(part);
+      // A rack key has a few parts (links.global.latency_cycles): refuse a hostile one before
+      // it builds (and toml++ recursively frees) a table as deep.
+      if (parts.size() > 8) throw ConfigError("rack-set", fmt::format("key '{}...' has more than 8 dotted parts", key.substr(0, 64)));
     }
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
       path += (path.empty() ? "" : ".") + parts[i];

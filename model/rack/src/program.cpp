@@ -251,6 +251,7 @@ RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const 
 
 RackProgram parse_manifest(const std::string& text, const std::string& origin, const std::string& base_dir,
                            const RackConfig& cfg, const assembler::Options& opt) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);

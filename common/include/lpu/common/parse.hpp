@@ -64,4 +64,12 @@ std::optional<double> scan_double(std::string_view text);
 double parse_double(std::string_view text, const std::string& key,
                     double lo = -std::numeric_limits<double>::max(), double hi = std::numeric_limits<double>::max());
 
+// TOML text (presets, rack files, manifests, model shapes), checked before toml++ parses it:
+// toml++ builds a table per part of a dotted key recursively, and a key of ~45,000 parts
+// overflows the stack (it limits nested arrays and inline tables to 256 itself). Throws
+// ConfigError(origin, "line N: a key with more than 256 dotted parts ...") for a longer key
+// or table header; dots in strings, comments and numbers do not count.
+inline constexpr int kMaxTomlKeyParts = 256;
+void check_toml_key_depth(std::string_view text, const std::string& origin);
+
 }  // namespace lpu
