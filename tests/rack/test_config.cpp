@@ -147,3 +147,25 @@ TEST_CASE("a rack file, manifest or --set rack key of 45,000 dotted parts is an 
   CHECK_THROWS_WITH_AS(apply_rack_overrides(kPairHead, {key + "=1"}, "t.toml"), doctest::Contains("has more than 8 dotted parts"),
                        lpu::ConfigError);
 }
+
+TEST_CASE("manifest integers: literals beyond 64 bits, register numbers and channels are checked") {
+  const auto pair = rt::rack("pair.toml");
+  auto error = [&](const std::string& extra) {
+    try {
+      rt::manifest_text("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\n"
+                        "consts = { LINK = \"link_to(1)\", HOP = \"hop(link_to(1))\", ROUNDS = 4 }\n" + extra,
+                        pair);
+    } catch (const lpu::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // std::stoll threw std::out_of_range ("internal error: stoll").
+  CHECK(error("regs = { r1 = \"99999999999999999999 + 1\" }\n") ==
+        "config: program[0].regs.r1: in '99999999999999999999 + 1' (chip 0): number '99999999999999999999' does not fit 64 bits");
+  CHECK(error("regs = { r1 = \"0x10 + 0b11\" }\n") == "(no error)");
+  CHECK(error("regs = { r16 = 1 }\n") == "config: program[0].regs.r16: '16' is out of range 1..15");
+  CHECK(error("regs = { r99999999999 = 1 }\n") == "config: program[0].regs.r99999999999: '99999999999' is out of range 1..15");
+  CHECK(error("dma_in = { 99999999999 = \"x.npy\" }\n") ==
+        "config: program[0].dma_in.99999999999: '99999999999' is out of range 0..255");
+}
