@@ -12,6 +12,7 @@
 #include <string>
 
 #include "host_stats.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/rack/engine.hpp"
 #include "lpu/workload/decoder.hpp"
 
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   workload::DecoderSpec spec;
   spec.model = argc > 1 ? argv[1] : "llama-3-70b";
   spec.rack = argc > 2 ? argv[2] : std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
-  spec.context = argc > 3 ? std::stoi(argv[3]) : 8192;
+  spec.context = argc > 3 ? int(lpu::parse_int(argv[3], "context", lpu::IntRange{1, 1 << 30})) : 8192;
   spec.partition = argc > 4 ? argv[4] : "pipeline";
   fmt::print("bench_decode: {} fp8 on {}, context {}, {} partition, timing-only, one decode token (one run of every chip's "
              "program)\n",

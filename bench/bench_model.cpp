@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lpu/asm/assembler.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/model/chip.hpp"
 
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
   int groups = 16;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--batches" && i + 1 < argc) groups = std::max(1, std::atoi(argv[++i]) / 64);
+    if (a == "--batches" && i + 1 < argc) groups = std::max(1, int(lpu::parse_int(argv[++i], "--batches", lpu::IntRange{1, 1 << 30})) / 64);
     else if (a == "-h" || a == "--help") {
       fmt::print("usage: bench_model [--batches N]   (N activation vectors per matrix product, default 1024)\n");
       return 0;

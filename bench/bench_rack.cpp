@@ -10,8 +10,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "lpu/rack/config.hpp"
 #include "host_stats.hpp"
+#include "lpu/common/parse.hpp"
+#include "lpu/rack/config.hpp"
 #include "lpu/rack/engine.hpp"
 #include "lpu/rack/program.hpp"
 
@@ -50,8 +51,8 @@ void run(const RackConfig& cfg, const RackProgram& prog, lpu::model::Mode mode, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int vectors = argc > 1 ? std::atoi(argv[1]) : 40000;
-  const int fvectors = argc > 2 ? std::atoi(argv[2]) : 64;
+  const int vectors = argc > 1 ? int(lpu::parse_int(argv[1], "vectors", lpu::IntRange{1, 1 << 30})) : 40000;
+  const int fvectors = argc > 2 ? int(lpu::parse_int(argv[2], "functional vectors", lpu::IntRange{1, 1 << 30})) : 64;
   const auto cfg = load_rack(std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml");
   fmt::print("bench_rack: {} chips ({}), 256-stage int8 matmul pipeline, {} vectors (timing-only), {} (functional)\n",
              cfg.chips, cfg.topology.describe(), vectors, fvectors);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "lpu/asm/assembler.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/model/chip.hpp"
 #include "lpu/rtl/lockstep.hpp"
 #include "lpu/rtl/randprog.hpp"
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
   double min_s = 0.5;
   std::string only;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--seconds") min_s = std::stod(argv[i + 1]);
+    if (std::string(argv[i]) == "--seconds") min_s = lpu::parse_double(argv[i + 1], "--seconds", 0, 1e6);
     if (std::string(argv[i]) == "--only") only = argv[i + 1];
   }
   auto p = load_preset("mini");

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "lpu/asm/assembler.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/runtime/device.hpp"
 #include "lpu/runtime/engine.hpp"
 #include "lpu/runtime/net.hpp"
@@ -94,9 +95,9 @@ void row(const char* name, const Figures& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int requests = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2000;
-  const int items = argc > 2 ? std::max(1, std::atoi(argv[2])) : 1;
-  const int in_flight = argc > 3 ? std::max(1, std::atoi(argv[3])) : 8;
+  const int requests = argc > 1 ? std::max(1, int(lpu::parse_int(argv[1], "requests", lpu::IntRange{1, 1 << 30}))) : 2000;
+  const int items = argc > 2 ? std::max(1, int(lpu::parse_int(argv[2], "items", lpu::IntRange{1, 1 << 30}))) : 1;
+  const int in_flight = argc > 3 ? std::max(1, int(lpu::parse_int(argv[3], "in flight", lpu::IntRange{1, 1 << 30}))) : 8;
   rt::DeviceSpec spec;
   spec.preset = "mini";
 

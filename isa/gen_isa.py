@@ -7,6 +7,7 @@ fields that overflow the operand area, unknown kinds, types or latency classes.
 Output carries no timestamp so that builds are reproducible.
 """
 import argparse
+import json
 import sys
 import tomllib
 
@@ -138,6 +139,9 @@ def cpp(isa, dtype_names, classes, units):
     w(f"inline constexpr int kNumLatClasses = {len(classes)};")
     w("inline constexpr std::array<std::string_view, kNumLatClasses> kLatClassNames = {%s};" %
       ", ".join(f'"{c}"' for c in classes))
+    w("// What each class times (isa.toml [latency_classes]); docs/presets.md lists them.")
+    w("inline constexpr std::array<std::string_view, kNumLatClasses> kLatClassDocs = {%s};" %
+      ", ".join(json.dumps(isa["latency_classes"][c]) for c in classes))
     w("")
     w("enum class Kind : std::uint8_t { " + ", ".join(k.capitalize() for k in kind_names) + " };")
     w("enum class Syntax : std::uint8_t { Stream, Addr, Simm, Reg, Uimm, Imm32 };")

@@ -2,17 +2,153 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+#include <utility>
+#include <variant>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 
 namespace lpu {
 namespace {
+
+// One parameter: its key, the field it fills, and its documented range. The reader, the range
+// checks and docs/presets.md all come from this one list.
+using IntField = int& (*)(ChipParams&);
+using RealField = double& (*)(ChipParams&);
+using TextField = std::string& (*)(ChipParams&);
+struct Binding {
+  PresetKey info;
+  std::variant<IntField, RealField, TextField> field;
+};
+
+constexpr double kMaxLatency = 1 << 20;  // cycles: far beyond any unit, far below overflow
+constexpr double kMaxEnergy = 1e6;        // pJ per event (or W): a typo guard, not physics
+
+std::vector<Binding> make_bindings() {
+  using T = PresetKey::Type;
+  std::vector<Binding> b;
+  auto text = [&](std::string key, TextField f, std::string meaning) {
+    b.push_back({PresetKey{std::move(key), T::String, false, 0, 0, false, "", std::move(meaning)}, f});
+  };
+  auto integer = [&](std::string key, IntField f, bool req, double lo, double hi, std::string unit, std::string meaning) {
+    b.push_back({PresetKey{std::move(key), T::Integer, req, lo, hi, false, std::move(unit), std::move(meaning)}, f});
+  };
+  auto real = [&](std::string key, RealField f, bool req, double lo, double hi, bool lo_open, std::string unit,
+                  std::string meaning) {
+    b.push_back({PresetKey{std::move(key), T::Number, req, lo, hi, lo_open, std::move(unit), std::move(meaning)}, f});
+  };
+  text("name", [](ChipParams& p) -> std::string& { return p.name; }, "the preset's name (objects record it as `.preset`)");
+  text("description", [](ChipParams& p) -> std::string& { return p.description; }, "one line for `lpu info`");
+  real("clock_hz", [](ChipParams& p) -> double& { return p.clock_hz; }, true, 0, 1e12, true, "Hz",
+       "core clock; in a rack, a whole number of Hz");
+  integer("vector.superlanes", [](ChipParams& p) -> int& { return p.superlanes; }, true, 1, 256, "superlanes",
+          "superlanes of 16 lanes: a vector is 16 x superlanes bytes");
+  integer("stream.per_direction", [](ChipParams& p) -> int& { return p.stream.per_direction; }, true, 1, 64, "streams",
+          "stream registers per direction (east and west each; 6-bit stream id)");
+  integer("stream.hop_cycles", [](ChipParams& p) -> int& { return p.stream.hop_cycles; }, false, 1, 1024, "cycles",
+          "cycles a stream value takes to move one slice position");
+  integer("mem.slices_per_hemisphere", [](ChipParams& p) -> int& { return p.mem.slices_per_hemisphere; }, true, 1, 4096,
+          "slices", "MEM slices on each side of the VXM");
+  integer("mem.rows", [](ChipParams& p) -> int& { return p.mem.rows; }, true, 1, 1 << 20, "rows",
+          "SRAM rows (vectors) per MEM slice (20-bit address offset)");
+  integer("mem.read_ports", [](ChipParams& p) -> int& { return p.mem.read_ports; }, false, 1, 16, "ports",
+          "SRAM reads a MEM slice can start per cycle");
+  integer("mem.write_ports", [](ChipParams& p) -> int& { return p.mem.write_ports; }, false, 1, 16, "ports",
+          "SRAM writes a MEM slice can start per cycle");
+  integer("mem.queues_per_slice", [](ChipParams& p) -> int& { return p.mem.queues_per_slice; }, false, 1, 8, "queues",
+          "instruction queues driving one MEM slice (they share its ports)");
+  integer("vxm.queues", [](ChipParams& p) -> int& { return p.vxm.queues; }, true, 1, 256, "queues",
+          "VXM instruction queues (one ALU per lane per queue)");
+  integer("mxm.planes", [](ChipParams& p) -> int& { return p.mxm.planes; }, true, 0, 64, "planes",
+          "MXM planes (vector_bytes x vector_bytes MACs each), split between the hemispheres");
+  integer("mxm.queues_per_plane", [](ChipParams& p) -> int& { return p.mxm.queues_per_plane; }, false, 1, 16, "queues",
+          "instruction queues per MXM plane");
+  integer("mxm.accumulators", [](ChipParams& p) -> int& { return p.mxm.accumulators; }, false, 1, 256, "accumulators",
+          "accumulators per MXM plane (8-bit field)");
+  integer("mxm.install_rows_per_cycle", [](ChipParams& p) -> int& { return p.mxm.install_rows_per_cycle; }, false, 1, 1024,
+          "rows", "staging rows an MXM plane takes per cycle over the weight bus (LWM; its 10-bit row field)");
+  integer("sxm.queues_per_hemisphere", [](ChipParams& p) -> int& { return p.sxm.queues_per_hemisphere; }, true, 1, 256,
+          "queues", "SXM (and C2C, DMA) instruction queues per hemisphere");
+  integer("sxm.perm_tables", [](ChipParams& p) -> int& { return p.sxm.perm_tables; }, false, 1, 256, "tables",
+          "permutation tables per SXM (8-bit field)");
+  integer("c2c.links", [](ChipParams& p) -> int& { return p.c2c.links; }, true, 0, 256, "links",
+          "chip-to-chip link ports (8-bit link number)");
+  integer("c2c.lanes_per_link", [](ChipParams& p) -> int& { return p.c2c.lanes_per_link; }, false, 1, 64, "lanes",
+          "SerDes lanes per link");
+  real("c2c.lane_gbps", [](ChipParams& p) -> double& { return p.c2c.lane_gbps; }, false, 0, 10000, true, "Gb/s",
+       "line rate of one lane");
+  real("c2c.efficiency", [](ChipParams& p) -> double& { return p.c2c.efficiency; }, false, 0, 1, true, "",
+       "payload / line rate (encoding, FEC)");
+  integer("c2c.deskew_period", [](ChipParams& p) -> int& { return p.c2c.deskew_period; }, false, 1, 1 << 30, "cycles",
+          "DESKEW waits for the next multiple of this on the aligned counter");
+  real("dma.bandwidth_bytes_per_s", [](ChipParams& p) -> double& { return p.dma.bandwidth_bytes_per_s; }, false, 0, 1e15,
+       true, "bytes/s", "host link bandwidth, one direction");
+  integer("dma.latency_cycles", [](ChipParams& p) -> int& { return p.dma.latency_cycles; }, false, 0, 1 << 30, "cycles",
+          "host link latency");
+  integer("dma.channels", [](ChipParams& p) -> int& { return p.dma.channels; }, false, 1, 256, "channels",
+          "host DMA channels (8-bit field)");
+  auto energy = [&](std::string key, RealField f, std::string unit, std::string meaning) {
+    real("energy." + key, f, false, 0, kMaxEnergy, false, std::move(unit), std::move(meaning));
+  };
+  energy("sram_read_pj_per_byte", [](ChipParams& p) -> double& { return p.energy.sram_read_pj_per_byte; }, "pJ/byte",
+         "SRAM read");
+  energy("sram_write_pj_per_byte", [](ChipParams& p) -> double& { return p.energy.sram_write_pj_per_byte; }, "pJ/byte",
+         "SRAM write");
+  energy("mac_pj_i8", [](ChipParams& p) -> double& { return p.energy.mac_pj_i8; }, "pJ/MAC", "int8 multiply-accumulate");
+  energy("mac_pj_fp8", [](ChipParams& p) -> double& { return p.energy.mac_pj_fp8; }, "pJ/MAC",
+         "fp8 (e4m3, e5m2) multiply-accumulate");
+  energy("mac_pj_fp16", [](ChipParams& p) -> double& { return p.energy.mac_pj_fp16; }, "pJ/MAC",
+         "f16 and bf16 multiply-accumulate");
+  energy("vxm_pj_per_op", [](ChipParams& p) -> double& { return p.energy.vxm_pj_per_op; }, "pJ/op",
+         "one VXM element operation");
+  energy("stream_pj_per_byte", [](ChipParams& p) -> double& { return p.energy.stream_pj_per_byte; }, "pJ/byte",
+         "SXM, C2C and DMA endpoints moving a vector");
+  energy("weight_bus_pj_per_byte", [](ChipParams& p) -> double& { return p.energy.weight_bus_pj_per_byte; }, "pJ/byte",
+         "an LWM row over the weight bus into a staging buffer");
+  energy("link_pj_per_bit", [](ChipParams& p) -> double& { return p.energy.link_pj_per_bit; }, "pJ/bit", "link transfer");
+  energy("dma_pj_per_byte", [](ChipParams& p) -> double& { return p.energy.dma_pj_per_byte; }, "pJ/byte",
+         "host DMA transfer");
+  energy("static_w", [](ChipParams& p) -> double& { return p.energy.static_w; }, "W",
+         "static power: leakage, clocks, always-on logic");
+  integer("icu.notify_latency", [](ChipParams& p) -> int& { return p.icu.notify_latency; }, false, 1, kMaxLatency,
+          "cycles", "NOTIFY to the release of a parked SYNC");
+  integer("icu.superlane_stagger", [](ChipParams& p) -> int& { return p.icu.superlane_stagger; }, false, 0, 1024,
+          "cycles", "delay of an instruction from one superlane to the next");
+  // One key per latency class of the ISA (isa/isa.toml); every class but `none` is required.
+  static std::array<IntField, isa::kNumLatClasses> lat_fields = [] {
+    std::array<IntField, isa::kNumLatClasses> f{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((f[I] = [](ChipParams& p) -> int& { return p.latency[I]; }), ...);
+    }(std::make_index_sequence<isa::kNumLatClasses>{});
+    return f;
+  }();
+  for (int c = 0; c < isa::kNumLatClasses; ++c) {
+    const auto i = std::size_t(c);
+    const bool none = c == static_cast<int>(isa::LatClass::None);
+    integer("latency." + std::string(isa::kLatClassNames[i]), lat_fields[i], !none, none ? 0 : 1, kMaxLatency, "cycles",
+            std::string(isa::kLatClassDocs[i]) + (c == static_cast<int>(isa::LatClass::SxmTrans) ? "; at least 16" : ""));
+  }
+  return b;
+}
+
+const std::vector<Binding>& bindings() {
+  static const std::vector<Binding> b = make_bindings();
+  return b;
+}
+
+std::string range_text(const PresetKey& k) {
+  if (k.type == PresetKey::Type::String) return "";
+  const std::string unit = k.unit.empty() ? "" : " " + k.unit;
+  if (k.type == PresetKey::Type::Integer) return fmt::format("{}..{}{}", std::int64_t(k.lo), std::int64_t(k.hi), unit);
+  return fmt::format("{}{:g}, {:g}]{}", k.lo_open ? "(" : "[", k.lo, k.hi, unit);
+}
 
 // Reads typed values out of a TOML table by dotted key, remembering which keys were used so
 // that an unknown (misspelt) key is an error instead of being silently ignored.
@@ -20,44 +156,52 @@ class Reader {
  public:
   Reader(const toml::table& t, std::string origin) : t_(t), origin_(std::move(origin)) {}
 
-  template <class T>
-  void get(const std::string& key, T& out, bool required = false) {
-    used_.insert(key);
-    auto node = t_.at_path(key);
+  // Fills the field of `b` when the key is present; checks its type and range.
+  void read(const Binding& b, ChipParams& p) {
+    const auto& k = b.info;
+    used_.insert(k.key);
+    auto node = t_.at_path(k.key);
     if (!node) {
-      if (required) throw ConfigError(key, fmt::format("missing in {}", origin_));
+      if (k.required) throw ConfigError(k.key, fmt::format("missing in {}", origin_));
       return;
     }
-    if constexpr (std::is_same_v<T, std::string>) {
+    if (const auto* f = std::get_if<TextField>(&b.field)) {
       auto v = node.value<std::string>();
-      if (!v) throw ConfigError(key, "expected a string");
-      out = *v;
-    } else if constexpr (std::is_integral_v<T>) {
-      auto v = node.value<std::int64_t>();
-      if (!v || !node.is_integer()) throw ConfigError(key, "expected an integer");
-      out = static_cast<T>(*v);
+      if (!v || !node.is_string()) throw ConfigError(k.key, "expected a string");
+      (*f)(p) = *v;
+    } else if (const auto* fi = std::get_if<IntField>(&b.field)) {
+      if (!node.is_integer()) throw ConfigError(k.key, "expected an integer");
+      // A TOML integer is 64-bit: check before narrowing (4294967552 must not become 256).
+      (*fi)(p) = int(check_int(*node.value<std::int64_t>(), k.key, IntRange{std::int64_t(k.lo), std::int64_t(k.hi), k.unit}));
     } else {
       auto v = node.value<double>();
-      if (!v) throw ConfigError(key, "expected a number");
-      out = *v;
+      if (!v || !node.is_number()) throw ConfigError(k.key, "expected a number");
+      const bool ok = std::isfinite(*v) && (k.lo_open ? *v > k.lo : *v >= k.lo) && *v <= k.hi;
+      if (!ok) throw ConfigError(k.key, fmt::format("{:g} is out of range {}", *v, range_text(k)));
+      (*std::get<RealField>(b.field))(p) = *v;
     }
   }
 
   void check_unknown() const {
     std::vector<std::string> all;
-    collect(t_, "", all);
+    collect(t_, "", 0, all);
     for (const auto& k : all) {
       if (!used_.count(k)) throw ConfigError(k, fmt::format("unknown key in {}", origin_));
     }
   }
 
  private:
-  static void collect(const toml::table& t, const std::string& prefix,
-                      std::vector<std::string>& out) {
+  static void collect(const toml::table& t, const std::string& prefix, int depth, std::vector<std::string>& out) {
     for (const auto& [k, v] : t) {
       std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       if (const auto* sub = v.as_table()) {
-        collect(*sub, key, out);
+        // No preset key is nested deeper than kMaxKeyParts: stop at the first table below
+        // that (an unknown key) instead of recursing as deep as a hostile file goes.
+        if (depth + 1 >= kMaxKeyParts) {
+          out.push_back(key);
+          continue;
+        }
+        collect(*sub, key, depth + 1, out);
       } else {
         out.push_back(key);
       }
@@ -69,13 +213,27 @@ class Reader {
   std::set<std::string> used_;
 };
 
+// A key for messages: a hostile 90 kB key is cut.
+std::string shown_key(const std::string& key) {
+  constexpr std::size_t kShow = 64;
+  return key.size() <= kShow ? key : key.substr(0, kShow) + fmt::format("... ({} characters)", key.size());
+}
+
 void apply_override(toml::table& t, const std::string& ov) {
   auto eq = ov.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw ConfigError(ov, "override must look like section.key=value");
+    throw ConfigError(shown_key(ov), "override must look like section.key=value");
   }
   std::string key = ov.substr(0, eq);
   std::string val = ov.substr(eq + 1);
+  // Preset keys have at most kMaxKeyParts dotted parts (docs/presets.md). A longer key is an
+  // error here, before it builds a table nested as deep as the key is long: freeing (or
+  // walking) such a table recursively overflowed the stack at about 45,000 parts.
+  const auto parts = std::count(key.begin(), key.end(), '.') + 1;
+  if (parts > kMaxKeyParts || key.size() > kMaxKeyLength)
+    throw ConfigError(shown_key(key), fmt::format("a preset key has at most {} dotted parts and {} characters; this one has {} and {} "
+                                                  "(keys: docs/presets.md)",
+                                                  kMaxKeyParts, kMaxKeyLength, parts, key.size()));
   toml::table* cur = &t;
   std::size_t start = 0;
   for (;;) {
@@ -109,6 +267,44 @@ void require(bool ok, const std::string& key, const std::string& what) {
 
 }  // namespace
 
+const std::vector<PresetKey>& preset_keys() {
+  static const std::vector<PresetKey> keys = [] {
+    std::vector<PresetKey> k;
+    for (const auto& b : bindings()) k.push_back(b.info);
+    return k;
+  }();
+  return keys;
+}
+
+std::string preset_keys_markdown() {
+  std::string s;
+  s += "<!-- Generated from arch/src/params.cpp (make_bindings) by `lpu info --preset-keys`; do not edit.\n"
+       "     Regenerate: build/bin/lpu info --preset-keys > docs/presets.md (tests/arch checks it). -->\n";
+  s += "# Preset parameters\n\n";
+  s += "A preset (`configs/<name>.toml`, docs/design.md) describes one chip. Every parameter below can be\n"
+       "overridden on the command line (`--set mem.rows=4096`), in a rack file's `set` lists (docs/rack.md)\n"
+       "and in a sweep (docs/sweep.md). The reader refuses an unknown key, a value of the wrong type and a\n"
+       "value outside its range, with an error naming the key, the value and the range:\n\n"
+       "```\n"
+       "lpu: error: config: mem.rows: 4294967552 is out of range 1..1048576 rows\n"
+       "```\n\n";
+  s += fmt::format("Keys have at most {} dotted parts and {} characters. Integers are 64-bit TOML integers checked\n"
+                   "against the range before they are stored (nothing wraps); numbers may be written as integers or\n"
+                   "floats. Required keys must be in the preset file itself (overrides may change them). Beyond the\n"
+                   "ranges, `latency.sxm_trans` must be at least 16 (a transpose needs all 16 input vectors before\n"
+                   "its first output).\n"
+                   "Timing parameters are explained in docs/timing.md, energies in docs/energy.md.\n\n",
+                   kMaxKeyParts, kMaxKeyLength);
+  s += "| key | type | required | range | meaning |\n|---|---|---|---|---|\n";
+  for (const auto& k : preset_keys()) {
+    const char* type = k.type == PresetKey::Type::Integer ? "integer" : k.type == PresetKey::Type::Number ? "number" : "string";
+    const std::string range = range_text(k);
+    s += fmt::format("| `{}` | {} | {} | {} | {} |\n", k.key, type, k.required ? "yes" : "no", range.empty() ? "-" : range,
+                     k.meaning);
+  }
+  return s;
+}
+
 std::string config_dir() {
   if (const char* e = std::getenv("LPU_CONFIG_DIR")) return e;
   return LPU_DEFAULT_CONFIG_DIR;
@@ -116,6 +312,7 @@ std::string config_dir() {
 
 ChipParams parse_preset(const std::string& text, const std::string& origin,
                         const std::vector<std::string>& overrides) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -128,90 +325,11 @@ ChipParams parse_preset(const std::string& text, const std::string& origin,
 
   ChipParams p;
   Reader r(t, origin);
-  r.get("name", p.name);
-  r.get("description", p.description);
-  r.get("clock_hz", p.clock_hz, true);
-  r.get("vector.superlanes", p.superlanes, true);
-  r.get("stream.per_direction", p.stream.per_direction, true);
-  r.get("stream.hop_cycles", p.stream.hop_cycles);
-  r.get("mem.slices_per_hemisphere", p.mem.slices_per_hemisphere, true);
-  r.get("mem.rows", p.mem.rows, true);
-  r.get("mem.read_ports", p.mem.read_ports);
-  r.get("mem.write_ports", p.mem.write_ports);
-  r.get("mem.queues_per_slice", p.mem.queues_per_slice);
-  r.get("vxm.queues", p.vxm.queues, true);
-  r.get("mxm.planes", p.mxm.planes, true);
-  r.get("mxm.queues_per_plane", p.mxm.queues_per_plane);
-  r.get("mxm.accumulators", p.mxm.accumulators);
-  r.get("mxm.install_rows_per_cycle", p.mxm.install_rows_per_cycle);
-  r.get("sxm.queues_per_hemisphere", p.sxm.queues_per_hemisphere, true);
-  r.get("sxm.perm_tables", p.sxm.perm_tables);
-  r.get("c2c.links", p.c2c.links, true);
-  r.get("c2c.lanes_per_link", p.c2c.lanes_per_link);
-  r.get("c2c.lane_gbps", p.c2c.lane_gbps);
-  r.get("c2c.efficiency", p.c2c.efficiency);
-  r.get("c2c.deskew_period", p.c2c.deskew_period);
-  r.get("dma.bandwidth_bytes_per_s", p.dma.bandwidth_bytes_per_s);
-  r.get("dma.latency_cycles", p.dma.latency_cycles);
-  r.get("dma.channels", p.dma.channels);
-  r.get("energy.sram_read_pj_per_byte", p.energy.sram_read_pj_per_byte);
-  r.get("energy.sram_write_pj_per_byte", p.energy.sram_write_pj_per_byte);
-  r.get("energy.mac_pj_i8", p.energy.mac_pj_i8);
-  r.get("energy.mac_pj_fp8", p.energy.mac_pj_fp8);
-  r.get("energy.mac_pj_fp16", p.energy.mac_pj_fp16);
-  r.get("energy.vxm_pj_per_op", p.energy.vxm_pj_per_op);
-  r.get("energy.stream_pj_per_byte", p.energy.stream_pj_per_byte);
-  r.get("energy.weight_bus_pj_per_byte", p.energy.weight_bus_pj_per_byte);
-  r.get("energy.link_pj_per_bit", p.energy.link_pj_per_bit);
-  r.get("energy.dma_pj_per_byte", p.energy.dma_pj_per_byte);
-  r.get("energy.static_w", p.energy.static_w);
-  r.get("icu.notify_latency", p.icu.notify_latency);
-  r.get("icu.superlane_stagger", p.icu.superlane_stagger);
-  for (int c = 0; c < isa::kNumLatClasses; ++c) {
-    std::string key = "latency." + std::string(isa::kLatClassNames[static_cast<std::size_t>(c)]);
-    if (c == static_cast<int>(isa::LatClass::None)) {
-      r.get(key, p.latency[static_cast<std::size_t>(c)]);
-      continue;
-    }
-    r.get(key, p.latency[static_cast<std::size_t>(c)], true);
-    require(p.latency[static_cast<std::size_t>(c)] >= 1, key, "a latency must be at least 1 cycle");
-  }
+  for (const auto& b : bindings()) r.read(b, p);
   r.check_unknown();
+  // Constraints between parameters (each parameter's own range is checked as it is read).
   require(p.lat(isa::LatClass::SxmTrans) >= kLanesPerSuperlane, "latency.sxm_trans",
           "must be at least 16: a transpose needs all 16 input vectors before its first output");
-
-  require(p.clock_hz > 0, "clock_hz", "must be positive");
-  require(p.superlanes >= 1 && p.superlanes <= 256, "vector.superlanes", "must be in 1..256");
-  require(p.stream.per_direction >= 1 && p.stream.per_direction <= 64, "stream.per_direction",
-          "must be in 1..64 (6-bit stream id)");
-  require(p.stream.hop_cycles >= 1, "stream.hop_cycles", "must be at least 1");
-  require(p.mem.slices_per_hemisphere >= 1 && p.mem.slices_per_hemisphere <= 4096,
-          "mem.slices_per_hemisphere", "must be in 1..4096");
-  require(p.mem.rows >= 1 && p.mem.rows <= (1 << 20), "mem.rows",
-          "must be in 1..1048576 (20-bit address offset)");
-  require(p.mem.read_ports >= 1, "mem.read_ports", "must be at least 1");
-  require(p.mem.write_ports >= 1, "mem.write_ports", "must be at least 1");
-  require(p.mem.queues_per_slice >= 1 && p.mem.queues_per_slice <= 8, "mem.queues_per_slice",
-          "must be in 1..8");
-  require(p.vxm.queues >= 1 && p.vxm.queues <= 256, "vxm.queues", "must be in 1..256");
-  require(p.mxm.planes >= 0 && p.mxm.planes <= 64, "mxm.planes", "must be in 0..64");
-  require(p.mxm.queues_per_plane >= 1, "mxm.queues_per_plane", "must be at least 1");
-  require(p.mxm.accumulators >= 1 && p.mxm.accumulators <= 256, "mxm.accumulators",
-          "must be in 1..256 (8-bit field)");
-  require(p.vector_bytes() <= 8192, "vector.superlanes", "MXM rows need vector_bytes <= 8192");
-  require(p.mxm.install_rows_per_cycle >= 1 && p.mxm.install_rows_per_cycle <= 4096, "mxm.install_rows_per_cycle",
-          "must be in 1..4096 (the LWM row field addresses at most 4096 staging rows)");
-  require(p.sxm.queues_per_hemisphere >= 1, "sxm.queues_per_hemisphere", "must be at least 1");
-  require(p.c2c.links >= 0 && p.c2c.links <= 256, "c2c.links", "must be in 0..256");
-  require(p.c2c.efficiency > 0 && p.c2c.efficiency <= 1, "c2c.efficiency", "must be in (0, 1]");
-  require(p.c2c.deskew_period >= 1, "c2c.deskew_period", "must be at least 1");
-  require(p.dma.channels >= 1 && p.dma.channels <= 256, "dma.channels", "must be in 1..256");
-  require(p.icu.notify_latency >= 1, "icu.notify_latency", "must be at least 1");
-  for (double e : {p.energy.sram_read_pj_per_byte, p.energy.sram_write_pj_per_byte, p.energy.mac_pj_i8,
-                   p.energy.mac_pj_fp8, p.energy.mac_pj_fp16, p.energy.vxm_pj_per_op, p.energy.stream_pj_per_byte,
-                   p.energy.link_pj_per_bit, p.energy.dma_pj_per_byte, p.energy.static_w,
-                   p.energy.weight_bus_pj_per_byte})
-    require(e >= 0, "energy", "energies and static power must not be negative");
   return p;
 }
 

@@ -1,8 +1,8 @@
 #include "lexer.hpp"
 
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
+
+#include "lpu/common/parse.hpp"
 
 namespace lpu::assembler {
 namespace {
@@ -80,27 +80,18 @@ std::vector<Line> lex(const std::string& text, const std::string& file) {
         std::string clean;
         for (char ch : lit)
           if (ch != '_') clean += ch;
-        errno = 0;
-        char* end = nullptr;
+        // common/parse.hpp: the whole literal, decimal / 0x / 0b, no wrap past 64 bits.
         if (is_float) {
           t.kind = Tok::Float;
-          t.fval = std::strtod(clean.c_str(), &end);
+          const auto v = scan_double(clean);
+          if (!v) err(i, "number '" + lit + "' is malformed or too large");
+          t.fval = *v;
         } else {
           t.kind = Tok::Int;
-          int base = 10;
-          std::string digits = clean;
-          if (clean.size() > 2 && (clean[1] == 'x' || clean[1] == 'X')) {
-            base = 16;
-            digits = clean.substr(2);
-          } else if (clean.size() > 2 && (clean[1] == 'b' || clean[1] == 'B')) {
-            base = 2;
-            digits = clean.substr(2);
-          }
-          if (digits.empty()) err(i, "malformed number '" + lit + "'");
-          unsigned long long v = std::strtoull(digits.c_str(), &end, base);
-          if (*end != '\0') err(i, "malformed number '" + lit + "'");
-          if (errno == ERANGE || v > 0x7fffffffffffffffULL) err(i, "number '" + lit + "' is too large");
-          t.ival = static_cast<long long>(v);
+          const auto v = scan_int(clean, false);
+          if (v.status == IntScan::Status::NotANumber || v.used != clean.size()) err(i, "malformed number '" + lit + "'");
+          if (v.status == IntScan::Status::OutOfRange) err(i, "number '" + lit + "' is too large");
+          t.ival = static_cast<long long>(v.value);
         }
         i = j;
       } else if (c == '"') {

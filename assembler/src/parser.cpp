@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lpu/common/parse.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/isa/tensor_convert.hpp"
@@ -348,14 +349,10 @@ void Parser::symbol_directive(const Line& line, std::size_t pos, bool with_init)
     if (!s || layout_.slice(*s).kind != SliceKind::Mem)
       fail(line, st, fmt::format("'{}' is not a MEM slice of preset '{}'", first, p_.name));
     const auto& sl = layout_.slice(*s);
-    int hi = -1;
-    try {
-      std::size_t used = 0;
-      hi = std::stoi(last_idx, &used);
-      if (used != last_idx.size()) hi = -1;
-    } catch (const std::exception&) {
-      hi = -1;
-    }
+    const auto idx = scan_int(last_idx, false);  // common/parse.hpp: the whole text or -1
+    const int hi = idx.status == IntScan::Status::Ok && idx.used == last_idx.size() && idx.value <= p_.mem.slices_per_hemisphere
+                       ? int(idx.value)
+                       : -1;
     if (hi < sl.index || hi >= p_.mem.slices_per_hemisphere)
       fail(line, st, fmt::format("bad slice range '{}': the last index must be in {}..{}", spec, sl.index,
                                  p_.mem.slices_per_hemisphere - 1));

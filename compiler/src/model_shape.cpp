@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 
 namespace lpu::compiler {
 
@@ -15,9 +17,15 @@ ModelShape load_model(const std::string& name_or_path) {
   std::string path = name_or_path;
   if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".toml"))
     path = config_dir() + "/models/" + name_or_path + ".toml";
+  std::ifstream f(path);
+  if (!f) throw ConfigError("model", fmt::format("cannot open '{}'", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  check_toml_key_depth(text, path);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw ConfigError("model", fmt::format("{}: {}", path, std::string(e.description())));
   }
@@ -29,8 +37,8 @@ ModelShape load_model(const std::string& name_or_path) {
       return;
     }
     auto x = n.value<std::int64_t>();
-    if (!x || *x < 0) throw ConfigError(k, fmt::format("{}: expected a non-negative integer", path));
-    v = int(*x);
+    if (!x || !n.is_integer() || *x < 0) throw ConfigError(k, fmt::format("{}: expected a non-negative integer", path));
+    v = int(check_int(*x, k, IntRange{0, std::numeric_limits<int>::max()}));  // 64-bit TOML: checked, not wrapped
   };
   auto getd = [&](const char* k, double& v) {
     if (auto n = t[k]) {

@@ -157,7 +157,7 @@ struct Chip::Impl {
   }
 
   // ---- loading -------------------------------------------------------------------------
-  void load(const obj::Program& pr) {
+  void load(const obj::Program& pr, const std::string& origin) {
     const auto& g = pr.geometry;
     auto mism = [&](const char* what, long long a, long long b) {
       if (a != b)
@@ -173,6 +173,9 @@ struct Chip::Impl {
     mism("mxm_planes", g.mxm_planes, p.mxm.planes);
     mism("mxm_queues_per_plane", g.mxm_queues_per_plane, p.mxm.queues_per_plane);
     mism("mxm_accumulators", g.mxm_accumulators, p.mxm.accumulators);
+    // Everything below (and write_symbol, read_symbol) indexes SRAM, queues and tables with
+    // values from the object: check them against this chip first.
+    obj::check_program(pr, p, layout, origin);
     prog = pr;
     regs = pr.regs;
     regs[0] = 0;
@@ -190,10 +193,8 @@ struct Chip::Impl {
     }
     if (mode == Mode::Functional) {
       for (const auto& d : pr.data) {
-        auto s = layout.find_slice(d.slice);
-        if (!s || !sram[std::size_t(s->v)]) throw FormatError(fmt::format("data for '{}', not a MEM slice", d.slice));
+        auto s = layout.find_slice(d.slice);  // a MEM slice, rows in range: check_program
         auto rows = d.bytes.size() / std::size_t(V);
-        if (d.row + rows > std::size_t(p.mem.rows)) throw FormatError(fmt::format("data beyond the rows of {}", d.slice));
         for (std::size_t r = 0; r < rows; ++r)
           std::memcpy(sram[std::size_t(s->v)]->write(int(d.row + r)), d.bytes.data() + r * std::size_t(V), std::size_t(V));
       }
@@ -732,7 +733,7 @@ struct Chip::Impl {
 
 Chip::Chip(const ChipParams& p, Mode mode, int chip_id) : impl_(std::make_unique<Impl>(p, mode, chip_id)) {}
 Chip::~Chip() = default;
-void Chip::load(const obj::Program& prog) { impl_->load(prog); }
+void Chip::load(const obj::Program& prog, const std::string& origin) { impl_->load(prog, origin); }
 void Chip::set_reg(int r, std::uint32_t value) {
   if (r < 1 || r > 15) throw Error(fmt::format("register r{} cannot be set (r1..r15)", r));
   impl_->regs[std::size_t(r)] = value;
@@ -747,18 +748,10 @@ const obj::Symbol& Chip::symbol(const std::string& name) const {
   throw Error(fmt::format("no symbol '{}' in the program (symbols: {})", name, known.empty() ? "none" : known));
 }
 
-namespace {
-std::int64_t symbol_bytes(const obj::Symbol& s) {
-  std::int64_t n = isa::dtype_bytes(s.dtype);
-  for (auto d : s.shape) n *= d;
-  return n;
-}
-}  // namespace
-
 void Chip::write_symbol(const std::string& name, std::span<const std::uint8_t> bytes) {
   auto& I = *impl_;
   const auto& s = symbol(name);
-  const auto nb = symbol_bytes(s);
+  const auto nb = obj::symbol_bytes(s);  // in range: load checked every symbol
   if (std::int64_t(bytes.size()) != nb)
     throw Error(fmt::format("symbol '{}' holds {} bytes, {} given", name, nb, bytes.size()));
   if (I.mode == Mode::TimingOnly) return;
@@ -777,7 +770,7 @@ void Chip::write_symbol(const std::string& name, std::span<const std::uint8_t> b
 std::vector<std::uint8_t> Chip::read_symbol(const std::string& name) const {
   auto& I = *impl_;
   const auto& s = symbol(name);
-  std::vector<std::uint8_t> out(std::size_t(symbol_bytes(s)), 0);
+  std::vector<std::uint8_t> out(std::size_t(obj::symbol_bytes(s)), 0);
   if (I.mode == Mode::TimingOnly) return out;
   const auto S = s.slices.size();
   const auto V = std::size_t(I.V);
@@ -809,8 +802,16 @@ std::vector<std::vector<std::uint8_t>> Chip::take_dma_out(int chan) {
 void Chip::inject_fault(const std::string& slice, int row, int bits) {
   auto& I = *impl_;
   auto s = I.layout.find_slice(slice);
-  if (!s || !I.sram[std::size_t(s->v)]) throw Error(fmt::format("'{}' is not a MEM slice (functional mode)", slice));
-  if (row < 0 || row >= I.p.mem.rows) throw Error(fmt::format("row {} out of range", row));
+  // Three different conditions, three messages (a timing-only chip was once told that a MEM
+  // slice "is not a MEM slice").
+  if (!s || I.layout.slice(*s).kind != SliceKind::Mem)
+    throw Error(fmt::format("fault injection: '{}' is not a MEM slice of preset '{}'", slice, I.p.name));
+  if (I.mode == Mode::TimingOnly)
+    throw Error(fmt::format("fault injection into {} needs a functional run: a timing-only chip keeps no SRAM contents to flip",
+                            slice));
+  if (row < 0 || row >= I.p.mem.rows)
+    throw Error(fmt::format("fault injection: row {} of {} is out of range 0..{}", row, slice, I.p.mem.rows - 1));
+  if (bits < 1) throw Error(fmt::format("fault injection: {} bits: flip at least 1", bits));
   I.sram[std::size_t(s->v)]->inject(row, bits);
 }
 

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <tuple>
 
 #include "lpu/asm/assembler.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/isa/isa.hpp"
 
 namespace lpu::model {
@@ -21,20 +23,20 @@ std::set<int> TraceSelection::parse_ranges(const std::string& text, const char* 
     auto comma = text.find(',', i);
     std::string part = text.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
     auto dash = part.find('-');
-    try {
-      std::size_t used = 0;
-      int a = std::stoi(part.substr(0, dash), &used);
-      if (used != (dash == std::string::npos ? part.size() : dash)) throw std::invalid_argument(part);
-      int b = a;
-      if (dash != std::string::npos) {
-        b = std::stoi(part.substr(dash + 1), &used);
-        if (used != part.size() - dash - 1) throw std::invalid_argument(part);
-      }
-      if (a < 0 || b < a || b - a > 1'000'000) throw std::invalid_argument(part);
-      for (int k = a; k <= b; ++k) out.insert(k);
-    } catch (const std::exception&) {
-      throw Error(fmt::format("{}: '{}' is not a list of numbers and ranges like 0,3-5", what, text));
-    }
+    // Numbers 0..2^31-1 (common/parse.hpp: the whole text, no sign, no wrap); a range spans at
+    // most a million.
+    auto number = [&](std::string_view t) {
+      const auto sc = scan_int(t, false);
+      if (sc.status != IntScan::Status::Ok || sc.used != t.size() || sc.value > std::numeric_limits<int>::max())
+        throw Error(fmt::format("{}: '{}' in '{}' is not a number 0..{} (expected a list of numbers and ranges like 0,3-5)",
+                                what, t, text, std::numeric_limits<int>::max()));
+      return int(sc.value);
+    };
+    const int a = number(std::string_view(part).substr(0, dash));
+    const int b = dash == std::string::npos ? a : number(std::string_view(part).substr(dash + 1));
+    if (b < a || b - a > 1'000'000)
+      throw Error(fmt::format("{}: range '{}' in '{}' runs backwards or spans more than 1000000", what, part, text));
+    for (int k = a; k <= b; ++k) out.insert(k);
     if (comma == std::string::npos) break;
     i = comma + 1;
   }

@@ -288,7 +288,7 @@ struct RtlChip::Impl {
     wave_open_path.clear();
   }
 
-  void load(const obj::Program& pr) {
+  void load(const obj::Program& pr, const std::string& origin) {
     close_trace();
     const auto& g = pr.geometry;
     auto mism = [&](const char* what, long long a, long long b) {
@@ -305,6 +305,7 @@ struct RtlChip::Impl {
     mism("mxm_planes", g.mxm_planes, cfg::MXM_PLANES);
     mism("mxm_queues_per_plane", g.mxm_queues_per_plane, cfg::MXM_QUEUES);
     mism("mxm_accumulators", g.mxm_accumulators, cfg::MXM_ACCS);
+    obj::check_program(pr, p, layout, origin);  // symbols, data, tables, operands: in range
     for (const auto& qc : pr.queues) {
       if (!layout.find_queue(qc.name))
         throw FormatError(fmt::format("object names queue '{}', which the RTL does not have", qc.name));
@@ -411,11 +412,11 @@ void RtlChip::set_wave(const std::string& path) {
   I.wave_path = path;
   if (I.is_loaded && !I.running) {
     auto prog = I.prog;
-    I.load(prog);
+    I.load(prog, "object");
   }
 }
 void RtlChip::close_wave() { impl_->close_trace(); }
-void RtlChip::load(const obj::Program& prog) { impl_->load(prog); }
+void RtlChip::load(const obj::Program& prog, const std::string& origin) { impl_->load(prog, origin); }
 bool RtlChip::loaded() const { return impl_->is_loaded; }
 
 void RtlChip::set_reg(int r, std::uint32_t value) {
@@ -432,8 +433,7 @@ void RtlChip::write_row(int slice, int row, std::span<const std::uint8_t> bytes)
 }
 void RtlChip::write_symbol(const std::string& name, std::span<const std::uint8_t> bytes) {
   const auto s = impl_->symbol(name);
-  std::int64_t nb = isa::dtype_bytes(s.dtype);
-  for (auto d : s.shape) nb *= d;
+  const std::int64_t nb = obj::symbol_bytes(s);  // load checked it fits the SRAM
   if (std::int64_t(bytes.size()) != nb) throw lpu::Error(fmt::format("symbol '{}' holds {} bytes, {} given", name, nb, bytes.size()));
   const std::size_t S = s.slices.size(), V = kVectorBytes;
   for (std::size_t k = 0; k * V < bytes.size(); ++k)
@@ -443,9 +443,7 @@ void RtlChip::write_symbol(const std::string& name, std::span<const std::uint8_t
 std::vector<std::uint8_t> RtlChip::read_row(int slice, int row) { return impl_->read_row(slice, row); }
 std::vector<std::uint8_t> RtlChip::read_symbol(const std::string& name) {
   const auto s = impl_->symbol(name);
-  std::int64_t nb = isa::dtype_bytes(s.dtype);
-  for (auto d : s.shape) nb *= d;
-  std::vector<std::uint8_t> out(std::size_t(nb), 0);
+  std::vector<std::uint8_t> out(std::size_t(obj::symbol_bytes(s)), 0);
   const std::size_t S = s.slices.size(), V = kVectorBytes;
   for (std::size_t k = 0; k * V < out.size(); ++k) {
     auto row = read_row(slice_index(s.slices[k % S]), int(s.start_row + k / S));

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/runtime/device.hpp"
 #include "lpu/runtime/engine.hpp"
 
@@ -95,25 +96,27 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::pair<std::string, std::string> split_eq(const std::string& s, const char* what) {
+}  // namespace
+
+std::pair<std::string, std::string> split_option(const std::string& s, const char* option) {
   auto eq = s.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
-    throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
+    throw ConfigError(option, fmt::format("'{}' must look like NAME=VALUE", s));
   return {s.substr(0, eq), s.substr(eq + 1)};
 }
 
-int parse_int(const std::string& s, const std::string& what) {
-  try {
-    std::size_t pos = 0;
-    long v = std::stol(s, &pos, 0);
-    if (pos != s.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(s);
-    return int(v);
-  } catch (const std::logic_error&) {
-    throw Error(fmt::format("{}: '{}' is not an integer", what, s));
-  }
+std::pair<int, std::uint32_t> parse_reg_option(const std::string& text) {
+  auto [name, val] = split_option(text, "--reg");
+  if (name.size() < 2 || name[0] != 'r' || name.find_first_not_of("0123456789", 1) != std::string::npos)
+    throw ConfigError("--reg", fmt::format("'{}' is not a register r1..r15", name));
+  const auto reg = parse_int(std::string_view(name).substr(1), fmt::format("--reg {}", name), IntRange{1, 15});
+  const auto v = parse_int(val, fmt::format("--reg {}", name), IntRange{-(std::int64_t(1) << 31), 0xFFFFFFFFll});
+  return {int(reg), std::uint32_t(v)};  // two's complement for negative values
 }
 
-}  // namespace
+int parse_channel_option(const std::string& channel, const char* option) {
+  return int(parse_int(channel, fmt::format("{} channel", option), IntRange{0, 255}));
+}
 
 std::unique_ptr<Device> open_local(const DeviceSpec& spec) { return std::make_unique<LocalDevice>(spec); }
 
@@ -274,42 +277,29 @@ int run_files(Device& dev, const RunFiles& f, std::ostream& out) {
   const auto V = std::size_t(dev.info().vector_bytes);
   dev.load_program(prog);
   RunRequest req;
-  for (const auto& r : f.regs) {
-    auto [name, val] = split_eq(r, "--reg");
-    if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
-    const int reg = parse_int(name.substr(1), "--reg");
-    std::uint32_t v = 0;
-    try {
-      std::size_t pos = 0;
-      v = static_cast<std::uint32_t>(std::stoul(val, &pos, 0));
-      if (pos != val.size()) throw std::invalid_argument(val);
-    } catch (const std::logic_error&) {
-      throw Error(fmt::format("--reg: '{}' is not a number", val));
-    }
-    req.regs.emplace_back(reg, v);
-  }
+  for (const auto& r : f.regs) req.regs.push_back(parse_reg_option(r));
   for (const auto& in : f.inputs) {
-    auto [sym, file] = split_eq(in, "--input");
+    auto [sym, file] = split_option(in, "--input");
     dev.load_tensor({0, sym, file, true}, io::load_npy(file));
   }
   for (const auto& in : f.dma_in) {
-    auto [ch, file] = split_eq(in, "--dma-in");
+    auto [ch, file] = split_option(in, "--dma-in");
+    auto& vs = req.dma_in[parse_channel_option(ch, "--dma-in")];
     auto t = io::load_npy(file);
     if (t.data.size() % V != 0)
       throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
-    auto& vs = req.dma_in[parse_int(ch, "--dma-in")];
     for (std::size_t i = 0; i < t.data.size(); i += V) vs.emplace_back(t.data.begin() + std::ptrdiff_t(i), t.data.begin() + std::ptrdiff_t(i + V));
   }
   auto res = dev.run(req);
   for (const auto& o : f.outputs) {
-    auto [sym, file] = split_eq(o, "--output");
+    auto [sym, file] = split_option(o, "--output");
     io::save_npy(dev.read_symbol(0, sym), file);
   }
   for (const auto& o : f.dma_out) {
-    auto [ch, file] = split_eq(o, "--dma-out");
+    auto [ch, file] = split_option(o, "--dma-out");
     io::Tensor t;
     t.type = io::ElemType::U8;
-    auto it = res.dma_out.find(parse_int(ch, "--dma-out"));
+    auto it = res.dma_out.find(parse_channel_option(ch, "--dma-out"));
     const std::size_t n = it == res.dma_out.end() ? 0 : it->second.size();
     t.shape = {std::int64_t(n), std::int64_t(V)};
     if (it != res.dma_out.end())
@@ -320,7 +310,9 @@ int run_files(Device& dev, const RunFiles& f, std::ostream& out) {
   if (!f.stats.empty()) {
     std::ofstream s(f.stats);
     if (!s) throw Error(fmt::format("cannot write {}", f.stats));
-    s << res.json.dump(2) << "\n";
+    auto j = res.json;
+    j["status"] = "ok";  // as a local run's; a failed run writes "error" (tools/lpu, docs/debugging.md)
+    s << j.dump(2) << "\n";
   }
   return 0;
 }

@@ -49,11 +49,7 @@ namespace {
 
 std::string shape_str(const std::vector<std::int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
-std::int64_t symbol_bytes(const obj::Symbol& s) {
-  std::int64_t n = isa::dtype_bytes(s.dtype);
-  for (auto d : s.shape) n *= d;
-  return n;
-}
+using obj::symbol_bytes;
 
 // The file element types that hold a dtype's bits exactly.
 bool elem_matches(io::ElemType e, isa::Dtype d) {
@@ -132,85 +128,6 @@ struct HostLink {
     return {s, free + lat};
   }
 };
-
-// The model trusts its objects (the assembler checks them); a runtime that takes objects from
-// anywhere - a server - checks every operand that indexes something against the chip first,
-// so that a hostile or corrupt object is an error, never memory corruption. Stepped operands
-// (REPEAT/REPEATR) are checked on the DMA schedule's timing-only run (check_instance).
-void check_program(const obj::Program& prog, const ChipParams& p, const Layout& lay) {
-  const int V = p.vector_bytes();
-  auto bad = [](const std::string& where, const std::string& what) {
-    throw FormatError(fmt::format("object: {}: {}", where, what));
-  };
-  for (const auto& sym : prog.symbols) {
-    const std::string w = fmt::format("symbol '{}'", sym.name);
-    if (sym.slices.empty()) bad(w, "no slices");
-    std::int64_t n = isa::dtype_bytes(sym.dtype);
-    for (auto d : sym.shape) {
-      if (d < 0 || d > (std::int64_t(1) << 40)) bad(w, fmt::format("dimension {} out of range", d));
-      n *= d;
-      if (n > (std::int64_t(1) << 44)) bad(w, "too large");
-    }
-    for (const auto& sl : sym.slices) {
-      auto id = lay.find_slice(sl);
-      if (!id || lay.slice(*id).kind != SliceKind::Mem) bad(w, fmt::format("'{}' is not a MEM slice of preset '{}'", sl, p.name));
-    }
-    const auto S = std::int64_t(sym.slices.size());
-    const auto rows = (n + V - 1) / V;
-    if (std::int64_t(sym.start_row) + (rows + S - 1) / S > p.mem.rows)
-      bad(w, fmt::format("rows {}..{} beyond the {} rows of a slice", sym.start_row, std::int64_t(sym.start_row) + (rows + S - 1) / S - 1,
-                         p.mem.rows));
-  }
-  for (const auto& t : prog.perms) {
-    const std::string w = fmt::format("permutation table {} of {}", t.index, t.sxm);
-    if (std::int64_t(t.index) >= p.sxm.perm_tables) bad(w, fmt::format("index beyond the {} tables", p.sxm.perm_tables));
-    if (int(t.map.size()) != V) bad(w, fmt::format("{} entries, a vector has {} bytes", t.map.size(), V));
-    for (auto m : t.map)
-      if (int(m) >= V) bad(w, fmt::format("entry {} beyond the vector's {} bytes", m, V));
-  }
-  for (const auto& q : prog.queues)
-    for (std::size_t i = 0; i < q.words.size(); ++i) {
-      auto in = isa::decode(q.words[i]);
-      const auto& ii = isa::info(in.op);
-      const std::string w = fmt::format("queue {} word {} ({})", q.name, i, ii.mnemonic);
-      const int tb = ii.types ? isa::dtype_bytes(in.t) : 1;
-      for (int m = 0; m < ii.num_operands; ++m) {
-        const auto v = in.v[std::size_t(m)];
-        switch (ii.operands[std::size_t(m)].kind) {
-          case isa::Kind::Stream:
-            if (StreamRef::unpack(std::uint64_t(v)).id >= p.stream.per_direction)
-              bad(w, fmt::format("stream s{} beyond the {} streams per direction", StreamRef::unpack(std::uint64_t(v)).id,
-                                 p.stream.per_direction));
-            break;
-          case isa::Kind::Acc:
-            if (v >= p.mxm.accumulators) bad(w, fmt::format("accumulator {} beyond the {} of a plane", v, p.mxm.accumulators));
-            break;
-          case isa::Kind::Row:
-            if (v >= V / tb) bad(w, fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
-            break;
-          case isa::Kind::Part:
-            if (v >= tb) bad(w, fmt::format("part {}: a .{} read has parts 0..{}", v, isa::dtype_info(in.t).name, tb - 1));
-            break;
-          case isa::Kind::Lane:
-            if (v >= V / tb) bad(w, fmt::format("lane {} beyond the {} lanes of .{}", v, V / tb, isa::dtype_info(in.t).name));
-            break;
-          case isa::Kind::Shamt:
-            if (v >= 8 * tb) bad(w, fmt::format("shift {} beyond the {} bits of .{}", v, 8 * tb, isa::dtype_info(in.t).name));
-            break;
-          case isa::Kind::Table:
-            if (v >= p.sxm.perm_tables) bad(w, fmt::format("table {} beyond the {} tables", v, p.sxm.perm_tables));
-            break;
-          case isa::Kind::Link:
-            if (v >= p.c2c.links) bad(w, fmt::format("link {} beyond the chip's {} links", v, p.c2c.links));
-            break;
-          case isa::Kind::Chan:
-            if (v >= p.dma.channels) bad(w, fmt::format("DMA channel {} beyond the chip's {} channels", v, p.dma.channels));
-            break;
-          default: break;
-        }
-      }
-    }
-}
 
 // One issue event of the timing-only run: REPEAT steps accumulators and weight rows, which
 // must stay in range for every instance (checked before any functional run).
@@ -439,7 +356,9 @@ struct Engine::Impl {
     const auto nb = program_bytes(prog);
     for (int c : cs) {
       auto& s = slot(c);
-      // Checks the geometry by loading it (a timing-only chip for racks and timing-only devices).
+      // Checks the geometry and the object against the chip by loading it (Chip::load calls
+      // obj::check_program: a hostile object is an error, never memory corruption), with a
+      // timing-only chip for racks and timing-only devices.
       std::unique_ptr<model::Chip> fresh;
       if (mode == model::Mode::Functional && !is_rack) {
         fresh = std::make_unique<model::Chip>(s.params, mode, s.id);
@@ -448,7 +367,6 @@ struct Engine::Impl {
         model::Chip probe(s.params, model::Mode::TimingOnly, s.id);
         probe.load(*shared);
       }
-      check_program(*shared, s.params, Layout(s.params));
       std::int64_t freed = s.prog ? s.prog_bytes : 0;
       for (const auto& [n, b] : s.weights) freed += std::int64_t(b.size());
       held -= freed;

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "lpu/common/parse.hpp"
 #include "lpu/runtime/engine.hpp"
 #include "lpu/runtime/net.hpp"
 
@@ -948,14 +949,7 @@ Server::Server(ServerOptions opt) : impl_(std::make_shared<Impl>(std::move(opt))
   error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) throw Error(fmt::format("--listen '{}': '{}' is not an IP address", I.opt.listen, host));
-  unsigned long p = 0;
-  try {
-    std::size_t pos = 0;
-    p = std::stoul(port, &pos);
-    if (pos != port.size() || p > 65535) throw std::out_of_range(port);
-  } catch (const std::logic_error&) {
-    throw Error(fmt::format("--listen '{}': '{}' is not a port number", I.opt.listen, port));
-  }
+  const auto p = parse_int(port, fmt::format("--listen '{}' port", I.opt.listen), IntRange{0, 65535});
   tcp::endpoint ep(addr, static_cast<unsigned short>(p));
   I.acceptor.open(ep.protocol(), ec);
   if (!ec) I.acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -14,60 +14,12 @@
 #include <string>
 #include <vector>
 
-namespace fs = std::filesystem;
+#include "helpers.hpp"
 
 namespace {
-
-const std::string kLpu = std::string(LPU_BINARY_DIR) + "/bin/lpu";
-const fs::path kSrc = LPU_SOURCE_DIR;
-
-struct Result {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs `lpu ARGS` through the shell, in `dir`.
-Result lpu(const std::string& args, const fs::path& dir = fs::temp_directory_path()) {
-  REQUIRE(fs::exists(kLpu));
-  const std::string cmd = fmt::format("cd '{}' && '{}' {} 2>&1", dir.string(), kLpu, args);
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::path(LPU_BINARY_DIR) / "test-out" / fmt::format("cli_{}_{}", ::getpid(), counter()++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-nlohmann::json json_of(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
+using namespace lpu_cli_test;
+// `lpu ARGS` in `dir` (the name reads like the command line).
+Result lpu(const std::string& args, const fs::path& dir = fs::temp_directory_path()) { return run_lpu(args, dir); }
 // `lpu serve ARGS --listen 127.0.0.1:0` in a child process, stopped with SIGTERM at the end;
 // its stderr goes to `err` (empty: inherited).
 struct Serve {

@@ -112,3 +112,60 @@ TEST_CASE("rack file errors name the key") {
   CHECK(key_of_error("chips = = 2\n") == "<test>");
   CHECK_THROWS_AS(load_rack("/nonexistent/rack.toml"), lpu::ConfigError);
 }
+
+TEST_CASE("links.ber: every probability from 0 to 1 loads, anything else is refused with the value and the range") {
+  for (const char* ok : {"0.0", "1e-12", "0.24", "0.5", "1.0"}) {
+    CAPTURE(ok);
+    CHECK_NOTHROW(parse_rack(std::string(kPairHead) + "[links]\nber = " + ok + "\n", "t.toml", "."));
+  }
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[links]\nber = 1.5\n", "t.toml", "."),
+                       "config: links.ber: 1.5 is out of range [0, 1]: a bit error rate is a probability per bit", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[links]\nber = -0.1\n", "t.toml", "."),
+                       "config: links.ber: -0.1 is out of range [0, 1]: a bit error rate is a probability per bit", lpu::ConfigError);
+  CHECK_THROWS_AS(parse_rack(std::string(kPairHead) + "[links]\nber = nan\n", "t.toml", "."), lpu::ConfigError);
+}
+
+TEST_CASE("rack file integers are checked, not wrapped or thrown as std::out_of_range") {
+  // A chip number of 10 digits (std::stoll's territory) and a start_skew beyond 64 bits.
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"0-99999999999\"\n", "t.toml", "."),
+                       "config: override[0].chips: '99999999999' is out of range 0..999999999", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"1\"\nset = [\"start_skew=99999999999999999999\"]\n", "t.toml", "."),
+      "config: override[0].set start_skew: '99999999999999999999' is out of range 0..1099511627776 cycles", lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(parse_rack(std::string(kPairHead) + "[[override]]\nchips = \"1\"\nset = [\"start_skew=x\"]\n", "t.toml", "."),
+                       doctest::Contains("config: override[0].set start_skew: 'x' is not an integer"), lpu::ConfigError);
+}
+
+TEST_CASE("a rack file, manifest or --set rack key of 45,000 dotted parts is an error, not a stack overflow") {
+  std::string key = "a";
+  for (int i = 1; i < 45000; ++i) key += ".a";
+  CHECK_THROWS_WITH_AS(rt::rack_text(std::string(kPairHead) + key + " = 1\n"),
+                       doctest::Contains("line 4: a key with more than 256 dotted parts"), lpu::ConfigError);
+  const auto pair = rt::rack("pair.toml");
+  CHECK_THROWS_WITH_AS(rt::manifest_text("[[chip]]\n" + key + " = 1\n", pair), doctest::Contains("line 2: a key with more than 256"),
+                       lpu::ConfigError);
+  CHECK_THROWS_WITH_AS(apply_rack_overrides(kPairHead, {key + "=1"}, "t.toml"), doctest::Contains("has more than 8 dotted parts"),
+                       lpu::ConfigError);
+}
+
+TEST_CASE("manifest integers: literals beyond 64 bits, register numbers and channels are checked") {
+  const auto pair = rt::rack("pair.toml");
+  auto error = [&](const std::string& extra) {
+    try {
+      rt::manifest_text("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\n"
+                        "consts = { LINK = \"link_to(1)\", HOP = \"hop(link_to(1))\", ROUNDS = 4 }\n" + extra,
+                        pair);
+    } catch (const lpu::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // std::stoll threw std::out_of_range ("internal error: stoll").
+  CHECK(error("regs = { r1 = \"99999999999999999999 + 1\" }\n") ==
+        "config: program[0].regs.r1: in '99999999999999999999 + 1' (chip 0): number '99999999999999999999' does not fit 64 bits");
+  CHECK(error("regs = { r1 = \"0x10 + 0b11\" }\n") == "(no error)");
+  CHECK(error("regs = { r16 = 1 }\n") == "config: program[0].regs.r16: '16' is out of range 1..15");
+  CHECK(error("regs = { r99999999999 = 1 }\n") == "config: program[0].regs.r99999999999: '99999999999' is out of range 1..15");
+  CHECK(error("dma_in = { 99999999999 = \"x.npy\" }\n") ==
+        "config: program[0].dma_in.99999999999: '99999999999' is out of range 0..255");
+}

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/workload/model_shape.hpp"
@@ -43,4 +45,16 @@ TEST_CASE("capacity: chips = ceil(weights + KV for users x context / SRAM per ch
 
 TEST_CASE("bad model files are refused with the key named") {
   CHECK_THROWS_AS(load_model("no-such-model"), ConfigError);
+}
+
+TEST_CASE("a model dimension beyond an int is refused, not wrapped") {
+  // layers = 2^32 + 2 would have become 2.
+  const auto dir = std::filesystem::path(LPU_BINARY_DIR) / "test-out";
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "huge_model.toml";
+  std::ofstream(file) << "name = \"huge\"\nlayers = 4294967298\nd_model = 64\nheads = 4\nkv_heads = 4\nhead_dim = 16\n"
+                         "ffn = 128\nvocab = 256\n";
+  CHECK_THROWS_WITH_AS(load_model(file.string()), "config: layers: 4294967298 is out of range 0..2147483647",
+                       ConfigError);
+  std::filesystem::remove(file);
 }

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/workload/decoder.hpp"
 #include "lpu/workload/reference.hpp"
@@ -23,14 +24,7 @@ std::vector<int> parse_tokens(const std::string& s) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    try {
-      std::size_t n = 0;
-      const int t = std::stoi(item, &n);
-      if (n != item.size()) throw std::invalid_argument(item);
-      v.push_back(t);
-    } catch (const std::exception&) {
-      throw Error(fmt::format("--prompt: '{}' is not a token id (expected a list such as 1,2,3)", item));
-    }
+    v.push_back(int(parse_int(item, "--prompt token", range_of<int>())));  // the vocabulary is checked later
   }
   return v;
 }
@@ -53,11 +47,11 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--tokens", o->tokens, "timing-only: steps the figures are reported for (they repeat identically)")
       ->capture_default_str();
   sub->add_option("--threads", o->threads, "host threads of the rack engine (timing-only)")->capture_default_str();
-  sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_option("--stats", o->stats, "write statistics as JSON (a failed decode writes its status and error there too)");
   sub->add_option("--trace", o->trace, "write the timeline of a step on the first stages and the last (Perfetto / chrome://tracing JSON)");
   sub->add_flag("--reference", o->reference, "functional: also run the plain C++ reference decoder and compare");
   sub->add_flag("--json", o->json, "print the result as JSON");
-  out.emplace_back(sub, [o]() {
+  auto decode = [o]() {
     resolve_rack(o->spec);
     if (o->timing_only) {
       auto plan = workload::plan_decoder(o->spec);
@@ -115,7 +109,9 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
         fmt::print("reference decoder: {} token mismatch(es), max |logit difference| {:.3g}\n", mismatches, max_diff);
     }
     return mismatches > 0 ? 1 : 0;
-  });
+  };
+  // A failed decode still writes its --stats file, with the error (docs/debugging.md).
+  out.emplace_back(sub, [o, decode]() { return with_failure_stats(o->stats, "decode", decode); });
 }
 
 }  // namespace lpu::tools

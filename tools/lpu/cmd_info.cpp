@@ -15,7 +15,7 @@ namespace lpu::tools {
 void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   struct Opts {
     ChipOpts chip;
-    bool json = false;
+    bool json = false, preset_keys = false;
     std::string rack;
   };
   auto o = std::make_shared<Opts>();
@@ -25,7 +25,13 @@ void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--rack", o->rack,
                   "a rack file (configs/lpx-rack.toml): chips, links, bisection bandwidth, total SRAM and peaks")
       ->check(CLI::ExistingFile);
+  sub->add_flag("--preset-keys", o->preset_keys,
+                "print every preset parameter with its type, range and meaning (Markdown: docs/presets.md)");
   out.emplace_back(sub, [o, sub]() {
+    if (o->preset_keys) {
+      std::cout << preset_keys_markdown();
+      return 0;
+    }
     if (!o->rack.empty()) {
       if (sub->count("--preset") || sub->count("--set"))
         throw Error("--preset and --set describe one chip; a rack file names its chip preset and overrides");

@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "lpu/asm/object.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/isa/tensor_convert.hpp"
@@ -20,18 +21,14 @@
 #include "lpu/model/trace.hpp"
 #include "lpu/rack/cli.hpp"
 #include "lpu/rtl/rtl_chip.hpp"
+#include "lpu/runtime/device.hpp"
 #include "lpu/runtime/net.hpp"
 #include "lpu/sc/chip_module.hpp"
 
 namespace lpu::tools {
 
 namespace {
-std::pair<std::string, std::string> split_eq(const std::string& s, const char* what) {
-  auto eq = s.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
-    throw Error(fmt::format("{} '{}' must look like NAME=VALUE", what, s));
-  return {s.substr(0, eq), s.substr(eq + 1)};
-}
+using rt::split_option;
 struct RunOpts {
   ChipOpts chip;
   std::string input, stats;
@@ -51,23 +48,31 @@ void refuse(const CLI::App& sub, const char* mode, std::initializer_list<const c
     if (sub.count(n)) throw Error(fmt::format("{} does not take {}", mode, n));
 }
 
+// "SLICE:ROW:BITS" of --inject-fault.
+struct Fault {
+  std::string slice;
+  int row = 0, bits = 0;
+};
+Fault parse_fault(const std::string& f) {
+  auto a = f.find(':'), b = f.rfind(':');
+  if (a == std::string::npos || a == b || a == 0)
+    throw ConfigError("--inject-fault", fmt::format("'{}' must look like SLICE:ROW:BITS (mem.w.0:7:1)", f));
+  const std::string key = fmt::format("--inject-fault {}", f);
+  return {f.substr(0, a), int(parse_int(std::string_view(f).substr(a + 1, b - a - 1), key + " row", IntRange{0, (1 << 20) - 1, "rows"})),
+          int(parse_int(std::string_view(f).substr(b + 1), key + " bits", IntRange{1, 1 << 16, "bits"}))};
+}
+
 // Host side of a single-chip run, shared by the model and the RTL (both have set_reg,
 // write_symbol, push_dma_in, read_symbol and take_dma_out); `symbol_of(name)` gives a symbol's
 // dtype and shape.
-std::pair<int, std::uint32_t> parse_reg(const std::string& r) {
-  auto [name, val] = split_eq(r, "--reg");
-  if (name.size() < 2 || name[0] != 'r') throw Error(fmt::format("--reg: '{}' is not a register r1..r15", name));
-  return {std::stoi(name.substr(1)), static_cast<std::uint32_t>(std::stoul(val, nullptr, 0))};
-}
-
 template <class ChipT, class SymbolOf>
 void apply_host_inputs(ChipT& chip, const RunOpts& o, SymbolOf&& symbol_of, std::size_t V) {
   for (const auto& r : o.regs) {
-    auto [reg, value] = parse_reg(r);
+    auto [reg, value] = rt::parse_reg_option(r);
     chip.set_reg(reg, value);
   }
   for (const auto& in : o.inputs) {
-    auto [sym, file] = split_eq(in, "--input");
+    auto [sym, file] = split_option(in, "--input");
     const auto& s = symbol_of(sym);
     auto t = io::load_npy(file);
     std::int64_t want = 1;
@@ -77,25 +82,26 @@ void apply_host_inputs(ChipT& chip, const RunOpts& o, SymbolOf&& symbol_of, std:
     chip.write_symbol(sym, num::tensor_to_dtype(t, s.dtype, file));
   }
   for (const auto& in : o.dma_in) {
-    auto [ch, file] = split_eq(in, "--dma-in");
+    auto [ch, file] = split_option(in, "--dma-in");
+    const int chan = rt::parse_channel_option(ch, "--dma-in");
     auto t = io::load_npy(file);
     if (t.data.size() % V != 0)
       throw FormatError(fmt::format("{}: {} bytes is not a whole number of {}-byte vectors", file, t.data.size(), V));
     for (std::size_t i = 0; i < t.data.size(); i += V)
-      chip.push_dma_in(std::stoi(ch), std::span<const std::uint8_t>(t.data.data() + i, V));
+      chip.push_dma_in(chan, std::span<const std::uint8_t>(t.data.data() + i, V));
   }
 }
 
 template <class ChipT, class SymbolOf>
 void save_host_outputs(ChipT& chip, const RunOpts& o, SymbolOf&& symbol_of, std::size_t V) {
   for (const auto& ou : o.outputs) {
-    auto [sym, file] = split_eq(ou, "--output");
+    auto [sym, file] = split_option(ou, "--output");
     const auto& s = symbol_of(sym);
     io::save_npy(num::dtype_to_tensor(chip.read_symbol(sym), s.dtype, s.shape), file);
   }
   for (const auto& ou : o.dma_out) {
-    auto [ch, file] = split_eq(ou, "--dma-out");
-    auto vs = chip.take_dma_out(std::stoi(ch));
+    auto [ch, file] = split_option(ou, "--dma-out");
+    auto vs = chip.take_dma_out(rt::parse_channel_option(ch, "--dma-out"));
     io::Tensor t;
     t.type = io::ElemType::U8;
     t.shape = {std::int64_t(vs.size()), std::int64_t(V)};
@@ -140,7 +146,7 @@ int run_rtl(const RunOpts& o, const CLI::App& sub) {
     throw ConfigError(".preset", fmt::format("{}: assembled for preset '{}'; the RTL is the '{}' chip (assemble with .preset {})", o.input,
                                   prog.geometry.preset, params.name, params.name));
   if (!o.wave.empty()) chip.set_wave(o.wave);
-  chip.load(prog);
+  chip.load(prog, o.input);
   auto symbol = [&](const std::string& name) -> const obj::Symbol& {
     for (const auto& s : prog.symbols)
       if (s.name == name) return s;
@@ -185,6 +191,7 @@ int run_rtl(const RunOpts& o, const CLI::App& sub) {
     j["cycles"] = cycles;
     j["seconds"] = double(cycles) / params.clock_hz;
     j["host"] = {{"wall_s", wall}, {"simulated_cycles", chip.cycle()}};
+    j["status"] = "ok";
     std::ofstream f(o.stats);
     if (!f) throw Error(fmt::format("cannot write {}", o.stats));
     f << j.dump(2) << "\n";
@@ -213,6 +220,108 @@ int run_on_server(const RunOpts& o, const CLI::App& sub) {
   r.files.quiet = o.quiet;
   return net::run_remote(r, std::cout);
 }
+
+// The chip model: the default backend (and --systemc).
+int run_model(const RunOpts& o, const CLI::App& sub) {
+  auto prog = obj::load_object(o.input);
+  std::string preset = sub.count("--preset") ? o.chip.preset : prog.geometry.preset;
+  auto params = load_preset(preset, o.chip.set);
+  const auto mode = o.timing_only ? model::Mode::TimingOnly : model::Mode::Functional;
+  std::unique_ptr<model::Chip> direct;
+  std::unique_ptr<lpu::sc::ChipModule> module;
+  if (o.systemc) module = std::make_unique<lpu::sc::ChipModule>("chip0", params, mode);
+  else direct = std::make_unique<model::Chip>(params, mode);
+  model::Chip& chip = module ? module->chip() : *direct;
+  chip.load(prog, o.input);
+  auto symbol_of = [&chip](const std::string& name) -> const auto& { return chip.symbol(name); };
+  apply_host_inputs(chip, o, symbol_of, std::size_t(params.vector_bytes()));
+  for (const auto& f : o.faults) {
+    const auto fault = parse_fault(f);
+    chip.inject_fault(fault.slice, fault.row, fault.bits);
+  }
+  // Tracing: observers only when asked for (an untraced run pays nothing).
+  model::TraceSelection sel;
+  if (!o.chips.empty()) sel.chips = model::TraceSelection::parse_ranges(o.chips, "--chips");
+  if (!o.streams.empty()) sel.streams = model::TraceSelection::parse_ranges(o.streams, "--streams");
+  if (!o.positions.empty()) sel.positions = model::TraceSelection::parse_ranges(o.positions, "--positions");
+  if (!o.units.empty()) sel.units = model::TraceSelection::parse_units(o.units);
+  sel.from = o.from;
+  sel.to = o.to;
+  if (sel.from > sel.to) throw Error("--from is after --to");
+  std::unique_ptr<model::VcdTracer> vcd;
+  model::Timeline timeline;
+  model::ObserverFanout fan;  // a VCD and a timeline on one chip
+  const bool traced = sel.chips.empty() || sel.chips.count(0);
+  if (!o.wave.empty() && traced) {
+    vcd = std::make_unique<model::VcdTracer>(chip, sel);
+    fan.obs.push_back(vcd.get());
+  }
+  if (!o.trace.empty() && traced) fan.obs.push_back(timeline.attach(chip, &sel));
+  if (!fan.obs.empty()) chip.set_observer(fan.target());
+  auto t0 = std::chrono::steady_clock::now();
+  if (module) {
+    sc_core::sc_start();
+  } else if (mode == model::Mode::Functional && isatty(2) && !o.quiet) {
+    // A progress line on a terminal: the total comes from a timing-only run (cheap: the same
+    // cycle count, no data), then the functional run advances in slices.
+    model::Chip probe(params, model::Mode::TimingOnly);
+    probe.load(prog, o.input);
+    for (const auto& r : o.regs) {
+      auto [reg, value] = rt::parse_reg_option(r);
+      probe.set_reg(reg, value);
+    }
+    probe.run();
+    const double total = double(std::max<std::int64_t>(probe.stats().cycles, 1));
+    auto last = std::chrono::steady_clock::now();
+    bool shown = false;
+    std::int64_t limit = 0, step = 1024;
+    while (!chip.run(limit += step)) {
+      auto now = std::chrono::steady_clock::now();
+      if (std::chrono::duration<double>(now - last).count() < 0.5) {
+        step = std::min<std::int64_t>(step * 2, 1 << 24);
+        continue;
+      }
+      last = now;
+      const double done = double(std::min<std::int64_t>(limit, std::int64_t(total)));
+      const double el = std::chrono::duration<double>(now - t0).count();
+      const double rate = done / el;
+      fmt::print(stderr, "\r  cycle {:>12.0f} / {:.0f} ({:4.1f}%), {:.3g} cycles/s, {:.0f} s left   ", done, total,
+                 100 * done / total, rate, rate > 0 ? (total - done) / rate : 0.0);
+      shown = true;
+    }
+    if (shown) fmt::print(stderr, "\r{:80}\r", "");
+  } else {
+    chip.run();
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& st = chip.stats();
+  if (vcd) {
+    std::ofstream f(o.wave);
+    if (!f) throw Error(fmt::format("cannot write {}", o.wave));
+    vcd->write(f);
+  }
+  if (!o.trace.empty()) {
+    std::ofstream f(o.trace);
+    if (!f) throw Error(fmt::format("cannot write {}", o.trace));
+    timeline.write(f);
+  }
+  if (!o.stats_csv.empty()) {
+    std::ofstream f(o.stats_csv);
+    if (!f) throw Error(fmt::format("cannot write {}", o.stats_csv));
+    f << model::stats_csv(st, params);
+  }
+  save_host_outputs(chip, o, symbol_of, std::size_t(params.vector_bytes()));
+  model::HostStats host{wall, chip.mode() == model::Mode::TimingOnly};
+  if (!o.quiet) std::cout << model::format_stats(st, params, host, o.tokens);
+  if (!o.stats.empty()) {
+    std::ofstream f(o.stats);
+    if (!f) throw Error(fmt::format("cannot write {}", o.stats));
+    auto j = rt::run_stats_json(st, params, host, o.tokens);  // the schema of lpu run --remote too
+    j["status"] = "ok";
+    f << j.dump(2) << "\n";
+  }
+  return 0;
+}
 }  // namespace
 
 void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
@@ -228,11 +337,13 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_flag("--timing-only", o->timing_only, "compute timing and statistics only: no data, no SRAM contents");
   sub->add_option("--input", o->inputs, "SYMBOL=file.npy: load a tensor into the SRAM rows of a symbol (repeatable)");
   sub->add_option("--output", o->outputs, "SYMBOL=file.npy: save a symbol's SRAM rows after the run (repeatable)");
-  sub->add_option("--reg", o->regs, "rN=VALUE: set a chip register before the run (repeatable)");
+  sub->add_option("--reg", o->regs,
+                  "rN=VALUE: set register r1..r15 before the run; VALUE -2^31..2^32-1, decimal, 0x hex or 0b binary "
+                  "(repeatable)");
   sub->add_option("--dma-in", o->dma_in, "CHANNEL=file.npy: vectors (rows) the host streams in (repeatable)");
   sub->add_option("--dma-out", o->dma_out, "CHANNEL=file.npy: save what the chip streamed out (repeatable)");
   sub->add_option("--inject-fault", o->faults, "SLICE:ROW:BITS: flip bits in an SRAM row (ECC test)");
-  sub->add_option("--stats", o->stats, "write statistics as JSON");
+  sub->add_option("--stats", o->stats, "write statistics as JSON (a failed run writes its status and error there too)");
   sub->add_option("--wave", o->wave,
                   "write a VCD waveform of the selected chips, units and cycles (names as the RTL's: docs/waveforms.md)");
   sub->add_option("--chips", o->chips, "chips to trace, e.g. 0,3-5 (default all; rack runs: a scope/process per chip)");
@@ -262,107 +373,15 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   rtl_opt->excludes(rack_opt)->excludes(remote_opt)->excludes("--systemc")->excludes("--timing-only");
   remote_opt->excludes(rack_opt)->excludes("--systemc");
   out.emplace_back(sub, [o, sub]() {
-    if (!o->rack.empty()) return run_rack(*o, *sub);
-    if (o->rtl) return run_rtl(*o, *sub);
-    if (!o->remote.empty()) return run_on_server(*o, *sub);
-    auto prog = obj::load_object(o->input);
-    std::string preset = sub->count("--preset") ? o->chip.preset : prog.geometry.preset;
-    auto params = load_preset(preset, o->chip.set);
-    const auto mode = o->timing_only ? model::Mode::TimingOnly : model::Mode::Functional;
-    std::unique_ptr<model::Chip> direct;
-    std::unique_ptr<lpu::sc::ChipModule> module;
-    if (o->systemc) module = std::make_unique<lpu::sc::ChipModule>("chip0", params, mode);
-    else direct = std::make_unique<model::Chip>(params, mode);
-    model::Chip& chip = module ? module->chip() : *direct;
-    chip.load(prog);
-    auto symbol_of = [&chip](const std::string& name) -> const auto& { return chip.symbol(name); };
-    apply_host_inputs(chip, *o, symbol_of, std::size_t(params.vector_bytes()));
-    for (const auto& f : o->faults) {
-      auto a = f.find(':'), b = f.rfind(':');
-      if (a == std::string::npos || a == b) throw Error(fmt::format("--inject-fault '{}' must be SLICE:ROW:BITS", f));
-      chip.inject_fault(f.substr(0, a), std::stoi(f.substr(a + 1, b - a - 1)), std::stoi(f.substr(b + 1)));
-    }
-    // Tracing: observers only when asked for (an untraced run pays nothing).
-    model::TraceSelection sel;
-    if (!o->chips.empty()) sel.chips = model::TraceSelection::parse_ranges(o->chips, "--chips");
-    if (!o->streams.empty()) sel.streams = model::TraceSelection::parse_ranges(o->streams, "--streams");
-    if (!o->positions.empty()) sel.positions = model::TraceSelection::parse_ranges(o->positions, "--positions");
-    if (!o->units.empty()) sel.units = model::TraceSelection::parse_units(o->units);
-    sel.from = o->from;
-    sel.to = o->to;
-    if (sel.from > sel.to) throw Error("--from is after --to");
-    std::unique_ptr<model::VcdTracer> vcd;
-    model::Timeline timeline;
-    model::ObserverFanout fan;  // a VCD and a timeline on one chip
-    const bool traced = sel.chips.empty() || sel.chips.count(0);
-    if (!o->wave.empty() && traced) {
-      vcd = std::make_unique<model::VcdTracer>(chip, sel);
-      fan.obs.push_back(vcd.get());
-    }
-    if (!o->trace.empty() && traced) fan.obs.push_back(timeline.attach(chip, &sel));
-    if (!fan.obs.empty()) chip.set_observer(fan.target());
-    auto t0 = std::chrono::steady_clock::now();
-    if (module) {
-      sc_core::sc_start();
-    } else if (mode == model::Mode::Functional && isatty(2) && !o->quiet) {
-      // A progress line on a terminal: the total comes from a timing-only run (cheap: the same
-      // cycle count, no data), then the functional run advances in slices.
-      model::Chip probe(params, model::Mode::TimingOnly);
-      probe.load(prog);
-      for (const auto& r : o->regs) {
-        auto [reg, value] = parse_reg(r);
-        probe.set_reg(reg, value);
-      }
-      probe.run();
-      const double total = double(std::max<std::int64_t>(probe.stats().cycles, 1));
-      auto last = std::chrono::steady_clock::now();
-      bool shown = false;
-      std::int64_t limit = 0, step = 1024;
-      while (!chip.run(limit += step)) {
-        auto now = std::chrono::steady_clock::now();
-        if (std::chrono::duration<double>(now - last).count() < 0.5) {
-          step = std::min<std::int64_t>(step * 2, 1 << 24);
-          continue;
-        }
-        last = now;
-        const double done = double(std::min<std::int64_t>(limit, std::int64_t(total)));
-        const double el = std::chrono::duration<double>(now - t0).count();
-        const double rate = done / el;
-        fmt::print(stderr, "\r  cycle {:>12.0f} / {:.0f} ({:4.1f}%), {:.3g} cycles/s, {:.0f} s left   ", done, total,
-                   100 * done / total, rate, rate > 0 ? (total - done) / rate : 0.0);
-        shown = true;
-      }
-      if (shown) fmt::print(stderr, "\r{:80}\r", "");
-    } else {
-      chip.run();
-    }
-    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto& st = chip.stats();
-    if (vcd) {
-      std::ofstream f(o->wave);
-      if (!f) throw Error(fmt::format("cannot write {}", o->wave));
-      vcd->write(f);
-    }
-    if (!o->trace.empty()) {
-      std::ofstream f(o->trace);
-      if (!f) throw Error(fmt::format("cannot write {}", o->trace));
-      timeline.write(f);
-    }
-    if (!o->stats_csv.empty()) {
-      std::ofstream f(o->stats_csv);
-      if (!f) throw Error(fmt::format("cannot write {}", o->stats_csv));
-      f << model::stats_csv(st, params);
-    }
-    save_host_outputs(chip, *o, symbol_of, std::size_t(params.vector_bytes()));
-    model::HostStats host{wall, chip.mode() == model::Mode::TimingOnly};
-    if (!o->quiet) std::cout << model::format_stats(st, params, host, o->tokens);
-    if (!o->stats.empty()) {
-      std::ofstream f(o->stats);
-      if (!f) throw Error(fmt::format("cannot write {}", o->stats));
-      f << rt::run_stats_json(st, params, host, o->tokens).dump(2) << "\n";  // the schema of lpu run --remote too
-    }
-    return 0;
+    // A failed run still writes its --stats file, with the error (docs/debugging.md).
+    return with_failure_stats(o->stats, "run", [&] {
+      if (!o->rack.empty()) return run_rack(*o, *sub);
+      if (o->rtl) return run_rtl(*o, *sub);
+      if (!o->remote.empty()) return run_on_server(*o, *sub);
+      return run_model(*o, *sub);
+    });
   });
 }
+
 
 }  // namespace lpu::tools

@@ -16,6 +16,16 @@ struct ChipOpts {
   void add(CLI::App* app);
 };
 
+// The exit code main gives an error: 1 for the typed errors of lpu (a bad input), 3 for any
+// other exception (a bug: "internal error").
+int exit_code_of(const std::exception& e);
+
+// Runs `body`. When it throws and `stats` is not empty, first writes the --stats file of the
+// failed run - {"status": "error", "command", "error", "error_kind", "exit_code", and the
+// error's location: "key", "chip"/"cycle", "file"/"line"/"column" when it has one} - then
+// rethrows for main to report. Sweeps and scripts read why a run failed (docs/debugging.md).
+int with_failure_stats(const std::string& stats, const char* command, const std::function<int()>& body);
+
 void add_asm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_disasm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);

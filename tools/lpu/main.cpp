@@ -1,7 +1,9 @@
 // lpu: assemble, disassemble, inspect and run programs on the emulated LPU.
 #include <fmt/format.h>
 
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lpu/common/errors.hpp"
@@ -11,6 +13,43 @@ void ChipOpts::add(CLI::App* app) {
   app->add_option("--preset", preset, "chip preset: a name in configs/ (lp30, tsp1, mini) or a .toml path (default: the program's .preset, else lp30)")
       ->capture_default_str();
   app->add_option("--set", set, "override a preset parameter, e.g. --set mem.rows=4096 (repeatable)");
+}
+
+int exit_code_of(const std::exception& e) { return dynamic_cast<const lpu::Error*>(&e) ? 1 : 3; }
+
+int with_failure_stats(const std::string& stats, const char* command, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    if (stats.empty()) throw;
+    nlohmann::json j;
+    j["status"] = "error";
+    j["command"] = command;
+    j["error"] = e.what();
+    j["exit_code"] = exit_code_of(e);
+    if (const auto* a = dynamic_cast<const AsmError*>(&e)) {
+      j["error_kind"] = "assembly";
+      j["file"] = a->loc().file;
+      j["line"] = a->loc().line;
+      j["column"] = a->loc().col;
+    } else if (const auto* c = dynamic_cast<const ConfigError*>(&e)) {
+      j["error_kind"] = "config";
+      j["key"] = c->key();
+    } else if (const auto* s = dynamic_cast<const SimError*>(&e)) {
+      j["error_kind"] = "simulation";
+      j["chip"] = s->chip();
+      j["cycle"] = s->cycle();
+    } else if (dynamic_cast<const FormatError*>(&e)) {
+      j["error_kind"] = "format";
+    } else {
+      j["error_kind"] = dynamic_cast<const Error*>(&e) ? "error" : "internal";
+    }
+    // Best effort: the run's own error is what the user must see, not a second one about
+    // this file.
+    std::ofstream f(stats);
+    if (f) f << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    throw;
+  }
 }
 }  // namespace lpu::tools
 
@@ -39,13 +78,13 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return act();
   } catch (const lpu::AsmError& e) {
     std::cerr << e.what() << "\n";
-    return 1;
+    return exit_code_of(e);
   } catch (const lpu::Error& e) {
     std::cerr << "lpu: error: " << e.what() << "\n";
-    return 1;
+    return exit_code_of(e);
   } catch (const std::exception& e) {
     std::cerr << "lpu: internal error: " << e.what() << "\n";
-    return 3;
+    return exit_code_of(e);
   }
   return 0;
 }

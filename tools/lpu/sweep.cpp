@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/rack/config.hpp"
 
 namespace lpu::tools::sweep {
@@ -19,14 +20,9 @@ namespace lpu::tools::sweep {
 namespace {
 
 bool parse_number(const std::string& s, double& out, bool& integer) {
-  if (s.empty()) return false;
-  std::size_t pos = 0;
-  try {
-    out = std::stod(s, &pos);
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (pos != s.size() || !std::isfinite(out)) return false;
+  const auto v = scan_double(s);  // common/parse.hpp: the whole text, finite
+  if (!v) return false;
+  out = *v;
   integer = s.find_first_of(".eE") == std::string::npos;
   return true;
 }

@@ -295,7 +295,9 @@ DecodeResult decode_functional(const DecoderPlan& plan, const std::map<std::stri
   if (!opt.stats.empty()) {
     std::ofstream f(opt.stats);
     if (!f) throw Error(fmt::format("cannot write {}", opt.stats));
-    f << res.stats.dump(2) << "\n";
+    auto w = res.stats;
+    w["status"] = "ok";  // a failed decode writes "error" (tools/lpu, docs/debugging.md)
+    f << w.dump(2) << "\n";
   }
   return res;
 }
@@ -516,7 +518,9 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   if (!opt.stats.empty()) {
     std::ofstream fo(opt.stats);
     if (!fo) throw Error(fmt::format("cannot write {}", opt.stats));
-    fo << j.dump(2) << "\n";
+    auto w = j;
+    w["status"] = "ok";  // a failed decode writes "error" (tools/lpu, docs/debugging.md)
+    fo << w.dump(2) << "\n";
   }
   return j;
 }

@@ -20,6 +20,7 @@
 
 #include "lpu/arch/layout.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/workload/decoder.hpp"
 #include "sched.hpp"
@@ -2036,7 +2037,7 @@ std::string substitute_links(const std::string& s, const std::vector<int>& out, 
       pos = at + 2;
       continue;
     }
-    const auto k = std::size_t(std::stoi(s.substr(at + 3, end - at - 3)));
+    const auto k = std::size_t(parse_int(std::string_view(s).substr(at + 3, end - at - 3), "generator link slot", IntRange{0, 1 << 30}));
     const auto& v = kind == 'O' ? out : in;
     if (k >= v.size()) throw Error("generator: internal error: a link slot without a link");
     r += std::to_string(v[k]);

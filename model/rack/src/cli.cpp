@@ -115,7 +115,9 @@ int run_cli(const RackCliOptions& o) {
   if (!o.stats.empty()) {
     std::ofstream f(o.stats);
     if (!f) throw Error(fmt::format("cannot write {}", o.stats));
-    f << rack_stats_json(st, cfg).dump(2) << "\n";
+    auto j = rack_stats_json(st, cfg);
+    j["status"] = "ok";  // a failed run writes "error" (tools/lpu, docs/debugging.md)
+    f << j.dump(2) << "\n";
   }
   return 0;
 }

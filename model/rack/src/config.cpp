@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 #include "lpu/isa/isa.hpp"
 
 namespace lpu::rack {
@@ -43,11 +44,11 @@ std::vector<std::string> get_str_array(const toml::node& n, const std::string& k
   return out;
 }
 
-std::int64_t parse_int(const std::string& s, const std::string& key) {
+// A chip number (or a step) in a chip list: digits only (a '-' is the range's), checked.
+std::int64_t chip_number(const std::string& s, const std::string& key) {
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
     throw ConfigError(key, fmt::format("'{}' is not a chip number", s));
-  if (s.size() > 9) throw ConfigError(key, fmt::format("chip number '{}' is too large", s));
-  return std::stoll(s);
+  return parse_int(s, key, IntRange{0, 999'999'999});
 }
 
 std::string trim(const std::string& s) {
@@ -76,15 +77,15 @@ std::vector<int> parse_chip_list(const std::string& text, int chips, const std::
     auto colon = item.find(':');
     std::string range = item.substr(0, colon);
     if (colon != std::string::npos) {
-      step = parse_int(trim(item.substr(colon + 1)), key);
+      step = chip_number(trim(item.substr(colon + 1)), key);
       if (step < 1) throw ConfigError(key, "a step must be at least 1");
     }
     auto dash = range.find('-');
     if (dash == std::string::npos) {
-      a = b = parse_int(trim(range), key);
+      a = b = chip_number(trim(range), key);
     } else {
-      a = parse_int(trim(range.substr(0, dash)), key);
-      b = parse_int(trim(range.substr(dash + 1)), key);
+      a = chip_number(trim(range.substr(0, dash)), key);
+      b = chip_number(trim(range.substr(dash + 1)), key);
     }
     if (a > b) throw ConfigError(key, fmt::format("range '{}' runs backwards", item));
     if (b >= chips) throw ConfigError(key, fmt::format("chip {} is out of range 0..{}", b, chips - 1));
@@ -105,6 +106,7 @@ RackConfig load_rack(const std::string& path) {
 }
 
 RackConfig parse_rack(const std::string& text, const std::string& origin, const std::string& base_dir) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -198,13 +200,7 @@ RackConfig parse_rack(const std::string& text, const std::string& origin, const 
       std::vector<std::string> chip_set;
       for (const auto& s : set) {
         if (s.rfind("start_skew=", 0) == 0) {
-          try {
-            std::size_t pos = 0;
-            skew = std::stoll(s.substr(11), &pos);
-            if (pos != s.size() - 11 || skew < 0) throw std::invalid_argument("");
-          } catch (const std::exception&) {
-            throw ConfigError(base + ".set", fmt::format("'{}': start_skew takes a whole number of cycles", s));
-          }
+          skew = parse_int(std::string_view(s).substr(11), base + ".set start_skew", IntRange{0, std::int64_t(1) << 40, "cycles"});
         } else {
           chip_set.push_back(s);
         }
@@ -266,7 +262,9 @@ RackConfig parse_rack(const std::string& text, const std::string& origin, const 
         if (latency < 0) throw ConfigError(key, "must be >= 0");
       } else if (k.str() == "ber") {
         cfg.ber = get_num(v, key);
-        if (!(cfg.ber >= 0 && cfg.ber < 1)) throw ConfigError(key, "a bit error rate lies in [0, 1)");
+        // A probability per bit; every value in [0, 1] is drawn exactly (link.cpp).
+        if (!(cfg.ber >= 0 && cfg.ber <= 1))
+          throw ConfigError(key, fmt::format("{:g} is out of range [0, 1]: a bit error rate is a probability per bit", cfg.ber));
       } else if (k.str() == "seed") {
         auto s = get_int(v, key);
         cfg.seed = std::uint64_t(s);
@@ -438,6 +436,7 @@ std::string info_text(const RackConfig& cfg, bool json) {
 namespace lpu::rack {
 
 std::string apply_rack_overrides(const std::string& text, const std::vector<std::string>& sets, const std::string& origin) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -472,6 +471,9 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
       part = trim(part);
       if (part.empty()) throw ConfigError("rack-set", fmt::format("'{}': empty component in key '{}'", s, key));
       parts.push_back(part);
+      // A rack key has a few parts (links.global.latency_cycles): refuse a hostile one before
+      // it builds (and toml++ recursively frees) a table as deep.
+      if (parts.size() > 8) throw ConfigError("rack-set", fmt::format("key '{}...' has more than 8 dotted parts", key.substr(0, 64)));
     }
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
       path += (path.empty() ? "" : ".") + parts[i];

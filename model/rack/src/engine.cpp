@@ -287,6 +287,7 @@ struct Rack::Impl {
       return;
     }
     auto chip = std::make_unique<model::Chip>(cfg.chip(i), opt.mode, i);
+    const std::string origin = fmt::format("chip {}: {}", i, cp.label.empty() ? "object" : cp.label);  // errors of Chip::load
     const std::int64_t lead = prefix(i);
     if (lead > 0) {
       // Start skew and start delay: the queues start `lead` cycles after the counter's 0.
@@ -302,9 +303,9 @@ struct Rack::Impl {
       }
       for (auto& q : p.queues)
         if (!q.words.empty()) q.words.insert(q.words.begin(), nops.begin(), nops.end());
-      chip->load(p);
+      chip->load(p, origin);
     } else {
-      chip->load(*cp.object);
+      chip->load(*cp.object, origin);
     }
     for (const auto& [r, v] : cp.regs) chip->set_reg(r, v);
     if (!timing_only && opt.load_inputs) {

@@ -1,5 +1,6 @@
 #include "lpu/rack/link.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -35,28 +36,68 @@ std::uint32_t crc32(std::span<const std::uint8_t> bytes) {
   return c ^ 0xFFFFFFFFu;
 }
 
+namespace {
+
+// The number of flipped bits ~ Binomial(n, p), by inversion of one uniform draw u in [0, 1).
+// The pmf is summed in log space from K0 = max(0, np - 12 sd): the mass below K0 is under
+// 1e-30, far below the resolution of u, and starting there keeps P(K0) a normal number for
+// every p. (Summing from k = 0 with P(0) = (1 - p)^n underflowed to zero for p >= 0.24 at 2592
+// bits, and a guard then drew 2 flips whatever u said.) The sum stops at KHI = np + 12 sd:
+// a u beyond the summed mass (a rounding gap of ~1e-16) takes KHI.
+std::uint32_t binomial_inverse(double u, std::uint32_t n, double p) {
+  if (p <= 0) return 0;
+  if (p >= 1) return n;
+  const double N = double(n);
+  const double mean = N * p, sd = std::sqrt(N * p * (1 - p));
+  const double k0 = std::max(0.0, std::floor(mean - 12 * sd));
+  const double khi = std::min(N, std::ceil(mean + 12 * sd + 1));
+  const double lp = std::log(p), lq = std::log1p(-p);
+  double k = k0;
+  // log P(K0); at realistic rates K0 = 0 and this is n log(1 - p).
+  double logpk = k == 0 ? N * lq : std::lgamma(N + 1) - std::lgamma(k + 1) - std::lgamma(N - k + 1) + k * lp + (N - k) * lq;
+  double cdf = std::exp(logpk);
+  while (u >= cdf && k < khi) {
+    logpk += std::log((N - k) / (k + 1)) + lp - lq;
+    k += 1;
+    cdf += std::exp(logpk);
+  }
+  return std::uint32_t(k);
+}
+
+// `count` distinct bit positions in [0, n), a uniform random subset: draws splitmix(key ^ (C +
+// i)) % n in turn, skipping repeats (flipping one bit twice would flip it back: k draws with
+// repeats flip fewer than k bits). Past n/2, the complement is drawn instead, so that the
+// expected number of draws stays below 2n.
+std::vector<std::uint32_t> distinct_positions(std::uint64_t key, std::uint32_t n, std::uint32_t count) {
+  const bool complement = count > n / 2;
+  const std::uint32_t want = complement ? n - count : count;
+  std::vector<char> taken(n, 0);
+  std::vector<std::uint32_t> drawn;
+  drawn.reserve(want);
+  for (std::uint64_t i = 0; drawn.size() < want; ++i) {
+    const auto b = std::uint32_t(splitmix(key ^ (0xA5A5A5A5ull + i)) % n);
+    if (taken[b]) continue;
+    taken[b] = 1;
+    drawn.push_back(b);
+  }
+  if (!complement) return drawn;
+  std::vector<std::uint32_t> out;
+  out.reserve(count);
+  for (std::uint32_t b = 0; b < n; ++b)
+    if (!taken[b]) out.push_back(b);
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::uint32_t> bit_errors(std::uint64_t seed, int chip, int link, std::uint64_t seq, std::uint32_t bits,
                                       double ber) {
-  std::vector<std::uint32_t> out;
-  if (ber <= 0 || bits == 0) return out;
+  if (!(ber > 0) || bits == 0) return {};
   const std::uint64_t key =
       splitmix(splitmix(splitmix(seed) ^ (std::uint64_t(std::uint32_t(chip)) << 32 | std::uint32_t(link))) ^ seq);
-  // Number of flipped bits ~ Binomial(bits, ber), by inversion of one uniform draw.
-  const double u = unit(key);
-  double pk = std::pow(1.0 - ber, double(bits));  // P(k = 0)
-  double cdf = pk;
-  std::uint32_t k = 0;
-  while (u >= cdf && k < bits) {
-    pk *= double(bits - k) / double(k + 1) * ber / (1.0 - ber);
-    ++k;
-    cdf += pk;
-    if (pk < 1e-300 && cdf < u) {  // numerically exhausted: take the remaining mass as one more bit
-      ++k;
-      break;
-    }
-  }
-  for (std::uint32_t i = 0; i < k; ++i) out.push_back(std::uint32_t(splitmix(key ^ (0xA5A5A5A5ull + i)) % bits));
-  return out;
+  const std::uint32_t k = binomial_inverse(unit(key), bits, ber);
+  if (k == 0) return {};
+  return distinct_positions(key, bits, k);
 }
 
 }  // namespace lpu::rack

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/parse.hpp"
 
 namespace lpu::rack {
 
@@ -108,10 +109,11 @@ class ExprParser {
       return v;
     }
     if (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) {
-      std::size_t n = 0;
-      std::int64_t v = std::stoll(s_.substr(i_), &n, 0);
-      i_ += n;
-      return v;
+      // Decimal, 0x hex or 0b binary (common/parse.hpp); beyond 64 bits is an error, not std::out_of_range.
+      const auto lit = scan_int(std::string_view(s_).substr(i_), false);
+      if (lit.status != IntScan::Status::Ok) fail(fmt::format("number '{}' does not fit 64 bits", s_.substr(i_, lit.used)));
+      i_ += lit.used;
+      return lit.value;
     }
     std::string id;
     while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) id += s_[i_++];
@@ -249,6 +251,7 @@ RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const 
 
 RackProgram parse_manifest(const std::string& text, const std::string& origin, const std::string& base_dir,
                            const RackConfig& cfg, const assembler::Options& opt) {
+  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -304,7 +307,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
       PipelineSpec ps;
       ps.order = order;
       ps.vectors = int(vectors);
-      ps.period = int(period);
+      ps.period = int(check_int(period, "generate.period", IntRange{0, 1 << 30, "cycles"}));
       g = gen_pipeline(cfg, ps);
     } else if (kind == "allreduce") {
       AllReduceSpec as;
@@ -416,11 +419,9 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
         for (const auto& [rk, rv] : *regs) {
           const std::string rname(rk.str());
           const std::string key = base + ".regs." + rname;
-          int r = -1;
-          if (rname.size() >= 2 && rname[0] == 'r' && rname.find_first_not_of("0123456789", 1) == std::string::npos &&
-              rname.size() <= 3)
-            r = std::stoi(rname.substr(1));
-          if (r < 1 || r > 15) throw ConfigError(key, "registers are r1..r15");
+          if (rname.size() < 2 || rname[0] != 'r' || rname.find_first_not_of("0123456789", 1) != std::string::npos)
+            throw ConfigError(key, "registers are r1..r15");
+          const int r = int(parse_int(std::string_view(rname).substr(1), key, IntRange{1, 15}));
           const auto v = value_of(rv, cfg, c, key);
           if (v < -(std::int64_t(1) << 31) || v > 0xFFFFFFFFll) throw ConfigError(key, fmt::format("{} does not fit 32 bits", v));
           cp.regs.emplace_back(r, std::uint32_t(v));
@@ -438,9 +439,8 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
       files(inputs, "inputs", true, [&](const std::string& s, const std::string& f, const std::string&) { cp.inputs.emplace_back(s, f); });
       files(outputs, "outputs", false, [&](const std::string& s, const std::string& f, const std::string&) { cp.outputs.emplace_back(s, f); });
       auto chan = [&](const std::string& s, const std::string& key) {
-        if (s.empty() || s.size() > 3 || s.find_first_not_of("0123456789") != std::string::npos)
-          throw ConfigError(key, "DMA channels are numbers");
-        return std::stoi(s);
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) throw ConfigError(key, "DMA channels are numbers");
+        return int(parse_int(s, key, IntRange{0, 255}));
       };
       files(dma_in, "dma_in", true, [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_in.emplace_back(chan(s, key), f); });
       files(dma_out, "dma_out", false, [&](const std::string& s, const std::string& f, const std::string& key) { cp.dma_out.emplace_back(chan(s, key), f); });

@@ -112,12 +112,32 @@ struct Peaks {
 };
 Peaks peaks(const ChipParams& p);
 
+// One preset parameter as the reader accepts it: docs/presets.md is generated from this list
+// (preset_keys_markdown, `lpu info --preset-keys`), so the page and the checks cannot disagree.
+struct PresetKey {
+  enum class Type : std::uint8_t { Integer, Number, String };
+  std::string key;  // dotted: "mem.rows"
+  Type type = Type::Integer;
+  bool required = false;
+  double lo = 0, hi = 0;  // inclusive range (lo exclusive when lo_open); unused for strings
+  bool lo_open = false;
+  std::string unit;     // "cycles", "rows", "Hz"
+  std::string meaning;  // one line
+};
+const std::vector<PresetKey>& preset_keys();
+std::string preset_keys_markdown();
+
+// Limits on `--set` keys (a preset key has two parts; hostile keys are refused early).
+inline constexpr int kMaxKeyParts = 8;
+inline constexpr std::size_t kMaxKeyLength = 256;
+
 // Where presets live: $LPU_CONFIG_DIR, else the configs/ of the source tree this was built from.
 std::string config_dir();
 
 // Load a preset by name (configs/<name>.toml) or by path (contains '/' or ends in .toml), then
 // apply overrides "section.key=value". Throws ConfigError naming the key on any problem:
-// unknown key, wrong type, out-of-range value, missing latency class.
+// unknown key, wrong type, out-of-range value (naming the value and the range), missing
+// latency class, a key with more than kMaxKeyParts parts.
 ChipParams load_preset(const std::string& name_or_path,
                        const std::vector<std::string>& overrides = {});
 

@@ -9,6 +9,11 @@
 
 #include "lpu/isa/isa_table.hpp"
 
+namespace lpu {
+struct ChipParams;
+class Layout;
+}  // namespace lpu
+
 namespace lpu::obj {
 
 inline constexpr std::uint32_t kVersion = 1;
@@ -84,6 +89,21 @@ std::vector<std::uint8_t> write_object(const Program& p);
 // throws lpu::FormatError whose message starts with `origin` and says what is wrong and at
 // which byte offset.
 Program read_object(std::span<const std::uint8_t> bytes, const std::string& origin);
+
+// Checks a program against the chip it is about to be loaded on, before anything indexes
+// memory with a value from it: data sections and symbols (every slice exists and is a MEM
+// slice, every row lies inside the SRAM, sizes computed without overflow), permutation tables,
+// queue names, and every operand that indexes something (streams, accumulators, weight rows,
+// lanes, tables, links, DMA channels).
+// Contract: every loader calls it (model::Chip::load, rtl::RtlChip::load, so `lpu run`, racks,
+// the runtime and the server); it throws lpu::FormatError "ORIGIN: symbol 'x': rows ... beyond
+// the N rows of a slice" and never reads out of bounds. The geometry is compared by the loader
+// first (a program for another preset is reported as that, not as its symptoms).
+void check_program(const Program& prog, const ChipParams& params, const Layout& layout, const std::string& origin);
+
+// Bytes of a symbol (dtype size x every dimension); throws lpu::FormatError when the shape is
+// beyond 2^44 bytes (it would not fit any chip, and the product could overflow).
+std::int64_t symbol_bytes(const Symbol& s);
 
 void save_object(const Program& p, const std::string& path);  // throws lpu::Error on I/O
 Program load_object(const std::string& path);                 // throws lpu::FormatError / Error

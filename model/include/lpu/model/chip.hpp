@@ -41,8 +41,10 @@ class Chip {
   Chip& operator=(const Chip&) = delete;
 
   // Loads the program: queues, initial SRAM data, registers, permutation tables. Throws
-  // lpu::FormatError if the object was assembled for another geometry.
-  void load(const obj::Program& prog);
+  // lpu::FormatError (starting with `origin`, e.g. the file name) if the object was assembled
+  // for another geometry or does not fit this chip (obj::check_program: symbols, data,
+  // operands), before anything is written.
+  void load(const obj::Program& prog, const std::string& origin = "object");
 
   // Host access between runs (not timed here; the runtime models DMA cost).
   void set_reg(int r, std::uint32_t value);

@@ -47,7 +47,9 @@ class RtlChip {
   void set_wave(const std::string& path);
   void close_wave();  // flush and close (also done by the destructor and the next load)
 
-  void load(const obj::Program& prog);
+  // Throws lpu::FormatError (starting with `origin`) for another geometry or an object that
+  // does not fit the chip (obj::check_program), before the model is touched.
+  void load(const obj::Program& prog, const std::string& origin = "object");
   bool loaded() const;
 
   // Host access.

@@ -239,6 +239,16 @@ struct RunFiles {
 // --remote`, so that the files of a deterministic program differ only in "host" (wall-clock
 // time of whichever process emulated it). docs/runtime.md, "Statistics".
 nlohmann::json run_stats_json(const model::ChipStats& s, const ChipParams& p, const model::HostStats& host, double tokens = 0);
+// The host options of `lpu run`, read the same way for a local and a remote run. Errors are
+// lpu::ConfigError naming the option and quoting the text (common/parse.hpp).
+// "NAME=VALUE" (both non-empty).
+std::pair<std::string, std::string> split_option(const std::string& text, const char* option);
+// "--reg rN=VALUE": r1..r15 and a 32-bit value (-2^31 .. 2^32-1; negative values are stored in
+// two's complement, as a manifest's `regs` are).
+std::pair<int, std::uint32_t> parse_reg_option(const std::string& text);
+// The CHANNEL of "--dma-in CHANNEL=file" / "--dma-out": 0..255 (the chip checks its own count).
+int parse_channel_option(const std::string& channel, const char* option);
+
 // Runs on chip 0 of `dev` (already opened for the program's preset); prints to `out`.
 int run_files(Device& dev, const RunFiles& f, std::ostream& out);
 // The DeviceSpec `lpu run` would use for a program: its .preset unless `preset` is given.

@@ -11,8 +11,9 @@ namespace lpu::rack {
 std::uint32_t crc32(std::span<const std::uint8_t> bytes);
 
 // The bit positions flipped in transfer `seq` of directed link (chip, link), out of `bits`
-// bits (payload and CRC), for bit error rate `ber`. Usually empty. A function of its arguments
-// only.
+// bits (payload and CRC), for bit error rate `ber` in [0, 1]: each bit flips independently with
+// probability `ber`, so their number is Binomial(bits, ber) and the positions are distinct.
+// Usually empty. A function of its arguments only.
 std::vector<std::uint32_t> bit_errors(std::uint64_t seed, int chip, int link, std::uint64_t seq, std::uint32_t bits,
                                       double ber);
 
