@@ -96,6 +96,7 @@ struct RtlChip::Impl {
   bool running = false;  // the start edge is done: cycle 0 is visible
   bool started = false;  // first step() done
   bool flip = false;
+  bool no_tr = false;
   std::int64_t cyc = 0;
   std::vector<std::deque<std::pair<std::int64_t, Vec>>> arrivals;
   std::deque<std::pair<int, Vec>> dma_pending;
@@ -220,6 +221,7 @@ struct RtlChip::Impl {
       }
     }
     top->tst_flip_alu = flip ? 1 : 0;
+    top->tst_no_tr = no_tr ? 1 : 0;
     top->ld_v = 0;
     if (!dma_pending.empty()) {
       top->ld_v = 1;
@@ -332,6 +334,7 @@ struct RtlChip::Impl {
     top->ld_v = 0;
     top->rx_v = 0;
     top->tst_flip_alu = flip ? 1 : 0;
+    top->tst_no_tr = no_tr ? 1 : 0;
     top->eval();
     edge();
     top->rst_n = 1;
@@ -503,6 +506,11 @@ void RtlChip::receive(int link, std::int64_t arrival, std::span<const std::uint8
   }
 }
 void RtlChip::set_link_sink(SendFn fn) { impl_->sink = std::move(fn); }
+void RtlChip::set_test_ignore_tr(bool on) {
+  impl_->no_tr = on;  // registered by the chip: effective from the next clock edge
+  if (impl_->is_loaded) impl_->top->tst_no_tr = on ? 1 : 0;
+}
+
 void RtlChip::set_test_flip_alu(bool on) {
   impl_->flip = on;  // registered by the chip: effective from the next clock edge
   if (impl_->is_loaded) impl_->top->tst_flip_alu = on ? 1 : 0;

@@ -63,6 +63,7 @@ class RtlChip {
   using SendFn = std::function<void(int link, std::int64_t depart, const Vec& bytes)>;
   void set_link_sink(SendFn fn);
   void set_test_flip_alu(bool on);  // test only: flip bit 0 of every VXM ALU-class result
+  void set_test_ignore_tr(bool on);  // test only: every IW installs untransposed, whatever its tr
 
   // Simulation.
   void step();
