@@ -20,6 +20,7 @@
 #include "lpu/rtl/lockstep.hpp"
 #include "lpu/rtl/randprog.hpp"
 #include "lpu/rtl/rtl_chip.hpp"
+#include "lpu/rtl/rtl_config.hpp"
 
 using namespace lpu;
 namespace fs = std::filesystem;
@@ -428,6 +429,37 @@ TEST_CASE("RTL: transposed installs of every MXM type (i8 e4m3 e5m2 f16 bf16) gi
     }
     CHECK(cycles[0] == cycles[1]);
   }
+}
+
+TEST_CASE("RTL parameters: every number the RTL is built with is checked against the preset, a mismatch refused naming the key") {
+  const auto mini = load_preset("mini");
+  CHECK_NOTHROW(rtl::check_rtl_params(mini));
+  // the table covers every latency class of the ISA and the ICU parameters
+  std::set<std::string> keys;
+  for (const auto& v : rtl::cfg::kPresetValues) keys.insert(v.key);
+  for (int c = 0; c < isa::kNumLatClasses; ++c)
+    if (isa::LatClass(c) != isa::LatClass::None) CHECK(keys.count("latency." + std::string(isa::kLatClassNames[std::size_t(c)])) == 1);
+  for (const char* k : {"icu.notify_latency", "icu.superlane_stagger", "mem.rows", "mxm.install_rows_per_cycle", "c2c.deskew_period"})
+    CHECK(keys.count(k) == 1);
+  CHECK(keys.size() >= 38);
+  // each one changed by one in the preset (an override, as a stale build would see an edited
+  // configs/mini.toml) is refused with a ConfigError naming it and both values
+  for (const auto& v : rtl::cfg::kPresetValues) {
+    const std::string key = v.key;
+    CAPTURE(key);
+    const auto changed = load_preset("mini", {fmt::format("{}={}", key, v.value + 1)});
+    try {
+      rtl::check_rtl_params(changed);
+      FAIL("accepted");
+    } catch (const ConfigError& e) {
+      CHECK(e.key() == key);
+      CHECK(std::string(e.what()) ==
+            fmt::format("config: {0}: the RTL was built for preset 'mini' with {0} = {1}, but the preset now has {2}; rebuild lpu_rtl "
+                        "(rtl/gen_cfg.py generates its configuration from configs/mini.toml)",
+                        key, v.value, v.value + 1));
+    }
+  }
+  CHECK_THROWS_WITH_AS(rtl::check_rtl_params(load_preset("tsp1")), "config: name: the RTL is the 'mini' chip, not 'tsp1'", ConfigError);
 }
 
 TEST_CASE("random programs: deterministic, accepted by the assembler, mixing every unit") {
