@@ -11,9 +11,40 @@ file. Outputs:
 import argparse
 import tomllib
 
-LAT_CLASSES = ["mem_read", "mem_write", "mem_lwm", "vxm_alu", "vxm_mul", "vxm_cvt", "vxm_trans", "vxm_reduce",
-               "mxm_lw", "mxm_iw", "mxm_mm", "mxm_rd", "sxm_shift", "sxm_perm", "sxm_trans",
-               "c2c_send", "c2c_recv", "dma"]
+# The preset numbers the RTL is built with: package name -> preset key. Every one is also
+# listed, by key, in the C++ header's kPresetValues, which RtlChip checks against the preset it
+# loads at run time (rtl/harness/rtl_chip.cpp, check_rtl_params). Latencies: every class of the
+# preset's [latency] table, as LAT_<CLASS>.
+KEYS = {
+    "SUPERLANES": "vector.superlanes",
+    "NSTREAMS": "stream.per_direction",
+    "HOP": "stream.hop_cycles",
+    "MEM_SLICES_PER_HEMI": "mem.slices_per_hemisphere",
+    "MEM_ROWS": "mem.rows",
+    "MEM_READ_PORTS": "mem.read_ports",
+    "MEM_WRITE_PORTS": "mem.write_ports",
+    "MEM_QUEUES": "mem.queues_per_slice",
+    "VXM_QUEUES": "vxm.queues",
+    "MXM_PLANES": "mxm.planes",
+    "MXM_QUEUES": "mxm.queues_per_plane",
+    "MXM_ACCS": "mxm.accumulators",
+    "MXM_INSTALL_ROWS": "mxm.install_rows_per_cycle",
+    "SXM_QUEUES": "sxm.queues_per_hemisphere",
+    "PERM_TABLES": "sxm.perm_tables",
+    "LINKS": "c2c.links",
+    "DESKEW_PERIOD": "c2c.deskew_period",
+    "DMA_CHANNELS": "dma.channels",
+    "NOTIFY_LAT": "icu.notify_latency",
+    "STAGGER": "icu.superlane_stagger",
+}
+
+
+def lookup(p, key):
+    section, name = key.split(".")
+    try:
+        return p[section][name]
+    except KeyError:
+        raise SystemExit(f"rtl/gen_cfg.py: the preset has no {key} (the RTL needs every number it is built with)")
 
 
 def main():
@@ -24,32 +55,14 @@ def main():
     a = ap.parse_args()
     with open(a.preset, "rb") as f:
         p = tomllib.load(f)
-    lat = p["latency"]
-    vals = {
-        "SUPERLANES": p["vector"]["superlanes"],
-        "VBYTES": 16 * p["vector"]["superlanes"],
-        "NSTREAMS": p["stream"]["per_direction"],
-        "HOP": p["stream"]["hop_cycles"],
-        "MEM_SLICES_PER_HEMI": p["mem"]["slices_per_hemisphere"],
-        "MEM_ROWS": p["mem"]["rows"],
-        "MEM_READ_PORTS": p["mem"]["read_ports"],
-        "MEM_WRITE_PORTS": p["mem"]["write_ports"],
-        "MEM_QUEUES": p["mem"]["queues_per_slice"],
-        "VXM_QUEUES": p["vxm"]["queues"],
-        "MXM_PLANES": p["mxm"]["planes"],
-        "MXM_QUEUES": p["mxm"]["queues_per_plane"],
-        "MXM_ACCS": p["mxm"]["accumulators"],
-        "MXM_INSTALL_ROWS": p["mxm"]["install_rows_per_cycle"],
-        "SXM_QUEUES": p["sxm"]["queues_per_hemisphere"],
-        "PERM_TABLES": p["sxm"]["perm_tables"],
-        "LINKS": p["c2c"]["links"],
-        "DESKEW_PERIOD": p["c2c"]["deskew_period"],
-        "DMA_CHANNELS": p["dma"]["channels"],
-        "NOTIFY_LAT": p["icu"]["notify_latency"],
-        "STAGGER": p["icu"]["superlane_stagger"],
-    }
-    for c in LAT_CLASSES:
-        vals["LAT_" + c.upper()] = lat[c]
+    keys = dict(KEYS)
+    for c in p["latency"]:
+        keys["LAT_" + c.upper()] = "latency." + c
+    vals = {}
+    for k, key in keys.items():
+        vals[k] = lookup(p, key)
+        if k == "SUPERLANES":
+            vals["VBYTES"] = 16 * vals[k]  # derived (16 lanes per superlane), not a preset key
     name = p.get("name", "?")
     with open(a.sv, "w") as f:
         f.write(f"// generated from {a.preset} by rtl/gen_cfg.py; do not edit.\n")
@@ -64,6 +77,12 @@ def main():
         f.write(f'inline constexpr const char* kPreset = "{name}";\n')
         for k, v in vals.items():
             f.write(f"inline constexpr int {k} = {v};\n")
+        f.write("\n// Every preset number above, by its preset key (RtlChip checks them against the preset).\n")
+        f.write("struct PresetValue {\n  const char* key;\n  int value;\n};\n")
+        f.write("inline constexpr PresetValue kPresetValues[] = {\n")
+        for k, key in keys.items():
+            f.write(f'    {{"{key}", {k}}},\n')
+        f.write("};\n")
         f.write("}  // namespace lpu::rtl::cfg\n")
 
 

@@ -10,7 +10,10 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <iterator>
 #include <map>
+#include <optional>
+#include <string_view>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
@@ -82,7 +85,62 @@ const char* error_text(int code) {
   }
 }
 
+// A preset number by its key (the keys of cfg::kPresetValues); nullopt for a key this does not
+// know (a number gen_cfg.py started to bake in without a check here).
+std::optional<long long> preset_number(const ChipParams& p, std::string_view key) {
+  if (key.starts_with("latency.")) {
+    for (int c = 0; c < isa::kNumLatClasses; ++c)
+      if (isa::kLatClassNames[std::size_t(c)] == key.substr(8)) return p.lat(isa::LatClass(c));
+    return std::nullopt;
+  }
+  static const std::map<std::string_view, int (*)(const ChipParams&)> fields = {
+      {"vector.superlanes", [](const ChipParams& q) { return q.superlanes; }},
+      {"stream.per_direction", [](const ChipParams& q) { return q.stream.per_direction; }},
+      {"stream.hop_cycles", [](const ChipParams& q) { return q.stream.hop_cycles; }},
+      {"mem.slices_per_hemisphere", [](const ChipParams& q) { return q.mem.slices_per_hemisphere; }},
+      {"mem.rows", [](const ChipParams& q) { return q.mem.rows; }},
+      {"mem.read_ports", [](const ChipParams& q) { return q.mem.read_ports; }},
+      {"mem.write_ports", [](const ChipParams& q) { return q.mem.write_ports; }},
+      {"mem.queues_per_slice", [](const ChipParams& q) { return q.mem.queues_per_slice; }},
+      {"vxm.queues", [](const ChipParams& q) { return q.vxm.queues; }},
+      {"mxm.planes", [](const ChipParams& q) { return q.mxm.planes; }},
+      {"mxm.queues_per_plane", [](const ChipParams& q) { return q.mxm.queues_per_plane; }},
+      {"mxm.accumulators", [](const ChipParams& q) { return q.mxm.accumulators; }},
+      {"mxm.install_rows_per_cycle", [](const ChipParams& q) { return q.mxm.install_rows_per_cycle; }},
+      {"sxm.queues_per_hemisphere", [](const ChipParams& q) { return q.sxm.queues_per_hemisphere; }},
+      {"sxm.perm_tables", [](const ChipParams& q) { return q.sxm.perm_tables; }},
+      {"c2c.links", [](const ChipParams& q) { return q.c2c.links; }},
+      {"c2c.deskew_period", [](const ChipParams& q) { return q.c2c.deskew_period; }},
+      {"dma.channels", [](const ChipParams& q) { return q.dma.channels; }},
+      {"icu.notify_latency", [](const ChipParams& q) { return q.icu.notify_latency; }},
+      {"icu.superlane_stagger", [](const ChipParams& q) { return q.icu.superlane_stagger; }},
+  };
+  auto it = fields.find(key);
+  if (it == fields.end()) return std::nullopt;
+  return it->second(p);
+}
+
 }  // namespace
+
+void check_rtl_params(const ChipParams& p) {
+  const auto rebuild = fmt::format("rebuild lpu_rtl (rtl/gen_cfg.py generates its configuration from configs/{}.toml)", cfg::kPreset);
+  if (p.name != cfg::kPreset)
+    throw ConfigError("name", fmt::format("the RTL is the '{}' chip, not '{}'", cfg::kPreset, p.name));
+  for (const auto& [key, built] : cfg::kPresetValues) {
+    const auto now = preset_number(p, key);
+    if (!now) throw Error(fmt::format("internal: the RTL's configuration has {} = {}, which RtlChip does not check", key, built));
+    if (*now != built)
+      throw ConfigError(key, fmt::format("the RTL was built for preset '{}' with {} = {}, but the preset now has {}; {}", cfg::kPreset,
+                                         key, built, *now, rebuild));
+  }
+  // every latency class of the ISA is one of them
+  for (int c = 0; c < isa::kNumLatClasses; ++c) {
+    if (isa::LatClass(c) == isa::LatClass::None) continue;
+    const auto key = "latency." + std::string(isa::kLatClassNames[std::size_t(c)]);
+    if (std::none_of(std::begin(cfg::kPresetValues), std::end(cfg::kPresetValues), [&](const auto& v) { return key == v.key; }))
+      throw ConfigError(key, fmt::format("the RTL was built without this latency class; {}", rebuild));
+  }
+}
 
 struct RtlChip::Impl {
   ChipParams p;
@@ -96,6 +154,7 @@ struct RtlChip::Impl {
   bool running = false;  // the start edge is done: cycle 0 is visible
   bool started = false;  // first step() done
   bool flip = false;
+  bool no_tr = false;
   std::int64_t cyc = 0;
   std::vector<std::deque<std::pair<std::int64_t, Vec>>> arrivals;
   std::deque<std::pair<int, Vec>> dma_pending;
@@ -110,29 +169,7 @@ struct RtlChip::Impl {
   }
 
   void check_params() const {
-    auto mism = [&](const char* what, long long a, long long b) {
-      if (a != b)
-        throw lpu::Error(fmt::format("RTL was built for preset '{}' with {} = {}, but the preset now has {}; "
-                                "rebuild lpu_rtl", cfg::kPreset, what, b, a));
-    };
-    mism("vector bytes", p.vector_bytes(), cfg::VBYTES);
-    mism("stream.per_direction", p.stream.per_direction, cfg::NSTREAMS);
-    mism("stream.hop_cycles", p.stream.hop_cycles, cfg::HOP);
-    mism("mem.slices_per_hemisphere", p.mem.slices_per_hemisphere, cfg::MEM_SLICES_PER_HEMI);
-    mism("mem.rows", p.mem.rows, cfg::MEM_ROWS);
-    mism("mem.queues_per_slice", p.mem.queues_per_slice, cfg::MEM_QUEUES);
-    mism("vxm.queues", p.vxm.queues, cfg::VXM_QUEUES);
-    mism("mxm.planes", p.mxm.planes, cfg::MXM_PLANES);
-    mism("mxm.accumulators", p.mxm.accumulators, cfg::MXM_ACCS);
-    mism("mxm.install_rows_per_cycle", p.mxm.install_rows_per_cycle, cfg::MXM_INSTALL_ROWS);
-    mism("sxm.queues_per_hemisphere", p.sxm.queues_per_hemisphere, cfg::SXM_QUEUES);
-    mism("c2c.deskew_period", p.c2c.deskew_period, cfg::DESKEW_PERIOD);
-    mism("icu.notify_latency", p.icu.notify_latency, cfg::NOTIFY_LAT);
-    mism("latency.mem_read", p.lat(isa::LatClass::MemRead), cfg::LAT_MEM_READ);
-    mism("latency.mem_write", p.lat(isa::LatClass::MemWrite), cfg::LAT_MEM_WRITE);
-    mism("latency.mem_lwm", p.lat(isa::LatClass::MemLwm), cfg::LAT_MEM_LWM);
-    mism("latency.vxm_alu", p.lat(isa::LatClass::VxmAlu), cfg::LAT_VXM_ALU);
-    mism("latency.mxm_mm", p.lat(isa::LatClass::MxmMm), cfg::LAT_MXM_MM);
+    check_rtl_params(p);
     // The RTL's structure is fixed to these; the generated numbers must agree.
     static_assert(cfg::VBYTES == kVectorBytes, "the harness assumes 32-byte vectors");
     static_assert(cfg::HOP == 1, "the RTL moves stream values one position per cycle");
@@ -220,6 +257,7 @@ struct RtlChip::Impl {
       }
     }
     top->tst_flip_alu = flip ? 1 : 0;
+    top->tst_no_tr = no_tr ? 1 : 0;
     top->ld_v = 0;
     if (!dma_pending.empty()) {
       top->ld_v = 1;
@@ -333,6 +371,7 @@ struct RtlChip::Impl {
     top->ld_v = 0;
     top->rx_v = 0;
     top->tst_flip_alu = flip ? 1 : 0;
+    top->tst_no_tr = no_tr ? 1 : 0;
     top->eval();
     edge();
     top->rst_n = 1;
@@ -501,6 +540,11 @@ void RtlChip::receive(int link, std::int64_t arrival, std::span<const std::uint8
   }
 }
 void RtlChip::set_link_sink(SendFn fn) { impl_->sink = std::move(fn); }
+void RtlChip::set_test_ignore_tr(bool on) {
+  impl_->no_tr = on;  // registered by the chip: effective from the next clock edge
+  if (impl_->is_loaded) impl_->top->tst_no_tr = on ? 1 : 0;
+}
+
 void RtlChip::set_test_flip_alu(bool on) {
   impl_->flip = on;  // registered by the chip: effective from the next clock edge
   if (impl_->is_loaded) impl_->top->tst_flip_alu = on ? 1 : 0;

@@ -266,6 +266,7 @@ LockstepResult run_lockstep(RtlChip& rtl, const obj::Program& prog, const ChipPa
   });
   rtl.set_wave(opt.wave);
   rtl.set_test_flip_alu(opt.flip_alu);
+  rtl.set_test_ignore_tr(opt.ignore_tr);
   rtl.load(prog);
   for (auto [r, v] : opt.regs) {
     chip.set_reg(r, v);

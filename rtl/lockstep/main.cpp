@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   int count = 10;
   std::vector<std::string> programs, model_set;
   std::string wave, save_dir = ".", print_seed;
-  bool flip = false, quiet = false, print = false;
+  bool flip = false, ignore_tr = false, quiet = false, print = false;
   lpu::rtl::RandProgOptions ro;
   lpu::rtl::LockstepOptions lo;
   app.add_option("--seed", seed, "first random seed (program i uses seed + i)");
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--model-set", model_set,
                  "key=value override of the model's preset only (mutation check, e.g. latency.vxm_alu=2)");
   app.add_flag("--flip-alu", flip, "test-only RTL mutation: flip bit 0 of every VXM ALU result");
+  app.add_flag("--ignore-tr", ignore_tr, "test-only RTL mutation: every IW installs untransposed, whatever its tr");
   app.add_option("--save", save_dir, "directory for the .lpa of a failing random program");
   app.add_flag("--print", print, "print each random program");
   app.add_flag("-q,--quiet", quiet, "print only mismatches and the summary");
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     const auto params = lpu::load_preset("mini");
     const auto model_params = lpu::load_preset("mini", model_set);
     lo.flip_alu = flip;
+    lo.ignore_tr = ignore_tr;
     lo.dma_vectors = ro.dma_vectors;
     lo.link_latency = ro.link_latency;
     lpu::rtl::RtlChip rtl;

@@ -558,12 +558,16 @@ struct Gen {
     return last;
   }
 
+  // IW's operand: 35% of installs transposed (tr = 1, rule 16), each IW drawn on its own, so a
+  // reload's second IW may install the other way than the first.
+  const char* transposed() { return chance(0.35) ? " 1" : ""; }
+
   // An MXM session: a full weight load (an LW burst, LWMs over the weight bus from 1..4 slices,
-  // or both into one install) and an IW after its last row, sometimes a partial reload right
-  // after it (double buffering, rule 16: 1..3 LWs from the IW's own cycle on, or LWM rows
-  // landing from the IW's own cycle on, then a second IW, often less than mxm_iw after the
-  // first, so that MMs straddle the switch of weights), MMs and MMAs (also several into one
-  // accumulator), and ACCRDs of several parts and types.
+  // or both into one install) and an IW after its last row (transposed or not), sometimes a
+  // partial reload right after it (double buffering, rule 16: 1..3 LWs from the IW's own cycle
+  // on, or LWM rows landing from the IW's own cycle on, then a second IW, often less than
+  // mxm_iw after the first, so that MMs straddle the switch of weights), MMs and MMAs (also
+  // several into one accumulator), and ACCRDs of several parts and types.
   void mxm_session(Txn& x, std::int64_t& end) {
     static const int mtypes[] = {0, 6, 7, 4, 5};  // i8 e4m3 e5m2 f16 bf16
     const int ty = mtypes[rnd(0, 4)];
@@ -606,7 +610,7 @@ struct Gen {
     }
     std::int64_t tiw = last + 1 + rnd(0, 2);
     std::int64_t last_iw = tiw;  // the session's last IW (a long reload may end after the MMs)
-    x.issue(free_queue(x, mx, tiw, 1), tiw, 1, fmt::format("IW.{}", kTypes[ty]));
+    x.issue(free_queue(x, mx, tiw, 1), tiw, 1, fmt::format("IW.{}{}", kTypes[ty], transposed()));
     if (chance(0.4)) {
       // the reload: from the IW's cycle (rule 16: not part of that install) or the next
       std::int64_t last2;
@@ -622,7 +626,7 @@ struct Gen {
       // row's cycle: that row would be staged for a later install (rule 16), which the next
       // session, maybe of another type, would install with its own (an assembler error).
       const std::int64_t tiw2 = std::max(last2 + 1 + rnd(0, 2), tiw + 1);
-      x.issue(free_queue(x, mx, tiw2, 1), tiw2, 1, fmt::format("IW.{}", kTypes[ty]));
+      x.issue(free_queue(x, mx, tiw2, 1), tiw2, 1, fmt::format("IW.{}{}", kTypes[ty], transposed()));
       last_iw = tiw2;
     }
     // products

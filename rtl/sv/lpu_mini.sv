@@ -8,7 +8,7 @@
 // tables, DMA input vectors); raise go for one clock edge: the chip then runs, and the cycle
 // after that edge is cycle 0 of the program. Every output describes the current cycle (issue,
 // stream values); a clock edge advances one cycle. Inputs only act at clock edges (go, the
-// load port, rx, tst_flip_alu are registered), so the combinational logic depends on state only.
+// load port, rx, tst_flip_alu, tst_no_tr are registered), so the combinational logic depends on state only.
 module lpu_mini
   import lpu_isa_pkg::*;
   import lpu_cfg_pkg::*;
@@ -41,6 +41,8 @@ module lpu_mini
   output logic [VBITS-1:0]                            dbg_data,
   // test only: flip bit 0 of every VXM ALU-class result (mutation test of the lockstep)
   input  logic                                        tst_flip_alu,
+  // test only: every IW installs untransposed, whatever its tr (mutation test of the lockstep)
+  input  logic                                        tst_no_tr,
   // observation of the current cycle
   output logic [47:0]                                 obs_cycle,
   output logic [NQ-1:0]                               obs_iss_v,
@@ -74,7 +76,7 @@ module lpu_mini
   output logic [47:0]                                 err_cycle
 );
   // ---- run state, cycle, registers, load decode -------------------------------------------------
-  logic run, flip;
+  logic run, flip, no_tr;
   logic [47:0] cycle;
   always_ff @(posedge clk) begin
     if (!rst_n) begin
@@ -85,6 +87,7 @@ module lpu_mini
       if (run) cycle <= cycle + 1'b1;
     end
     flip <= tst_flip_alu;
+    no_tr <= tst_no_tr;
   end
   assign obs_cycle = cycle;
 
@@ -234,7 +237,7 @@ module lpu_mini
   localparam int LP_MXM = port_base(POS_MXM);
   lpu_mxm u_mxm (
     .clk, .rst_n, .cycle, .iss_v(u_v[Q_MXM0 +: MXM_QUEUES]), .iss_w(q_iss_w[Q_MXM0 +: MXM_QUEUES]),
-    .pv(sv_v[POS_MXM]), .pd(sv_d[POS_MXM]), .wb_v, .wb_row, .wb_d,
+    .pv(sv_v[POS_MXM]), .pd(sv_d[POS_MXM]), .wb_v, .wb_row, .wb_d, .tst_no_tr(no_tr),
     .land_v(land_v[LP_MXM +: MXM_QUEUES]), .land_sid(land_sid[LP_MXM +: MXM_QUEUES]), .land_d(land_d[LP_MXM +: MXM_QUEUES]),
     .obs_acc_we, .obs_acc_idx, .obs_acc_d,
     .busy(x_busy), .err_o(x_err), .err_code_o(x_err_code), .err_info_o(x_err_info));

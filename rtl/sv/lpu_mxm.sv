@@ -5,10 +5,12 @@
 //                 at the end of u, as an LW issued in u; an LW of the same cycle to the same row
 //                 is written after them (the model's order: landings first, then the cycle's
 //                 instructions).
-//   IW.t          the staging rows are copied into an install queue in t and become the
+//   IW.t tr       the staging rows are copied into an install queue in t and become the
 //                 active weights for MMs issued from t + mxm_iw on (so LW may reload the
 //                 staging buffer from t on, and rows landing in t belong to the next install:
-//                 double buffering, rule 16).
+//                 double buffering, rule 16). tr = 1 copies them transposed (W[i][j] = staging
+//                 row j, element i, for i, j < n = VBYTES / sizeof(t)): the same copy through
+//                 a fixed crossbar (one for 1-byte and one for 2-byte elements), same timing.
 //   MM/MMA.t s,a  x is read in t and multiplied with the weights active in t; the new
 //                 accumulator value (MMA: from the value left by every earlier MM/MMA, forwarded
 //                 from the accumulate pipeline) goes down an (mxm_mm - 1)-stage pipeline and is
@@ -37,6 +39,7 @@ module lpu_mxm
   input  logic [NWB-1:0]                       wb_v,
   input  logic [NWB-1:0][WROW_B-1:0]           wb_row,
   input  logic [NWB-1:0][VBITS-1:0]            wb_d,
+  input  logic                                 tst_no_tr,  // test only: ignore IW's tr
   output logic [MXM_QUEUES-1:0]                land_v,
   output logic [MXM_QUEUES-1:0][6:0]           land_sid,
   output logic [MXM_QUEUES-1:0][VBITS-1:0]     land_d,
@@ -85,7 +88,7 @@ module lpu_mxm
   wire hnow = promote || has_act;
 
   // ---- decode ------------------------------------------------------------------------------
-  logic mm_go, mm_mma, iw_go;
+  logic mm_go, mm_mma, iw_go, iw_tr;
   logic [AB-1:0] mm_idx;
   logic [3:0] mm_t, iw_t;
   logic [VBITS-1:0] mm_x;
@@ -123,6 +126,7 @@ module lpu_mxm
     mm_x = '0;
     iw_go = 1'b0;
     iw_t = '0;
+    iw_tr = 1'b0;
     lw_go = '0;
     rd_go = '0;
     fwd_d = '0;
@@ -160,6 +164,7 @@ module lpu_mxm
             niw = niw + 1;
             iw_go = 1'b1;
             iw_t = w[55:52];
+            iw_tr = w[IW_TR_LSB] && !tst_no_tr;
             if (niw > 1) begin
               err_o[q] = 1'b1;
               err_code_o[q] = E_STRUCTURAL;
@@ -264,6 +269,23 @@ module lpu_mxm
     return r;
   endfunction
 
+  // The staging buffer transposed: element j of row i <- element i of row j, for i, j < n,
+  // elements of 1 byte (i8, e4m3, e5m2: n = VBYTES) or of 2 bytes (`wide`: f16, bf16: n =
+  // VBYTES / 2). Wiring only; rows n.. (outside the n x n plane, no MM reads them) are copied
+  // as they are.
+  function automatic logic [VBYTES-1:0][VBITS-1:0] transpose(logic [VBYTES-1:0][VBITS-1:0] s, logic wide);
+    logic [VBYTES-1:0][VBITS-1:0] r;
+    r = s;
+    if (wide) begin
+      for (int i = 0; i < VBYTES / 2; i++)
+        for (int j = 0; j < VBYTES / 2; j++) r[i][j*16 +: 16] = s[j][i*16 +: 16];
+    end else begin
+      for (int i = 0; i < VBYTES; i++)
+        for (int j = 0; j < VBYTES; j++) r[i][j*8 +: 8] = s[j][i*8 +: 8];
+    end
+    return r;
+  endfunction
+
   // ACCRD from an int32 accumulator to an integer type: element j of part p = sat(acc[p*m + j]).
   function automatic logic [VBITS-1:0] rd_int(int n, int tb, int part, logic [ACCW-1:0] a);
     logic [VBITS-1:0] r;
@@ -303,7 +325,7 @@ module lpu_mxm
         phead <= phead + 1'b1;
       end
       if (iw_go) begin
-        pw[PB'(32'(phead) + 32'(pcnt))] <= stg;
+        pw[PB'(32'(phead) + 32'(pcnt))] <= iw_tr ? transpose(stg, dtype_bytes(iw_t) == 2) : stg;
         pt[PB'(32'(phead) + 32'(pcnt))] <= iw_t;
         peff[PB'(32'(phead) + 32'(pcnt))] <= cycle + 48'(LAT_MXM_IW);
       end

@@ -61,6 +61,15 @@ void random_batch(std::uint64_t first, int count) {
                 << " cycles, " << issues << " issues, " << writes << " SRAM writes compared, zero mismatches");
 }
 
+bool has_transposed_iw(const obj::Program& p) {
+  for (const auto& q : p.queues)
+    for (auto w : q.words) {
+      const auto in = isa::decode(w);
+      if (in.op == isa::Op::Iw && in.v[0] != 0) return true;
+    }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("lockstep: every example that assembles for mini, zero mismatches") {
@@ -330,11 +339,12 @@ std::string i8_rows(int first, int rows) {
   return s + "]";
 }
 
-// The 4-slice LWM matvec of tests/model/test_weight_bus.cpp (and test_rtl.cpp), IW in `iw`.
-std::string lwm_matvec(int iw) {
+// The 4-slice LWM matvec of tests/model/test_weight_bus.cpp (and test_rtl.cpp), IW in `iw`
+// (IW.i8 1 when `transpose`).
+std::string lwm_matvec(int iw, bool transpose = false) {
   std::string src = ".preset mini\n.data W i8[32, 32] mem.e.0..3 @ 0 = " + i8_rows(0, 32) + "\n";
   for (int j = 0; j < 4; ++j) src += fmt::format(".queue mem.e.{}\n    @0 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 7, 1\n", j, j);
-  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8\n.queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw, iw - 2);
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8{}\n.queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw, transpose ? " 1" : "", iw - 2);
   src += fmt::format(".queue mxm.e.0.1\n    @{} MM.i8 s0e, 0\n.queue mxm.e.0.2\n", iw + 5);
   for (int part = 0; part < 4; ++part) src += fmt::format("    @{} ACCRD.i32 0, s1w, {}\n", iw + 9 + part, part);
   src += fmt::format(".queue mem.e.3.1\n    @{} WRITE s1w, 16, 1\n    REPEAT 3, 1\n", iw + 12);
@@ -478,6 +488,86 @@ TEST_CASE("random programs contain the weight bus cases") {
   CHECK(full_cycles >= 50);
   CHECK(mixed_installs >= 20);
   CHECK(iw_at_landing >= 10);
+}
+
+// IW.t 1 (rule 16: the staging buffer installed transposed) in the random programs: counted per
+// element size, in switches between the two ways (an IW installing the other way than the IW
+// before it: in a reload, or the next session), and in MMs multiplying transposed weights.
+TEST_CASE("random programs contain transposed installs") {
+  const auto mini = load_preset("mini");
+  const int iw_lat = mini.lat(isa::LatClass::MxmIw);
+  int by_bytes[3] = {0, 0, 0}, plain = 0, switches = 0, used = 0;
+  for (std::uint64_t s = 1; s <= 200; ++s) {
+    auto prog = assembler::assemble_string(rtl::random_program(s), "r.lpa", mini).program;
+    model::Chip chip(mini, model::Mode::Functional);
+    chip.load(prog);
+    for (int c = 0; c < mini.dma.channels; ++c)
+      for (const auto& v : rtl::lockstep_dma_vectors({}, c)) chip.push_dma_in(c, v);
+    struct Loop : model::LinkSink {
+      model::Chip* c;
+      void send(int, int link, std::int64_t depart, std::span<const std::uint8_t> b) override { c->receive(link, depart + 3, b); }
+    } loop;
+    loop.c = &chip;
+    chip.set_link_sink(&loop);
+    std::map<std::int64_t, int> iw_tr;  // IW cycle -> tr (one IW per cycle: the RTL's rule)
+    std::vector<std::int64_t> mm_at;
+    chip.set_issue_hook([&](const model::Chip::IssueEvent& e) {
+      const auto in = isa::decode(e.word);
+      if (in.op == isa::Op::Iw) {
+        iw_tr[e.cycle] = int(in.v[0]);
+        if (in.v[0]) ++by_bytes[isa::dtype_bytes(in.t)];
+        else ++plain;
+      }
+      if (in.op == isa::Op::Mm || in.op == isa::Op::Mma) mm_at.push_back(e.cycle);
+    });
+    REQUIRE_NOTHROW(chip.run());
+    int prev = -1;
+    for (auto [t, tr] : iw_tr) {
+      switches += prev >= 0 && prev != tr;
+      prev = tr;
+    }
+    for (auto t : mm_at) {  // an MM in t multiplies with the last IW issued by t - mxm_iw
+      auto it = iw_tr.upper_bound(t - iw_lat);
+      if (it != iw_tr.begin() && std::prev(it)->second) ++used;
+    }
+  }
+  MESSAGE("seeds 1..200: " << by_bytes[1] << " transposed installs of 1-byte types (i8, e4m3, e5m2) and " << by_bytes[2]
+                           << " of 2-byte types (f16, bf16), " << plain << " untransposed, " << switches
+                           << " IWs installing the other way than the IW before, " << used
+                           << " MMs with transposed weights");
+  CHECK(by_bytes[1] >= 30);
+  CHECK(by_bytes[2] >= 20);
+  CHECK(plain >= 100);
+  CHECK(switches >= 50);
+  CHECK(used >= 100);
+}
+
+TEST_CASE("mutation: IW.t 1 installing untransposed in the RTL only is reported at the accumulator write") {
+  const auto mini = load_preset("mini");
+  rtl::RtlChip rtl;
+  rtl::LockstepOptions o;
+  o.ignore_tr = true;
+  // untransposed, the mutation changes nothing
+  auto same = lockstep(rtl, assembler::assemble_string(lwm_matvec(11), "lwm.lpa", mini).program, mini, o);
+  CHECK(same.ok());
+  auto bad = lockstep(rtl, assembler::assemble_string(lwm_matvec(11, true), "lwm.lpa", mini).program, mini, o);
+  REQUIRE_FALSE(bad.ok());
+  MESSAGE(bad.report());
+  // the MM issues in 16 (IW 11 + 5): both commit the accumulator at the end of 16 + 4 - 1 = 19
+  CHECK(bad.mismatch->cycle == 19);
+  CHECK(bad.mismatch->unit == "mxm");
+  CHECK(bad.mismatch->expected != bad.mismatch->got);
+  // and on random programs: caught in most of those that multiply with transposed weights
+  int caught = 0, candidates = 0;
+  for (std::uint64_t s = 1; s <= 20; ++s) {
+    auto p = assembler::assemble_string(rtl::random_program(s), "r.lpa", mini).program;
+    if (!has_transposed_iw(p)) continue;
+    ++candidates;
+    caught += lockstep(rtl, p, mini, o).ok() ? 0 : 1;
+  }
+  MESSAGE(caught << " of " << candidates << " random programs with a transposed install caught");
+  CHECK(caught >= candidates / 2);
+  CHECK(candidates >= 5);
 }
 
 TEST_CASE("mutation: one latency one cycle longer in the model only (latency.vxm_alu=2) is reported") {

@@ -20,6 +20,7 @@
 #include "lpu/rtl/lockstep.hpp"
 #include "lpu/rtl/randprog.hpp"
 #include "lpu/rtl/rtl_chip.hpp"
+#include "lpu/rtl/rtl_config.hpp"
 
 using namespace lpu;
 namespace fs = std::filesystem;
@@ -49,14 +50,14 @@ std::int64_t run(rtl::RtlChip& c, std::int64_t limit = 100000) {
 // cycle in 3..10. IW in `iw`; x = ones (CONST in iw - 2, at the plane in iw + 5 = the MM's
 // cycle); ACCRD parts 0..3 in MM + 4 .. + 7; WRITE of y to mem.e.3 rows 16..19.
 int w_at(int r, int col) { return r % 11 - 5 + (col % 3 == 0 ? 1 : 0); }
-std::string lwm_matvec(int iw) {
+std::string lwm_matvec(int iw, bool transpose = false) {
   std::string src = ".preset mini\n.data W i8[32, 32] mem.e.0..3 @ 0 = [";
   for (int r = 0; r < 32; ++r)
     for (int col = 0; col < 32; ++col) src += fmt::format("{}{}", r || col ? ", " : "", w_at(r, col));
   src += "]\n.symbol y i32[32] mem.e.3 @ 16\n";
   for (int j = 0; j < 4; ++j) src += fmt::format(".queue mem.e.{}\n    @0 LWM.i8 0, 0, {}, 4, 32\n    REPEAT 7, 1\n", j, j);
   const int mm = iw + 5;
-  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8\n", iw);
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.i8{}\n", iw, transpose ? " 1" : "");
   src += fmt::format(".queue vxm.0\n    @{} CONST.i8 s0e, 1\n", iw - 2);
   src += fmt::format(".queue mxm.e.0.1\n    @{} MM.i8 s0e, 0\n", mm);
   src += ".queue mxm.e.0.2\n";
@@ -75,6 +76,62 @@ std::vector<std::int32_t> model_y(const obj::Program& prog) {
   chip.load(prog);
   chip.run();
   return as_i32(chip.read_symbol("y"));
+}
+
+// A transposed (or not) install of type `t` (i8 e4m3 e5m2 f16 bf16): n = 32 / sizeof(t).
+// W (n x n, row r = SRAM row r of mem.e.0) goes over the weight bus: LWM.t 0, 0, 0, 1, n +
+// REPEAT n - 1, 1 from cycle 0, row r landing in staging row r in 3 + r (mem_lwm 3), the last in
+// n + 2; IW.t tr in n + 3; x (SRAM row 0 of mem.w.0, position 4) READ in n - 2 is on s0e at 4 in
+// n (mem_read 2) and at the plane (11) in n + 7 = the MM's cycle (IW + mxm_iw); ACCRD.{i32,f32}
+// parts 0..parts-1 from MM + 4 (mxm_mm 4) on s1w, at the plane in MM + 5 + p, at mem.e.3 (9) two
+// hops later: WRITE rows 16.. of y from MM + 7. Values are small integers (|W|, |x| <= 4), exact
+// in every type, and their products and sums exact in f32. W[r][c] != W[c][r] unless r = c mod 9.
+struct TrCase {
+  const char* t;
+  int n;
+};
+int tr_w(int r, int c) { return (7 * r + 3 * c) % 9 - 4; }
+int tr_x(int j) { return j % 5 - 2; }
+std::string tr_matvec(const TrCase& k, bool transpose) {
+  const bool f = std::string(k.t) != "i8";
+  const int n = k.n, parts = 4 * n / 32, mm = n + 7;
+  std::string w, x;
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) w += fmt::format("{}{}", r || c ? ", " : "", tr_w(r, c));
+  for (int j = 0; j < n; ++j) x += fmt::format("{}{}", j ? ", " : "", tr_x(j));
+  std::string src = fmt::format(".preset mini\n.data W {0}[{1}, {1}] mem.e.0 @ 0 = [{2}]\n.data X {0}[{1}] mem.w.0 @ 0 = [{3}]\n"
+                                ".symbol y {4}[{1}] mem.e.3 @ 16\n",
+                                k.t, n, w, x, f ? "f32" : "i32");
+  src += fmt::format(".queue mem.e.0\n    @0 LWM.{} 0, 0, 0, 1, {}\n    REPEAT {}, 1\n", k.t, n, n - 1);
+  src += fmt::format(".queue mem.w.0\n    @{} READ 0, s0e\n", n - 2);
+  src += fmt::format(".queue mxm.e.0.0\n    @{} IW.{}{}\n", n + 3, k.t, transpose ? " 1" : "");
+  src += fmt::format(".queue mxm.e.0.1\n    @{} MM.{} s0e, 0\n.queue mxm.e.0.2\n", mm, k.t);
+  for (int p = 0; p < parts; ++p) src += fmt::format("    @{} ACCRD.{} 0, s1w, {}\n", mm + 4 + p, f ? "f32" : "i32", p);
+  src += fmt::format(".queue mem.e.3.1\n    @{} WRITE s1w, 16, 1\n    REPEAT {}, 1\n", mm + 7, parts - 1);
+  return src;
+}
+// y = W x, or W^T x transposed (W[i][j] = staging row j, element i: docs/timing.md rule 16).
+std::vector<double> tr_reference(int n, bool transpose) {
+  std::vector<double> y(std::size_t(n), 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) y[std::size_t(i)] += (transpose ? tr_w(j, i) : tr_w(i, j)) * tr_x(j);
+  return y;
+}
+// y as doubles (int32 for i8, f32 otherwise) from the bytes of the symbol.
+std::vector<double> tr_values(const std::vector<std::uint8_t>& b, bool f) {
+  std::vector<double> v(b.size() / 4);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (f) {
+      float x;
+      std::memcpy(&x, b.data() + 4 * i, 4);
+      v[i] = x;
+    } else {
+      std::int32_t x;
+      std::memcpy(&x, b.data() + 4 * i, 4);
+      v[i] = x;
+    }
+  }
+  return v;
 }
 
 std::string slurp(const std::string& path) {
@@ -308,6 +365,101 @@ TEST_CASE("RTL: LWM from a west slice (no plane in that hemisphere) stops in its
     CHECK(x.cycle() == 2);
     CHECK(std::string(x.what()).find("west hemisphere has 0 MXM planes") != std::string::npos);
   }
+}
+
+TEST_CASE("RTL: IW with tr = 1 installs the staging buffer transposed, as the model does (i8 matvec over the weight bus)") {
+  // The model's test (tests/model/test_weight_bus.cpp): x = ones, so y[r] = sum over c of
+  // W[c][r] = sum of ((c mod 11) - 5) over c = 0..31 (155 - 160 = -5), + 32 when r mod 3 = 0.
+  // Same timing as without the flag: 29 cycles. With the IW in the landing cycle of the last
+  // rows (10), staging rows 28..31 are not installed (still zero): y[r] = sum over c < 28 of
+  // W[c][r] = (125 - 140) + 28 (r mod 3 = 0) (rule 16, transposed or not).
+  rtl::RtlChip c;
+  for (int iw : {11, 10}) {
+    CAPTURE(iw);
+    const auto prog = assemble(lwm_matvec(iw, true));
+    c.load(prog);
+    run(c);
+    REQUIRE_FALSE(c.error());
+    const auto y = as_i32(c.read_symbol("y"));
+    REQUIRE(y.size() == 32);
+    for (int r = 0; r < 32; ++r) {
+      CAPTURE(r);
+      int want = 0;
+      for (int col = 0; col < (iw == 11 ? 32 : 28); ++col) want += w_at(col, r);
+      CHECK(want == (iw == 11 ? -5 + (r % 3 == 0 ? 32 : 0) : -15 + (r % 3 == 0 ? 28 : 0)));
+      CHECK(y[std::size_t(r)] == want);
+    }
+    CHECK(y == model_y(prog));
+    if (iw == 11) CHECK(c.program_cycles() == 29);
+  }
+}
+
+TEST_CASE("RTL: transposed installs of every MXM type (i8 e4m3 e5m2 f16 bf16) give W^T x, as the model does") {
+  // tr_matvec: n x n weights over the weight bus, IW.t tr, one MM, the accumulator written to y.
+  // Each type installed both ways: the RTL's y is the reference (W x, or W^T x with tr = 1) and
+  // the model's, the program length is the model's and the same both ways, and the whole run
+  // agrees with the model in lockstep, cycle by cycle.
+  const auto mini = load_preset("mini");
+  rtl::RtlChip c;
+  for (const TrCase k : {TrCase{"i8", 32}, TrCase{"e4m3", 32}, TrCase{"e5m2", 32}, TrCase{"f16", 16}, TrCase{"bf16", 16}}) {
+    const bool f = std::string(k.t) != "i8";
+    std::int64_t cycles[2] = {0, 0};
+    for (const bool tr : {false, true}) {
+      const std::string type = k.t;
+      CAPTURE(type);
+      CAPTURE(tr);
+      const auto prog = assemble(tr_matvec(k, tr));
+      c.load(prog);
+      run(c);
+      REQUIRE_FALSE(c.error());
+      const auto want = tr_reference(k.n, tr);
+      CHECK(want != tr_reference(k.n, !tr));  // the flag matters for these weights
+      CHECK(tr_values(c.read_symbol("y"), f) == want);
+      model::Chip chip(mini, model::Mode::Functional);
+      chip.load(prog);
+      chip.run();
+      CHECK(tr_values(chip.read_symbol("y"), f) == want);
+      cycles[tr] = c.program_cycles();
+      CHECK(cycles[tr] == chip.stats().cycles);
+      const auto ls = rtl::run_lockstep(c, prog, mini);
+      if (!ls.ok()) MESSAGE(ls.report());
+      CHECK(ls.ok());
+      CHECK(ls.stats.acc_writes == 1);
+      CHECK(ls.stats.weight_rows == k.n);
+    }
+    CHECK(cycles[0] == cycles[1]);
+  }
+}
+
+TEST_CASE("RTL parameters: every number the RTL is built with is checked against the preset, a mismatch refused naming the key") {
+  const auto mini = load_preset("mini");
+  CHECK_NOTHROW(rtl::check_rtl_params(mini));
+  // the table covers every latency class of the ISA and the ICU parameters
+  std::set<std::string> keys;
+  for (const auto& v : rtl::cfg::kPresetValues) keys.insert(v.key);
+  for (int c = 0; c < isa::kNumLatClasses; ++c)
+    if (isa::LatClass(c) != isa::LatClass::None) CHECK(keys.count("latency." + std::string(isa::kLatClassNames[std::size_t(c)])) == 1);
+  for (const char* k : {"icu.notify_latency", "icu.superlane_stagger", "mem.rows", "mxm.install_rows_per_cycle", "c2c.deskew_period"})
+    CHECK(keys.count(k) == 1);
+  CHECK(keys.size() >= 38);
+  // each one changed by one in the preset (an override, as a stale build would see an edited
+  // configs/mini.toml) is refused with a ConfigError naming it and both values
+  for (const auto& v : rtl::cfg::kPresetValues) {
+    const std::string key = v.key;
+    CAPTURE(key);
+    const auto changed = load_preset("mini", {fmt::format("{}={}", key, v.value + 1)});
+    try {
+      rtl::check_rtl_params(changed);
+      FAIL("accepted");
+    } catch (const ConfigError& e) {
+      CHECK(e.key() == key);
+      CHECK(std::string(e.what()) ==
+            fmt::format("config: {0}: the RTL was built for preset 'mini' with {0} = {1}, but the preset now has {2}; rebuild lpu_rtl "
+                        "(rtl/gen_cfg.py generates its configuration from configs/mini.toml)",
+                        key, v.value, v.value + 1));
+    }
+  }
+  CHECK_THROWS_WITH_AS(rtl::check_rtl_params(load_preset("tsp1")), "config: name: the RTL is the 'mini' chip, not 'tsp1'", ConfigError);
 }
 
 TEST_CASE("random programs: deterministic, accepted by the assembler, mixing every unit") {

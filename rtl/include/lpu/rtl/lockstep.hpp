@@ -31,6 +31,7 @@ struct LockstepOptions {
   std::int64_t max_cycles = 5'000'000;
   std::string wave;               // RTL waveform (.fst or .vcd); empty: none
   bool flip_alu = false;          // test-only RTL mutation: flip bit 0 of VXM ALU results
+  bool ignore_tr = false;         // test-only RTL mutation: IW.t 1 installs untransposed
   std::vector<std::pair<int, std::uint32_t>> regs;  // host register settings before the run
 };
 

@@ -32,6 +32,12 @@ namespace lpu::rtl {
 inline constexpr int kVectorBytes = 32;
 using Vec = std::array<std::uint8_t, kVectorBytes>;
 
+// Refuses (ConfigError naming the key) a chip whose parameters differ from those the RTL was
+// built with (rtl/gen_cfg.py: every size, port and queue count, ICU parameter and latency
+// class, generated into lpu_cfg_pkg.sv and rtl_config.hpp from the preset at build time). The
+// RtlChip constructor calls it on the preset it loads.
+void check_rtl_params(const ChipParams& p);
+
 class RtlChip {
  public:
   RtlChip();
@@ -65,6 +71,7 @@ class RtlChip {
   using SendFn = std::function<void(int link, std::int64_t depart, const Vec& bytes)>;
   void set_link_sink(SendFn fn);
   void set_test_flip_alu(bool on);  // test only: flip bit 0 of every VXM ALU-class result
+  void set_test_ignore_tr(bool on);  // test only: every IW installs untransposed, whatever its tr
 
   // Simulation.
   void step();
