@@ -295,6 +295,18 @@ std::string preset_keys_markdown() {
                    "its first output).\n"
                    "Timing parameters are explained in docs/timing.md, energies in docs/energy.md.\n\n",
                    kMaxKeyParts, kMaxKeyLength);
+  s += "## The presets\n\n"
+       "| preset | what | basis |\n|---|---|---|\n"
+       "| `lp30` (default) | the chip of the LPX rack (\"Groq 3 LPU\") | published: 500 MB SRAM, 150 TB/s, 1.23 PFLOPS fp8, "
+       "96 x 112 Gb/s links. **Its microarchitecture is not public.** The preset assumes 1 GHz, 320-byte vectors, 2 x 235 "
+       "MEM slices of 3,325 rows with one read and one write port, 6 planes of 320 x 320, and a weight bus that feeds the "
+       "planes at the SRAM's rate (`mxm.install_rows_per_cycle = 80`: weight install 150.4 TB/s = 100% of SRAM read; "
+       "docs/design.md, \"The weight path\"): the assumption behind the seed's ~1,500 tokens/s from 150 TB/s. Every "
+       "figure is derived in `configs/lp30.toml` |\n"
+       "| `tsp1` | GroqChip 1 / TSP v1 | the ISCA 2020 paper and product sheets (220 MiB, 737 TOPS int8 at 900 MHz, 144 "
+       "queues, 409,600 weights installed in fewer than 40 cycles: 16 rows per plane per cycle over the weight bus) |\n"
+       "| `mini` | a small chip the RTL implements in full | 32-byte vectors, 8 MEM slices, one 32 x 32 plane |\n\n"
+       "## Parameters\n\n";
   s += "| key | type | required | range | meaning |\n|---|---|---|---|---|\n";
   for (const auto& k : preset_keys()) {
     const char* type = k.type == PresetKey::Type::Integer ? "integer" : k.type == PresetKey::Type::Number ? "number" : "string";
