@@ -77,7 +77,7 @@ fuzz_one() {
   if [ -z "$execs" ]; then  # no final stats after a crash: take the last progress line
     execs="$(grep -oE '^#[0-9]+' "$work/log" | tail -1 | tr -d '#')"
   fi
-  rate="$(awk -v n="${execs:-0}" -v a="$start" -v b="$end" 'BEGIN { d = b - a; printf "%.0f", d > 0 ? n / d : 0 }')"
+  rate="$(awk -v n="${execs:-0}" -v a="$start" -v b="$end" 'BEGIN { d = b - a; printf "%.0f", (d > 0 ? n / d : 0) }')"
   local found=()
   mapfile -t found < <(find "$work/artifacts" -type f)
   if ((rc != 0 || ${#found[@]} > 0)); then

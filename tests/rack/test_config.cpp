@@ -112,3 +112,32 @@ TEST_CASE("rack file errors name the key") {
   CHECK(key_of_error("chips = = 2\n") == "<test>");
   CHECK_THROWS_AS(load_rack("/nonexistent/rack.toml"), lpu::ConfigError);
 }
+
+TEST_CASE("rack overrides and files that would crash: an empty key, keys nested thousands deep") {
+  const std::string text = "chips = 2\n[topology]\nname = \"full\"\n";
+  auto err = [&](const std::vector<std::string>& sets) {
+    try {
+      apply_rack_overrides(text, sets, "pair");
+    } catch (const lpu::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // " = 2": the key trims to nothing (was vector::back() of an empty vector).
+  CHECK(err({" = 2"}) == "config: rack-set: ' = 2': a key has 1 to 16 dotted parts");
+  CHECK(err({"links.global.latency_cycles=300"}) == "(no error)");
+  std::string deep = "a";
+  for (int i = 0; i < 45000; ++i) deep += ".a";
+  CHECK(err({deep + "=1"}).find("a key has 1 to 16 dotted parts") != std::string::npos);
+  // A value that opens a table nested 50,000 deep (toml++ recurses on it).
+  std::string header = "1\n[a";
+  for (int i = 0; i < 50000; ++i) header += ".a";
+  CHECK(err({"name=" + header + "]"}) == "config: rack-set: line 2: more than 1024 dots in one line (keys nested that deep are refused)");
+  // The same in a rack file: the file and the line.
+  try {
+    rt::rack_text(text + deep + " = 1\n");
+    FAIL("accepted");
+  } catch (const lpu::ConfigError& e) {
+    CHECK(std::string(e.what()) == "config: <test>: line 4: more than 1024 dots in one line (keys nested that deep are refused)");
+  }
+}

@@ -358,6 +358,11 @@ TEST_CASE("manifest expressions: checked arithmetic, every operator, located in 
         "integer overflow: -9223372036854775808 / -1 does not fit in 64 bits");
   CHECK(manifest_error("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"1 << 2\" }\n") ==
         "program[0].consts.LINK | config: program[0].consts.LINK: in <test>:4:22: in '1 << 2' (chip 0): unexpected '<< 2'");
+  // A key nested 50,000 tables deep (toml++ would overflow the stack on it).
+  std::string dotted = "a";
+  for (int i = 0; i < 50000; ++i) dotted += ".a";
+  CHECK(manifest_error("[[program]]\nchips = \"0\"\n" + dotted + " = 1\n") ==
+        "<test> | config: <test>: line 3: more than 1024 dots in one line (keys nested that deep are refused)");
   CHECK(manifest_error("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { \"A\\nB\" = 1 }\n").find(
             "program[0].consts.A\nB | config: program[0].consts.A\nB: in <test>: a constant name is an identifier") == 0);
 }

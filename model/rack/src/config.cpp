@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/toml_nesting.hpp"
 #include "lpu/isa/isa.hpp"
 
 namespace lpu::rack {
@@ -105,6 +106,7 @@ RackConfig load_rack(const std::string& path) {
 }
 
 RackConfig parse_rack(const std::string& text, const std::string& origin, const std::string& base_dir) {
+  check_toml_nesting(text, origin);
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -438,6 +440,7 @@ std::string info_text(const RackConfig& cfg, bool json) {
 namespace lpu::rack {
 
 std::string apply_rack_overrides(const std::string& text, const std::vector<std::string>& sets, const std::string& origin) {
+  check_toml_nesting(text, origin);
   toml::table t;
   try {
     t = toml::parse(text, origin);
@@ -458,6 +461,7 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
     // The value as TOML; a bare word that is not TOML (torus2d, 0-3) is a string.
     toml::table v;
     try {
+      check_toml_nesting("v = " + value, "rack-set");
       v = toml::parse("v = " + value);
     } catch (const toml::parse_error&) {
       v.insert("v", value);
@@ -473,6 +477,10 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
       if (part.empty()) throw ConfigError("rack-set", fmt::format("'{}': empty component in key '{}'", s, key));
       parts.push_back(part);
     }
+    // A rack key has at most three parts (links.global.latency_cycles); each part is a table
+    // level, and TOML tables are printed and freed recursively.
+    if (parts.empty() || parts.size() > 16)
+      throw ConfigError("rack-set", fmt::format("'{}': a key has 1 to 16 dotted parts", s.size() > 80 ? s.substr(0, 77) + "..." : s));
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
       path += (path.empty() ? "" : ".") + parts[i];
       auto* node = cur->get(parts[i]);

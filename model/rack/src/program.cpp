@@ -15,6 +15,7 @@
 
 #include "lpu/common/checked.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/toml_nesting.hpp"
 
 namespace lpu::rack {
 
@@ -322,6 +323,7 @@ RackProgram load_manifest(const std::string& path, const RackConfig& cfg, const 
 
 RackProgram parse_manifest(const std::string& text, const std::string& origin, const std::string& base_dir,
                            const RackConfig& cfg, const assembler::Options& opt) {
+  check_toml_nesting(text, origin);
   toml::table t;
   try {
     t = toml::parse(text, origin);
