@@ -78,8 +78,19 @@ fuzz_one() {
     execs="$(grep -oE '^#[0-9]+' "$work/log" | tail -1 | tr -d '#')"
   fi
   rate="$(awk -v n="${execs:-0}" -v a="$start" -v b="$end" 'BEGIN { d = b - a; printf "%.0f", (d > 0 ? n / d : 0) }')"
-  local found=()
-  mapfile -t found < <(find "$work/artifacts" -type f)
+  # Per CPU second too (user + system time of the fuzzer, from `times`): on a shared machine
+  # the wall-clock rate says more about the load than about the target.
+  local cpu
+  times >"$work/times"  # a builtin with a redirection runs in this shell, which waited for the fuzzer
+  cpu="$(tail -1 "$work/times" | awk -v n="${execs:-0}" '{
+    t = 0
+    for (i = 1; i <= 2; ++i) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+    printf "%.0f", (t > 0 ? n / t : 0) }')"
+  # slow-unit-* files are inputs over 10 s (a warning); crash-, leak-, timeout-, oom- a failure.
+  local found=() slow=()
+  mapfile -t found < <(find "$work/artifacts" -type f ! -name 'slow-unit-*')
+  mapfile -t slow < <(find "$work/artifacts" -type f -name 'slow-unit-*')
+  for a in "${slow[@]}"; do echo "fuzz: fuzz_$t: warning: an input took over 10 s: $a"; done
   if ((rc != 0 || ${#found[@]} > 0)); then
     echo "fuzz: fuzz_$t: CRASH found after ${execs:-?} executions (exit $rc; log: $work/log)"
     for a in "${found[@]}"; do echo "fuzz:   $a"; done
@@ -87,7 +98,7 @@ fuzz_one() {
       sed 's/^/fuzz:   /' || true
     return 1
   fi
-  echo "fuzz: fuzz_$t: ${execs:-?} executions, ${rate}/s, no crash"
+  echo "fuzz: fuzz_$t: ${execs:-?} executions, ${rate}/s (${cpu} per CPU second), no crash"
 }
 
 echo "fuzz: ${targets[*]}: $what each, $jobs at a time"

@@ -21,12 +21,17 @@ class Diagnostics {
   static constexpr std::size_t kMaxErrors = 20;
   // Records e's diagnostics; at the limit, throws every error collected.
   void add(const AsmError& e) {
+    ++failures_;
     for (const auto& d : e.diagnostics()) {
       if (!lines_.emplace(d.loc.file, d.loc.line).second) continue;
       list_.push_back(d);
       if (list_.size() >= kMaxErrors) throw Stop{AsmError(list_, true)};
     }
   }
+  // A statement skipped because it only repeats an earlier error (Cascade).
+  void cascade() { ++failures_; }
+  // Statements that failed so far, reported or not: a .rept stops repeating a body that fails.
+  std::size_t failures() const { return failures_; }
   bool empty() const { return list_.empty(); }
   std::size_t size() const { return list_.size(); }
   // Errors found in no particular order from `first` on are put in source order.
@@ -54,6 +59,7 @@ class Diagnostics {
  private:
   std::vector<Diagnostic> list_;
   std::set<std::pair<std::string, int>> lines_;
+  std::size_t failures_ = 0;
 };
 
 // Thrown where an error would only repeat an earlier one (a use of a constant, stream alias or

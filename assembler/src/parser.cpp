@@ -174,6 +174,7 @@ void Parser::run(const std::vector<Line>& lines, std::size_t b, std::size_t e, i
       }
       statement(line, depth);
     } catch (const Cascade&) {
+      diags_.cascade();
     } catch (const AsmError& err) {
       diags_.add(err);
     }
@@ -219,7 +220,11 @@ std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::siz
     ++rept_nest_;
     for (std::int64_t k = 0; k < count; ++k) {
       if (!var.empty()) consts_[var] = start + k;
+      const auto failed = diags_.failures();
       run(lines, i + 1, j, depth);
+      // A body that failed once would mostly fail the same way again: one repetition with
+      // errors is reported, and no time goes into the rest.
+      if (diags_.failures() != failed) break;
     }
     --rept_nest_;
     if (!var.empty()) {
@@ -227,6 +232,7 @@ std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::siz
       else consts_.erase(var);
     }
   } catch (const Cascade&) {
+    diags_.cascade();
   } catch (const AsmError& err) {
     diags_.add(err);
   }
