@@ -57,7 +57,7 @@ cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 # Per-target libFuzzer options. The object loader and the protocol decoders promise to allocate
 # only a small multiple of the input size, so any allocation over 64 MB is reported as a bug.
 # The other targets keep libFuzzer's default limit (2 GB of RSS).
-declare -A extra=([object]="-malloc_limit_mb=64" [frames]="-malloc_limit_mb=64" [open]="-malloc_limit_mb=64")
+declare -A extra=([object]="-malloc_limit_mb=64" [frames]="-malloc_limit_mb=64")
 if [ -n "$runs" ]; then limit=(-runs="$runs"); what="$runs runs"; else limit=(-max_total_time="$secs"); what="${secs}s"; fi
 
 mkdir -p "$build/fuzz-work"

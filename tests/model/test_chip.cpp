@@ -384,6 +384,20 @@ TEST_CASE("accumulator readiness: functional and timing-only runs refuse the sam
     CHECK(run_error(accrd_object([](auto&) {}, second), mode).empty());
     CHECK(run_error(accrd_object([](auto& in) { in.back().v[1] = 10; }, second), mode) ==
           "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 21: " + not_ready);
+    // The same when the chip runs in windows (Chip::run(limit), as the rack engine runs it):
+    // each window checks the reads before its end.
+    {
+      model::Chip chip(load_preset("mini"), mode);
+      chip.load(accrd_object([](auto& in) { in.back().v[1] = 10; }, second));
+      std::string e;
+      try {
+        for (std::int64_t limit = 1; !chip.run(limit); ++limit) {
+        }
+      } catch (const SimError& x) {
+        e = x.what();
+      }
+      CHECK(e == "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 21: " + not_ready);
+    }
     // An accumulator number past the plane's (a hand-made object can name any).
     CHECK(run_error(accrd_object([](auto& in) { in[1].v[0] = 200; }), mode) ==
           "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 11: accumulator 200 out of range 0..15");
