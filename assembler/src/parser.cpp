@@ -164,6 +164,9 @@ void Parser::run(const std::vector<Line>& lines, std::size_t b, std::size_t e, i
     const Token& t0 = line.toks[0];
     if (line.error) {
       diags_.add(AsmError(line.error->loc, line.error->message));
+      // A .rept line with an error skips its block (whose .endr would be an error of its own).
+      if (t0.kind == Tok::Ident && t0.text == ".rept")
+        if (const auto j = matching_endr(lines, i, e); j < e) i = j;
       continue;
     }
     try {
@@ -181,9 +184,7 @@ void Parser::run(const std::vector<Line>& lines, std::size_t b, std::size_t e, i
   }
 }
 
-std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::size_t e, int depth) {
-  const Line& line = lines[i];
-  const Token& t0 = line.toks[0];
+std::size_t Parser::matching_endr(const std::vector<Line>& lines, std::size_t i, std::size_t e) {
   int nest = 1;
   std::size_t j = i + 1;
   for (; j < e; ++j) {
@@ -191,6 +192,13 @@ std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::siz
     if (tj.kind == Tok::Ident && tj.text == ".rept") ++nest;
     if (tj.kind == Tok::Ident && tj.text == ".endr" && --nest == 0) break;
   }
+  return j;
+}
+
+std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::size_t e, int depth) {
+  const Line& line = lines[i];
+  const Token& t0 = line.toks[0];
+  const std::size_t j = matching_endr(lines, i, e);
   if (j >= e) fail(line, t0, ".rept without a matching .endr");
   // From here on an error skips the whole block: its body would only repeat it.
   try {

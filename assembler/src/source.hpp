@@ -52,6 +52,8 @@ class Parser {
   void run(const std::vector<Line>& lines, std::size_t b, std::size_t e, int depth);
   // One statement (not .rept): a directive, an .include or an instruction.
   void statement(const Line& line, int depth);
+  // The index of the .endr closing the .rept at lines[i] (e when there is none).
+  static std::size_t matching_endr(const std::vector<Line>& lines, std::size_t i, std::size_t e);
   // A .rept block starting at lines[i]; returns the index of its .endr (or i without one).
   std::size_t rept(const std::vector<Line>& lines, std::size_t i, std::size_t e, int depth);
   std::optional<StreamRef> stream_alias(const std::string& name) const;

@@ -107,6 +107,10 @@ TEST_CASE("scheduling errors: each queue that fails stops, the others go on") {
 
 TEST_CASE("an error repeated by a .rept body is reported once, and at 20 errors the assembler stops") {
   CHECK(diagnostics(".rept 50\n.const A = 1 / 0\n.endr\n") == std::vector<std::string>{"2:14: division by zero: 1 / 0"});
+  // A .rept line the lexer refuses skips its block: neither its body nor its .endr is reported.
+  CHECK(diagnostics(".rept 3 $\n.frob\n.endr\n.queue vxm.9\n") ==
+        std::vector<std::string>{"1:9: unexpected character '$'", "4:8: no queue 'vxm.9' on preset 'mini' (queues: "
+                                 "mem.{w,e}.0..3, vxm.0..3, sxm.{w,e}.0..1, mxm.{w,e}.<plane>.0..2)"});
   std::string src = ".queue vxm.0\n";
   for (int i = 0; i < 30; ++i) src += fmt::format("  FROB{} s0e\n", i);
   bool truncated = false;
