@@ -380,6 +380,10 @@ TEST_CASE("manifest errors name the key") {
   CHECK(key_of("[[program]]\nsource = \"ping.lpa\"\n") == "program[0].chips");
   CHECK(key_of("[[program]]\nchips = \"0-2\"\nsource = \"ping.lpa\"\n") == "program[0].chips");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"nope.lpa\"\n") == "program[0].source");
+  // A name too long for the file system: a ConfigError, not a std::filesystem exception (found
+  // by fuzz_manifest, fuzz/corpus/manifest/regress_long_source_name).
+  CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"" + std::string(5000, 'x') + ".lpa\"\n") ==
+        "program[0].source");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"peer(5)\" }\n") ==
         "program[0].consts.LINK");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"frob(0)\" }\n") ==
@@ -398,4 +402,18 @@ TEST_CASE("manifest errors name the key") {
   // A source error is an assembler error with its file and line.
   CHECK_THROWS_AS(rt::manifest_text("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = 0 }\n", cfg),
                   lpu::AsmError);
+}
+
+TEST_CASE("a program file whose name has quotes and backslashes") {
+  // load_program writes the name into a manifest (TOML) and the consts wrapper into assembly:
+  // both quote it.
+  const auto cfg = rt::rack("pair.toml");
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("lpu_quote_{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "a\"b\\c.lpa";
+  std::ofstream(file) << ".queue vxm.0\nCONST.i8 s0e, 1\n";
+  auto p = load_program(file.string(), cfg);
+  CHECK(p.chips.size() == 2);
+  CHECK(p.chips[0].object != nullptr);
+  std::filesystem::remove_all(dir);
 }

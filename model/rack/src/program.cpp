@@ -235,6 +235,16 @@ std::string subst_chip(std::string s, int chip) {
   return s;
 }
 
+// Backslashes and double quotes escaped, for a file name inside "..." (TOML and assembly alike).
+std::string quote(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 std::string abs_in(const std::string& base, const std::string& f) {
   fs::path p(f);
   return p.is_absolute() ? f : (fs::path(base) / p).lexically_normal().string();
@@ -304,7 +314,9 @@ RackProgram assemble_generated(const RackConfig& cfg, const Generated& g, const 
 
 RackProgram load_program(const std::string& path, const RackConfig& cfg, const assembler::Options& opt) {
   if (path.ends_with(".lpo") || path.ends_with(".lpa")) {
-    const std::string quoted = fs::absolute(path).string();
+    std::error_code ec;
+    const fs::path abs = fs::absolute(path, ec);
+    const std::string quoted = quote(ec ? path : abs.string());
     std::string m = fmt::format("[[program]]\nchips = \"all\"\n{} = \"{}\"\n", path.ends_with(".lpo") ? "object" : "source", quoted);
     auto dir = fs::path(path).parent_path().string();
     return parse_manifest(m, path, dir.empty() ? "." : dir, cfg, opt);
@@ -440,7 +452,8 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
     std::shared_ptr<const obj::Program> shared_obj;
     if (!object.empty()) shared_obj = std::make_shared<const obj::Program>(obj::load_object(abs_in(base_dir, object)));
     const std::string src_path = source.empty() ? "" : abs_in(base_dir, source);
-    if (!src_path.empty() && !fs::is_regular_file(src_path))
+    std::error_code ec;  // (a name too long for the file system is a "cannot open", not an exception)
+    if (!src_path.empty() && !fs::is_regular_file(src_path, ec))
       throw ConfigError(base + ".source", fmt::format("cannot open '{}'", src_path));
 
     for (int c : list) {
@@ -468,7 +481,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
             wrapper += fmt::format(".const {} = {}\n", cname, value_of(cv, cfg, c, ckey, origin));
           }
           // The wrapper is named after the source, in its directory: include it by file name.
-          wrapper += fmt::format(".include \"{}\"\n", std::filesystem::path(src_path).filename().string());
+          wrapper += fmt::format(".include \"{}\"\n", quote(std::filesystem::path(src_path).filename().string()));
         }
         auto [ob, sm] = cache.get(wrapper, src_path + ".consts", c, consts ? "" : src_path);
         cp.object = ob;
