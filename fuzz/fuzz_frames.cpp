@@ -44,7 +44,7 @@ void stream_mode(std::span<const std::uint8_t> d) {
 
 void payload_mode(std::span<const std::uint8_t> d) {
   if (d.empty()) return;
-  const auto type = std::uint16_t(d[0] % 12);
+  const auto type = std::uint16_t(d[0] % 13);  // request types 0..12 (HELLO is 12)
   auto payload = d.subspan(1);
   decode_request(type, payload);
   // Framing round trip with small chunks.

@@ -34,9 +34,16 @@ Result assemble(const std::string& text, const std::string& name, const ChipPara
   Parsed parsed;
   parsed.queues.resize(layout.queues().size());
   parsed.program.geometry = geometry_of(params);
-  Parser parser(params, layout, opt, parsed);
-  parser.parse_text(text, name, 0);
-  return schedule_and_emit(parsed, params, layout, opt);
+  Diagnostics diags;
+  try {
+    Parser parser(params, layout, opt, parsed, diags);
+    parser.parse_text(text, name, 0);
+    // Scheduling a program with statements missing would only report their consequences.
+    diags.raise_if_any();
+    return schedule_and_emit(parsed, params, layout, opt, diags);
+  } catch (const Diagnostics::Stop& stop) {
+    throw stop.error;
+  }
 }
 
 // The f32 value of one element's bit pattern, and whether printing it re-encodes exactly.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "lpu/common/checked.hpp"
+
 namespace lpu::assembler {
 namespace {
 
@@ -25,11 +27,36 @@ ExprP num(std::int64_t v, SourceLoc loc) {
   return e;
 }
 
+// A Unary/Binary node over its operands; too deep a tree is an error at the operator.
+ExprP node(Expr::K k, const std::string& op, ExprP a, ExprP b, SourceLoc loc) {
+  auto e = std::make_shared<Expr>();
+  e->k = k;
+  e->op = op;
+  e->depth = 1 + std::max(a->depth, b ? b->depth : 0);
+  e->a = std::move(a);
+  e->b = std::move(b);
+  e->loc = std::move(loc);
+  if (e->depth > kMaxTreeDepth)
+    throw AsmError(e->loc, fmt::format("expression too complex: more than {} operators deep", kMaxTreeDepth));
+  return e;
+}
+
 }  // namespace
+
+ExprParser::Nest::Nest(ExprParser& p, const Token& t) : p_(p) {
+  if (++p_.nest_ > checked::kMaxDepth) {
+    --p_.nest_;
+    p_.fail(t, fmt::format("expression nested more than {} deep (parentheses, unary operators, calls)",
+                           checked::kMaxDepth));
+  }
+}
 
 void ExprParser::fail(const Token& t, const std::string& msg) const { throw AsmError(loc(t), msg); }
 
-ExprP ExprParser::parse() { return binary(1); }
+ExprP ExprParser::parse() {
+  Nest n(*this, peek());
+  return binary(1);
+}
 
 ExprP ExprParser::binary(int prec) {
   auto lhs = unary();
@@ -41,12 +68,7 @@ ExprP ExprParser::binary(int prec) {
     ++pos_;
     auto rhs = binary(p + 1);
     // Fold constants right away: most expressions never see a label.
-    auto e = std::make_shared<Expr>();
-    e->k = Expr::K::Binary;
-    e->op = t.text;
-    e->a = lhs;
-    e->b = rhs;
-    e->loc = loc(t);
+    auto e = node(Expr::K::Binary, t.text, lhs, rhs, loc(t));
     if (lhs->k == Expr::K::Num && rhs->k == Expr::K::Num) {
       auto v = eval(*e, [](Expr::K, const std::string&, const SourceLoc&) { return std::nullopt; });
       lhs = num(*v, e->loc);
@@ -59,18 +81,15 @@ ExprP ExprParser::binary(int prec) {
 ExprP ExprParser::unary() {
   const Token& t = peek();
   if (t.kind == Tok::Punct && (t.text == "-" || t.text == "~" || t.text == "+")) {
+    Nest n(*this, t);
     ++pos_;
     auto a = unary();
     if (t.text == "+") return a;
+    auto e = node(Expr::K::Unary, t.text, a, nullptr, loc(t));
     if (a->k == Expr::K::Num) {
-      if (t.text == "-" && a->num == INT64_MIN) fail(t, "integer overflow in expression");
-      return num(t.text == "-" ? -a->num : ~a->num, loc(t));
+      auto v = eval(*e, [](Expr::K, const std::string&, const SourceLoc&) { return std::nullopt; });
+      return num(*v, e->loc);
     }
-    auto e = std::make_shared<Expr>();
-    e->k = Expr::K::Unary;
-    e->op = t.text;
-    e->a = a;
-    e->loc = loc(t);
     return e;
   }
   return primary();
@@ -125,12 +144,7 @@ ExprP ExprParser::primary() {
       while (peek().kind == Tok::Punct && peek().text == ",") {
         ++pos_;
         auto b = parse();
-        auto m = std::make_shared<Expr>();
-        m->k = Expr::K::Binary;
-        m->op = t.text;
-        m->a = e;
-        m->b = b;
-        m->loc = loc(t);
+        auto m = node(Expr::K::Binary, t.text, e, b, loc(t));
         if (e->k == Expr::K::Num && b->k == Expr::K::Num)
           m = num(t.text == "max" ? std::max(e->num, b->num) : std::min(e->num, b->num), loc(t));
         e = m;
@@ -161,36 +175,32 @@ std::optional<std::int64_t> eval(
     case Expr::K::Unary: {
       auto a = eval(*e.a, label_value);
       if (!a) return std::nullopt;
-      if (e.op == "-" && *a == INT64_MIN) throw AsmError(e.loc, "integer overflow in expression");
-      return e.op == "-" ? -*a : ~*a;
+      if (e.op == "~") return ~*a;
+      auto r = checked::neg(*a);
+      if (!r.ok()) throw AsmError(e.loc, checked::describe(r.fault, "-", *a, *a, true));
+      return r.v;
     }
     case Expr::K::Binary: {
       auto a = eval(*e.a, label_value);
       auto b = eval(*e.b, label_value);
       if (!a || !b) return std::nullopt;
       const auto& o = e.op;
-      std::int64_t r = 0;
-      auto overflow = [&]() -> std::int64_t { throw AsmError(e.loc, "integer overflow in expression"); };
-      if (o == "+") return __builtin_add_overflow(*a, *b, &r) ? overflow() : r;
-      if (o == "-") return __builtin_sub_overflow(*a, *b, &r) ? overflow() : r;
-      if (o == "*") return __builtin_mul_overflow(*a, *b, &r) ? overflow() : r;
-      if (o == "/" || o == "%") {
-        if (*b == 0) throw AsmError(e.loc, "division by zero");
-        if (*b == -1 && *a == INT64_MIN) overflow();
-        return o == "/" ? *a / *b : *a % *b;
-      }
-      if (o == "<<" || o == ">>") {
-        if (*b < 0 || *b > 62) throw AsmError(e.loc, "shift amount out of range 0..62");
-        if (o == ">>") return *a >> *b;
-        if (*a < 0 || (*a >> (62 - *b)) != 0) overflow();
-        return *a << *b;
-      }
-      if (o == "max") return std::max(*a, *b);
-      if (o == "min") return std::min(*a, *b);
-      if (o == "&") return *a & *b;
-      if (o == "|") return *a | *b;
-      if (o == "^") return *a ^ *b;
-      throw AsmError(e.loc, "unknown operator " + o);
+      checked::Value r;
+      if (o == "+") r = checked::add(*a, *b);
+      else if (o == "-") r = checked::sub(*a, *b);
+      else if (o == "*") r = checked::mul(*a, *b);
+      else if (o == "/") r = checked::div(*a, *b);
+      else if (o == "%") r = checked::rem(*a, *b);
+      else if (o == "<<") r = checked::shl(*a, *b);
+      else if (o == ">>") r = checked::shr(*a, *b);
+      else if (o == "max") r.v = std::max(*a, *b);
+      else if (o == "min") r.v = std::min(*a, *b);
+      else if (o == "&") r.v = *a & *b;
+      else if (o == "|") r.v = *a | *b;
+      else if (o == "^") r.v = *a ^ *b;
+      else throw AsmError(e.loc, "unknown operator " + o);
+      if (!r.ok()) throw AsmError(e.loc, checked::describe(r.fault, o, *a, *b));
+      return r.v;
     }
   }
   return std::nullopt;

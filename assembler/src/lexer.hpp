@@ -1,5 +1,6 @@
 #pragma once
 // Tokens of one source line. Identifiers may contain dots (mem.w.3, ADD.i8, s0e).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,12 @@ struct Token {
 struct Line {
   std::vector<Token> toks;  // always ends with a Tok::End token
   SourceLoc loc;            // file and line; col of the first token
+  std::optional<Diagnostic> error;  // a malformed literal or unknown character: toks end before it
 };
 
 // Splits text into lines of tokens; comments (';' or '//' to end of line) and blank lines are
-// dropped. Throws AsmError on a malformed literal or an unknown character.
+// dropped. A line with a malformed literal or an unknown character carries the error (the
+// parser reports it when it reaches the line).
 std::vector<Line> lex(const std::string& text, const std::string& file);
 
 }  // namespace lpu::assembler

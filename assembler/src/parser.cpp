@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lpu/common/checked.hpp"
 #include "lpu/common/parse.hpp"
 #include "lpu/common/tensor_file.hpp"
 #include "lpu/isa/numerics.hpp"
@@ -83,8 +84,16 @@ std::uint32_t float_bits(isa::Dtype t, double v) {
 
 std::optional<std::int64_t> Parser::lookup(const std::string& name) const {
   auto it = consts_.find(name);
-  if (it == consts_.end()) return std::nullopt;
-  return it->second;
+  if (it != consts_.end()) return it->second;
+  if (bad_consts_.count(name)) throw Cascade{};
+  return std::nullopt;
+}
+
+std::optional<StreamRef> Parser::stream_alias(const std::string& name) const {
+  auto it = streams_.find(name);
+  if (it != streams_.end()) return it->second;
+  if (bad_streams_.count(name)) throw Cascade{};
+  return std::nullopt;
 }
 
 std::int64_t Parser::const_expr(const Line& line, std::size_t& pos) {
@@ -146,68 +155,118 @@ void Parser::parse_text(const std::string& text, const std::string& file, int de
   file_stack_.pop_back();
 }
 
+// Statements one by one: an error is recorded and the statement skipped, so that every
+// independent error of the file is reported (Diagnostics).
 void Parser::run(const std::vector<Line>& lines, std::size_t b, std::size_t e, int depth) {
   for (std::size_t i = b; i < e; ++i) {
     const Line& line = lines[i];
     if (--budget_ < 0)
-      throw AsmError(line.loc, "program too large: more than 4,000,000 statements after .rept expansion");
+      diags_.fatal(AsmError(line.loc, "program too large: more than 4,000,000 statements after .rept expansion"));
     const Token& t0 = line.toks[0];
-    if (t0.kind == Tok::Ident && t0.text == ".endr") fail(line, t0, ".endr without .rept");
-    if (t0.kind == Tok::Ident && t0.text == ".rept") {
-      // .rept COUNT   or   .rept VAR = START, COUNT
-      std::size_t pos = 1;
-      std::string var;
-      std::int64_t start = 0;
-      if (line.toks[1].kind == Tok::Ident && is_punct(line.toks[2], "=")) {
-        var = line.toks[1].text;
-        pos = 3;
-        start = const_expr(line, pos);
-        expect(line, pos, ",");
-      }
-      std::int64_t count = const_expr(line, pos);
-      expect_end(line, pos);
-      if (count < 0) fail(line, t0, ".rept count must not be negative");
-      int nest = 1;
-      std::size_t j = i + 1;
-      for (; j < e; ++j) {
-        const auto& tj = lines[j].toks[0];
-        if (tj.kind == Tok::Ident && tj.text == ".rept") ++nest;
-        if (tj.kind == Tok::Ident && tj.text == ".endr" && --nest == 0) break;
-      }
-      if (j >= e) fail(line, t0, ".rept without a matching .endr");
-      std::optional<std::int64_t> saved;
-      if (!var.empty()) {
-        if (auto it = consts_.find(var); it != consts_.end()) saved = it->second;
-      }
-      for (std::int64_t k = 0; k < count; ++k) {
-        if (!var.empty()) consts_[var] = start + k;
-        run(lines, i + 1, j, depth);
-      }
-      if (!var.empty()) {
-        if (saved) consts_[var] = *saved;
-        else consts_.erase(var);
-      }
-      i = j;
+    if (line.error) {
+      diags_.add(AsmError(line.error->loc, line.error->message));
+      // A .rept line with an error skips its block (whose .endr would be an error of its own).
+      if (t0.kind == Tok::Ident && t0.text == ".rept")
+        if (const auto j = matching_endr(lines, i, e); j < e) i = j;
       continue;
     }
-    if (t0.kind == Tok::Ident && t0.text[0] == '.' && t0.text != ".include") {
-      directive(line, depth);
-      continue;
+    try {
+      if (t0.kind == Tok::Ident && t0.text == ".endr") fail(line, t0, ".endr without .rept");
+      if (t0.kind == Tok::Ident && t0.text == ".rept") {
+        i = rept(lines, i, e, depth);
+        continue;
+      }
+      statement(line, depth);
+    } catch (const Cascade&) {
+      diags_.cascade();
+    } catch (const AsmError& err) {
+      diags_.add(err);
     }
-    if (t0.kind == Tok::Ident && t0.text == ".include") {
-      if (line.toks[1].kind != Tok::String) fail(line, line.toks[1], ".include expects a file name in quotes");
-      expect_end(line, 2);
-      auto path = resolve_path(line.toks[1].text, at(line, line.toks[1]));
-      std::ifstream f(path, std::ios::binary);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      for (const auto& open : file_stack_)
-        if (open == path) fail(line, line.toks[1], fmt::format("'{}' includes itself", path));
-      parse_text(ss.str(), path, depth + 1);
-      continue;
-    }
-    instruction(line);
   }
+}
+
+std::size_t Parser::matching_endr(const std::vector<Line>& lines, std::size_t i, std::size_t e) {
+  int nest = 1;
+  std::size_t j = i + 1;
+  for (; j < e; ++j) {
+    const auto& tj = lines[j].toks[0];
+    if (tj.kind == Tok::Ident && tj.text == ".rept") ++nest;
+    if (tj.kind == Tok::Ident && tj.text == ".endr" && --nest == 0) break;
+  }
+  return j;
+}
+
+std::size_t Parser::rept(const std::vector<Line>& lines, std::size_t i, std::size_t e, int depth) {
+  const Line& line = lines[i];
+  const Token& t0 = line.toks[0];
+  const std::size_t j = matching_endr(lines, i, e);
+  if (j >= e) fail(line, t0, ".rept without a matching .endr");
+  // From here on an error skips the whole block: its body would only repeat it.
+  try {
+    if (rept_nest_ >= checked::kMaxDepth)
+      fail(line, t0, fmt::format(".rept nested more than {} deep", checked::kMaxDepth));
+    // .rept COUNT   or   .rept VAR = START, COUNT
+    std::size_t pos = 1;
+    std::string var;
+    std::int64_t start = 0;
+    if (line.toks[1].kind == Tok::Ident && is_punct(line.toks[2], "=")) {
+      var = line.toks[1].text;
+      pos = 3;
+      start = const_expr(line, pos);
+      expect(line, pos, ",");
+    }
+    const Token& ct = line.toks[pos];
+    std::int64_t count = const_expr(line, pos);
+    expect_end(line, pos);
+    if (count < 0) fail(line, t0, ".rept count must not be negative");
+    if (count > 0 && !checked::add(start, count - 1).ok())
+      fail(line, ct, fmt::format("integer overflow: {} + {} - 1 (the last value of {}) does not fit in 64 bits",
+                                 start, count, var));
+    std::optional<std::int64_t> saved;
+    if (!var.empty()) {
+      if (auto it = consts_.find(var); it != consts_.end()) saved = it->second;
+    }
+    ++rept_nest_;
+    for (std::int64_t k = 0; k < count; ++k) {
+      if (!var.empty()) consts_[var] = start + k;
+      const auto failed = diags_.failures();
+      run(lines, i + 1, j, depth);
+      // A body that failed once would mostly fail the same way again: one repetition with
+      // errors is reported, and no time goes into the rest.
+      if (diags_.failures() != failed) break;
+    }
+    --rept_nest_;
+    if (!var.empty()) {
+      if (saved) consts_[var] = *saved;
+      else consts_.erase(var);
+    }
+  } catch (const Cascade&) {
+    diags_.cascade();
+  } catch (const AsmError& err) {
+    diags_.add(err);
+  }
+  return j;
+}
+
+void Parser::statement(const Line& line, int depth) {
+  const Token& t0 = line.toks[0];
+  if (t0.kind == Tok::Ident && t0.text[0] == '.' && t0.text != ".include") {
+    directive(line, depth);
+    return;
+  }
+  if (t0.kind == Tok::Ident && t0.text == ".include") {
+    if (line.toks[1].kind != Tok::String) fail(line, line.toks[1], ".include expects a file name in quotes");
+    expect_end(line, 2);
+    auto path = resolve_path(line.toks[1].text, at(line, line.toks[1]));
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    for (const auto& open : file_stack_)
+      if (open == path) fail(line, line.toks[1], fmt::format("'{}' includes itself", path));
+    parse_text(ss.str(), path, depth + 1);
+    return;
+  }
+  instruction(line);
 }
 
 void Parser::directive(const Line& line, int /*depth*/) {
@@ -223,35 +282,45 @@ void Parser::directive(const Line& line, int /*depth*/) {
   if (d == ".preset") {
     const Token& n = ident("a preset name");
     expect_end(line, pos);
+    // Fatal: every queue name and range after it would be checked against the wrong chip.
     if (n.text != p_.name)
-      fail(line, n, fmt::format("program is written for preset '{}' but is being assembled for '{}' "
-                                "(use --preset {})", n.text, p_.name, n.text));
+      diags_.fatal(AsmError(at(line, n), fmt::format("program is written for preset '{}' but is being assembled for '{}' "
+                                                     "(use --preset {})", n.text, p_.name, n.text)));
   } else if (d == ".const") {
     const Token& n = ident("a constant name");
-    expect(line, pos, "=");
-    auto v = const_expr(line, pos);
-    expect_end(line, pos);
-    if (consts_.count(n.text)) fail(line, n, fmt::format("constant '{}' is already defined", n.text));
-    if (parse_reg(n.text) || parse_stream_name(n.text) || isa::find_mnemonic(n.text))
-      fail(line, n, fmt::format("'{}' is reserved (register, stream or mnemonic)", n.text));
-    consts_[n.text] = v;
+    try {
+      expect(line, pos, "=");
+      auto v = const_expr(line, pos);
+      expect_end(line, pos);
+      if (consts_.count(n.text)) fail(line, n, fmt::format("constant '{}' is already defined", n.text));
+      if (parse_reg(n.text) || parse_stream_name(n.text) || isa::find_mnemonic(n.text))
+        fail(line, n, fmt::format("'{}' is reserved (register, stream or mnemonic)", n.text));
+      consts_[n.text] = v;
+    } catch (...) {
+      bad_consts_.insert(n.text);  // its uses are not reported again
+      throw;
+    }
   } else if (d == ".stream") {
     const Token& n = ident("a stream alias");
-    expect(line, pos, "=");
-    const Token& s = ident("a stream such as s0e");
-    expect_end(line, pos);
-    auto sr = parse_stream_name(s.text);
-    if (!sr) {
-      auto it = streams_.find(s.text);
-      if (it == streams_.end()) fail(line, s, fmt::format("'{}' is not a stream (write s<id>e or s<id>w)", s.text));
-      sr = it->second;
+    try {
+      expect(line, pos, "=");
+      const Token& s = ident("a stream such as s0e");
+      expect_end(line, pos);
+      auto sr = parse_stream_name(s.text);
+      if (!sr) {
+        sr = stream_alias(s.text);
+        if (!sr) fail(line, s, fmt::format("'{}' is not a stream (write s<id>e or s<id>w)", s.text));
+      }
+      if (sr->id >= p_.stream.per_direction)
+        fail(line, s, fmt::format("stream {} does not exist: the chip has {} streams per direction", s.text,
+                                  p_.stream.per_direction));
+      if (parse_stream_name(n.text) || parse_reg(n.text))
+        fail(line, n, fmt::format("'{}' is reserved", n.text));
+      streams_[n.text] = *sr;
+    } catch (...) {
+      bad_streams_.insert(n.text);
+      throw;
     }
-    if (sr->id >= p_.stream.per_direction)
-      fail(line, s, fmt::format("stream {} does not exist: the chip has {} streams per direction", s.text,
-                                p_.stream.per_direction));
-    if (parse_stream_name(n.text) || parse_reg(n.text))
-      fail(line, n, fmt::format("'{}' is reserved", n.text));
-    streams_[n.text] = *sr;
   } else if (d == ".reg") {
     const Token& n = ident("a register r1..r15");
     auto r = parse_reg(n.text);
@@ -263,6 +332,7 @@ void Parser::directive(const Line& line, int /*depth*/) {
     out_.program.regs[static_cast<std::size_t>(*r)] = static_cast<std::uint32_t>(v);
   } else if (d == ".queue") {
     const Token& n = line.toks[pos];
+    cur_queue_ = kBadQueue;  // until it is known: its instructions are skipped, not reported
     const std::string qname = name(line, pos, "a queue name such as mem.w.0 or vxm.0");
     expect_end(line, pos);
     auto q = layout_.find_queue(qname);
@@ -566,6 +636,7 @@ void Parser::instruction(const Line& line) {
   const Token& mt = line.toks[pos];
   if (mt.kind != Tok::Ident) fail(line, mt, "expected an instruction mnemonic");
   ++pos;
+  if (cur_queue_ == kBadQueue) throw Cascade{};
   if (cur_queue_ < 0) fail(line, mt, "instruction outside a .queue section");
   const auto& q = layout_.queue(QueueId{cur_queue_});
   si.loc = at(line, mt);
@@ -623,11 +694,10 @@ void Parser::instruction(const Line& line) {
         if (ot.kind != Tok::Ident) fail(line, ot, fmt::format("operand {} of {} must be a stream (s<id>e / s<id>w)", od.name, ii.mnemonic));
         auto sr = parse_stream_name(ot.text);
         if (!sr) {
-          auto it = streams_.find(ot.text);
-          if (it == streams_.end())
+          sr = stream_alias(ot.text);
+          if (!sr)
             fail(line, ot, fmt::format("'{}' is not a stream (operand {} of {}; write s<id>e or s<id>w or a .stream alias)",
                                        ot.text, od.name, ii.mnemonic));
-          sr = it->second;
         }
         if (sr->id >= p_.stream.per_direction)
           fail(line, ot, fmt::format("stream {} does not exist: the chip has {} streams per direction", ot.text,

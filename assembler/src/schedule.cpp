@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "lpu/common/checked.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "source.hpp"
 
@@ -42,14 +43,21 @@ std::string stream_name(std::uint16_t s) {
 
 class Scheduler {
  public:
-  Scheduler(Parsed& pr, const ChipParams& p, const Layout& l, const Options& o)
-      : P_(pr), p_(p), L_(l), o_(o) {}
+  Scheduler(Parsed& pr, const ChipParams& p, const Layout& l, const Options& o, Diagnostics& d)
+      : P_(pr), p_(p), L_(l), o_(o), D_(d) {}
 
+  // Each phase records every independent error it finds and stops the run at its end if there
+  // were any: a later phase would only report their consequences.
   Result run() {
     collect_labels();
+    D_.raise_if_any();
     schedule();
+    D_.raise_if_any();
     expand();
+    const std::size_t first_check = D_.size();
     check();
+    D_.sort_from(first_check);  // found check by check: report them in source order
+    D_.raise_if_any();
     Result r;
     emit(r);
     r.program = std::move(P_.program);
@@ -67,8 +75,8 @@ class Scheduler {
         auto [it, fresh] = labels_.emplace(v[i].label, std::make_pair(int(q), int(i)));
         if (!fresh) {
           const auto& first = P_.queues[size_t(it->second.first)].instrs[size_t(it->second.second)];
-          throw AsmError(v[i].loc, fmt::format("label '{}' is already defined at {}:{}:{}", v[i].label,
-                                               first.loc.file, first.loc.line, first.loc.col));
+          D_.add(AsmError(v[i].loc, fmt::format("label '{}' is already defined at {}:{}:{}", v[i].label,
+                                                first.loc.file, first.loc.line, first.loc.col)));
         }
       }
     }
@@ -143,7 +151,11 @@ class Scheduler {
         return label_value(k, l, loc, q);
       });
       if (!val) return false;
-      t = s.at_relative ? free + *val : *val;
+      t = *val;
+      if (s.at_relative && !checked::add(free, *val).ok())
+        throw AsmError(s.at->loc, checked::describe(checked::Fault::Overflow, "+", free, *val) +
+                                      " (the cycle the queue is free + the @+ delay)");
+      if (s.at_relative) t = free + *val;
       if (t < free) {
         const auto& qn = L_.queue(QueueId{q}).name;
         throw AsmError(s.loc, fmt::format("queue '{}' is busy until cycle {}: cannot issue {} at cycle {} "
@@ -174,23 +186,34 @@ class Scheduler {
     return true;
   }
 
+  // A queue whose instruction fails to schedule stops there (the rest of it has no time); the
+  // other queues go on, and instructions waiting on the failed one's labels are not reported.
   void schedule() {
     const std::size_t nq = P_.queues.size();
     cursor_.assign(nq, 0);
     free_.assign(nq, 0);
+    std::vector<bool> failed(nq, false);
     for (;;) {
       bool progress = false, done = true;
       for (std::size_t q = 0; q < nq; ++q) {
         auto& v = P_.queues[q].instrs;
-        while (cursor_[q] < v.size()) {
-          if (!step(int(q))) break;
+        while (!failed[q] && cursor_[q] < v.size()) {
+          try {
+            if (!step(int(q))) break;
+          } catch (const AsmError& e) {
+            D_.add(e);
+            failed[q] = true;
+            progress = true;
+            break;
+          }
           ++cursor_[q];
           progress = true;
         }
-        if (cursor_[q] < v.size()) done = false;
+        if (!failed[q] && cursor_[q] < v.size()) done = false;
       }
       if (done) return;
       if (!progress) {
+        if (!D_.empty()) return;  // blocked on a queue that failed: a consequence, not news
         // Report the first blocked instruction in source order.
         const SrcInstr* first = nullptr;
         for (std::size_t q = 0; q < nq; ++q) {
@@ -199,9 +222,9 @@ class Scheduler {
           if (!first || std::tie(s.loc.file, s.loc.line) < std::tie(first->loc.file, first->loc.line)) first = &s;
         }
         if (first->in.op == Op::Sync)
-          throw AsmError(first->loc, "SYNC waits for a NOTIFY whose issue time depends on this queue (circular)");
-        throw AsmError(first->loc, "cannot schedule: the issue time depends on labels that are only scheduled "
-                                   "after this instruction (circular dependency)");
+          D_.fatal(AsmError(first->loc, "SYNC waits for a NOTIFY whose issue time depends on this queue (circular)"));
+        D_.fatal(AsmError(first->loc, "cannot schedule: the issue time depends on labels that are only scheduled "
+                                      "after this instruction (circular dependency)"));
       }
     }
   }
@@ -248,8 +271,8 @@ class Scheduler {
         if (s.in.op == Op::Nop || s.in.op == Op::Repeat || s.in.op == Op::Repeatr) continue;
         total += 1 + s.repeat_n;
         if (total > o_.max_instances)
-          throw AsmError(s.loc, fmt::format("program too large to check: more than {} instruction instances "
-                                            "after REPEAT expansion", o_.max_instances));
+          D_.fatal(AsmError(s.loc, fmt::format("program too large to check: more than {} instruction instances "
+                                               "after REPEAT expansion", o_.max_instances)));
         for (std::int64_t k = 0; k <= s.repeat_n; ++k)
           insts_[q].push_back(Inst{std::int32_t(i), std::int32_t(k), s.issue + k * s.repeat_d});
       }
@@ -370,16 +393,33 @@ class Scheduler {
     return n;
   }
 
+  // Runs one check of instance `inst` of queue q. Its error is recorded, and later checks of the
+  // same source instruction are skipped: they would repeat it for every REPEAT instance.
+  template <class F>
+  void attempt(int q, std::int32_t inst, F&& f) {
+    const auto src = size_t(insts_[size_t(q)][size_t(inst)].src);
+    if (bad_[size_t(q)][src]) return;
+    try {
+      f();
+    } catch (const AsmError& e) {
+      bad_[size_t(q)][src] = true;
+      D_.add(e);
+    }
+  }
+
   void check() {
     const int hop = p_.stream.hop_cycles;
     // LWM rows on the weight bus: (plane position, landing cycle, staging row, queue, instance).
     struct Landing { std::int32_t plane; std::int64_t cycle; std::int32_t row, queue, inst; bool lw; };
     std::vector<Landing> landings;
+    bad_.resize(P_.queues.size());
+    for (std::size_t q = 0; q < P_.queues.size(); ++q) bad_[q].assign(P_.queues[q].instrs.size(), false);
     std::vector<SAcc> reads, writes;
     struct Port { std::int32_t pos; std::int64_t cycle; bool write; std::int32_t queue, inst; };
     std::vector<Port> ports;
     struct MxmEv { std::int64_t cycle; int kind; isa::Dtype t; std::int32_t queue, inst; };  // 0 LW 1 IW 2 MM
     std::map<int, std::vector<MxmEv>> mxm;
+    std::vector<AccEv> accs;
     for (std::size_t q = 0; q < insts_.size(); ++q) {
       const auto& qu = L_.queue(QueueId{int(q)});
       const int pos = qu.position;
@@ -390,7 +430,10 @@ class Scheduler {
         if (is_icu(s.in.op)) continue;
         const auto in = stepped(s, x.k);
         const auto& ii = isa::info(in.op);
-        check_ranges(int(q), x, in);
+        attempt(int(q), std::int32_t(i), [&] { check_ranges(int(q), x, in); });
+        // An instruction with an operand out of range still takes its streams and ports (its
+        // readers are not reported again), but names no plane, row or accumulator to check.
+        const bool in_range = !bad_[q][size_t(x.src)];
         const int lat = p_.lat(ii.latency);
         const int span = in.op == Op::Trans ? kLanesPerSuperlane : 1;
         for (int j = 0; j < ii.num_operands; ++j) {
@@ -408,6 +451,7 @@ class Scheduler {
           bool w = in.op == Op::Write || in.op == Op::Scatter;
           ports.push_back(Port{pos, x.cycle, w, std::int32_t(q), std::int32_t(i)});
         }
+        if (!in_range) continue;
         if (in.op == Op::Lw) {
           mxm[pos].push_back({x.cycle, 0, in.t, int(q), int(i)});
           landings.push_back({pos, x.cycle, std::int32_t(in.v[1]), std::int32_t(q), std::int32_t(i), true});
@@ -419,6 +463,8 @@ class Scheduler {
         }
         if (in.op == Op::Iw) mxm[pos].push_back({x.cycle, 1, in.t, int(q), int(i)});
         if (in.op == Op::Mm || in.op == Op::Mma) mxm[pos].push_back({x.cycle, 2, in.t, int(q), int(i)});
+        if (in.op == Op::Mm || in.op == Op::Mma || in.op == Op::Accrd)
+          accs.push_back({pos, in.v[in.op == Op::Accrd ? 0 : 1], x.cycle, in.op == Op::Accrd, int(q), int(i)});
       }
     }
     // Two producers on one stream register in one cycle.
@@ -429,12 +475,14 @@ class Scheduler {
       const auto& a = writes[i - 1];
       const auto& b = writes[i];
       if (a.stream == b.stream && a.pos == b.pos && a.cycle == b.cycle) {
-        const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
-        fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
-                fmt::format("stream conflict: {} at position {} ({}) in cycle {} is also written by the "
-                            "instruction at {}:{}:{} (queue {})", stream_name(b.stream), b.pos,
-                            L_.slice(SliceId{b.pos}).name, b.cycle, sa.loc.file, sa.loc.line, sa.loc.col,
-                            L_.queue(QueueId{a.queue}).name));
+        attempt(b.queue, b.inst, [&] {
+          const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
+          fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                  fmt::format("stream conflict: {} at position {} ({}) in cycle {} is also written by the "
+                              "instruction at {}:{}:{} (queue {})", stream_name(b.stream), b.pos,
+                              L_.slice(SliceId{b.pos}).name, b.cycle, sa.loc.file, sa.loc.line, sa.loc.col,
+                              L_.queue(QueueId{a.queue}).name));
+        });
       }
     }
     // Every read finds a value: a write on the same diagonal upstream of the reader.
@@ -450,7 +498,7 @@ class Scheduler {
       bool east = r.stream < 64;
       bool ok = false;
       if (lo != hi) ok = east ? lo->pos <= r.pos : (hi - 1)->pos >= r.pos;
-      if (!ok) {
+      if (!ok) attempt(r.queue, r.inst, [&] {
         // Hint: when does the nearest value on this stream pass the reader?
         std::string hint;
         std::int64_t best = kNever;
@@ -469,7 +517,7 @@ class Scheduler {
         fail_at(r.queue, insts_[size_t(r.queue)][size_t(r.inst)],
                 fmt::format("read of an empty stream: {} at position {} ({}) holds no value in cycle {}{}",
                             stream_name(r.stream), r.pos, L_.slice(SliceId{r.pos}).name, r.cycle, hint));
-      }
+      });
     }
     // SRAM ports per slice per cycle.
     std::sort(ports.begin(), ports.end(), [](const Port& a, const Port& b) {
@@ -483,10 +531,12 @@ class Scheduler {
       int have = ports[i].write ? p_.mem.write_ports : p_.mem.read_ports;
       if (int(j - i) > have) {
         const auto& b = ports[i + size_t(have)];
-        fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
-                fmt::format("SRAM port conflict: {} {} accesses to {} in cycle {}, the slice has {} {} port{}",
-                            j - i, ports[i].write ? "write" : "read", L_.slice(SliceId{ports[i].pos}).name,
-                            ports[i].cycle, have, ports[i].write ? "write" : "read", have == 1 ? "" : "s"));
+        attempt(b.queue, b.inst, [&] {
+          fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                  fmt::format("SRAM port conflict: {} {} accesses to {} in cycle {}, the slice has {} {} port{}",
+                              j - i, ports[i].write ? "write" : "read", L_.slice(SliceId{ports[i].pos}).name,
+                              ports[i].cycle, have, ports[i].write ? "write" : "read", have == 1 ? "" : "s"));
+        });
       }
       i = j;
     }
@@ -503,12 +553,14 @@ class Scheduler {
         if (j > i && landings[j].row == landings[j - 1].row && !(landings[j].lw && landings[j - 1].lw)) {
           const auto& a = landings[j - 1];
           const auto& b = landings[j];
-          const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
-          fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
-                  fmt::format("weight bus conflict: staging row {} of {} receives two rows in cycle {} ({} and the {} "
-                              "at {}:{}:{}, queue {})", a.row, L_.slice(SliceId{a.plane}).name, a.cycle,
-                              b.lw ? "this LW" : "this LWM", a.lw ? "LW" : "LWM", sa.loc.file, sa.loc.line, sa.loc.col,
-                              L_.queue(QueueId{a.queue}).name));
+          attempt(b.queue, b.inst, [&] {
+            const auto& sa = P_.queues[size_t(a.queue)].instrs[size_t(insts_[size_t(a.queue)][size_t(a.inst)].src)];
+            fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                    fmt::format("weight bus conflict: staging row {} of {} receives two rows in cycle {} ({} and the {} "
+                                "at {}:{}:{}, queue {})", a.row, L_.slice(SliceId{a.plane}).name, a.cycle,
+                                b.lw ? "this LW" : "this LWM", a.lw ? "LW" : "LWM", sa.loc.file, sa.loc.line, sa.loc.col,
+                                L_.queue(QueueId{a.queue}).name));
+          });
         }
         if (!landings[j].lw && ++lwm_rows == p_.mxm.install_rows_per_cycle + 1) nth_over = j;
         ++j;
@@ -516,9 +568,11 @@ class Scheduler {
       const int have = p_.mxm.install_rows_per_cycle;
       if (lwm_rows > have) {
         const auto& b = landings[nth_over];
-        fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
-                fmt::format("weight bus conflict: {} LWM rows land in {} in cycle {}, a plane takes {} per cycle "
-                            "(mxm.install_rows_per_cycle)", lwm_rows, L_.slice(SliceId{b.plane}).name, b.cycle, have));
+        attempt(b.queue, b.inst, [&] {
+          fail_at(b.queue, insts_[size_t(b.queue)][size_t(b.inst)],
+                  fmt::format("weight bus conflict: {} LWM rows land in {} in cycle {}, a plane takes {} per cycle "
+                              "(mxm.install_rows_per_cycle)", lwm_rows, L_.slice(SliceId{b.plane}).name, b.cycle, have));
+        });
       }
       i = j;
     }
@@ -527,40 +581,95 @@ class Scheduler {
     // loads the buffer for the next install (timing.md rule 16), so that LW is checked against
     // the rows staged after the IW, not against the ones being installed.
     for (auto& [pos, evs] : mxm) {
-      auto order = [](int kind) { return kind == 1 ? 0 : kind == 0 ? 1 : 2; };  // IW, LW, MM
-      std::stable_sort(evs.begin(), evs.end(), [&](const MxmEv& a, const MxmEv& b) {
-        return std::pair(a.cycle, order(a.kind)) < std::pair(b.cycle, order(b.kind));
-      });
-      std::optional<isa::Dtype> staging;
-      struct Inst_ { std::int64_t ready; isa::Dtype t; };
-      std::vector<Inst_> installs;
-      for (const auto& e : evs) {
-        const auto& x = insts_[size_t(e.queue)][size_t(e.inst)];
-        if (e.kind == 0) {
-          if (staging && *staging != e.t)
-            fail_at(e.queue, x, fmt::format("type mismatch: LW.{} into a staging buffer holding .{} rows",
-                                            isa::dtype_info(e.t).name, isa::dtype_info(*staging).name));
-          staging = e.t;
-        } else if (e.kind == 1) {
-          if (staging && *staging != e.t)
-            fail_at(e.queue, x, fmt::format("type mismatch: IW.{} installs .{} rows", isa::dtype_info(e.t).name,
-                                            isa::dtype_info(*staging).name));
-          installs.push_back({e.cycle + p_.lat(isa::LatClass::MxmIw), e.t});
-          staging.reset();
-        } else {
-          const Inst_* cur = nullptr;
-          for (const auto& w : installs)
-            if (w.ready <= e.cycle && (!cur || w.ready >= cur->ready)) cur = &w;
-          if (!cur) {
-            std::string when = installs.empty() ? "no IW precedes it"
-                                                : fmt::format("the first IW completes in cycle {}", installs.front().ready);
-            fail_at(e.queue, x, fmt::format("no weights installed in {} yet ({})", L_.slice(SliceId{pos}).name, when));
+      try {
+        auto order = [](int kind) { return kind == 1 ? 0 : kind == 0 ? 1 : 2; };  // IW, LW, MM
+        std::stable_sort(evs.begin(), evs.end(), [&](const MxmEv& a, const MxmEv& b) {
+          return std::pair(a.cycle, order(a.kind)) < std::pair(b.cycle, order(b.kind));
+        });
+        std::optional<isa::Dtype> staging;
+        struct Inst_ { std::int64_t ready; isa::Dtype t; };
+        std::vector<Inst_> installs;
+        for (const auto& e : evs) {
+          const auto& x = insts_[size_t(e.queue)][size_t(e.inst)];
+          if (e.kind == 0) {
+            if (staging && *staging != e.t)
+              fail_at(e.queue, x, fmt::format("type mismatch: LW.{} into a staging buffer holding .{} rows",
+                                              isa::dtype_info(e.t).name, isa::dtype_info(*staging).name));
+            staging = e.t;
+          } else if (e.kind == 1) {
+            if (staging && *staging != e.t)
+              fail_at(e.queue, x, fmt::format("type mismatch: IW.{} installs .{} rows", isa::dtype_info(e.t).name,
+                                              isa::dtype_info(*staging).name));
+            installs.push_back({e.cycle + p_.lat(isa::LatClass::MxmIw), e.t});
+            staging.reset();
+          } else {
+            const Inst_* cur = nullptr;
+            for (const auto& w : installs)
+              if (w.ready <= e.cycle && (!cur || w.ready >= cur->ready)) cur = &w;
+            if (!cur) {
+              std::string when = installs.empty() ? "no IW precedes it"
+                                                  : fmt::format("the first IW completes in cycle {}", installs.front().ready);
+              fail_at(e.queue, x, fmt::format("no weights installed in {} yet ({})", L_.slice(SliceId{pos}).name, when));
+            }
+            if (cur->t != e.t)
+              fail_at(e.queue, x, fmt::format("type mismatch: the installed weights are .{}, not .{}",
+                                              isa::dtype_info(cur->t).name, isa::dtype_info(e.t).name));
           }
-          if (cur->t != e.t)
-            fail_at(e.queue, x, fmt::format("type mismatch: the installed weights are .{}, not .{}",
-                                            isa::dtype_info(cur->t).name, isa::dtype_info(e.t).name));
         }
+      } catch (const AsmError& e) {
+        D_.add(e);  // the plane's later events would only follow from it
       }
+    }
+    check_accumulators(accs);
+  }
+
+  // An MM/MMA writing (or an ACCRD reading) accumulator `acc` of the plane at position `pos`.
+  struct AccEv {
+    int pos;
+    std::int64_t acc, cycle;
+    bool read;
+    std::int32_t queue, inst;
+  };
+
+  // Accumulator readiness (timing.md rule 17): an ACCRD in cycle t reads what the last MM/MMA
+  // into its accumulator issued before t left, which is there from that MM's cycle + mxm_mm on;
+  // an accumulator no MM/MMA has written cannot be read. An ACCRD in the very cycle of an MM into
+  // its accumulator is refused as well: which of the two the chip takes first would depend on
+  // the numbering of their queues. The model checks the same rule at run time, in both modes.
+  void check_accumulators(std::vector<AccEv>& evs) {
+    const std::int64_t lat = p_.lat(isa::LatClass::MxmMm);
+    // Per plane and accumulator, by cycle; an MM before an ACCRD of its cycle.
+    std::sort(evs.begin(), evs.end(), [](const AccEv& a, const AccEv& b) {
+      return std::tie(a.pos, a.acc, a.cycle, a.read) < std::tie(b.pos, b.acc, b.cycle, b.read);
+    });
+    const AccEv* last = nullptr;  // the latest MM/MMA into the current accumulator
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      const auto& e = evs[i];
+      if (i > 0 && (evs[i - 1].pos != e.pos || evs[i - 1].acc != e.acc)) last = nullptr;
+      if (e.acc < 0 || e.acc >= p_.mxm.accumulators) continue;  // check_ranges reported it
+      if (!e.read) {
+        last = &e;
+        continue;
+      }
+      attempt(e.queue, e.inst, [&] {
+        const auto& x = insts_[size_t(e.queue)][size_t(e.inst)];
+        const std::string plane = L_.slice(SliceId{e.pos}).name;
+        if (!last)
+          fail_at(e.queue, x, fmt::format("accumulator {} of {} read before any MM/MMA wrote it", e.acc, plane));
+        const auto& w = P_.queues[size_t(last->queue)].instrs[size_t(insts_[size_t(last->queue)][size_t(last->inst)].src)];
+        const std::string by = fmt::format("{} in cycle {} ({}:{}:{})", isa::info(w.in.op).mnemonic, last->cycle,
+                                           w.loc.file, w.loc.line, w.loc.col);
+        const std::int64_t ready = last->cycle + lat;
+        if (last->cycle == e.cycle)
+          fail_at(e.queue, x, fmt::format("accumulator {} of {} read in the cycle the {} writes it: read it before, "
+                                          "or from cycle {} ({} + mxm_mm {}) on", e.acc, plane, by, ready,
+                                          last->cycle, lat));
+        if (e.cycle < ready)
+          fail_at(e.queue, x, fmt::format("accumulator {} of {} read before its MM completes: the {} makes it "
+                                          "readable from cycle {} ({} + mxm_mm {}), {} cycle{} later",
+                                          e.acc, plane, by, ready, last->cycle, lat, ready - e.cycle,
+                                          ready - e.cycle == 1 ? "" : "s"));
+      });
     }
   }
 
@@ -656,17 +765,19 @@ class Scheduler {
   const ChipParams& p_;
   const Layout& L_;
   const Options& o_;
+  Diagnostics& D_;
   std::map<std::string, std::pair<int, int>> labels_;
   std::vector<std::size_t> cursor_;
   std::vector<std::int64_t> free_;
   std::int64_t pending_notifies_ = 0;
   std::vector<std::vector<Inst>> insts_;
+  std::vector<std::vector<bool>> bad_;  // per queue and source instruction: a check failed
 };
 
 }  // namespace
 
-Result schedule_and_emit(Parsed& parsed, const ChipParams& p, const Layout& l, const Options& o) {
-  return Scheduler(parsed, p, l, o).run();
+Result schedule_and_emit(Parsed& parsed, const ChipParams& p, const Layout& l, const Options& o, Diagnostics& d) {
+  return Scheduler(parsed, p, l, o, d).run();
 }
 
 }  // namespace lpu::assembler

@@ -2,9 +2,12 @@
 // The assembler's internal representation between parsing and emission.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "diagnostics.hpp"
 #include "expr.hpp"
 #include "lpu/arch/layout.hpp"
 #include "lpu/asm/assembler.hpp"
@@ -40,12 +43,20 @@ struct Parsed {
 // Builds Parsed from source text (handles directives, .rept, .include).
 class Parser {
  public:
-  Parser(const ChipParams& p, const Layout& l, const Options& o, Parsed& out)
-      : p_(p), layout_(l), opt_(o), out_(out) {}
+  Parser(const ChipParams& p, const Layout& l, const Options& o, Parsed& out, Diagnostics& d)
+      : p_(p), layout_(l), opt_(o), out_(out), diags_(d) {}
+  // Parses text (its .include files too), recording every error in the Diagnostics.
   void parse_text(const std::string& text, const std::string& file, int depth);
 
  private:
   void run(const std::vector<Line>& lines, std::size_t b, std::size_t e, int depth);
+  // One statement (not .rept): a directive, an .include or an instruction.
+  void statement(const Line& line, int depth);
+  // The index of the .endr closing the .rept at lines[i] (e when there is none).
+  static std::size_t matching_endr(const std::vector<Line>& lines, std::size_t i, std::size_t e);
+  // A .rept block starting at lines[i]; returns the index of its .endr (or i without one).
+  std::size_t rept(const std::vector<Line>& lines, std::size_t i, std::size_t e, int depth);
+  std::optional<StreamRef> stream_alias(const std::string& name) const;
   void directive(const Line& line, int depth);
   void instruction(const Line& line);
   void data_directive(const Line& line, std::size_t pos);
@@ -65,7 +76,12 @@ class Parser {
   const Layout& layout_;
   const Options& opt_;
   Parsed& out_;
+  Diagnostics& diags_;
   std::map<std::string, std::int64_t> consts_;
+  // Names whose definition failed: a use is a Cascade, not another error.
+  std::set<std::string> bad_consts_, bad_streams_;
+  static constexpr int kBadQueue = -2;  // cur_queue_ after a failed .queue
+  int rept_nest_ = 0;
   std::map<std::string, StreamRef> streams_;
   std::vector<std::string> file_stack_;
   int cur_queue_ = -1;
@@ -78,8 +94,8 @@ class Parser {
   std::map<std::string, std::vector<Rows>> used_rows_;  // per slice, for overlap errors
 };
 
-// Scheduler + checker + emitter.
-Result schedule_and_emit(Parsed& parsed, const ChipParams& p, const Layout& l, const Options& o);
+// Scheduler + checker + emitter. Records every independent error in `d` and throws them all.
+Result schedule_and_emit(Parsed& parsed, const ChipParams& p, const Layout& l, const Options& o, Diagnostics& d);
 
 std::string format_stream(std::int64_t packed);
 

@@ -13,6 +13,7 @@
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
 #include "lpu/isa/numerics.hpp"
+#include "acc_ready.hpp"
 #include "mxm.hpp"
 #include "sram.hpp"
 #include "streams.hpp"
@@ -95,6 +96,7 @@ struct Chip::Impl {
   std::unique_ptr<StreamFile> streams;
   std::vector<std::unique_ptr<Sram>> sram;      // by slice position (null for non-MEM)
   std::vector<std::unique_ptr<MxmPlane>> mxm;   // by slice position (null for non-MXM)
+  std::unique_ptr<AccReadiness> acc_ready;      // timing-only mode: rule 17 without data
   std::map<std::pair<int, int>, std::vector<std::uint16_t>> perms;  // (position, index)
   std::vector<std::deque<std::vector<std::uint8_t>>> dma_in, dma_out;
   struct Arrival { std::int64_t cycle; std::vector<std::uint8_t> bytes; };
@@ -131,6 +133,13 @@ struct Chip::Impl {
         if (int(v.size()) <= s.index) v.resize(std::size_t(s.index) + 1, -1);
         v[std::size_t(s.index)] = s.position;
       }
+    }
+    if (mode == Mode::TimingOnly && p.mxm.planes > 0) {
+      std::vector<int> plane_of(layout.slices().size(), -1);
+      int planes = 0;
+      for (const auto& s : layout.slices())
+        if (s.kind == SliceKind::Mxm) plane_of[std::size_t(s.position)] = planes++;
+      acc_ready = std::make_unique<AccReadiness>(std::move(plane_of), p.mxm.accumulators);
     }
     dma_in.resize(std::size_t(p.dma.channels));
     dma_out.resize(std::size_t(p.dma.channels));
@@ -210,6 +219,7 @@ struct Chip::Impl {
     now = 0;
     last_activity = -1;
     pending_cfg.clear();
+    if (acc_ready) acc_ready->restart();
     for (std::size_t i = 0; i < qs.size(); ++i) {
       auto& q = qs[i];
       q.pc = 0;
@@ -435,6 +445,7 @@ struct Chip::Impl {
       case isa::Unit::Mxm: {
         MxmPlane& pl = *mxm[std::size_t(pos)];
         const char* err = nullptr;
+        check_acc_range(qi, in, t);
         if (in.op == Op::Lw) {
           const std::int64_t n = V / isa::dtype_bytes(in.t);
           if (in.v[1] >= n)
@@ -684,9 +695,37 @@ struct Chip::Impl {
     step(qi, t);
   }
 
-  // Timing-only mode keeps the data-independent effects: links (bytes and arrival checks).
+  // The accumulator operand of MM/MMA/ACCRD must name one of the plane's accumulators (a
+  // hand-made object may name any).
+  void check_acc_range(int qi, const isa::Instr& in, std::int64_t t) const {
+    if (in.op != Op::Mm && in.op != Op::Mma && in.op != Op::Accrd) return;
+    const std::int64_t acc = in.v[in.op == Op::Accrd ? 0 : 1];
+    if (acc < 0 || acc >= p.mxm.accumulators)
+      fail(qi, t, fmt::format("accumulator {} out of range 0..{}", acc, p.mxm.accumulators - 1));
+  }
+
+  // Reads of accumulators ordered before (cycle, queue), checked now that every event before
+  // them has run (timing-only mode; AccReadiness).
+  void check_acc_reads(std::int64_t cycle, int queue) {
+    if (!acc_ready) return;
+    if (auto f = acc_ready->check_before(cycle, queue)) fail(f->queue, f->cycle, f->message);
+  }
+
+  // Timing-only mode keeps the data-independent effects: links (bytes and arrival checks) and
+  // accumulator readiness (the same errors as the functional MXM).
   void timing_only_effects(int qi, const isa::Instr& in, std::int64_t t) {
     auto& q = qs[std::size_t(qi)];
+    if (acc_ready && (in.op == Op::Mm || in.op == Op::Mma || in.op == Op::Accrd)) {
+      const int lat = p.lat(isa::info(in.op).latency);
+      for (std::int64_t k = 0; k <= q.n; ++k) {
+        const auto x = isa::stepped(in, k);
+        const std::int64_t c = t + k * q.d;
+        check_acc_range(qi, x, c);
+        const int acc = int(x.v[in.op == Op::Accrd ? 0 : 1]);
+        if (in.op == Op::Accrd) acc_ready->read(q.position, acc, c, qi);
+        else acc_ready->write(q.position, acc, c, qi, c + lat, now);
+      }
+    }
     if (in.op == Op::Send) {
       if (!sink) fail(qi, t, fmt::format("SEND on link {}: the link is not connected", in.v[0]));
       for (std::int64_t k = 0; k <= q.n; ++k) {
@@ -709,6 +748,7 @@ struct Chip::Impl {
     if (!loaded) throw Error("chip: run() before load()");
     while (!heap.empty() && heap.top().cycle < limit) {
       Ev e = heap.top();
+      check_acc_reads(e.cycle, e.q);
       heap.pop();
       now = e.cycle;
       apply_pending(now);
@@ -716,6 +756,7 @@ struct Chip::Impl {
       if (obs && !stream_log.empty()) flush_stream_log();
     }
     const bool fin = heap.empty();
+    check_acc_reads(fin ? INT64_MAX : limit, fin ? INT32_MAX : 0);
     if (fin) {
       if (!parked.empty()) {
         const auto& q = qs[std::size_t(parked.front())];

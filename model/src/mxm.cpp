@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "acc_ready.hpp"
 #include "lpu/isa/numerics.hpp"
 
 namespace lpu::model {
@@ -177,8 +178,8 @@ void MxmPlane::report(const Pending& p) {
 
 const char* MxmPlane::read(int acc, isa::Dtype t, int part, std::uint8_t* out, std::int64_t cycle) {
   auto& a = accs_[std::size_t(acc)];
-  if (a.n == 0) return "accumulator read before any MM wrote it";
-  if (cycle < a.ready) return "accumulator read before its MM completes (mxm_mm latency)";
+  if (a.n == 0) return kAccUnwritten;
+  if (cycle < a.ready) return kAccNotReady;
   flush();
   num::MutBytes ob(out, std::size_t(vb_));
   if (a.is_float) {

@@ -46,7 +46,7 @@ std::string program_for(isa::Op op, isa::Dtype t, isa::Dtype t2, std::mt19937& r
                   : ii.unit == isa::Unit::Vxm ? "vxm.0"
                   : ii.unit == isa::Unit::Mxm ? "mxm.e.0.1"
                                               : "sxm.e.0";
-  std::string prod, ops;
+  std::string prod, ops, acc;
   int k = 0;
   const int tb = isa::dtype_bytes(t);
   const int n = V / tb;
@@ -66,7 +66,10 @@ std::string program_for(isa::Op op, isa::Dtype t, isa::Dtype t2, std::mt19937& r
         case isa::Kind::Addr: v = rnd(0, 1) ? fmt::format("{}", rnd(0, 200)) : fmt::format("[r3+{}]", rnd(0, 200)); break;
         case isa::Kind::Stride: v = fmt::format("{}", rnd(-2, 2)); break;
         case isa::Kind::Row: v = fmt::format("{}", rnd(0, n - 1)); break;
-        case isa::Kind::Acc: v = fmt::format("{}", rnd(0, p.mxm.accumulators - 1)); break;
+        case isa::Kind::Acc:
+          v = fmt::format("{}", rnd(0, p.mxm.accumulators - 1));
+          acc = v;
+          break;
         case isa::Kind::Part: {
           int parts = tb;
           if (op == isa::Op::Cvt) parts = std::max(tb, isa::dtype_bytes(t2)) / std::min(tb, isa::dtype_bytes(t2));
@@ -99,6 +102,12 @@ std::string program_for(isa::Op op, isa::Dtype t, isa::Dtype t2, std::mt19937& r
   if (op == isa::Op::Mm || op == isa::Op::Mma)
     setup = fmt::format(".queue mxm.e.0.0\nIW.{}\n", isa::dtype_info(t).name);  // installed in cycle 4
   std::string at = k ? "@ready(p0) " : "";
+  if (op == isa::Op::Accrd) {
+    // An accumulator is read only once an MM has written it (timing.md rule 17): weights from
+    // cycle 4, x (a CONST in 0) at the plane in 7, the MM in 7, readable from 7 + mxm_mm = 11.
+    setup = fmt::format(".queue mxm.e.0.0\nIW.i8\n.queue vxm.0\nCONST.i8 s6e, 1\n.queue mxm.e.0.2\n@7 MM.i8 s6e, {}\n", acc);
+    at = "@11 ";
+  }
   return pre + prod + setup + fmt::format(".queue {}\n{}{}{}\n", q, at, name, ops);
 }
 

@@ -157,6 +157,27 @@ TEST_CASE("lpu run --rtl: a run-time error names chip, unit, queue and cycle onc
   CHECK(contains(model.out, "chip 0, sxm.e (queue sxm.e.0), cycle 3: DMAIN on channel 0: the host has provided no more vectors"));
 }
 
+TEST_CASE("lpu asm: every independent error of the file, one line each, exit status 1, no object") {
+  TempDir d;
+  std::ofstream(d.path / "bad.lpa") << ".preset mini\n"
+                                       ".queue vxm.0\n"
+                                       "  FROB s0e\n"                 // 3
+                                       ".const X = 1 / 0\n"           // 4
+                                       ".const Y = X + 1\n"           // follows from 4
+                                       ".queue mem.w.0\n"
+                                       "  READ 999, s0e\n"            // 7
+                                       "  READ 0, s0e $\n";           // 8
+  auto r = lpu("asm bad.lpa -o bad.lpo", d.path);
+  CAPTURE(r.out);
+  CHECK(r.status == 1);
+  CHECK(r.out ==
+        "bad.lpa:3:3: error: unknown mnemonic 'FROB'\n"
+        "bad.lpa:4:14: error: division by zero: 1 / 0\n"
+        "bad.lpa:7:8: error: address 999 out of range: a MEM slice has rows 0..255\n"
+        "bad.lpa:8:15: error: unexpected character '$'\n");
+  CHECK_FALSE(fs::exists(d.path / "bad.lpo"));
+}
+
 TEST_CASE("lpu run --rack: ping-pong, identical statistics with 1 and 2 threads") {
   TempDir d;
   const auto rack = (kSrc / "configs/pair.toml").string();

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "helpers.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
@@ -296,23 +298,110 @@ TEST_CASE("run-time errors name chip, unit, queue and cycle") {
   // The assembler cannot see register values set by the host: row 250 + 10 is out of range.
   auto e = sim_error(".reg r1 = 250\n.queue mem.w.0\nREAD [r1+5], s0e\n", [](model::Chip& c) { c.set_reg(1, 251); });
   CHECK(e == "chip 0, mem.w.0 (queue mem.w.0), cycle 0: address out of range: row 256 (r1 = 251, offset 5); the slice has rows 0..255");
-  // An accumulator read before its MM completes (mxm_mm = 4).
-  e = sim_error(R"(.queue mxm.e.0.0
-    IW.i8
-.queue vxm.0
-    CONST.i8 s0e, 1          ; at the plane (11) in 1 + 6 = 7
-.queue mxm.e.0.1
-    @7 MM.i8 s0e, 0
-.queue mxm.e.0.2
-    @9 ACCRD.i32 0, s1w, 0
-)");
-  CHECK(e.find("chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 9: accumulator read before its MM completes") == 0);
+  // An accumulator read before its MM completes: "accumulator readiness" below (the assembler
+  // refuses such a program).
   // DMAIN with nothing provided by the host.
   e = sim_error(".queue sxm.w.0\n@4 DMAIN 0, s0e\n");
   CHECK(e.find("cycle 4: DMAIN on channel 0: the host has provided no more vectors") != std::string::npos);
   // SEND on a lone chip.
   e = sim_error(".queue vxm.0\nCONST.i8 s0w, 1\n.queue sxm.w.0\n@6 SEND 0, s0w\n");
   CHECK(e.find("cycle 6: SEND on link 0: the link is not connected") != std::string::npos);
+}
+
+namespace {
+// Accumulator readiness (timing.md rule 17) on hand-made objects: the assembler refuses these,
+// so the program is assembled with the ACCRD where it is legal and its word is then edited.
+// IW in 0 (weights from 4); CONST in 0 puts x at the plane (11) in 0 + 1 + 6 = 7; MM in 7 into
+// accumulator 0 (mxm.e.0.1), readable from 7 + mxm_mm = 11; ACCRD of accumulator 0 in
+// mxm.e.0.2, in 11 as assembled.
+obj::Program accrd_object(const std::function<void(std::vector<isa::Instr>&)>& edit, const std::string& more = "") {
+  auto p = load_preset("mini");
+  auto prog = assembler::assemble_string(
+                  ".queue mxm.e.0.0\nIW.i8\n.queue vxm.0\nCONST.i8 s0e, 1\n.queue mxm.e.0.1\n@7 MM.i8 s0e, 0\n"
+                  ".queue mxm.e.0.2\n@11 ACCRD.i32 0, s1w, 0\n" + more,
+                  "t.lpa", p)
+                  .program;
+  for (auto& q : prog.queues) {
+    if (q.name != "mxm.e.0.2") continue;
+    std::vector<isa::Instr> in;
+    for (auto w : q.words) in.push_back(isa::decode(w));
+    edit(in);
+    q.words.clear();
+    for (const auto& x : in) q.words.push_back(isa::encode(x));
+  }
+  return prog;
+}
+
+// The error of running `prog` on mini in `mode` ("" when it runs).
+std::string run_error(const obj::Program& prog, model::Mode mode) {
+  model::Chip chip(load_preset("mini"), mode);
+  chip.load(prog);
+  try {
+    chip.run();
+  } catch (const SimError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void set_nop(std::vector<isa::Instr>& in, std::int64_t cycles) {
+  REQUIRE(in.front().op == isa::Op::Nop);
+  in.front().v[0] = cycles;
+}
+}  // namespace
+
+TEST_CASE("accumulator readiness: functional and timing-only runs refuse the same ACCRDs, with the same message") {
+  using model::Mode;
+  const std::string not_ready = "accumulator read before its MM completes (mxm_mm latency)";
+  const std::string unwritten = "accumulator read before any MM wrote it";
+  for (auto mode : {Mode::Functional, Mode::TimingOnly}) {
+    CAPTURE(int(mode));
+    // The boundary: t_mm + mxm_mm - 1 = 10 refused, t_mm + mxm_mm = 11 accepted.
+    CHECK(run_error(accrd_object([](auto& in) { set_nop(in, 10); }), mode) ==
+          "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 10: " + not_ready);
+    CHECK(run_error(accrd_object([](auto&) {}), mode).empty());
+    // Before the MM issues: never written.
+    CHECK(run_error(accrd_object([](auto& in) { set_nop(in, 6); }), mode) ==
+          "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 6: " + unwritten);
+    // Another accumulator, never written.
+    CHECK(run_error(accrd_object([](auto& in) { in[1].v[0] = 3; }), mode) ==
+          "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 11: " + unwritten);
+    // A REPEATed ACCRD (accumulator stepped per instance): instance 1 reads accumulator 1.
+    CHECK(run_error(accrd_object([](auto& in) {
+            isa::Instr rep;
+            rep.op = isa::Op::Repeat;
+            rep.v[0] = 1;
+            rep.v[1] = 10;
+            in.push_back(rep);
+          }),
+                    mode) == "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 21: " + unwritten);
+    // Instance 1 of the ACCRD group (cycle 21, accumulator 1) runs after an MM group that starts
+    // later (in 20, into accumulator 1, readable from 24): timing-only mode must see that MM,
+    // although it handles the ACCRD group as one event in 11. As assembled, the instance is in
+    // 24 (REPEAT 1, 13); a delay of 10 moves it to 21.
+    const std::string second = ".queue vxm.1\n@13 CONST.i8 s0e, 2\n.queue mxm.e.0.1\n@20 MM.i8 s0e, 1\n"
+                               ".queue mxm.e.0.2\nREPEAT 1, 13\n";
+    CHECK(run_error(accrd_object([](auto&) {}, second), mode).empty());
+    CHECK(run_error(accrd_object([](auto& in) { in.back().v[1] = 10; }, second), mode) ==
+          "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 21: " + not_ready);
+    // The same when the chip runs in windows (Chip::run(limit), as the rack engine runs it):
+    // each window checks the reads before its end.
+    {
+      model::Chip chip(load_preset("mini"), mode);
+      chip.load(accrd_object([](auto& in) { in.back().v[1] = 10; }, second));
+      std::string e;
+      try {
+        for (std::int64_t limit = 1; !chip.run(limit); ++limit) {
+        }
+      } catch (const SimError& x) {
+        e = x.what();
+      }
+      CHECK(e == "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 21: " + not_ready);
+    }
+    // An accumulator number past the plane's (a hand-made object can name any).
+    CHECK(run_error(accrd_object([](auto& in) { in[1].v[0] = 200; }), mode) ==
+          "chip 0, mxm.e.0 (queue mxm.e.0.2), cycle 11: accumulator 200 out of range 0..15");
+  }
 }
 
 TEST_CASE("a hand-made object that reads an empty stream stops with its location") {

@@ -144,7 +144,7 @@ TEST_CASE("a rack file, manifest or --set rack key of 45,000 dotted parts is an 
   const auto pair = rt::rack("pair.toml");
   CHECK_THROWS_WITH_AS(rt::manifest_text("[[chip]]\n" + key + " = 1\n", pair), doctest::Contains("line 2: a key with more than 256"),
                        lpu::ConfigError);
-  CHECK_THROWS_WITH_AS(apply_rack_overrides(kPairHead, {key + "=1"}, "t.toml"), doctest::Contains("has more than 8 dotted parts"),
+  CHECK_THROWS_WITH_AS(apply_rack_overrides(kPairHead, {key + "=1"}, "t.toml"), doctest::Contains("a key has 1 to 8 dotted parts"),
                        lpu::ConfigError);
 }
 
@@ -168,4 +168,33 @@ TEST_CASE("manifest integers: literals beyond 64 bits, register numbers and chan
   CHECK(error("regs = { r99999999999 = 1 }\n") == "config: program[0].regs.r99999999999: '99999999999' is out of range 1..15");
   CHECK(error("dma_in = { 99999999999 = \"x.npy\" }\n") ==
         "config: program[0].dma_in.99999999999: '99999999999' is out of range 0..255");
+}
+
+TEST_CASE("rack overrides and files that would crash: an empty key, keys nested thousands deep") {
+  const std::string text = "chips = 2\n[topology]\nname = \"full\"\n";
+  auto err = [&](const std::vector<std::string>& sets) {
+    try {
+      apply_rack_overrides(text, sets, "pair");
+    } catch (const lpu::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // " = 2": the key trims to nothing (was vector::back() of an empty vector).
+  CHECK(err({" = 2"}) == "config: rack-set: ' = 2': a key has 1 to 8 dotted parts");
+  CHECK(err({"links.global.latency_cycles=300"}) == "(no error)");
+  std::string deep = "a";
+  for (int i = 0; i < 45000; ++i) deep += ".a";
+  CHECK(err({deep + "=1"}).find("a key has 1 to 8 dotted parts") != std::string::npos);
+  // A value that opens a table nested 50,000 deep (toml++ recurses on it).
+  std::string header = "1\n[a";
+  for (int i = 0; i < 50000; ++i) header += ".a";
+  CHECK(err({"name=" + header + "]"}) == "config: rack-set: line 2: a key with more than 256 dotted parts (the parser would recurse as deep)");
+  // The same in a rack file: the file and the line.
+  try {
+    rt::rack_text(text + deep + " = 1\n");
+    FAIL("accepted");
+  } catch (const lpu::ConfigError& e) {
+    CHECK(std::string(e.what()) == "config: <test>: line 4: a key with more than 256 dotted parts (the parser would recurse as deep)");
+  }
 }

@@ -298,11 +298,73 @@ start_delay = {}
         "program[0].start_delay | config: program[0].start_delay: in <test>: chip 0: start delay -1 out of range 0..1099511627775 cycles");
   CHECK(error(block + "start_delay = 1.5\n") ==
         "program[0].start_delay | config: program[0].start_delay: in <test>: expected a number of cycles (an integer or an expression in quotes)");
-  CHECK(error(block + "start_delay = \"frob\"\n").starts_with("program[0].start_delay | config: program[0].start_delay: in <test>: in 'frob' (chip 0): unknown name 'frob'"));
+  // An expression error: the manifest, line and column (the quote is in column 15 of line 5).
+  CHECK(error(block + "start_delay = \"frob\"\n").starts_with("program[0].start_delay | config: program[0].start_delay: in <test>:5:16: in 'frob' (chip 0): unknown name 'frob'"));
   CHECK(error(block + "start_delay = 5\n[[program]]\nchips = \"0-1\"\nstart_delay = 7\n") ==
         "program[1].start_delay | config: program[1].start_delay: in <test>: chip 0 already has a start delay (from program[0])");
   CHECK(error("[generate]\nkind = \"pipeline\"\nchips = \"0-1\"\n[[program]]\nchips = \"1\"\nstart_delay = 3\n") ==
         "program[0].start_delay | config: program[0].start_delay: in <test>: chip 1 already has a start delay (from generate)");
+}
+
+TEST_CASE("manifest expressions: checked arithmetic, every operator, located in the manifest") {
+  const auto cfg = rt::rack("pair.toml");
+  auto err = [&](const std::string& expr) {
+    try {
+      eval_chip_expr(expr, cfg, 1, "k");
+    } catch (const lpu::ConfigError& e) {
+      CHECK(e.key() == "k");
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string min = "(-9223372036854775807 - 1)";
+  // Each operator one past the edge; the offset is the operator's.
+  CHECK(err("9223372036854775807 + 1") ==
+        "config: k: at offset 20: in '9223372036854775807 + 1' (chip 1): integer overflow: 9223372036854775807 + 1 does not fit in 64 bits");
+  CHECK(err("-9223372036854775807 - 2").find("at offset 21: in '-9223372036854775807 - 2' (chip 1): integer overflow: "
+                                              "-9223372036854775807 - 2 does not fit") != std::string::npos);
+  CHECK(err("4294967296 * 2147483648").find("at offset 11: ") != std::string::npos);
+  CHECK(err("4294967296 * 2147483648").find("integer overflow: 4294967296 * 2147483648") != std::string::npos);
+  CHECK(err(min + " / -1").find("at offset 27: ") != std::string::npos);  // was SIGFPE
+  CHECK(err(min + " / -1").find("integer overflow: -9223372036854775808 / -1") != std::string::npos);
+  CHECK(err(min + " % -1").find("integer overflow: -9223372036854775808 % -1") != std::string::npos);
+  CHECK(err("-" + min).find("at offset 0: ") != std::string::npos);
+  CHECK(err("-" + min).find("integer overflow: -(-9223372036854775808)") != std::string::npos);
+  CHECK(err("chip / (chip - 1)").find("division by zero: 1 / 0") != std::string::npos);
+  CHECK(err("5 % (chip - 1)").find("division by zero: 5 % 0") != std::string::npos);
+  CHECK(err("99999999999999999999").find("number '99999999999999999999' does not fit in 64 bits") != std::string::npos);
+  // Exact up to the edges; % is floored (non-negative for a positive divisor).
+  CHECK(eval_chip_expr(min + " + 9223372036854775807 + chip", cfg, 1, "k") == 0);
+  CHECK(eval_chip_expr(min + " % 3", cfg, 0, "k") == 1);  // -2^63 = 3 (-3074457345618258603) + 1
+  CHECK(eval_chip_expr("-7 % -3", cfg, 0, "k") == -1);
+  // Nesting is bounded: 20,000 parentheses or unary minuses are an error, not a stack overflow.
+  const std::string deep = std::string(20000, '(') + "1" + std::string(20000, ')');
+  CHECK(err(deep).find("at offset 256: ") != std::string::npos);
+  CHECK(err(deep).find("expression nested more than 256 deep") != std::string::npos);
+  CHECK(err(std::string(20000, '-') + "1").find("expression nested more than 256 deep") != std::string::npos);
+  CHECK(err(std::string(20000, '(') + "1").find("nested more than 256 deep") != std::string::npos);
+  CHECK(eval_chip_expr(std::string(200, '(') + "chip" + std::string(200, ')'), cfg, 1, "k") == 1);
+  // In a manifest: the file, line and column of the operator, and the key.
+  auto manifest_error = [&](const std::string& m) {
+    try {
+      rt::manifest_text(m, cfg);
+    } catch (const lpu::ConfigError& e) {
+      return e.key() + " | " + e.what();
+    }
+    return std::string("(no error)");
+  };
+  CHECK(manifest_error("[[program]]\nchips = \"0-1\"\nregs = { r1 = \"" + min + " / -1\" }\n") ==
+        "program[0].regs.r1 | config: program[0].regs.r1: in <test>:3:43: in '(-9223372036854775807 - 1) / -1' (chip 0): "
+        "integer overflow: -9223372036854775808 / -1 does not fit in 64 bits");
+  CHECK(manifest_error("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"1 << 2\" }\n") ==
+        "program[0].consts.LINK | config: program[0].consts.LINK: in <test>:4:22: in '1 << 2' (chip 0): unexpected '<< 2'");
+  // A key nested 50,000 tables deep (toml++ would overflow the stack on it).
+  std::string dotted = "a";
+  for (int i = 0; i < 50000; ++i) dotted += ".a";
+  CHECK(manifest_error("[[program]]\nchips = \"0\"\n" + dotted + " = 1\n") ==
+        "<test> | config: <test>: line 3: a key with more than 256 dotted parts (the parser would recurse as deep)");
+  CHECK(manifest_error("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { \"A\\nB\" = 1 }\n").find(
+            "program[0].consts.A\nB | config: program[0].consts.A\nB: in <test>: a constant name is an identifier") == 0);
 }
 
 TEST_CASE("manifest errors name the key") {
@@ -318,6 +380,10 @@ TEST_CASE("manifest errors name the key") {
   CHECK(key_of("[[program]]\nsource = \"ping.lpa\"\n") == "program[0].chips");
   CHECK(key_of("[[program]]\nchips = \"0-2\"\nsource = \"ping.lpa\"\n") == "program[0].chips");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"nope.lpa\"\n") == "program[0].source");
+  // A name too long for the file system: a ConfigError, not a std::filesystem exception (found
+  // by fuzz_manifest, fuzz/corpus/manifest/regress_long_source_name).
+  CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"" + std::string(5000, 'x') + ".lpa\"\n") ==
+        "program[0].source");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"peer(5)\" }\n") ==
         "program[0].consts.LINK");
   CHECK(key_of("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = \"frob(0)\" }\n") ==
@@ -336,4 +402,18 @@ TEST_CASE("manifest errors name the key") {
   // A source error is an assembler error with its file and line.
   CHECK_THROWS_AS(rt::manifest_text("[[program]]\nchips = \"0\"\nsource = \"ping.lpa\"\nconsts = { LINK = 0 }\n", cfg),
                   lpu::AsmError);
+}
+
+TEST_CASE("a program file whose name has quotes and backslashes") {
+  // load_program writes the name into a manifest (TOML) and the consts wrapper into assembly:
+  // both quote it.
+  const auto cfg = rt::rack("pair.toml");
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("lpu_quote_{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "a\"b\\c.lpa";
+  std::ofstream(file) << ".queue vxm.0\nCONST.i8 s0e, 1\n";
+  auto p = load_program(file.string(), cfg);
+  CHECK(p.chips.size() == 2);
+  CHECK(p.chips[0].object != nullptr);
+  std::filesystem::remove_all(dir);
 }

@@ -457,6 +457,7 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
     // The value as TOML; a bare word that is not TOML (torus2d, 0-3) is a string.
     toml::table v;
     try {
+      check_toml_key_depth("v = " + value, "rack-set");
       v = toml::parse("v = " + value);
     } catch (const toml::parse_error&) {
       v.insert("v", value);
@@ -473,8 +474,12 @@ std::string apply_rack_overrides(const std::string& text, const std::vector<std:
       parts.push_back(part);
       // A rack key has a few parts (links.global.latency_cycles): refuse a hostile one before
       // it builds (and toml++ recursively frees) a table as deep.
-      if (parts.size() > 8) throw ConfigError("rack-set", fmt::format("key '{}...' has more than 8 dotted parts", key.substr(0, 64)));
+      if (parts.size() > 8)
+        throw ConfigError("rack-set", fmt::format("'{}...': a key has 1 to 8 dotted parts", s.substr(0, 64)));
     }
+    // A rack key has at most three parts (links.global.latency_cycles); each part is a table
+    // level, and TOML tables are printed and freed recursively.
+    if (parts.empty()) throw ConfigError("rack-set", fmt::format("'{}': a key has 1 to 8 dotted parts", s));
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
       path += (path.empty() ? "" : ".") + parts[i];
       auto* node = cur->get(parts[i]);

@@ -3,13 +3,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "lpu/common/checked.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/common/parse.hpp"
 
@@ -41,20 +45,48 @@ int RackProgram::distinct_objects() const {
 
 namespace {
 
+// Recursive descent over the text, evaluating as it goes. Arithmetic is checked (lpu/common/
+// checked.hpp) and nesting is bounded (checked::kMaxDepth): an overflow, a division by zero or
+// too deep an expression is a ConfigError naming the key, the place and the chip.
 class ExprParser {
  public:
-  ExprParser(const std::string& s, const RackConfig& cfg, int chip, const std::string& key)
-      : s_(s), cfg_(cfg), chip_(chip), key_(key) {}
+  // `where`: "file:line:col" of the expression's text in its manifest ("" when unknown); error
+  // columns count from there.
+  ExprParser(const std::string& s, const RackConfig& cfg, int chip, const std::string& key, std::string where,
+             int line, int col)
+      : s_(s), cfg_(cfg), chip_(chip), key_(key), where_(std::move(where)), line_(line), col_(col) {}
   std::int64_t parse() {
     auto v = sum();
     skip();
-    if (i_ != s_.size()) fail(fmt::format("unexpected '{}'", s_.substr(i_)));
+    if (i_ != s_.size()) fail(fmt::format("unexpected '{}'", shorten(s_.substr(i_))));
     return v;
   }
 
  private:
-  [[noreturn]] void fail(const std::string& m) const {
-    throw ConfigError(key_, fmt::format("in '{}' (chip {}): {}", s_, chip_, m));
+  static std::string shorten(const std::string& t) { return t.size() <= 60 ? t : t.substr(0, 57) + "..."; }
+  [[noreturn]] void fail(const std::string& m) const { fail_at(i_, m); }
+  [[noreturn]] void fail_at(std::size_t at, const std::string& m) const {
+    // The column of `at` in the manifest: the text starts after the opening quote (no escapes
+    // are expected in an expression).
+    const std::string place = where_.empty() ? fmt::format("at offset {}: ", at)
+                                             : fmt::format("in {}:{}:{}: ", where_, line_, col_ + 1 + int(at));
+    throw ConfigError(key_, fmt::format("{}in '{}' (chip {}): {}", place, shorten(s_), chip_, m));
+  }
+  // Counts one level of nesting (parentheses, unary minus, calls) at offset `at` for its lifetime.
+  struct Nest {
+    Nest(ExprParser& p, std::size_t at) : p_(p) {
+      if (++p_.depth_ > checked::kMaxDepth)
+        p_.fail_at(at, fmt::format("expression nested more than {} deep", checked::kMaxDepth));
+    }
+    ~Nest() { --p_.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+    ExprParser& p_;
+  };
+  std::int64_t check(checked::Value r, std::size_t at, std::string_view op, std::int64_t a, std::int64_t b,
+                     bool unary = false) const {
+    if (!r.ok()) fail_at(at, checked::describe(r.fault, op, a, b, unary));
+    return r.v;
   }
   void skip() {
     while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
@@ -70,97 +102,144 @@ class ExprParser {
   std::int64_t sum() {
     auto v = product();
     for (;;) {
-      if (eat('+')) v += product();
-      else if (eat('-')) v -= product();
-      else return v;
+      skip();
+      const std::size_t at = i_;
+      if (eat('+')) {
+        const auto b = product();
+        v = check(checked::add(v, b), at, "+", v, b);
+      } else if (eat('-')) {
+        const auto b = product();
+        v = check(checked::sub(v, b), at, "-", v, b);
+      } else {
+        return v;
+      }
     }
   }
   std::int64_t product() {
     auto v = unary();
     for (;;) {
-      if (eat('*')) v *= unary();
-      else if (eat('/')) {
-        auto d = unary();
-        if (d == 0) fail("division by zero");
-        v /= d;
-      } else if (eat('%')) {
-        auto d = unary();
-        if (d == 0) fail("division by zero");
-        v = ((v % d) + d) % d;
+      skip();
+      const std::size_t at = i_;
+      if (eat('*')) {
+        const auto b = unary();
+        v = check(checked::mul(v, b), at, "*", v, b);
+      } else if (eat('/')) {
+        const auto b = unary();
+        v = check(checked::div(v, b), at, "/", v, b);
+      } else if (eat('%')) {  // floored: non-negative for a positive divisor (docs/rack.md)
+        const auto b = unary();
+        v = check(checked::mod_floor(v, b), at, "%", v, b);
       } else {
         return v;
       }
     }
   }
   std::int64_t unary() {
-    if (eat('-')) return -unary();
-    if (eat('+')) return unary();
+    skip();
+    const std::size_t at = i_;
+    if (eat('-')) {
+      Nest n(*this, at);
+      const auto a = unary();
+      return check(checked::neg(a), at, "-", a, a, true);
+    }
+    if (eat('+')) {
+      Nest n(*this, at);
+      return unary();
+    }
     return primary();
   }
-  int link_arg(std::int64_t l) const {
-    if (l < 0 || l >= cfg_.topology.links) fail(fmt::format("link {} out of range 0..{}", l, cfg_.topology.links - 1));
+  int link_arg(std::int64_t l, std::size_t at) const {
+    if (l < 0 || l >= cfg_.topology.links) fail_at(at, fmt::format("link {} out of range 0..{}", l, cfg_.topology.links - 1));
     return int(l);
+  }
+  // A decimal, 0x hexadecimal or 0-prefixed octal literal (as strtoll with base 0 reads it).
+  std::int64_t number() {
+    // Decimal, 0x hex or 0b binary (common/parse.hpp); beyond 64 bits is an error, not a wrap.
+    const std::size_t at = i_;
+    const auto lit = scan_int(std::string_view(s_).substr(i_), false);
+    if (lit.status != IntScan::Status::Ok)
+      fail_at(at, fmt::format("number '{}' does not fit in 64 bits", shorten(s_.substr(at, std::max<std::size_t>(lit.used, 1)))));
+    i_ += lit.used;
+    return static_cast<std::int64_t>(lit.value);
   }
   std::int64_t primary() {
     skip();
     if (eat('(')) {
+      Nest n(*this, i_ - 1);
       auto v = sum();
       if (!eat(')')) fail("expected ')'");
       return v;
     }
-    if (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) {
-      // Decimal, 0x hex or 0b binary (common/parse.hpp); beyond 64 bits is an error, not std::out_of_range.
-      const auto lit = scan_int(std::string_view(s_).substr(i_), false);
-      if (lit.status != IntScan::Status::Ok) fail(fmt::format("number '{}' does not fit 64 bits", s_.substr(i_, lit.used)));
-      i_ += lit.used;
-      return lit.value;
-    }
+    if (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) return number();
+    const std::size_t at = i_;  // errors about a name or call point at its start
     std::string id;
     while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) id += s_[i_++];
-    if (id.empty()) fail(i_ < s_.size() ? fmt::format("unexpected '{}'", s_[i_]) : "unexpected end");
+    if (id.empty()) fail_at(at, i_ < s_.size() ? fmt::format("unexpected '{}'", s_[i_]) : "unexpected end");
     if (id == "chip") return chip_;
     if (id == "nchips") return cfg_.chips;
-    if (!eat('(')) fail(fmt::format("unknown name '{}' (chip, nchips, peer(l), peer_link(l), link_to(c), hop(l), ser(l), lat(l))", id));
+    if (!eat('(')) fail_at(at, fmt::format("unknown name '{}' (chip, nchips, peer(l), peer_link(l), link_to(c), hop(l), ser(l), lat(l))", shorten(id)));
+    Nest n(*this, at);
     auto a = sum();
     if (!eat(')')) fail("expected ')'");
     if (id == "link_to") {
-      if (a < 0 || a >= cfg_.chips) fail(fmt::format("chip {} out of range", a));
+      if (a < 0 || a >= cfg_.chips) fail_at(at, fmt::format("chip {} out of range", a));
       int l = cfg_.topology.link_to(chip_, int(a));
-      if (l < 0) fail(fmt::format("chip {} has no link to chip {}", chip_, a));
+      if (l < 0) fail_at(at, fmt::format("chip {} has no link to chip {}", chip_, a));
       return l;
     }
-    const int l = link_arg(a);
+    if (id != "peer" && id != "peer_link" && id != "hop" && id != "ser" && id != "lat")
+      fail_at(at, fmt::format("unknown function '{}'", shorten(id)));
+    const int l = link_arg(a, at);
     const auto& port = cfg_.topology.port(chip_, l);
-    if (port.peer < 0) fail(fmt::format("link {} of chip {} is not wired", l, chip_));
+    if (port.peer < 0) fail_at(at, fmt::format("link {} of chip {} is not wired", l, chip_));
     if (id == "peer") return port.peer;
     if (id == "peer_link") return port.peer_link;
     const auto t = link_timing(cfg_, chip_, l);
     if (id == "hop") return t.hop();
     if (id == "ser") return t.serialisation;
-    if (id == "lat") return t.latency;
-    fail(fmt::format("unknown function '{}'", id));
+    return t.latency;
   }
 
   const std::string& s_;
   const RackConfig& cfg_;
   int chip_;
   std::string key_;
+  std::string where_;
+  int line_, col_;
   std::size_t i_ = 0;
+  int depth_ = 0;
 };
 
 // A start delay is a leading NOP on every queue, (1 << 24) - 1 cycles per word: this bounds it
 // to 65536 words.
 constexpr std::int64_t kMaxStartDelay = (std::int64_t(1) << 40) - 1;
 
-std::int64_t value_of(const toml::node& n, const RackConfig& cfg, int chip, const std::string& key) {
+// An integer, or an expression in quotes evaluated for `chip`; errors name the manifest
+// `origin` with the line and column.
+std::int64_t value_of(const toml::node& n, const RackConfig& cfg, int chip, const std::string& key,
+                      const std::string& origin) {
   if (n.is_integer()) return *n.value<std::int64_t>();
-  if (n.is_string()) return eval_chip_expr(*n.value<std::string>(), cfg, chip, key);
-  throw ConfigError(key, "expected an integer or an expression in quotes");
+  if (n.is_string()) {
+    const auto& src = n.source();
+    return ExprParser(*n.value<std::string>(), cfg, chip, key, origin, int(src.begin.line), int(src.begin.column))
+        .parse();
+  }
+  throw ConfigError(key, fmt::format("in {}: expected an integer or an expression in quotes", origin));
 }
 
 std::string subst_chip(std::string s, int chip) {
   for (std::size_t p; (p = s.find("{chip}")) != std::string::npos;) s.replace(p, 6, std::to_string(chip));
   return s;
+}
+
+// Backslashes and double quotes escaped, for a file name inside "..." (TOML and assembly alike).
+std::string quote(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 std::string abs_in(const std::string& base, const std::string& f) {
@@ -200,7 +279,7 @@ class AsmCache {
 }  // namespace
 
 std::int64_t eval_chip_expr(const std::string& expr, const RackConfig& cfg, int chip, const std::string& key) {
-  return ExprParser(expr, cfg, chip, key).parse();
+  return ExprParser(expr, cfg, chip, key, "", 0, 0).parse();
 }
 
 RackProgram assemble_sources(const RackConfig& cfg, const std::vector<std::string>& sources, const std::string& name,
@@ -232,7 +311,9 @@ RackProgram assemble_generated(const RackConfig& cfg, const Generated& g, const 
 
 RackProgram load_program(const std::string& path, const RackConfig& cfg, const assembler::Options& opt) {
   if (path.ends_with(".lpo") || path.ends_with(".lpa")) {
-    const std::string quoted = fs::absolute(path).string();
+    std::error_code ec;
+    const fs::path abs = fs::absolute(path, ec);
+    const std::string quoted = quote(ec ? path : abs.string());
     std::string m = fmt::format("[[program]]\nchips = \"all\"\n{} = \"{}\"\n", path.ends_with(".lpo") ? "object" : "source", quoted);
     auto dir = fs::path(path).parent_path().string();
     return parse_manifest(m, path, dir.empty() ? "." : dir, cfg, opt);
@@ -338,8 +419,9 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
                       *dma_out = nullptr;
     for (const auto& [k, v] : *b) {
       const std::string key = base + "." + std::string(k.str());
-      auto table = [&]() {
-        const auto* tt = v.as_table();
+      // The node is an argument: clang 14 does not capture structured bindings (C++20).
+      auto table = [&key](const toml::node& n) {
+        const auto* tt = n.as_table();
         if (!tt) throw ConfigError(key, "expected a table { name = value, ... }");
         return tt;
       };
@@ -348,12 +430,12 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
       else if (k.str() == "source" || k.str() == "object") {
         if (!v.is_string()) throw ConfigError(key, "expected a file name");
         (k.str() == "source" ? source : object) = *v.value<std::string>();
-      } else if (k.str() == "consts") consts = table();
-      else if (k.str() == "regs") regs = table();
-      else if (k.str() == "inputs") inputs = table();
-      else if (k.str() == "outputs") outputs = table();
-      else if (k.str() == "dma_in") dma_in = table();
-      else if (k.str() == "dma_out") dma_out = table();
+      } else if (k.str() == "consts") consts = table(v);
+      else if (k.str() == "regs") regs = table(v);
+      else if (k.str() == "inputs") inputs = table(v);
+      else if (k.str() == "outputs") outputs = table(v);
+      else if (k.str() == "dma_in") dma_in = table(v);
+      else if (k.str() == "dma_out") dma_out = table(v);
       else throw unknown(key);
     }
     if (!chips_n) throw ConfigError(base + ".chips", fmt::format("missing in {}", origin));
@@ -367,7 +449,8 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
     std::shared_ptr<const obj::Program> shared_obj;
     if (!object.empty()) shared_obj = std::make_shared<const obj::Program>(obj::load_object(abs_in(base_dir, object)));
     const std::string src_path = source.empty() ? "" : abs_in(base_dir, source);
-    if (!src_path.empty() && !fs::is_regular_file(src_path))
+    std::error_code ec;  // (a name too long for the file system is a "cannot open", not an exception)
+    if (!src_path.empty() && !fs::is_regular_file(src_path, ec))
       throw ConfigError(base + ".source", fmt::format("cannot open '{}'", src_path));
 
     for (int c : list) {
@@ -384,11 +467,18 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
       if (!source.empty()) {
         std::string wrapper;
         if (consts) {
-          for (const auto& [ck, cv] : *consts)
-            wrapper += fmt::format(".const {} = {}\n", std::string(ck.str()),
-                                value_of(cv, cfg, c, base + ".consts." + std::string(ck.str())));
+          for (const auto& [ck, cv] : *consts) {
+            const std::string cname(ck.str()), ckey = base + ".consts." + cname;
+            // The name goes into assembly text: an identifier, nothing that could end the line.
+            const bool ident = !cname.empty() && (std::isalpha(static_cast<unsigned char>(cname[0])) || cname[0] == '_') &&
+                               std::all_of(cname.begin(), cname.end(), [](char ch) {
+                                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                               });
+            if (!ident) throw ConfigError(ckey, fmt::format("in {}: a constant name is an identifier ([A-Za-z_][A-Za-z0-9_]*)", origin));
+            wrapper += fmt::format(".const {} = {}\n", cname, value_of(cv, cfg, c, ckey, origin));
+          }
           // The wrapper is named after the source, in its directory: include it by file name.
-          wrapper += fmt::format(".include \"{}\"\n", std::filesystem::path(src_path).filename().string());
+          wrapper += fmt::format(".include \"{}\"\n", quote(std::filesystem::path(src_path).filename().string()));
         }
         auto [ob, sm] = cache.get(wrapper, src_path + ".consts", c, consts ? "" : src_path);
         cp.object = ob;
@@ -401,13 +491,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
         const std::string key = base + ".start_delay";
         if (!delay_n->is_integer() && !delay_n->is_string())
           throw ConfigError(key, fmt::format("in {}: expected a number of cycles (an integer or an expression in quotes)", origin));
-        std::int64_t v = 0;
-        try {
-          v = value_of(*delay_n, cfg, c, key);
-        } catch (const ConfigError& e) {  // an expression error: add the manifest's name
-          const std::string what = e.what(), prefix = "config: " + key + ": ";
-          throw ConfigError(key, fmt::format("in {}: {}", origin, what.starts_with(prefix) ? what.substr(prefix.size()) : what));
-        }
+        const std::int64_t v = value_of(*delay_n, cfg, c, key, origin);
         if (v < 0 || v > kMaxStartDelay)
           throw ConfigError(key, fmt::format("in {}: chip {}: start delay {} out of range 0..{} cycles", origin, c, v, kMaxStartDelay));
         if (!delay_owner[std::size_t(c)].empty())
@@ -422,7 +506,7 @@ RackProgram parse_manifest(const std::string& text, const std::string& origin, c
           if (rname.size() < 2 || rname[0] != 'r' || rname.find_first_not_of("0123456789", 1) != std::string::npos)
             throw ConfigError(key, "registers are r1..r15");
           const int r = int(parse_int(std::string_view(rname).substr(1), key, IntRange{1, 15}));
-          const auto v = value_of(rv, cfg, c, key);
+          const auto v = value_of(rv, cfg, c, key, origin);
           if (v < -(std::int64_t(1) << 31) || v > 0xFFFFFFFFll) throw ConfigError(key, fmt::format("{} does not fit 32 bits", v));
           cp.regs.emplace_back(r, std::uint32_t(v));
         }

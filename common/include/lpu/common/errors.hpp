@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace lpu {
 
@@ -28,20 +29,41 @@ class ConfigError : public Error {
   std::string key_;
 };
 
-// Assembly error: rendered as "file:line:col: error: message" like a compiler.
+// One located message of the assembler.
+struct Diagnostic {
+  SourceLoc loc;
+  std::string message;
+};
+
+// Assembly error: rendered as "file:line:col: error: message" like a compiler. The assembler
+// reports every independent error of a run (up to a limit) in one AsmError: what() has one line
+// per diagnostic; loc() and message() are the first one's.
 class AsmError : public Error {
  public:
-  AsmError(SourceLoc loc, const std::string& msg)
-      : Error(loc.file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col) +
-              ": error: " + msg),
-        loc_(std::move(loc)),
-        msg_(msg) {}
-  const SourceLoc& loc() const { return loc_; }
-  const std::string& message() const { return msg_; }
+  AsmError(SourceLoc loc, const std::string& msg) : AsmError(std::vector<Diagnostic>{{std::move(loc), msg}}) {}
+  // `diags` must not be empty. `truncated`: more errors were left unreported (a last line says so).
+  explicit AsmError(std::vector<Diagnostic> diags, bool truncated = false)
+      : Error(render(diags, truncated)), diags_(std::move(diags)), truncated_(truncated) {}
+  const SourceLoc& loc() const { return diags_.front().loc; }
+  const std::string& message() const { return diags_.front().message; }
+  const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+  bool truncated() const { return truncated_; }
+
+  static std::string line(const Diagnostic& d) {
+    return d.loc.file + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.col) + ": error: " + d.message;
+  }
 
  private:
-  SourceLoc loc_;
-  std::string msg_;
+  static std::string render(const std::vector<Diagnostic>& diags, bool truncated) {
+    std::string s;
+    for (const auto& d : diags) s += (s.empty() ? "" : "\n") + line(d);
+    if (truncated && !diags.empty())
+      s += "\n" + diags.front().loc.file + ": error: too many errors (" + std::to_string(diags.size()) +
+           " reported), stopping";
+    return s;
+  }
+  std::vector<Diagnostic> diags_;
+  bool truncated_ = false;
 };
 
 // A corrupt, truncated or incompatible object or data file.
