@@ -242,6 +242,7 @@ void apply_override(toml::table& t, const std::string& ov) {
     if (part.empty()) throw ConfigError(key, "empty component in key");
     if (dot == std::string::npos) {
       // Parse the value the way TOML would, falling back to a string.
+      check_toml_key_depth("v = " + val, key);  // a value may open tables too ("1\n[a.a. ...]")
       try {
         auto tmp = toml::parse("v = " + val);
         cur->insert_or_assign(part, *tmp.get("v"));

@@ -162,7 +162,8 @@ TEST_CASE("manifest integers: literals beyond 64 bits, register numbers and chan
   };
   // std::stoll threw std::out_of_range ("internal error: stoll").
   CHECK(error("regs = { r1 = \"99999999999999999999 + 1\" }\n") ==
-        "config: program[0].regs.r1: in '99999999999999999999 + 1' (chip 0): number '99999999999999999999' does not fit 64 bits");
+        "config: program[0].regs.r1: in <test>:5:16: in '99999999999999999999 + 1' (chip 0): number '99999999999999999999' "
+        "does not fit in 64 bits");
   CHECK(error("regs = { r1 = \"0x10 + 0b11\" }\n") == "(no error)");
   CHECK(error("regs = { r16 = 1 }\n") == "config: program[0].regs.r16: '16' is out of range 1..15");
   CHECK(error("regs = { r99999999999 = 1 }\n") == "config: program[0].regs.r99999999999: '99999999999' is out of range 1..15");

@@ -342,29 +342,17 @@ TEST_CASE("RTL: REPEATed LWM, instance k lands in staging row (row + k x rstep) 
   for (int j = 0; j < 10; ++j) CHECK(landed[std::size_t(j)] == std::tuple{std::int64_t(4 + 2 * j), slice, (3 + 5 * j) % 12});
 }
 
-TEST_CASE("RTL: LWM from a west slice (no plane in that hemisphere) stops in its issue cycle, as the model does") {
-  // The assembler refuses it, so the object is edited: the LWM of mem.e.0 moved to mem.w.0.
+TEST_CASE("RTL and model: an LWM from a west slice (no plane in that hemisphere) is refused at load, the same way") {
+  // The assembler refuses it, so the object is edited: the LWM of mem.e.0 moved to mem.w.0. Both
+  // loaders run the one object check (obj::check_program), before the chip is touched.
   auto prog = assemble(".preset mini\n.queue mem.e.0\n    @2 LWM.i8 0, 0, 0, 1, 32\n");
   REQUIRE(prog.queues.size() == 1);
   prog.queues[0].name = "mem.w.0";
+  const std::string msg = "object: queue mem.w.0 word 1 (LWM): plane 0 beyond the 0 MXM plane(s) of mem.w.0's hemisphere";
   rtl::RtlChip c;
-  c.load(prog);
-  run(c, 20);
-  auto e = c.error();
-  REQUIRE(e);
-  CHECK(e->code == 21);
-  CHECK(e->cycle == 2);
-  CHECK(e->unit == "mem.w.0");
-  CHECK(e->message.find("LWM to a plane") != std::string::npos);
+  CHECK_THROWS_WITH(c.load(prog), doctest::Contains(msg.c_str()));
   model::Chip chip(load_preset("mini"), model::Mode::Functional);
-  chip.load(prog);
-  try {
-    chip.run();
-    FAIL("the model ran an LWM of a west slice");
-  } catch (const SimError& x) {
-    CHECK(x.cycle() == 2);
-    CHECK(std::string(x.what()).find("west hemisphere has 0 MXM planes") != std::string::npos);
-  }
+  CHECK_THROWS_WITH(chip.load(prog), doctest::Contains(msg.c_str()));
 }
 
 TEST_CASE("RTL: IW with tr = 1 installs the staging buffer transposed, as the model does (i8 matvec over the weight bus)") {

@@ -120,9 +120,13 @@ TEST_CASE(
   CHECK(std::isfinite(m.bytes));
   CHECK(m.bytes > 1e17);
   CHECK_THROWS_AS(rt::require_memory(m, std::int64_t(1) << 50, ""), rt::LimitError);
-  // A local device over its own limit is refused by the engine, before any chip is built.
+  // A local device's memory is computed from its preset, before any chip is built: the largest
+  // SRAM the ranges allow is 2 x 4096 slices x 2^20 rows x 32 bytes = 256 GiB on mini.
   rt::DeviceSpec s;
   s.preset = "mini";
+  s.set = {"mem.slices_per_hemisphere=4096", "mem.rows=1048576"};
+  CHECK(rt::device_memory(s).bytes > 2.7e11);
+  // A value past a key's range never reaches it: the reader refuses it, naming the range.
   s.set = {"sxm.queues_per_hemisphere=1000000"};
-  CHECK(rt::device_memory(s).bytes > 1e9);
+  CHECK_THROWS_WITH(rt::device_memory(s), doctest::Contains("out of range 1..256 queues"));
 }
