@@ -42,6 +42,11 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
                   "(every expert, weighted by its gate)")
       ->capture_default_str()
       ->check(CLI::IsMember({"sparse", "dense"}));
+  sub->add_option("--weight-path", s.weight_path,
+                  "how weights reach the MXM planes: lwm (the weight bus, LWM), lw (stream registers, LW) or auto (lwm "
+                  "unless sparse experts, which are GATHERed over streams)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "lwm", "lw"}));
 }
 
 void resolve_rack(workload::DecoderSpec& s) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
@@ -57,6 +58,7 @@ struct Geo {
   int B = 1, U = 1;
   int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
   bool sparse = false;  // the chosen experts' weights only, GATHERed by an index computed on chip
+  bool lwm = false;     // weights over the weight bus (LWM lanes), else LW over streams
   int XS = 0;           // sparse: rows of an expert's region in a weight slice (expert e at e XS)
   isa::Dtype t = isa::Dtype::E4m3;
   std::string tn;  // "e4m3"
@@ -148,6 +150,67 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
                             "available: use a shorter --context",
                             context, 3 * g.mk + g.mv, 3 * g.mk, g.mv));
   return g;
+}
+
+// ---- the weight bus ------------------------------------------------------------------------
+
+// Weight-bus lanes of each of `planes` planes sharing a hemisphere of `budget` MEM slices
+// (docs/decode.md, "The weight path"): a plane reads row r of every tile from lane r mod lanes,
+// one slice each, so a tile of n rows installs in ceil(n / lanes) cycles. At most `bus` lanes
+// (mxm.install_rows_per_cycle) and the budget, shared alike; then, while slices remain, the
+// slowest plane gains the lanes that save it a cycle per tile. lp30 (n 320, bus 80, 3 planes, a
+// budget of 224 of 235 slices): 80, 80, 64 lanes, 4, 4 and 5 cycles per tile.
+std::vector<int> lwm_side_lanes(int n, int bus, int budget, int planes) {
+  const int per = std::min(bus, budget / planes);
+  if (per < 1)
+    throw Error(fmt::format("does not fit: the weight bus needs a MEM slice per lane; {} slices are left for {} planes", budget,
+                            planes));
+  auto lanes_for = [&](int c) { return cdiv(n, c); };
+  std::vector<int> c(std::size_t(planes), cdiv(n, per));
+  int used = planes * lanes_for(c[0]);
+  for (;;) {
+    std::size_t slow = 0;
+    for (std::size_t i = 1; i < c.size(); ++i)
+      if (c[i] > c[slow]) slow = i;
+    if (c[slow] <= 1) break;
+    const int extra = lanes_for(c[slow] - 1) - lanes_for(c[slow]);
+    if (lanes_for(c[slow] - 1) > bus || used + extra > budget) break;
+    used += extra;
+    --c[slow];
+  }
+  std::vector<int> out;
+  for (int k : c) out.push_back(lanes_for(k));
+  return out;
+}
+
+// The MEM slices of each hemisphere left to the weight lanes when `other` slices (the KV cache,
+// tables and scratch) are kept out of them: at least a twentieth of the chip's slices, half on
+// each side when both sides have planes, else on the side without.
+std::array<int, 2> lwm_budgets(const ChipParams& p, int other) {
+  const int side = p.mem.slices_per_hemisphere;
+  const int west = p.mxm.planes / 2, east = p.mxm.planes - west;
+  other = std::max(other, 2 * side / 20);
+  std::array<int, 2> b{0, 0};  // west, east
+  if (west > 0 && east > 0) {
+    b[0] = side - (other + 1) / 2;
+    b[1] = side - other / 2;
+  } else {
+    b[west > 0 ? 0 : 1] = side - std::max(0, other - side);
+  }
+  return b;
+}
+
+// Weight tiles a chip's lanes hold when each lane is one slice, `other` slices kept out.
+std::int64_t lwm_capacity_tiles(const ChipParams& p, int n, int other) {
+  std::int64_t t = 0;
+  const int west = p.mxm.planes / 2, east = p.mxm.planes - west;
+  const auto b = lwm_budgets(p, other);
+  for (int side = 0; side < 2; ++side) {
+    const int k = side == 0 ? west : east;
+    if (k > 0 && b[std::size_t(side)] >= k)
+      for (int lanes : lwm_side_lanes(n, p.mxm.install_rows_per_cycle, b[std::size_t(side)], k)) t += p.mem.rows / cdiv(n, lanes);
+  }
+  return t;
 }
 
 // ---- units of work and the partition ---------------------------------------------------------
@@ -281,6 +344,7 @@ struct SymRows {
     int mat;  // 0 q 1 k 2 v 3 o 4 gate 5 up 6 down 7 lm 8 router
     int layer, r, c, first, count;
     int expert = -1;  // gate, up, down of a mixture of experts
+    int step = 1;     // rows first, first + step, ... (weight-bus lanes: every lanes-th row)
   };
   std::vector<Entry> entries;
   int layer = -1;   // gains
@@ -479,6 +543,8 @@ class Builder {
   struct TilePart {
     ValueP src;
     int first = 0, count = 0, srow = 0, queue = 0;
+    bool lwm = false;  // over the weight bus: staging rows srow, srow + rstep, ... (docs/timing.md rule 15a)
+    int rstep = 1, wrap = 0;
   };
   struct TileRef {
     int mat, layer, r, c;
@@ -492,8 +558,19 @@ class Builder {
     const int P = int(S_.planes().size());
     int rt = 0;
     std::map<std::tuple<int, int, int>, int> gather_plane;  // sparse: a row tile's plane, the same for every slot
+    // The weight bus (LWM lanes): a row tile to the plane that finishes it first (planes install a
+    // tile in ceil(n / lanes) cycles, not all alike); else round robin.
+    std::vector<std::int64_t> load(std::size_t(P), 0);
+    auto pick_plane = [&](int K) {
+      if (lwm_lanes_.empty()) return rt % P;
+      int best = 0;
+      for (int q = 1; q < P; ++q)
+        if ((load[std::size_t(q)] + K) * lwm_cycles(q) < (load[std::size_t(best)] + K) * lwm_cycles(best)) best = q;
+      load[std::size_t(best)] += K;
+      return best;
+    };
     auto rowtile = [&](int mat, int layer, int r, int K, int expert = -1, int slot = -1) {
-      int pl = rt % P;
+      int pl = slot >= 0 ? rt % P : pick_plane(K);
       if (slot >= 0) {
         auto [it, fresh] = gather_plane.emplace(std::make_tuple(mat, layer, r), pl);
         pl = it->second;
@@ -555,10 +632,164 @@ class Builder {
                             rows, g_.U, g_.C));
   }
 
+  // Weight-bus lanes (docs/decode.md, "The weight path"): plane p reads its tiles from lanes
+  // lwm_lanes_[p] slices of its own hemisphere, row r of every tile in lane r mod lanes, so that a
+  // tile installs in ceil(n / lanes) cycles, one LWM per lane. Lanes per plane: at most the bus
+  // width (mxm.install_rows_per_cycle) and the hemisphere's slices (a twentieth kept for tables,
+  // the KV cache and scratch), shared by its planes; then, while slices remain, the plane with the
+  // slowest install gains lanes until it saves a cycle per tile (e.g. lp30: 80, 80 and 64 lanes
+  // per hemisphere, 4, 4 and 5 cycles per 320-row tile).
+  void choose_lwm_lanes() {
+    auto& planes = S_.planes();
+    const int P = int(planes.size());
+    lwm_lanes_.assign(std::size_t(P), 0);
+    const auto budget = lwm_budgets(p_, other_slices());
+    for (int east = 0; east < 2; ++east) {
+      std::vector<int> pls;
+      for (int pl = 0; pl < P; ++pl)
+        if ((planes[std::size_t(pl)].position > S_.vxm_position()) == bool(east)) pls.push_back(pl);
+      if (pls.empty()) continue;
+      const auto lanes = lwm_side_lanes(g_.n, p_.mxm.install_rows_per_cycle, budget[std::size_t(east)], int(pls.size()));
+      for (std::size_t i = 0; i < pls.size(); ++i) lwm_lanes_[std::size_t(pls[i])] = lanes[i];
+    }
+  }
+  // Slices the KV cache needs (its parts packed, a part never straddling two slices), plus two for
+  // the tables: kept out of the weight lanes.
+  int other_slices() const {
+    const std::int64_t rows = p_.mem.rows;
+    const std::int64_t rows_k = 1 + std::int64_t(g_.bps) * g_.kaj(0), rows_v = g_.prt + std::int64_t(g_.bpsv) * g_.prt;
+    std::int64_t kp = 0, vp = 0;
+    for (const auto& u : units_) {
+      if (u.k != Unit::Core) continue;
+      const CoreRange cr(g_, u.first, u.count);
+      kp += std::int64_t(g_.U) * (cr.gm1 - cr.gm0) * 3 * g_.mk;
+      for (int T = cr.t0; T < cr.t1; ++T)
+        for (int j = 0; j < 3; ++j)
+          if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) > 0) vp += std::int64_t(g_.U) * g_.mv;
+    }
+    auto slices = [&](std::int64_t parts, std::int64_t r) {
+      const std::int64_t per = std::max<std::int64_t>(1, rows / r);
+      return (parts + per - 1) / per;
+    };
+    return int(slices(kp, rows_k) + slices(vp, rows_v)) + 2;
+  }
+  int lwm_cycles(int pl) const { return cdiv(g_.n, lwm_lanes_[std::size_t(pl)]); }
+
+  // The weight tiles in lanes over the weight bus (LWM; see choose_lwm_lanes). A lane is one
+  // slice, or several when its rows exceed one (a tile's rows of a lane never straddle two); the
+  // rows above the weights in lane slices are left to the KV cache and tables when the other
+  // slices are full.
+  void place_lwm(std::vector<std::vector<TileRef>>& per_plane) {
+    auto& planes = S_.planes();
+    auto& sl = S_.slices();
+    const int P = int(planes.size());
+    const std::int64_t rows = p_.mem.rows;
+    std::vector<int> order(sl.size());
+    for (std::size_t i = 0; i < sl.size(); ++i) order[i] = int(sl.size() - 1 - i);  // outer first
+    std::set<int> used;
+    std::vector<std::int64_t> fill_of(sl.size(), 0);
+    for (int pl = 0; pl < P; ++pl) {
+      const int S = lwm_lanes_[std::size_t(pl)];
+      const int rmax = cdiv(g_.n, S);  // lane 0's rows of a tile
+      const auto nt = std::int64_t(per_plane[std::size_t(pl)].size());
+      if (nt == 0) continue;
+      const std::int64_t per_slice = rows / rmax;
+      if (per_slice < 1) throw Error("does not fit: a MEM slice holds no tile part of a weight lane");
+      const int k = int((nt + per_slice - 1) / per_slice);  // slices per lane
+      const bool east = planes[std::size_t(pl)].position > S_.vxm_position();
+      std::vector<std::vector<int>> lane(static_cast<std::size_t>(S));
+      for (int j = 0; j < S; ++j)
+        for (int i = 0; i < k; ++i) {
+          int pick = -1;
+          for (int s : order)
+            if (!used.count(s) && (sl[std::size_t(s)].name[4] == 'e') == east) {
+              pick = s;
+              break;
+            }
+          if (pick < 0)
+            throw Error(fmt::format("does not fit: plane {} needs {} weight-bus lanes of {} slices in its hemisphere", pl, S, k));
+          used.insert(pick);
+          lane[std::size_t(j)].push_back(pick);
+        }
+      const auto nS = static_cast<std::size_t>(S);
+      std::vector<std::int64_t> f(nS, 0);
+      std::vector<std::size_t> cur(nS, 0), sym(nS, SIZE_MAX);
+      std::vector<ValueP> val(nS);
+      for (auto& t : per_plane[std::size_t(pl)]) {
+        for (int j = 0; j < S && j < g_.n; ++j) {
+          const int cnt = cdiv(g_.n - j, S);
+          const auto J = std::size_t(j);
+          if (f[J] + cnt > rows) {
+            ++cur[J];
+            f[J] = 0;
+            sym[J] = SIZE_MAX;
+          }
+          if (cur[J] >= lane[J].size()) throw Error("does not fit: weight lanes overflow");
+          const int s = lane[J][cur[J]];
+          if (sym[J] == SIZE_MAX) {
+            SymRows sr;
+            sr.name = fmt::format("W{}{}l{}_{}", sl[std::size_t(s)].name[4], pl, j, cur[J]);
+            sr.slice = s;
+            sr.row = 0;
+            sr.dtype = g_.t;
+            sr.elems = g_.n;
+            sr.kind = "weights";
+            sym[J] = syms_.size();
+            val[J] = S_.fixed(sr.name, s, 0, int(rows), 0);
+            syms_.push_back(sr);
+          }
+          auto& sr = syms_[sym[J]];
+          sr.entries.push_back({t.mat, t.layer - layer0_, t.r, t.c, j, cnt, t.expert, S});
+          TilePart tp;
+          tp.src = val[J];
+          tp.first = int(f[J]);
+          tp.count = cnt;
+          tp.srow = j;
+          tp.queue = -1;
+          tp.lwm = true;
+          tp.rstep = S;
+          tp.wrap = g_.n;
+          t.parts.push_back(tp);
+          f[J] += cnt;
+          sr.rows = f[J];
+          fill_of[std::size_t(s)] = f[J];
+        }
+      }
+    }
+    // Tables, KV cache and scratch: the other slices first, then the rows above lane weights.
+    for (std::size_t s = 0; s < sl.size(); ++s)
+      if (!used.count(int(s))) inner_.push_back(int(s));
+    std::sort(inner_.begin(), inner_.end());
+    scratch_slices_ = inner_;
+    for (int s : inner_) top_[s] = 0;
+    for (std::size_t s = 0; s < sl.size(); ++s)
+      if (used.count(int(s)) && fill_of[s] < rows) {
+        inner_.push_back(int(s));
+        top_[int(s)] = fill_of[s];
+      }
+  }
+
   void plan_memory() {
     const int P = int(S_.planes().size());
     std::vector<std::vector<TileRef>> per_plane(static_cast<std::size_t>(P));
+    if (g_.lwm) choose_lwm_lanes();
     enumerate_tiles(per_plane);
+    if (g_.lwm) {
+      place_lwm(per_plane);
+      for (auto& sr : syms_) S_.reserve_rows(sr.slice, sr.row, sr.rows);
+      for (int pl = 0; pl < P; ++pl) {
+        tiles_.push_back(std::move(per_plane[std::size_t(pl)]));
+        tile_cursor_.push_back(0);
+      }
+    } else {
+      place_lw(per_plane);
+    }
+    plan_tables();
+  }
+
+  // The weight tiles in lanes of the plane queues (LW over streams, docs/decode.md).
+  void place_lw(std::vector<std::vector<TileRef>>& per_plane) {
+    const int P = int(S_.planes().size());
     // Lanes: every plane queue streams one part of each of its plane's tiles.
     auto& planes = S_.planes();
     const int nq = int(planes[0].qids.size());
@@ -748,7 +979,11 @@ class Builder {
       tiles_.push_back(std::move(per_plane[std::size_t(pl)]));
       tile_cursor_.push_back(0);
     }
-    // Fixed tables: constants, iota (replicated per head of a group), gains.
+    scratch_slices_ = inner_;
+  }
+
+  // Fixed tables: constants, iota (replicated per head of a group), gains; the KV cache; scratch.
+  void plan_tables() {
     bool attn = false, ffn = false, head = false, moe = false;
     std::set<int> gain_layers_a, gain_layers_f;
     std::map<int, CoreRange> core_layers;
@@ -852,7 +1087,7 @@ class Builder {
       }
     }
     // Scratch: every non-weight slice (rows above the fixed data).
-    S_.set_scratch(inner_);
+    S_.set_scratch(scratch_slices_.empty() ? inner_ : scratch_slices_);
   }
 
   void add_table(const std::string& name, int slice, int row, std::int64_t rows, isa::Dtype t, int elems, const char* kind) {
@@ -1001,7 +1236,8 @@ class Builder {
       const auto& t = list[std::size_t(tile_cursor_[std::size_t(pl)]++)];
       std::vector<LwPart> parts;
       for (const auto& tp : t.parts)
-        parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.queue, t.gather ? slot_idx(pl, tp.queue) : nullptr});
+        parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.lwm ? -1 : tp.queue, t.gather ? slot_idx(pl, tp.queue) : nullptr,
+                         tp.lwm, tp.rstep, tp.wrap});
       MmGroup mg;
       mg.x = Rd{x, x0 + c, xs};
       mg.count = g_.B;
@@ -1866,6 +2102,8 @@ class Builder {
   int out_links_;
   ChipSched S_;
   std::vector<int> inner_;
+  std::vector<int> scratch_slices_;  // the slices without weights
+  std::vector<int> lwm_lanes_;       // weight-bus lanes per plane (empty: LW lanes)
   std::map<int, std::int64_t> top_;
   std::set<int> avoid_, kslices_;
   std::set<int> gather_slices_;  // MEM slices holding expert regions (sparse routing)
@@ -1928,14 +2166,16 @@ nlohmann::json placement_json(const std::vector<SymRows>& syms) {
           continue;
         }
         while (i1 + 1 < sr.entries.size() && sr.entries[i1 + 1].mat == ea.mat && sr.entries[i1 + 1].layer == ea.layer &&
-               sr.entries[i1 + 1].expert == ea.expert && sr.entries[i1 + 1].first == ea.first)
+               sr.entries[i1 + 1].expert == ea.expert && sr.entries[i1 + 1].first == ea.first && sr.entries[i1 + 1].step == ea.step)
           ++i1;
         const auto& eb = sr.entries[i1];
         const std::string mn = ea.mat == MLM       ? "output"
                                : ea.expert >= 0    ? fmt::format("layers.{}.experts.{}.{}", ea.layer, ea.expert, mat_name(ea.mat))
                                                    : fmt::format("layers.{}.{}", ea.layer, mat_name(ea.mat));
-        runs.push_back(fmt::format("{} tile rows {}-{}: tiles (row {}, k {}) to (row {}, k {})", mn, ea.first,
-                                   ea.first + ea.count - 1, ea.r, ea.c, eb.r, eb.c));
+        const std::string rws = ea.step == 1 ? fmt::format("{}-{}", ea.first, ea.first + ea.count - 1)
+                                             : fmt::format("{}, {}, ... {}", ea.first, ea.first + ea.step,
+                                                           ea.first + (ea.count - 1) * ea.step);
+        runs.push_back(fmt::format("{} tile rows {}: tiles (row {}, k {}) to (row {}, k {})", mn, rws, ea.r, ea.c, eb.r, eb.c));
         i0 = i1 + 1;
       }
       e["tile_parts"] = sr.entries.size();
@@ -2093,6 +2333,12 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     if (std::int64_t(g.X - 1) * g.XS > 32767)
       throw Error(fmt::format("--moe sparse: {} experts x {} rows exceed the GATHER index (i16)", g.X, g.XS));
   }
+  if (spec.weight_path != "auto" && spec.weight_path != "lwm" && spec.weight_path != "lw")
+    throw Error(fmt::format("--weight-path {}: auto, lwm or lw", spec.weight_path));
+  if (spec.weight_path == "lwm" && g.sparse)
+    throw Error("--weight-path lwm: sparse experts are GATHERed over streams (LW); use --moe dense or --weight-path lw");
+  g.lwm = spec.weight_path == "lwm" || (spec.weight_path == "auto" && !g.sparse);
+  plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;
   plan.x_vectors = g.NX;
@@ -2112,7 +2358,11 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const double frag = double((rows / a) * a) / double(rows);
   auto cap_tiles = [&](std::int64_t kv_rows) {
     const double usable = double(chip_rows - scratch - fixed - kv_rows - lanes * rows / 2) * frag;
-    return usable > 0 ? std::int64_t(usable / double(g.n)) : 0;
+    const std::int64_t t = usable > 0 ? std::int64_t(usable / double(g.n)) : 0;
+    if (!g.lwm) return t;
+    // Weight-bus lanes: a lane per slice, the KV cache (its parts rounded up) and tables apart.
+    const int other = int((kv_rows * 11 / 10 + rows - 1) / rows) + 2;
+    return std::min(t, lwm_capacity_tiles(p, g.n, other));
   };
   const std::int64_t kv_rows = kv_user * spec.users;
   const std::int64_t cap = cap_tiles(0);
@@ -2818,7 +3068,8 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
       std::size_t row = 0;
       for (const auto& en : sr.entries)
         for (int i = 0; i < en.count; ++i, ++row)
-          if (en.mat >= 0) tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i, en.expert, w, b.data() + row * std::size_t(g.V));
+          if (en.mat >= 0)
+            tile_row(g, en.mat, en.layer, en.r, en.c, en.first + i * en.step, en.expert, w, b.data() + row * std::size_t(g.V));
     } else if (sr.kind == "gain") {
       const std::string nm = sr.which == 2 ? "norm.weight"
                                            : fmt::format("layers.{}.{}_norm.weight", sr.layer, sr.which == 0 ? "attention" : "ffn");
@@ -2865,6 +3116,7 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   j["preset"] = plan.rack.chip(0).name;
   j["partition"] = plan.spec.partition;
   j["dtype"] = weight_dtype_name(plan.wtype);
+  j["weight_path"] = plan.weight_path;
   j["context"] = plan.context;
   j["users"] = plan.spec.users;
   j["batch"] = plan.spec.batch;

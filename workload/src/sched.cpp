@@ -734,10 +734,25 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
       qbusy_[std::size_t(qsel[k])].add(a, a + part.count);
       sl.rport.add(a, a + part.count);
       if (part.src->reg != 0) throw Error("generator: internal error: LWM rows are not register-relative");
-      emit_instr(qsel[k], a,
-                 fmt::format("LWM.{} {}, {}, {}, {}, {}", tn, part.src->row + part.first, pidx, part.srow, part.rstep,
-                             part.wrap),
-                 part.count - 1);
+      const Cycle addr0 = part.src->row + part.first;
+      auto& run = lwm_run_[qsel[k]];
+      if (run.t_next == a && run.addr_next == addr0 && run.plane == pidx && run.srow_next == part.srow &&
+          run.rstep == part.rstep && run.wrap == part.wrap && run.ty == ty) {
+        out_[run.out].repeat += part.count;  // the same instruction, more instances
+        last_ = std::max(last_, a + part.count - 1);
+      } else {
+        run.out = out_.size();
+        run.plane = pidx;
+        run.rstep = part.rstep;
+        run.wrap = part.wrap;
+        run.ty = ty;
+        emit_instr(qsel[k], a, fmt::format("LWM.{} {}, {}, {}, {}, {}", tn, addr0, pidx, part.srow, part.rstep, part.wrap),
+                   part.count - 1);
+      }
+      run.t_next = a + part.count;
+      run.addr_next = addr0 + part.count;
+      run.srow_next = part.wrap > 0 ? int((part.srow + std::int64_t(part.count) * part.rstep) % part.wrap)
+                                    : int(part.srow + std::int64_t(part.count) * part.rstep);
       part.src->last_read = std::max(part.src->last_read, a + part.count - 1);
     }
     last_lw = std::max(last_lw, a + count - 1 + lat_w);

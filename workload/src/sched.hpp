@@ -278,6 +278,16 @@ class ChipSched {
   std::map<int, Cycle> link_ser_;
   std::map<int, Cycle> link_last_recv_;
   std::vector<Emitted> out_;
+  // The last LWM group of each queue, to extend when the next one continues it (same plane,
+  // step and wrap; the next cycle, row and staging row): one REPEAT group per lane over a run of
+  // tiles rather than one per tile (docs/decode.md, "The weight path").
+  struct LwmRun {
+    std::size_t out = 0;  // index into out_
+    Cycle t_next = -1, addr_next = 0;
+    int plane = 0, srow_next = 0, rstep = 0, wrap = 0;
+    isa::Dtype ty{};
+  };
+  std::map<int, LwmRun> lwm_run_;
   Cycle last_ = 0;
   int rr_ = 0;  // round-robin start in the scratch pool
   bool debug_ = false;

@@ -37,6 +37,7 @@ struct DecoderSpec {
   int head_chips = 0;               // 0: automatic
   int max_links = 4;                // parallel links used between consecutive stages (and between group members)
   std::string moe = "sparse";       // mixture of experts: sparse (the chosen experts, GATHERed) | dense (every expert)
+  std::string weight_path = "auto";  // lwm (the weight bus) | lw (streams) | auto: lwm unless sparse experts
 };
 
 // What one chip does, where its data is, and how to run it.
@@ -66,6 +67,7 @@ struct DecoderPlan {
   ModelShape model;
   rack::RackConfig rack;
   isa::Dtype wtype = isa::Dtype::E4m3;
+  std::string weight_path;    // lwm | lw: how weights reach the planes
   int context = 0;            // positions per user
   int reduce_block = 0;       // f32 elements per vector (numerics)
   int chips_per_layer = 1, layers_per_chip = 1, head_chips = 1;
