@@ -583,3 +583,69 @@ TEST_CASE("sparse routing is refused clearly where it cannot run") {
   s.moe = "both";
   CHECK(error_of(s).find("--moe both") != std::string::npos);
 }
+
+TEST_CASE("the weight path: LWM lanes by default, LW on request, the same tokens and logits either way") {
+  // Weights reach the planes over the weight bus (docs/decode.md, "The weight path"): every
+  // program loads its weights with LWM and no weight LW; --weight-path lw is the stream path.
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t i = text.find(what); i != std::string::npos; i = text.find(what, i + 1)) ++n;
+    return n;
+  };
+  auto s = spec_of("tiny", kMini4, 64);
+  auto plan = plan_decoder(s);
+  CHECK(plan.weight_path == "lwm");
+  for (const auto& prog : plan.programs) CHECK(count(prog, " LWM.") > 0);
+  s.weight_path = "lw";
+  auto lw = plan_decoder(s);
+  CHECK(lw.weight_path == "lw");
+  for (const auto& prog : lw.programs) CHECK(count(prog, " LWM.") == 0);
+  check_against_reference(s, 3, {1, 2}, 6);
+  s.weight_path = "bus";
+  CHECK(error_of(s) == "--weight-path bus: auto, lwm or lw");
+  // Sparse experts are GATHERed over streams: auto takes LW, lwm is refused.
+  auto m = grouped("tiny-moe", kMini4moe, "tensor", 4);
+  CHECK(plan_decoder(m).weight_path == "lw");
+  m.weight_path = "lwm";
+  CHECK(error_of(m) == "--weight-path lwm: sparse experts are GATHERed over streams (LW); use --moe dense or --weight-path lw");
+}
+
+TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of a tile in lane r mod lanes") {
+  // n = 320 (e4m3), a bus of 80 rows per plane per cycle, 235 slices per hemisphere less 11 kept
+  // for the KV cache, tables and scratch (a twentieth of 470, half per side): 80 + 80 + 64 = 224.
+  // Tiles install in 320 / 80 = 4 and 320 / 64 = 5 cycles.
+  auto plan = plan_decoder(spec_of("tiny", kTray8, 64));
+  std::map<std::string, std::set<int>> lanes;  // "e0" -> lane numbers
+  for (const auto& c : plan.chips) {
+    if (c.stage != 0) continue;
+    for (const auto& sym : c.placement) {
+      const std::string nm = sym["symbol"];
+      if (sym["kind"] != "weights" || nm[0] != 'W') continue;
+      const auto l = nm.find('l');
+      lanes[nm.substr(1, l - 1)].insert(std::stoi(nm.substr(l + 1)));
+      CHECK(sym["contents"][0].get<std::string>().find(", ...") != std::string::npos);  // every lanes-th row
+    }
+  }
+  std::multiset<std::size_t> sizes;
+  for (const auto& [pl, ls] : lanes) sizes.insert(ls.size());
+  CAPTURE(lanes.size());
+  // tiny's few tiles may leave planes idle, but any plane used has its lanes.
+  for (auto n : sizes) CHECK((n == 80 || n == 64));
+  auto big = spec_of("llama-3-8b", kLpx, 1024);
+  big.chips = 0;
+  const auto plan8 = plan_decoder(big);
+  std::multiset<std::size_t> s8;
+  std::map<std::string, std::set<int>> l8;
+  for (const auto& sym : plan8.chips[0].placement) {
+    const std::string nm = sym["symbol"];
+    if (sym["kind"] != "weights" || nm[0] != 'W') continue;
+    l8[nm.substr(1, nm.find('l') - 1)].insert(std::stoi(nm.substr(nm.find('l') + 1)));
+  }
+  std::string got;
+  for (const auto& [pl, ls] : l8) {
+    s8.insert(ls.size());
+    got += pl + ":" + std::to_string(ls.size()) + " ";
+  }
+  CAPTURE(got);
+  CHECK(s8 == std::multiset<std::size_t>{64, 64, 80, 80, 80, 80});
+}

@@ -368,7 +368,9 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   rack::RackProgram rp;
   rp.origin = "decoder";
   rp.chips.resize(std::size_t(plan.rack.chips));
-  const auto objs = decoder_objects(plan, opt.threads);
+  // Assembly is deterministic whatever the threads: every core assembles (--threads is the
+  // rack engine's).
+  const auto objs = decoder_objects(plan, 0);
   for (const auto& c : plan.chips) {
     const auto& o = objs[std::size_t(c.program)];
     auto& cp = rp.chips[std::size_t(c.chip)];

@@ -189,7 +189,7 @@ std::vector<int> lwm_side_lanes(int n, int bus, int budget, int planes) {
 std::array<int, 2> lwm_budgets(const ChipParams& p, int other) {
   const int side = p.mem.slices_per_hemisphere;
   const int west = p.mxm.planes / 2, east = p.mxm.planes - west;
-  other = std::max(other, 2 * side / 20);
+  other = std::max(other, 2 * (side / 20));
   std::array<int, 2> b{0, 0};  // west, east
   if (west > 0 && east > 0) {
     b[0] = side - (other + 1) / 2;
