@@ -1638,14 +1638,18 @@ class Builder {
     S_.free(q);
     S_.free(k);
     S_.free(v);
-    // The mask of valid positions (iota <= pos), replicated for the heads of a kv head.
-    auto mask = bin("CMPLE.i32", all(iota_), Rd{sc_, 2 * g_.HV, 0}, g_.G * g_.NS, L + ".mask");
+    // The mask of valid positions (iota <= pos), one per head of a kv head (in slices of their own).
+    std::vector<ValueP> mask;
+    for (int hh = 0; hh < g_.G; ++hh)
+      mask.push_back(bin("CMPLE.i32", all(iota_, hh * g_.NS), Rd{sc_, 2 * g_.HV, 0}, g_.NS, L + ".mask"));
     const int P = int(S_.planes().size());
     ValueP o = S_.alloc(L + ".o", B * g_.NO, v_ready);
     for (int u = 0; u < B; ++u) {
-      // Scores: K tiles (positions x slots) times each head's q.
-      std::vector<ValueP> S(std::size_t(g_.KV));
-      for (int gk = cr.gk0; gk < cr.gk1; ++gk) S[std::size_t(gk)] = S_.alloc(L + ".S", g_.G * g_.NS, k_ready);
+      // Scores: K tiles (positions x slots) times each head's q. Per head a value of its own (NS
+      // vectors), so that the heads' softmax chains run side by side on other slices and ALUs.
+      std::vector<std::vector<ValueP>> S(std::size_t(g_.KV));
+      for (int gk = cr.gk0; gk < cr.gk1; ++gk)
+        for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NS, k_ready));
       for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
         const int pl = (attn_plane_++) % P;
         for (int b = 0; b < g_.nblk; ++b) {
@@ -1668,54 +1672,63 @@ class Builder {
           auto tr = S_.tile(pl, g_.t, parts, k_ready, mms);
           for (std::size_t i = 0; i < gks.size(); ++i) {
             Cycle last = 0;
-            for (int p = 0; p < g_.ppv; ++p) {
-              OpSpec s;
-              s.unit = UnitKind::Mxm;
-              s.plane = pl;
-              s.mnem = "ACCRD.f32";
-              s.ops = {Operand::lit_(std::to_string(tr.acc[i])), Operand::out(), Operand::lit_(std::to_string(p))};
-              s.lat = isa::LatClass::MxmRd;
-              s.count = g_.G;
-              s.acc = tr.acc[i];
-              s.out = Out{S[std::size_t(gks[i])], b * g_.ppv + p, g_.NS, {}, {}};
-              auto r = S_.op(s);
-              last = std::max(last, r.t + g_.G - 1);
-            }
+            for (int hh = 0; hh < g_.G; ++hh)
+              for (int p = 0; p < g_.ppv; ++p) {
+                OpSpec s;
+                s.unit = UnitKind::Mxm;
+                s.plane = pl;
+                s.mnem = "ACCRD.f32";
+                s.ops = {Operand::lit_(std::to_string(tr.acc[i] + hh)), Operand::out(), Operand::lit_(std::to_string(p))};
+                s.lat = isa::LatClass::MxmRd;
+                s.count = 1;
+                s.acc = tr.acc[i] + hh;
+                s.out = Out{S[std::size_t(gks[i])][std::size_t(hh)], b * g_.ppv + p, 1, {}, {}};
+                auto r = S_.op(s);
+                last = std::max(last, r.t);
+              }
             S_.release_acc(pl, tr.acc[i], g_.G, last);
           }
         }
       }
       for (auto& x : xq[std::size_t(u)])
         if (x) S_.free(x);
-      // Softmax per kv head over its G heads x NS vectors.
+      // Softmax per head (G per kv head) over its NS vectors: G independent chains, the same
+      // operations in the same order per element as over the G x NS block at once.
       std::vector<ValueP> xav(std::size_t(g_.KV));
       for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
-        const int N = g_.G * g_.NS;
-        auto s1 = bin(f32op("MUL"), all(S[std::size_t(gk)]), kf32(float(1.0 / std::sqrt(double(g_.hd)))), N, L + ".s1");
-        S_.free(S[std::size_t(gk)]);
-        auto s2 = vop(f32op("SEL"), {all(mask), all(s1), kf32(-std::numeric_limits<float>::infinity())}, N, isa::LatClass::VxmAlu,
-                      L + ".s2");
-        S_.free(s1);
-        auto rm = un(f32op("RMAX"), all(s2), N, isa::LatClass::VxmReduce, L + ".rm");
-        auto mx = tree(f32op("MAX"), rm, g_.G, g_.NS, L + ".mx", true);
-        ValueP dv = S_.alloc(L + ".d", N, min_ready(mx));
-        for (int hh = 0; hh < g_.G; ++hh)
-          bin(f32op("SUB"), all(s2, hh * g_.NS), Rd{mx, hh, 0}, g_.NS, L + ".d", Out{dv, hh * g_.NS, 1, {}, {}});
-        S_.free(s2);
-        S_.free(mx);
-        auto e = un(f32op("EXP"), all(dv), N, isa::LatClass::VxmTrans, L + ".e");
-        S_.free(dv);
-        auto sv = un(f32op("SUM"), all(e), N, isa::LatClass::VxmReduce, L + ".sv");
-        auto se = tree(f32op("ADD"), sv, g_.G, g_.NS, L + ".se", true);
-        auto rs = un(f32op("RECIP"), all(se), g_.G, isa::LatClass::VxmTrans, L + ".rs");
-        S_.free(se);
-        ValueP pr = S_.alloc(L + ".p", N, min_ready(rs));
-        for (int hh = 0; hh < g_.G; ++hh)
-          bin(f32op("MUL"), all(e, hh * g_.NS), Rd{rs, hh, 0}, g_.NS, L + ".p", Out{pr, hh * g_.NS, 1, {}, {}});
-        S_.free(e);
-        S_.free(rs);
-        xav[std::size_t(gk)] = cvt_combine(pr, 0, g_.G * g_.nblk, L + ".xav");
-        S_.free(pr);
+        const int NS = g_.NS;
+        xav[std::size_t(gk)] = S_.alloc(L + ".xav", g_.G * g_.nblk, k_ready);
+        for (int hh = 0; hh < g_.G; ++hh) {
+          auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
+          auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1");
+          S_.free(Sh);
+          auto s2 = vop(f32op("SEL"), {all(mask[std::size_t(hh)]), all(s1), kf32(-std::numeric_limits<float>::infinity())}, NS,
+                        isa::LatClass::VxmAlu, L + ".s2");
+          S_.free(s1);
+          auto rm = un(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm");
+          auto mx = tree(f32op("MAX"), rm, 1, NS, L + ".mx", true);
+          auto dv = bin(f32op("SUB"), all(s2), Rd{mx, 0, 0}, NS, L + ".d");
+          S_.free(s2);
+          S_.free(mx);
+          auto e = un(f32op("EXP"), all(dv), NS, isa::LatClass::VxmTrans, L + ".e");
+          S_.free(dv);
+          auto sv = un(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv");
+          auto se = tree(f32op("ADD"), sv, 1, NS, L + ".se", true);
+          auto rs = un(f32op("RECIP"), all(se), 1, isa::LatClass::VxmTrans, L + ".rs");
+          S_.free(se);
+          auto pr = bin(f32op("MUL"), all(e), Rd{rs, 0, 0}, NS, L + ".p");
+          S_.free(e);
+          S_.free(rs);
+          const Out to{xav[std::size_t(gk)], hh * g_.nblk, 1, {}, {}};
+          if (g_.ppv == 1) {
+            auto c = cvt_combine(pr, 0, g_.nblk, L + ".xav");
+            un("MOV", all(c), g_.nblk, isa::LatClass::VxmAlu, L + ".xav", to);
+            S_.free(c);
+          } else {
+            cvt_combine(pr, 0, g_.nblk, L + ".xav", to);
+          }
+          S_.free(pr);
+        }
       }
       // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
       std::vector<ValueP> oraw(std::size_t(g_.KV));
@@ -1820,7 +1833,7 @@ class Builder {
       }
       for (auto& x : owned) S_.free(x);
     }
-    S_.free(mask);
+    for (auto& m : mask) S_.free(m);
     o_ = o;
   }
 
