@@ -51,6 +51,7 @@ struct Geo {
   int NK = 0, NX = 0, HV = 0, kpr = 0, NKG = 0, kvpt = 0, NVT = 0, hpv = 0, NO = 0;
   int RQ = 0, RK = 0, RD = 0, RF = 0, RV = 0, NL = 0, NQ = 0, NKR = 0;
   int C = 0, nblk = 0, NS = 0, prt = 0, Rvt = 0;
+  int JV = 3;  // V^T slice parts (rows of a tile split over JV slices): 3 over streams, more over the weight bus
   int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
   int bps = 0, mk = 0, bpsv = 0, mv = 0;  // KV-cache blocks per slice part and parts
   int ka = 0;  // K cache: rows of a block in each of its three slices (the last: n - 2 ka)
@@ -84,6 +85,8 @@ struct CoreRange {
       : gk0(count ? first : 0), gk1(count ? first + count : g.KV), gm0(gk0 / g.kpr), gm1(cdiv(gk1, g.kpr)), t0(gk0 / g.kvpt),
         t1(cdiv(gk1, g.kvpt)), o0(gk0 * g.G / g.hpv), o1(cdiv(std::int64_t(gk1) * g.G, g.hpv)) {}
 };
+
+void set_kv_parts(Geo& g, int rows, int jv);
 
 Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context, int users, int batch) {
   Geo g;
@@ -130,13 +133,19 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   g.nblk = cdiv(context, g.n);
   g.NS = g.nblk * g.ppv;
   g.Rvt = g.kvpt * g.hd;
-  g.prt = cdiv(g.Rvt, 3);
   g.NSC = 2 * g.HV + 2;
   g.U = users;
   g.B = batch;
-  // KV cache in slice parts (docs/decode.md, "KV cache"): K: a dump row, then bps blocks of n
-  // rows; V^T parts: prt dump rows, then bpsv blocks of prt rows.
-  const int rows = p.mem.rows;
+  set_kv_parts(g, p.mem.rows, 3);
+  return g;
+}
+
+// KV cache in slice parts (docs/decode.md, "KV cache"): K: a dump row, then bps blocks of n rows,
+// a block's rows in thirds over three slices; V^T: rows split over `jv` slices (prt each), each
+// part prt dump rows, then bpsv blocks of prt rows. The V^T parts of a block share one register.
+void set_kv_parts(Geo& g, int rows, int jv) {
+  g.JV = jv;
+  g.prt = cdiv(g.Rvt, jv);
   g.ka = cdiv(g.n, 3);
   const int bps_max = (rows - 1) / g.ka;
   const int bpsv_max = (rows - g.prt) / g.prt;
@@ -148,8 +157,7 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   if (1 + 3 * g.mk + g.mv > 14)
     throw Error(fmt::format("context {} needs {} KV-cache registers (the cache spans {} + {} slice parts); at most 13 are "
                             "available: use a shorter --context",
-                            context, 3 * g.mk + g.mv, 3 * g.mk, g.mv));
-  return g;
+                            g.C, 3 * g.mk + g.mv, 3 * g.mk, g.mv));
 }
 
 // ---- the weight bus ------------------------------------------------------------------------
@@ -183,13 +191,15 @@ std::vector<int> lwm_side_lanes(int n, int bus, int budget, int planes) {
   return out;
 }
 
-// The MEM slices of each hemisphere left to the weight lanes when `other` slices (the KV cache,
-// tables and scratch) are kept out of them: at least a twentieth of the chip's slices, half on
-// each side when both sides have planes, else on the side without.
+// The MEM slices of each hemisphere left to the weight lanes when `other` slices (the KV cache
+// and tables) and scratch are kept out of them. Scratch: a sixteenth of the chip's slices (29 on
+// lp30), where the VXM's chains (the softmax of every head) read and write side by side: with
+// too few, they queue for the same write ports. Half on each side when both sides have planes,
+// else on the side without.
 std::array<int, 2> lwm_budgets(const ChipParams& p, int other) {
   const int side = p.mem.slices_per_hemisphere;
   const int west = p.mxm.planes / 2, east = p.mxm.planes - west;
-  other = std::max(other, 2 * (side / 20));
+  other += 2 * side / 16;
   std::array<int, 2> b{0, 0};  // west, east
   if (west > 0 && east > 0) {
     b[0] = side - (other + 1) / 2;
@@ -622,11 +632,13 @@ class Builder {
       }
     throw Error(fmt::format("does not fit: no room for {} ({} rows) in the SRAM left after the weights", what, rows));
   }
-  int fixed_slice_for(std::int64_t rows, const std::set<int>& avoid) {
+  // side: -1 any, 0 west, 1 east.
+  int fixed_slice_for(std::int64_t rows, const std::set<int>& avoid, int side = -1) {
+    auto on = [&](int s) { return side < 0 || (S_.slices()[std::size_t(s)].name[4] == 'e') == bool(side); };
     for (int s : inner_)
-      if (!avoid.count(s) && top_[s] + rows <= p_.mem.rows) return s;
+      if (on(s) && !avoid.count(s) && top_[s] + rows <= p_.mem.rows) return s;
     for (int s : inner_)
-      if (top_[s] + rows <= p_.mem.rows) return s;
+      if (on(s) && top_[s] + rows <= p_.mem.rows) return s;
     throw Error(fmt::format("does not fit: no room for a KV-cache part of {} rows ({} user(s) at context {}) in the SRAM left "
                             "after the weights: use fewer --users, a shorter --context or more chips",
                             rows, g_.U, g_.C));
@@ -664,7 +676,7 @@ class Builder {
       const CoreRange cr(g_, u.first, u.count);
       kp += std::int64_t(g_.U) * (cr.gm1 - cr.gm0) * 3 * g_.mk;
       for (int T = cr.t0; T < cr.t1; ++T)
-        for (int j = 0; j < 3; ++j)
+        for (int j = 0; j < g_.JV; ++j)
           if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) > 0) vp += std::int64_t(g_.U) * g_.mv;
     }
     auto slices = [&](std::int64_t parts, std::int64_t r) {
@@ -1059,7 +1071,10 @@ class Builder {
         for (int T = cr.t0; T < cr.t1; ++T) {
           std::vector<std::vector<KPart>> js;
           std::set<int> sib;
-          for (int j = 0; j < 3; ++j) {
+          // Over the weight bus every part of a V^T tile sits on one side (its plane's): sides
+          // alternate by tile.
+          const int side = g_.JV == 3 ? -1 : T % 2;
+          for (int j = 0; j < g_.JV; ++j) {
             std::vector<KPart> parts;
             if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) <= 0) {
               js.push_back(parts);
@@ -1069,7 +1084,7 @@ class Builder {
               const int rows_v = g_.prt + g_.bpsv * g_.prt;
               std::set<int> avoid = sib;
               for (int x : kslices_) avoid.insert(x);
-              const int s = fixed_slice_for(rows_v, avoid);
+              const int s = fixed_slice_for(rows_v, avoid, side);
               const int r = fixed_rows(s, rows_v, "the V cache");
               sib.insert(s);
               const std::string nm = fmt::format("V{}u{}t{}j{}p{}", l - layer0_, u, T, j, k);
@@ -1623,7 +1638,7 @@ class Builder {
         for (int i = 0; i < R; ++i)
           vop(top("DIST"), {Rd{v, u * g_.NVT + T, 0}}, 1, isa::LatClass::SxmShift, L + ".bc", Out{bc, i, 1, {}, {}},
               {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(i))}, i % 2 ? UnitKind::SxmW : UnitKind::SxmE);
-        for (int j = 0; j < 3; ++j) {
+        for (int j = 0; j < g_.JV; ++j) {
           const int cnt = std::min(g_.prt, R - j * g_.prt);
           if (cnt <= 0) continue;
           for (auto& kp : kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)]) {
@@ -1733,16 +1748,36 @@ class Builder {
       // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
       std::vector<ValueP> oraw(std::size_t(g_.KV));
       for (int T = cr.t0; T < cr.t1; ++T) {
-        const int pl = (attn_plane_++) % P;
+        // Over the weight bus (JV parts): a plane on the parts' side, each part an LWM from its
+        // slice, all in the same cycles (prt cycles a tile); else three LW lanes.
+        int pl = (attn_plane_++) % P;
+        const auto& vparts = kv.vt[std::size_t(u)][std::size_t(T)];
+        if (g_.JV != 3) {
+          const bool east = S_.slices()[std::size_t(vparts[0][0].read->slice)].name[4] == 'e';
+          for (int d = 0; d < P; ++d) {
+            const int c = (pl + d) % P;
+            if ((S_.planes()[std::size_t(c)].position > S_.vxm_position()) == east) {
+              pl = c;
+              break;
+            }
+          }
+        }
         std::vector<int> accs;
         const int R = g_.rvt(T);
         for (int b = 0; b < g_.nblk; ++b) {
           std::vector<LwPart> parts;
-          for (int j = 0; j < 3; ++j) {
+          for (int j = 0; j < g_.JV; ++j) {
             const int cnt = std::min(g_.prt, R - j * g_.prt);
             if (cnt <= 0) continue;
-            const auto& kp = kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)][std::size_t(b / g_.bpsv)];
-            parts.push_back({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr});
+            const auto& kp = vparts[std::size_t(j)][std::size_t(b / g_.bpsv)];
+            LwPart lp{kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr};
+            if (g_.JV != 3) {
+              lp.queue = -1;
+              lp.lwm = true;
+              lp.rstep = 1;
+              lp.wrap = g_.n;
+            }
+            parts.push_back(lp);
           }
           std::vector<MmGroup> mms;
           for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
@@ -2351,6 +2386,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   if (spec.weight_path == "lwm" && g.sparse)
     throw Error("--weight-path lwm: sparse experts are GATHERed over streams (LW); use --moe dense or --weight-path lw");
   g.lwm = spec.weight_path == "lwm" || (spec.weight_path == "auto" && !g.sparse);
+  // Over the weight bus, V^T tiles too: their rows over up to 16 slices of a plane's side (a chip
+  // with planes on both sides), a tile in ceil(rows / 16) cycles instead of a third of its rows.
+  if (g.lwm && p.mxm.planes >= 2) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)));
   plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;
@@ -2365,7 +2403,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int a = cdiv(g.n, nq);
   const std::int64_t lanes = std::int64_t(p.mxm.planes) * nq;
   const std::int64_t kv_user = std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka) +
-                               std::int64_t(g.NVT) * 3 * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
+                               std::int64_t(g.NVT) * g.JV * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
   const std::int64_t fixed = C_SLOT0 + g.kvpt + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
   const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
   const double frag = double((rows / a) * a) / double(rows);
