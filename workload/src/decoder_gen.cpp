@@ -1054,7 +1054,8 @@ class Builder {
           for (int j = 0; j < 3; ++j)
             for (int k = 0; k < g_.mk; ++k) {
               const int rows_k = 1 + g_.bps * g_.kaj(j);
-              const int s = fixed_slice_for(rows_k, kslices_);
+              // Over the weight bus (JV != 3) a group's parts sit on one side, groups alternating.
+              const int s = fixed_slice_for(rows_k, kslices_, g_.JV == 3 ? -1 : (gm + 1) % 2);
               const int r = fixed_rows(s, rows_k, "the K cache");
               kslices_.insert(s);
               const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
@@ -1666,12 +1667,20 @@ class Builder {
       for (int gk = cr.gk0; gk < cr.gk1; ++gk)
         for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NS, k_ready));
       for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
-        const int pl = (attn_plane_++) % P;
+        int pl = (attn_plane_++) % P;
+        if (g_.JV != 3) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
         for (int b = 0; b < g_.nblk; ++b) {
           std::vector<LwPart> parts;
           for (int j = 0; j < 3; ++j) {
             const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
-            parts.push_back({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr});
+            LwPart lp{kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr};
+            if (g_.JV != 3) {  // over the weight bus: the plane's queues stay free for MM and ACCRD
+              lp.queue = -1;
+              lp.lwm = true;
+              lp.rstep = 1;
+              lp.wrap = g_.n;
+            }
+            parts.push_back(lp);
           }
           std::vector<MmGroup> mms;
           std::vector<int> gks;
@@ -1752,16 +1761,7 @@ class Builder {
         // slice, all in the same cycles (prt cycles a tile); else three LW lanes.
         int pl = (attn_plane_++) % P;
         const auto& vparts = kv.vt[std::size_t(u)][std::size_t(T)];
-        if (g_.JV != 3) {
-          const bool east = S_.slices()[std::size_t(vparts[0][0].read->slice)].name[4] == 'e';
-          for (int d = 0; d < P; ++d) {
-            const int c = (pl + d) % P;
-            if ((S_.planes()[std::size_t(c)].position > S_.vxm_position()) == east) {
-              pl = c;
-              break;
-            }
-          }
-        }
+        if (g_.JV != 3) pl = plane_beside(pl, vparts[0][0].read->slice);
         std::vector<int> accs;
         const int R = g_.rvt(T);
         for (int b = 0; b < g_.nblk; ++b) {
@@ -1870,6 +1870,18 @@ class Builder {
     }
     for (auto& m : mask) S_.free(m);
     o_ = o;
+  }
+
+  // The first plane from `pl` on (round) in the hemisphere of MEM slice `slice` (LWM reaches
+  // only the planes of its own side).
+  int plane_beside(int pl, int slice) {
+    const int P = int(S_.planes().size());
+    const bool east = S_.slices()[std::size_t(slice)].name[4] == 'e';
+    for (int d = 0; d < P; ++d) {
+      const int c = (pl + d) % P;
+      if ((S_.planes()[std::size_t(c)].position > S_.vxm_position()) == east) return c;
+    }
+    throw Error("generator: internal error: no MXM plane beside a KV-cache slice");
   }
 
   // Output projection row tile r and its residual.
