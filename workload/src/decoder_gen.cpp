@@ -211,15 +211,20 @@ std::array<int, 2> lwm_budgets(const ChipParams& p, int other) {
   return b;
 }
 
-// Weight tiles a chip's lanes hold when each lane is one slice, `other` slices kept out.
+// Weight tiles a chip's lanes hold, `other` slices kept out: a lane is one slice, or as many as
+// the side's budget gives every lane alike when the bus is narrow (few lanes, each longer).
 std::int64_t lwm_capacity_tiles(const ChipParams& p, int n, int other) {
   std::int64_t t = 0;
   const int west = p.mxm.planes / 2, east = p.mxm.planes - west;
   const auto b = lwm_budgets(p, other);
   for (int side = 0; side < 2; ++side) {
     const int k = side == 0 ? west : east;
-    if (k > 0 && b[std::size_t(side)] >= k)
-      for (int lanes : lwm_side_lanes(n, p.mxm.install_rows_per_cycle, b[std::size_t(side)], k)) t += p.mem.rows / cdiv(n, lanes);
+    const int budget = b[std::size_t(side)];
+    if (k <= 0 || budget < k) continue;
+    const auto lanes = lwm_side_lanes(n, p.mxm.install_rows_per_cycle, budget, k);
+    const int all = std::accumulate(lanes.begin(), lanes.end(), 0);
+    const int per_lane = std::max(1, budget / all);
+    for (int l : lanes) t += std::int64_t(per_lane) * (p.mem.rows / cdiv(n, l));
   }
   return t;
 }
