@@ -52,6 +52,7 @@ struct Geo {
   int RQ = 0, RK = 0, RD = 0, RF = 0, RV = 0, NL = 0, NQ = 0, NKR = 0;
   int C = 0, nblk = 0, NS = 0, prt = 0, Rvt = 0;
   int JV = 3;  // V^T slice parts (rows of a tile split over JV slices): 3 over streams, more over the weight bus
+  bool kv_lwm = false;  // K and V^T tiles over the weight bus (parts of a tile on one side, its plane beside them)
   int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
   int bps = 0, mk = 0, bpsv = 0, mv = 0;  // KV-cache blocks per slice part and parts
   int ka = 0;  // K cache: rows of a block in each of its three slices (the last: n - 2 ka)
@@ -1060,8 +1061,8 @@ class Builder {
           for (int j = 0; j < 3; ++j)
             for (int k = 0; k < g_.mk; ++k) {
               const int rows_k = 1 + g_.bps * g_.kaj(j);
-              // Over the weight bus (JV != 3) a group's parts sit on one side, groups alternating.
-              const int s = fixed_slice_for(rows_k, kslices_, g_.JV == 3 ? -1 : (gm + 1) % 2);
+              // Over the weight bus a group's parts sit on one side, groups alternating.
+              const int s = fixed_slice_for(rows_k, kslices_, g_.kv_lwm ? (gm + 1) % 2 : -1);
               const int r = fixed_rows(s, rows_k, "the K cache");
               kslices_.insert(s);
               const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
@@ -1080,7 +1081,7 @@ class Builder {
           std::set<int> sib;
           // Over the weight bus every part of a V^T tile sits on one side (its plane's): sides
           // alternate by tile.
-          const int side = g_.JV == 3 ? -1 : T % 2;
+          const int side = g_.kv_lwm ? T % 2 : -1;
           for (int j = 0; j < g_.JV; ++j) {
             std::vector<KPart> parts;
             if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) <= 0) {
@@ -1674,19 +1675,12 @@ class Builder {
         for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NS, k_ready));
       for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
         int pl = (attn_plane_++) % P;
-        if (g_.JV != 3) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
+        if (g_.kv_lwm) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
         for (int b = 0; b < g_.nblk; ++b) {
           std::vector<LwPart> parts;
           for (int j = 0; j < 3; ++j) {
             const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
-            LwPart lp{kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr};
-            if (g_.JV != 3) {  // over the weight bus: the plane's queues stay free for MM and ACCRD
-              lp.queue = -1;
-              lp.lwm = true;
-              lp.rstep = 1;
-              lp.wrap = g_.n;
-            }
-            parts.push_back(lp);
+            parts.push_back(kv_part({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr}));
           }
           std::vector<MmGroup> mms;
           std::vector<int> gks;
@@ -1767,7 +1761,7 @@ class Builder {
         // slice, all in the same cycles (prt cycles a tile); else three LW lanes.
         int pl = (attn_plane_++) % P;
         const auto& vparts = kv.vt[std::size_t(u)][std::size_t(T)];
-        if (g_.JV != 3) pl = plane_beside(pl, vparts[0][0].read->slice);
+        if (g_.kv_lwm) pl = plane_beside(pl, vparts[0][0].read->slice);
         std::vector<int> accs;
         const int R = g_.rvt(T);
         for (int b = 0; b < g_.nblk; ++b) {
@@ -1776,14 +1770,7 @@ class Builder {
             const int cnt = std::min(g_.prt, R - j * g_.prt);
             if (cnt <= 0) continue;
             const auto& kp = vparts[std::size_t(j)][std::size_t(b / g_.bpsv)];
-            LwPart lp{kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr};
-            if (g_.JV != 3) {
-              lp.queue = -1;
-              lp.lwm = true;
-              lp.rstep = 1;
-              lp.wrap = g_.n;
-            }
-            parts.push_back(lp);
+            parts.push_back(kv_part({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr}));
           }
           std::vector<MmGroup> mms;
           for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
@@ -1876,6 +1863,18 @@ class Builder {
     }
     for (auto& m : mask) S_.free(m);
     o_ = o;
+  }
+
+  // A K or V^T tile part as loaded: over the weight bus (its contiguous rows into staging rows
+  // srow, srow + 1, ...; the plane's queues stay free for MM and ACCRD) when the KV cache is laid
+  // out for it, else LW on its plane queue.
+  LwPart kv_part(LwPart lp) const {
+    if (!g_.kv_lwm) return lp;
+    lp.queue = -1;
+    lp.lwm = true;
+    lp.rstep = 1;
+    lp.wrap = g_.n;
+    return lp;
   }
 
   // The first plane from `pl` on (round) in the hemisphere of MEM slice `slice` (LWM reaches
@@ -2406,7 +2405,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   g.lwm = spec.weight_path == "lwm" || (spec.weight_path == "auto" && !g.sparse);
   // Over the weight bus, V^T tiles too: their rows over up to 16 slices of a plane's side (a chip
   // with planes on both sides), a tile in ceil(rows / 16) cycles instead of a third of its rows.
-  if (g.lwm && p.mxm.planes >= 2) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)));
+  g.kv_lwm = g.lwm && p.mxm.planes >= 2;
+  if (g.kv_lwm) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)));
   plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;
