@@ -89,6 +89,15 @@ struct CoreRange {
 
 void set_kv_parts(Geo& g, int rows, int jv);
 
+// One kv head per K row and per V^T tile (tensor groups with a member per kv head).
+void narrow_core(Geo& g) {
+  g.kpr = 1;
+  g.NKG = g.KV;
+  g.kvpt = 1;
+  g.NVT = g.KV;
+  g.Rvt = g.hd;
+}
+
 Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context, int users, int batch) {
   Geo g;
   g.t = t;
@@ -2356,6 +2365,25 @@ double bytes_of(isa::Dtype t) { return double(isa::dtype_bytes(t)); }
 
 }  // namespace
 
+// The group size plan_groups() picks when --tensor is not given: the largest block of chips
+// from chip 0 linked all-to-all (a tray of the LPX rack), at most 8 for hybrid.
+int preliminary_group_size(const rack::RackConfig& cfg, bool one_group, int N) {
+  auto linked = [&](int a, int b) {
+    for (int l = 0; l < cfg.topology.links; ++l)
+      if (cfg.topology.port(a, l).peer == b) return true;
+    return false;
+  };
+  const int tmax = one_group ? N : std::min(N, 8);
+  int T = 1;
+  while (T < tmax) {
+    bool ok = true;
+    for (int a = 0; a < T && ok; ++a) ok = linked(a, T) && linked(T, a);
+    if (!ok) break;
+    ++T;
+  }
+  return T;
+}
+
 DecoderPlan plan_decoder(const DecoderSpec& spec) {
   DecoderPlan plan;
   plan.spec = spec;
@@ -2406,7 +2434,16 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   // Over the weight bus, V^T tiles too: their rows over up to 16 slices of a plane's side (a chip
   // with planes on both sides), a tile in ceil(rows / 16) cycles instead of a third of its rows.
   g.kv_lwm = g.lwm && p.mxm.planes >= 2;
+  // Tensor groups: the attention core is shared by kv heads among the members. When K rows and
+  // V^T tiles pack several kv heads, fewer members than kv heads get a share and the rest wait;
+  // with the group at least as large as the core's units could be, a K row and a V^T tile hold
+  // one kv head each (the same tiles, half used), so every member gets its heads' core.
+  if (spec.partition != "pipeline") {
+    const int T = spec.tensor > 0 ? spec.tensor : preliminary_group_size(cfg, spec.partition == "tensor", spec.chips > 0 ? std::min(spec.chips, cfg.chips) : cfg.chips);
+    if (g.core_units() < std::min(T, g.KV)) narrow_core(g);
+  }
   if (g.kv_lwm) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)));
+  else set_kv_parts(g, p.mem.rows, 3);
   plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;
