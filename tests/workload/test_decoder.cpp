@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "lpu/common/errors.hpp"
@@ -25,6 +26,7 @@ const std::string kSmall = std::string(LPU_SOURCE_DIR) + "/examples/decode/small
 const std::string kTray8 = std::string(LPU_SOURCE_DIR) + "/configs/tray8.toml";
 const std::string kLpx = std::string(LPU_SOURCE_DIR) + "/configs/lpx-rack.toml";
 const std::string kMini4k = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-4k.toml";
+const std::string kMini4x2p = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-2p.toml";
 const std::string kMini4moe = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4-moe.toml";
 
 DecoderSpec spec_of(const std::string& model, const std::string& rack, int context) {
@@ -612,6 +614,33 @@ TEST_CASE("the weight path: LWM lanes by default, LW on request, the same tokens
   CHECK(plan_decoder(m).weight_path == "lw");
   m.weight_path = "lwm";
   CHECK(error_of(m) == "--weight-path lwm: sparse experts are GATHERed over streams (LW); use --moe dense or --weight-path lw");
+}
+
+TEST_CASE("KV cache over the weight bus: K^T and V^T tiles, one register each, the same tokens and logits") {
+  // A plane on each side: K^T and V^T tiles load over the weight bus (docs/decode.md, "KV cache"),
+  // the K^T tiles installed transposed (IW tr=1), one register per slice part of each.
+  auto s = spec_of("tiny", kMini4x2p, 64);
+  auto plan = plan_decoder(s);
+  CHECK(plan.weight_path == "lwm");
+  REQUIRE(plan.regs.size() == 2);  // 64 positions: one K^T and one V^T part
+  CHECK(plan.regs[0].what.find("K^T cache") == 0);
+  CHECK(plan.regs[1].what.find("V cache") == 0);
+  std::size_t transposed = 0;
+  for (const auto& prog : plan.programs) {
+    std::istringstream in(prog);
+    for (std::string line; std::getline(in, line);)
+      transposed += line.find(" IW.") != std::string::npos && line.ends_with(" 1");
+  }
+  CHECK(transposed > 0);
+  // Every position has exactly one block row per register (pos / 32: block 0 or 1 of 32 positions).
+  for (int pos : {0, 31, 32, 63}) {
+    auto regs = step_registers(plan, pos);
+    CHECK(regs.size() == 3);
+    for (std::size_t i = 1; i < regs.size(); ++i) CHECK(regs[i].second != 0);
+  }
+  check_against_reference(s, 4, {2, 7}, 6);
+  // A tensor group of four: one kv head per member's core.
+  check_against_reference(grouped("tiny-gqa", kMini4x2p, "tensor", 4), 5, {3, 1}, 4);
 }
 
 TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of a tile in lane r mod lanes") {

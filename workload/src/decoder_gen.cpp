@@ -56,6 +56,13 @@ struct Geo {
   int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
   int bps = 0, mk = 0, bpsv = 0, mv = 0;  // KV-cache blocks per slice part and parts
   int ka = 0;  // K cache: rows of a block in each of its three slices (the last: n - 2 ka)
+  // K^T cache (over the weight bus): a K tile transposed, rows the kv heads' footprint (Rkt),
+  // columns the block's positions, rows split over JK slices (prk each) like V^T, installed with
+  // IW tr=1; every part of a block shares one register (mkt parts along the blocks).
+  bool kt = false;
+  int Rkt = 0, JK = 0, prk = 0, bpsk = 0, mkt = 0;
+  int kregs() const { return kt ? mkt : 3 * mk; }  // K-cache registers (r2 ..), then V^T's
+  int rkt(int gm) const { return (std::min(KV, (gm + 1) * kpr) - gm * kpr) * 2 * HV * E; }
   int kaj(int j) const { return std::min(ka, n - j * ka); }
   int B = 1, U = 1;
   int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
@@ -87,11 +94,12 @@ struct CoreRange {
         t1(cdiv(gk1, g.kvpt)), o0(gk0 * g.G / g.hpv), o1(cdiv(std::int64_t(gk1) * g.G, g.hpv)) {}
 };
 
-void set_kv_parts(Geo& g, int rows, int jv);
+void set_kv_parts(Geo& g, int rows, int jv, bool kt = false);
 
 // One kv head per K row and per V^T tile (tensor groups with a member per kv head).
 void narrow_core(Geo& g) {
   g.kpr = 1;
+  g.Rkt = 2 * g.HV * g.E;
   g.NKG = g.KV;
   g.kvpt = 1;
   g.NVT = g.KV;
@@ -143,6 +151,7 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   g.nblk = cdiv(context, g.n);
   g.NS = g.nblk * g.ppv;
   g.Rvt = g.kvpt * g.hd;
+  g.Rkt = g.kpr * 2 * g.HV * g.E;
   g.NSC = 2 * g.HV + 2;
   g.U = users;
   g.B = batch;
@@ -153,9 +162,18 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
 // KV cache in slice parts (docs/decode.md, "KV cache"): K: a dump row, then bps blocks of n rows,
 // a block's rows in thirds over three slices; V^T: rows split over `jv` slices (prt each), each
 // part prt dump rows, then bpsv blocks of prt rows. The V^T parts of a block share one register.
-void set_kv_parts(Geo& g, int rows, int jv) {
+void set_kv_parts(Geo& g, int rows, int jv, bool kt) {
   g.JV = jv;
   g.prt = cdiv(g.Rvt, jv);
+  g.kt = kt;
+  if (kt) {
+    g.JK = std::min(jv, g.Rkt);
+    g.prk = cdiv(g.Rkt, g.JK);
+    const int bpsk_max = (rows - g.prk) / g.prk;
+    if (bpsk_max < 1) throw Error(fmt::format("a MEM slice of {} rows cannot hold one block of the KV cache", rows));
+    g.mkt = cdiv(g.nblk, bpsk_max);
+    g.bpsk = cdiv(g.nblk, g.mkt);
+  }
   g.ka = cdiv(g.n, 3);
   const int bps_max = (rows - 1) / g.ka;
   const int bpsv_max = (rows - g.prt) / g.prt;
@@ -164,10 +182,10 @@ void set_kv_parts(Geo& g, int rows, int jv) {
   g.bps = cdiv(g.nblk, g.mk);
   g.mv = cdiv(g.nblk, bpsv_max);
   g.bpsv = cdiv(g.nblk, g.mv);
-  if (1 + 3 * g.mk + g.mv > 14)
+  if (1 + g.kregs() + g.mv > 14)
     throw Error(fmt::format("context {} needs {} KV-cache registers (the cache spans {} + {} slice parts); at most 13 are "
                             "available: use a shorter --context",
-                            g.C, 3 * g.mk + g.mv, 3 * g.mk, g.mv));
+                            g.C, g.kregs() + g.mv, g.kregs(), g.mv));
 }
 
 // ---- the weight bus ------------------------------------------------------------------------
@@ -685,12 +703,17 @@ class Builder {
   // the tables: kept out of the weight lanes.
   int other_slices() const {
     const std::int64_t rows = p_.mem.rows;
-    const std::int64_t rows_k = 1 + std::int64_t(g_.bps) * g_.kaj(0), rows_v = g_.prt + std::int64_t(g_.bpsv) * g_.prt;
+    const std::int64_t rows_k = g_.kt ? g_.prk + std::int64_t(g_.bpsk) * g_.prk : 1 + std::int64_t(g_.bps) * g_.kaj(0),
+                       rows_v = g_.prt + std::int64_t(g_.bpsv) * g_.prt;
     std::int64_t kp = 0, vp = 0;
     for (const auto& u : units_) {
       if (u.k != Unit::Core) continue;
       const CoreRange cr(g_, u.first, u.count);
-      kp += std::int64_t(g_.U) * (cr.gm1 - cr.gm0) * 3 * g_.mk;
+      if (g_.kt) {
+        for (int gm = cr.gm0; gm < cr.gm1; ++gm) kp += std::int64_t(g_.U) * cdiv(g_.rkt(gm), g_.prk) * g_.mkt;
+      } else {
+        kp += std::int64_t(g_.U) * (cr.gm1 - cr.gm0) * 3 * g_.mk;
+      }
       for (int T = cr.t0; T < cr.t1; ++T)
         for (int j = 0; j < g_.JV; ++j)
           if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) > 0) vp += std::int64_t(g_.U) * g_.mv;
@@ -699,7 +722,10 @@ class Builder {
       const std::int64_t per = std::max<std::int64_t>(1, rows / r);
       return (parts + per - 1) / per;
     };
-    return int(slices(kp, rows_k) + slices(vp, rows_v)) + 2;
+    // (the parts of a tile on distinct slices, so that they load in the same cycles)
+    const std::int64_t ks = kp > 0 && g_.kt ? std::max<std::int64_t>(slices(kp, rows_k), g_.JK) : slices(kp, rows_k);
+    const std::int64_t vs = vp > 0 && g_.kv_lwm ? std::max<std::int64_t>(slices(vp, rows_v), g_.JV) : slices(vp, rows_v);
+    return int(ks + vs) + 2;
   }
   int lwm_cycles(int pl) const { return cdiv(g_.n, lwm_lanes_[std::size_t(pl)]); }
 
@@ -1063,7 +1089,28 @@ class Builder {
       auto& kv = kv_[l];
       for (int u = 0; u < g_.U; ++u) {
         std::vector<std::vector<KPart>> kg(static_cast<std::size_t>(cr.gm0));  // (groups of other members: none)
-        for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
+        for (int gm = cr.gm0; gm < cr.gm1 && g_.kt; ++gm) {
+          // K^T: the parts of a group on one side (groups alternating), [j * mkt + k].
+          std::vector<KPart> parts;
+          std::set<int> sib;
+          const int R = g_.rkt(gm);
+          for (int j = 0; j * g_.prk < R; ++j)
+            for (int k = 0; k < g_.mkt; ++k) {
+              const int rows_k = g_.prk + g_.bpsk * g_.prk;
+              const int s = fixed_slice_for(rows_k, sib, (gm + 1) % 2);
+              const int r = fixed_rows(s, rows_k, "the K cache");
+              sib.insert(s);
+              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
+              add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
+              KPart kp;
+              kp.read = S_.fixed(nm, s, r, rows_k);
+              kp.write = S_.fixed(nm + ".w", s, r, g_.prk, 0, 2 + k);
+              parts.push_back(kp);
+            }
+          for (int x : sib) kslices_.insert(x);
+          kg.push_back(std::move(parts));
+        }
+        for (int gm = cr.gm0; gm < cr.gm1 && !g_.kt; ++gm) {
           std::vector<KPart> parts;
           // Three slices per slice part (a third of every block's positions each), so that a
           // K tile loads on three queues at once.
@@ -1108,7 +1155,7 @@ class Builder {
               add_table(nm, s, r, rows_v, g_.t, g_.n, "vcache");
               KPart kp;
               kp.read = S_.fixed(nm, s, r, rows_v);
-              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + 3 * g_.mk + k);
+              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + g_.kregs() + k);
               parts.push_back(kp);
             }
             js.push_back(std::move(parts));
@@ -1608,6 +1655,26 @@ class Builder {
       }
       return parts[0];
     };
+    // A transposed cache (V^T, K^T): lane `pos` of its R rows takes element i of `src` (row i):
+    // DIST broadcasts element i, SEL with the position's one-hot lane mask writes it into every
+    // part of the rows (the register of a part not holding the position points at dump rows).
+    auto column_write = [&](const Rd& src, int R, int prt, int J, const std::function<std::vector<KPart>&(int)>& parts_of,
+                            const std::string& nm, Cycle& ready) {
+      ValueP bc = S_.alloc(L + ".bc", R, min_ready(src.v));
+      for (int i = 0; i < R; ++i)
+        vop(top("DIST"), {src}, 1, isa::LatClass::SxmShift, L + ".bc", Out{bc, i, 1, {}, {}},
+            {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(i))}, i % 2 ? UnitKind::SxmW : UnitKind::SxmE);
+      for (int j = 0; j < J; ++j) {
+        const int cnt = std::min(prt, R - j * prt);
+        if (cnt <= 0) continue;
+        for (auto& kp : parts_of(j)) {
+          vop(top("SEL"), {Rd{sc_, 2 * g_.HV + 1, 0}, Rd{bc, j * prt, 1}, Rd{kp.write, 0, 1}}, cnt, isa::LatClass::VxmAlu, nm,
+              Out{kp.write, 0, 1, {}, {}});
+          for (int i = 0; i < cnt; ++i) ready = std::max(ready, kp.write->ready[std::size_t(i)]);
+        }
+      }
+      S_.free(bc);
+    };
     auto& kv = kv_.at(l);
     Cycle k_ready = 0, v_ready = 0;
     std::vector<std::vector<ValueP>> xq(static_cast<std::size_t>(B));  // [u][g]: G vectors
@@ -1640,32 +1707,30 @@ class Builder {
                   cvt(Rd{s ? kb[std::size_t(w)] : ka[std::size_t(w)], gk - cr.gk0, 1}, 1, (2 * sigma + s) * g_.HV + w, L + ".kr"));
         }
         auto row = add_all(parts, 1, L + ".krow", std::nullopt);
-        for (auto& kp : kv.k[std::size_t(u)][std::size_t(gm)]) {
-          un("MOV", all(row), 1, isa::LatClass::VxmAlu, L + ".kw", Out{kp.write, 0, 1, {}, {}});
-          k_ready = std::max(k_ready, kp.write->ready[0]);
+        auto& kparts = kv.k[std::size_t(u)][std::size_t(gm)];
+        if (g_.kt) {
+          std::vector<KPart> pj;
+          column_write(Rd{row, 0, 0}, g_.rkt(gm), g_.prk, g_.JK,
+                       [&](int j) -> std::vector<KPart>& {
+                         pj.assign(kparts.begin() + j * g_.mkt, kparts.begin() + (j + 1) * g_.mkt);
+                         return pj;
+                       },
+                       L + ".kw", k_ready);
+        } else {
+          for (auto& kp : kparts) {
+            un("MOV", all(row), 1, isa::LatClass::VxmAlu, L + ".kw", Out{kp.write, 0, 1, {}, {}});
+            k_ready = std::max(k_ready, kp.write->ready[0]);
+          }
         }
         S_.free(row);
       }
       for (auto& x : ka) S_.free(x);
       for (auto& x : kb) S_.free(x);
       // V^T: the new column (the position's lane) in every row of every slice part.
-      for (int T = cr.t0; T < cr.t1; ++T) {
-        const int R = g_.rvt(T);
-        ValueP bc = S_.alloc(L + ".bc", R, min_ready(v));
-        for (int i = 0; i < R; ++i)
-          vop(top("DIST"), {Rd{v, u * g_.NVT + T, 0}}, 1, isa::LatClass::SxmShift, L + ".bc", Out{bc, i, 1, {}, {}},
-              {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(i))}, i % 2 ? UnitKind::SxmW : UnitKind::SxmE);
-        for (int j = 0; j < g_.JV; ++j) {
-          const int cnt = std::min(g_.prt, R - j * g_.prt);
-          if (cnt <= 0) continue;
-          for (auto& kp : kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)]) {
-            vop(top("SEL"), {Rd{sc_, 2 * g_.HV + 1, 0}, Rd{bc, j * g_.prt, 1}, Rd{kp.write, 0, 1}}, cnt, isa::LatClass::VxmAlu,
-                L + ".vw", Out{kp.write, 0, 1, {}, {}});
-            for (int i = 0; i < cnt; ++i) v_ready = std::max(v_ready, kp.write->ready[std::size_t(i)]);
-          }
-        }
-        S_.free(bc);
-      }
+      for (int T = cr.t0; T < cr.t1; ++T)
+        column_write(Rd{v, u * g_.NVT + T, 0}, g_.rvt(T), g_.prt, g_.JV,
+                     [&](int j) -> std::vector<KPart>& { return kv.vt[std::size_t(u)][std::size_t(T)][std::size_t(j)]; },
+                     L + ".vw", v_ready);
     }
     S_.free(q);
     S_.free(k);
@@ -1687,9 +1752,18 @@ class Builder {
         if (g_.kv_lwm) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
         for (int b = 0; b < g_.nblk; ++b) {
           std::vector<LwPart> parts;
-          for (int j = 0; j < 3; ++j) {
-            const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
-            parts.push_back(kv_part({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr}));
+          if (g_.kt) {
+            // K^T: row f of the tile (the heads' footprint) in part f / prk, installed transposed.
+            const int R = g_.rkt(gm);
+            for (int j = 0; j * g_.prk < R; ++j) {
+              const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mkt + b / g_.bpsk)];
+              parts.push_back(kv_part({kp.read, g_.prk + (b % g_.bpsk) * g_.prk, std::min(g_.prk, R - j * g_.prk), j * g_.prk, j, nullptr}));
+            }
+          } else {
+            for (int j = 0; j < 3; ++j) {
+              const auto& kp = kv.k[std::size_t(u)][std::size_t(gm)][std::size_t(j * g_.mk + b / g_.bps)];
+              parts.push_back(kv_part({kp.read, 1 + (b % g_.bps) * g_.kaj(j), g_.kaj(j), j * g_.ka, j, nullptr}));
+            }
           }
           std::vector<MmGroup> mms;
           std::vector<int> gks;
@@ -1702,7 +1776,7 @@ class Builder {
             mms.push_back(mg);
             gks.push_back(gk);
           }
-          auto tr = S_.tile(pl, g_.t, parts, k_ready, mms);
+          auto tr = S_.tile(pl, g_.t, parts, k_ready, mms, g_.kt);
           for (std::size_t i = 0; i < gks.size(); ++i) {
             Cycle last = 0;
             for (int hh = 0; hh < g_.G; ++hh)
@@ -2147,8 +2221,8 @@ class Builder {
       s += fmt::format(".symbol {} {}[{}, {}] {} @ {}\n", sr.name, isa::dtype_info(sr.dtype).name, sr.rows, sr.elems, sl.name, sr.row);
     }
     s += ".reg r1 = 0\n";
-    for (int k = 0; k < 3 * g_.mk; ++k) s += fmt::format(".reg r{} = {}\n", 2 + k, k == 0 ? 1 : 0);
-    for (int k = 0; k < g_.mv; ++k) s += fmt::format(".reg r{} = {}\n", 2 + 3 * g_.mk + k, k == 0 ? g_.prt : 0);
+    for (int k = 0; k < g_.kregs(); ++k) s += fmt::format(".reg r{} = {}\n", 2 + k, k == 0 ? (g_.kt ? g_.prk : 1) : 0);
+    for (int k = 0; k < g_.mv; ++k) s += fmt::format(".reg r{} = {}\n", 2 + g_.kregs() + k, k == 0 ? g_.prt : 0);
     return s;
   }
 
@@ -2442,7 +2516,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     const int T = spec.tensor > 0 ? spec.tensor : preliminary_group_size(cfg, spec.partition == "tensor", spec.chips > 0 ? std::min(spec.chips, cfg.chips) : cfg.chips);
     if (g.core_units() < std::min(T, g.KV)) narrow_core(g);
   }
-  if (g.kv_lwm) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)));
+  if (g.kv_lwm) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)), true);
   else set_kv_parts(g, p.mem.rows, 3);
   plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
@@ -2457,7 +2531,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int nq = p.mxm.queues_per_plane;
   const int a = cdiv(g.n, nq);
   const std::int64_t lanes = std::int64_t(p.mxm.planes) * nq;
-  const std::int64_t kv_user = std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka) +
+  const std::int64_t kv_user = (g.kt ? std::int64_t(g.NKG) * g.JK * g.mkt * (g.prk + std::int64_t(g.bpsk) * g.prk)
+                                      : std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka)) +
                                std::int64_t(g.NVT) * g.JV * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
   const std::int64_t fixed = C_SLOT0 + g.kvpt + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
   const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
@@ -3045,13 +3120,19 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   }
 
   // Registers: r1 = pos, then the K-cache parts, then the V-cache parts.
-  for (int j = 0; j < 3; ++j)
-    for (int kk = 0; kk < g.mk; ++kk)
-      plan.regs.push_back({2 + j * g.mk + kk, fmt::format("K cache, third {} of a block, slice part {}", j, kk),
-                           fmt::format("b = pos / {0}, i = pos % {0}: i / {1} == {2} && b / {3} == {4} ? 1 + (b % {3}) * {5} + i - {6} : 0",
-                                       g.n, g.ka, j, g.bps, kk, g.kaj(j), j * g.ka)});
+  if (g.kt) {
+    for (int kk = 0; kk < g.mkt; ++kk)
+      plan.regs.push_back({2 + kk, fmt::format("K^T cache, slice part {}", kk),
+                           fmt::format("b = pos / {}: b / {} == {} ? {} + (b % {}) * {} : 0", g.n, g.bpsk, kk, g.prk, g.bpsk, g.prk)});
+  } else {
+    for (int j = 0; j < 3; ++j)
+      for (int kk = 0; kk < g.mk; ++kk)
+        plan.regs.push_back({2 + j * g.mk + kk, fmt::format("K cache, third {} of a block, slice part {}", j, kk),
+                             fmt::format("b = pos / {0}, i = pos % {0}: i / {1} == {2} && b / {3} == {4} ? 1 + (b % {3}) * {5} + i - {6} : 0",
+                                         g.n, g.ka, j, g.bps, kk, g.kaj(j), j * g.ka)});
+  }
   for (int kk = 0; kk < g.mv; ++kk)
-    plan.regs.push_back({2 + 3 * g.mk + kk, fmt::format("V cache, slice part {}", kk),
+    plan.regs.push_back({2 + g.kregs() + kk, fmt::format("V cache, slice part {}", kk),
                          fmt::format("b = pos / {}: b / {} == {} ? {} + (b % {}) * {} : 0", g.n, g.bpsv, kk, g.prt, g.bpsv, g.prt)});
   plan.detail = detail;
   plan.summary = plan_json(plan);
@@ -3064,13 +3145,17 @@ std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& pla
   std::vector<std::pair<int, std::uint32_t>> r{{1, std::uint32_t(pos)}};
   const Geo& g = plan.detail->g;
   const int b = pos / g.n, i = pos % g.n;
-  for (int j = 0; j < 3; ++j)
-    for (int k = 0; k < g.mk; ++k) {
-      const bool own = i / g.ka == j && b / g.bps == k;
-      r.emplace_back(2 + j * g.mk + k, std::uint32_t(own ? 1 + (b % g.bps) * g.kaj(j) + i - j * g.ka : 0));
-    }
+  if (g.kt) {
+    for (int k = 0; k < g.mkt; ++k) r.emplace_back(2 + k, std::uint32_t(b / g.bpsk == k ? g.prk + (b % g.bpsk) * g.prk : 0));
+  } else {
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < g.mk; ++k) {
+        const bool own = i / g.ka == j && b / g.bps == k;
+        r.emplace_back(2 + j * g.mk + k, std::uint32_t(own ? 1 + (b % g.bps) * g.kaj(j) + i - j * g.ka : 0));
+      }
+  }
   for (int k = 0; k < g.mv; ++k)
-    r.emplace_back(2 + 3 * g.mk + k, std::uint32_t(b / g.bpsv == k ? g.prt + (b % g.bpsv) * g.prt : 0));
+    r.emplace_back(2 + g.kregs() + k, std::uint32_t(b / g.bpsv == k ? g.prt + (b % g.bpsv) * g.prt : 0));
   return r;
 }
 

@@ -676,7 +676,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
 }
 
 ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vector<LwPart>& parts, Cycle parts_ready,
-                                      const std::vector<MmGroup>& mms) {
+                                      const std::vector<MmGroup>& mms, bool transposed) {
   auto& P = planes_[std::size_t(plane)];
   const std::string tn(isa::dtype_info(ty).name);
   const int hMr = p_.lat(isa::LatClass::MemRead);
@@ -853,7 +853,7 @@ ChipSched::TileResult ChipSched::tile(int plane, isa::Dtype ty, const std::vecto
     ++I;
   }
   qbusy_[std::size_t(iq)].add(I, I + 1);
-  emit_instr(iq, I, fmt::format("IW.{}", tn), 0);
+  emit_instr(iq, I, transposed ? fmt::format("IW.{} 1", tn) : fmt::format("IW.{}", tn), 0);
   P.last_iw = I;
   P.staging_free = I + 1;
   P.last_mm = I;  // no MM on these weights yet

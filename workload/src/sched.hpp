@@ -228,8 +228,9 @@ class ChipSched {
     std::vector<int> acc;
     Cycle iw = 0;
   };
+  // transposed: IW tr=1 (weights W[i][j] = staging row j element i; the K^T cache).
   TileResult tile(int plane, isa::Dtype t, const std::vector<LwPart>& parts, Cycle parts_ready,
-                  const std::vector<MmGroup>& mms);
+                  const std::vector<MmGroup>& mms, bool transposed = false);
   // Accumulators a .. a+count-1 of a plane may be reused after `after`.
   void release_acc(int plane, int acc, int count, Cycle after);
 
