@@ -643,6 +643,23 @@ TEST_CASE("KV cache over the weight bus: K^T and V^T tiles, one register each, t
   check_against_reference(grouped("tiny-gqa", kMini4x2p, "tensor", 4), 5, {3, 1}, 4);
 }
 
+TEST_CASE("32k context on lp30: the transposed K cache needs one register per slice part, the three-slice K cache twelve") {
+  // 32768 positions = 103 blocks of n = 320. K^T (over the weight bus): small's two kv heads'
+  // footprint (2 x 2 x 80 = 320 rows) over 16 slices, prk = 20 rows a block, a slice of 3325 rows
+  // holds (3325 - 20) / 20 = 165 blocks: one part, one register; V^T (2 x 64 = 128 rows, 8 a
+  // block) likewise. Over streams (LW) a K block's rows are thirds of 107, (3325 - 1) / 107 = 31
+  // blocks per slice: 4 parts per third, 12 registers; V^T thirds of 43 rows, (3325 - 43) / 43 =
+  // 76 blocks per slice, 2 parts: 14 > 13.
+  auto s = spec_of(kSmall, kLpx, 32768);
+  auto plan = plan_decoder(s);
+  REQUIRE(plan.regs.size() == 2);
+  CHECK(plan.regs[0].what == "K^T cache, slice part 0");
+  s.weight_path = "lw";
+  CHECK(error_of(s) ==
+        "context 32768 needs 14 KV-cache registers (the cache spans 12 + 2 slice parts); at most 13 are available: use a shorter "
+        "--context");
+}
+
 TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of a tile in lane r mod lanes") {
   // n = 320 (e4m3), a bus of 80 rows per plane per cycle, 235 slices per hemisphere less half of
   // those kept for scratch (470 / 32 = 14), the tables (2) and the KV cache (8B at 1k: a few):

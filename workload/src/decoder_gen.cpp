@@ -155,7 +155,6 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   g.NSC = 2 * g.HV + 2;
   g.U = users;
   g.B = batch;
-  set_kv_parts(g, p.mem.rows, 3);
   return g;
 }
 

@@ -259,12 +259,42 @@ void ChipSched::free(const ValueP& v) {
   v->count = 0;
 }
 
+const std::vector<int>& ChipSched::nearest_scratch(int position) {
+  auto it = nearest_.find(position);
+  if (it != nearest_.end() && it->second.size() == scratch_.size()) return it->second;
+  std::vector<int> v = scratch_;
+  std::stable_sort(v.begin(), v.end(), [&](int a, int b) {
+    return std::abs(slices_[std::size_t(a)].position - position) < std::abs(slices_[std::size_t(b)].position - position);
+  });
+  return nearest_[position] = std::move(v);
+}
+
+// Values of at most this many vectors (reduction trees, scalars) go to the nearest slices.
+constexpr int kNearMax = 16;
+
 ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
   if (scratch_.empty()) throw Error("generator: no scratch slices");
-  // Rows free by t_lb if any (round robin over the slices); else the rows free earliest.
+  // Rows free by t_lb in the slice nearest the VXM (the unit that writes and reads most scratch)
+  // whose ports are idle for a pass over the value from t_lb; else rows free by t_lb (round robin
+  // over the slices); else the rows free earliest.
   int best_sl = -1;
   Cycle best_row = 0, best_after = kNever;
-  for (std::size_t k = 0; k < scratch_.size(); ++k) {
+  for (int sl : nearest_scratch(pv_)) {
+    if (count > kNearMax) break;
+    const auto& S = slices_[std::size_t(sl)];
+    const Cycle span = 2 * std::abs(S.position - pv_) + count + 16;
+    if (!S.wport.free(t_lb, t_lb + span) || !S.rport.free(t_lb, t_lb + span)) continue;
+    for (const auto& f : S.free)
+      if (f.count >= count && std::max<Cycle>(f.after, 0) <= t_lb) {
+        best_sl = sl;
+        best_row = f.row;
+        best_after = std::max<Cycle>(f.after, 0);
+        break;
+      }
+    if (best_sl >= 0) break;
+  }
+  const bool near = best_sl >= 0;
+  for (std::size_t k = 0; k < scratch_.size() && !near; ++k) {
     const int sl = scratch_[(std::size_t(rr_) + k) % scratch_.size()];
     for (const auto& f : slices_[std::size_t(sl)].free) {
       if (f.count < count) continue;
@@ -609,8 +639,12 @@ OpResult ChipSched::op(const OpSpec& s0) {
         ok = false;
         const auto& pool = o.pool.empty() ? scratch_ : o.pool;
         if (pool.empty()) throw Error("generator: no scratch slices");
-        for (std::size_t k = 0; k < pool.size() && !ok; ++k) {
-          const int sl = pool[(std::size_t(rr_) + k) % pool.size()];
+        // Scratch outputs: the slice nearest the unit whose port takes the write (the value is
+        // ready soonest, and its next reader, mostly the same unit, reads it soonest); a given pool
+        // in round robin.
+        const auto& order = o.pool.empty() && s.count <= kNearMax ? nearest_scratch(u) : pool;
+        for (std::size_t k = 0; k < order.size() && !ok; ++k) {
+          const int sl = o.pool.empty() && s.count <= kNearMax ? order[k] : pool[(std::size_t(rr_) + k) % pool.size()];
           const Cycle W = tout + Cycle(std::abs(u - slices_[std::size_t(sl)].position)) * h_;
           auto rows = find_rows(sl, s.count, W);
           if (!rows) continue;

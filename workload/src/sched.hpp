@@ -209,7 +209,12 @@ class ChipSched {
   int vxm_position() const { return pv_; }
 
   // Scratch pool (slice indices) for allocated values.
-  void set_scratch(std::vector<int> pool) { scratch_ = std::move(pool); }
+  void set_scratch(std::vector<int> pool) {
+    scratch_ = std::move(pool);
+    nearest_.clear();
+  }
+  // The scratch slices by distance from a stream position (nearest first).
+  const std::vector<int>& nearest_scratch(int position);
   // A fixed value (symbol, KV cache): `count` rows at `row` of `slice`, readable from cycle
   // `ready` (0: initial data).
   ValueP fixed(const std::string& name, int slice, Cycle row, int count, Cycle ready = 0, int reg = 0);
@@ -291,6 +296,7 @@ class ChipSched {
   std::map<int, LwmRun> lwm_run_;
   Cycle last_ = 0;
   int rr_ = 0;  // round-robin start in the scratch pool
+  std::map<int, std::vector<int>> nearest_;  // nearest_scratch() by position
   bool debug_ = false;
   std::vector<ValueP> all_;
 };
