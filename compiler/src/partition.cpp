@@ -234,6 +234,9 @@ Partitioned partition(const Graph& g, const rack::RackConfig& cfg, const Partiti
     out.graph.ops.push_back(std::move(x));
   };
   const int E = 4;  // bytes of an f32 element
+  int kv_heads = 0;
+  for (const auto& op : g.ops)
+    if (op.kind == OpKind::Attention) kv_heads = op.kv_heads;
   const int wb = isa::dtype_bytes(g.wtype);
   for (const auto& op0 : g.ops) {
     Op op = op0;
@@ -266,6 +269,9 @@ Partitioned partition(const Graph& g, const rack::RackConfig& cfg, const Partiti
       case OpKind::MatVec:
         if (op.name.ends_with("gate_up")) break;  // its SwiGLU works on each member's own rows
         if (op.name == "head") break;              // logits stream out from each member
+        // Every member runs the attention of an equal share of the kv heads: it computes the q,
+        // k and v rows of its own heads, nothing to gather.
+        if (op.name.ends_with("qkv") && kv_heads > 0 && kv_heads % T == 0) break;
         all_gather(op, op.rows * E, members(grp));  // q/k/v, x, router logits: f32
         break;
       case OpKind::Attention: all_gather(op, std::int64_t(op.heads) * op.head_dim * wb, members(grp)); break;

@@ -103,13 +103,23 @@ TEST_CASE("hybrid partition: tensor groups of a tray, all-gathers inside a layer
   CHECK(p.tensor == 8);
   CHECK(p.groups == 28);
   CHECK(p.chips_used == 224);
-  // 5 all-gathers per layer (q/k/v, attention output, x after wo, the SwiGLU output, x after
-  // down), 27 sends between groups.
+  // 4 all-gathers per layer (attention output, x after wo, the SwiGLU output, x after down; a
+  // member computes the q/k/v rows of its own kv head: 8 kv heads over 8 members), 27 sends
+  // between groups.
   int gathers = 0, sends = 0;
   for (const auto& op : p.graph.ops)
     if (op.kind == OpKind::Exchange) (op.xkind == ExchangeKind::AllGather ? gathers : sends)++;
-  CHECK(gathers == 80 * 5);
+  CHECK(gathers == 80 * 4);
   CHECK(sends == 27);
+  // tiny's 2 kv heads do not share out over a group of 8: its q/k/v rows are gathered (5 a layer).
+  auto full = rack_file("configs/tray8.toml");
+  po.kind = PartitionKind::Tensor;
+  auto small = load_model("tiny");
+  po.tensor = 8;
+  auto pt = partition(decode_graph(small, DecodeOptions{}), full, po);
+  gathers = 0;
+  for (const auto& op : pt.graph.ops) gathers += op.kind == OpKind::Exchange && op.xkind == ExchangeKind::AllGather;
+  CHECK(gathers == small.layers * 5);
   // Attention is shared by kv heads: 8 kv heads over the 8 members.
   for (const auto& op : p.graph.ops)
     if (op.kind == OpKind::Attention) CHECK(op.chips.size() == 8);

@@ -83,6 +83,16 @@ struct Geo {
     return gr;
   }
   int core_units() const { return cdiv(KV, core_gran()); }
+  // A tensor group whose members each run one core unit can skip the exchange of q, k and v: a
+  // member computes the row tiles its kv heads [gk0, gk1) need, when its query heads' rows are
+  // whole tiles. The q, k and v row tiles (Qkv unit numbers) of those heads:
+  bool local_qkv_ok() const { return (std::int64_t(core_gran()) * G * 2 * HV * E) % n == 0; }
+  std::array<std::pair<int, int>, 3> qkv_tiles(int gk0, int gk1) const {
+    const std::int64_t foot = 2 * HV * E;
+    return {{{int(gk0 * G * foot / n), int(gk1 * G * foot / n)},
+             {RQ + int(gk0 * foot / n), RQ + cdiv(gk1 * foot, n)},
+             {RQ + RK + gk0 / kvpt, RQ + RK + cdiv(gk1, kvpt)}}};
+  }
 };
 
 // The kv heads [gk0, gk1) of a Core unit (first/count; count 0: every head) and what follows:
@@ -433,7 +443,7 @@ struct XVec {
 // cache, and followed by an exchange of the attention output. LM-head row tiles are shared
 // unless `head_owner` >= 0 (then that member computes them all).
 std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int head_owner, int core_units, int core_gran,
-                              int kv_heads) {
+                              int kv_heads, const Geo* local_qkv = nullptr) {
   std::vector<Unit> out;
   if (T <= 1) return full;
   Unit in{Unit::Xchg, full.empty() ? 0 : full.front().layer, kXchgIn, 0};
@@ -458,6 +468,17 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
       x.count = S;
       out.push_back(x);
       ++i;
+      continue;
+    }
+    if (u.k == Unit::Qkv && local_qkv) {
+      // Each member one core unit: the q, k, v row tiles of its own kv heads, no exchange.
+      const auto [lo, hi] = own_range(0, core_units, T, me);
+      const auto rs = local_qkv->qkv_tiles(lo * core_gran, std::min(kv_heads, hi * core_gran));
+      while (i < full.size() && full[i].k == Unit::Qkv && full[i].layer == u.layer) {
+        for (const auto& [a, b] : rs)
+          if (full[i].idx >= a && full[i].idx < b) out.push_back(full[i]);
+        ++i;
+      }
       continue;
     }
     std::size_t j = i;
@@ -1600,7 +1621,9 @@ class Builder {
     if (r < g_.RQ) rowtile(h_, 0, g_.NK, g_.NK, {q_, r * g_.ppv, g_.NQ, true, g_.ppv});
     else if (r < g_.RQ + g_.RK) rowtile(h_, 0, g_.NK, g_.NK, {k_, (r - g_.RQ) * g_.ppv, g_.NKR, true, g_.ppv});
     else rowtile(h_, 0, g_.NK, g_.NK, {v_, r - g_.RQ - g_.RK, g_.NVT, false, 1});
-    if (r + 1 == g_.RQ + g_.RK + g_.NVT) {
+    // (the layer's last q/k/v row tile, or the member's last when a unit of another kind follows;
+    // at the end of a stage h is passed on)
+    if (r + 1 == g_.RQ + g_.RK + g_.NVT || (ui_ < units_.size() && (units_[ui_].k != Unit::Qkv || units_[ui_].layer != l))) {
       S_.free(h_);
       h_.reset();
     }
@@ -2736,9 +2759,22 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       throw Error(fmt::format("--head-chips {}: with tensor groups the LM head is shared by the {} chips of its group (default) or "
                               "computed by one of them (--head-chips 1)",
                               spec.head_chips, T));
+    // Each member one core unit: q, k and v computed where the attention runs, no exchange
+    // (docs/decode.md, "Partitions").
+    const bool local_qkv = g.core_units() == T && g.local_qkv_ok();
     // Weight tiles of one member: its share of every run of row tiles.
     auto share = [&](std::int64_t n) { return (n + T - 1) / T; };
-    const std::int64_t member_layer = share(g.RQ + g.RK + g.NVT) * g.NK + share(g.RD) * g.NO +
+    std::int64_t qkv_rows = share(g.RQ + g.RK + g.NVT);
+    if (local_qkv) {
+      qkv_rows = 0;
+      for (int mb = 0; mb < T; ++mb) {
+        const auto [lo, hi] = own_range(0, g.core_units(), T, mb);
+        std::int64_t c = 0;
+        for (const auto& [ta, tb] : g.qkv_tiles(lo * g.core_gran(), std::min(g.KV, hi * g.core_gran()))) c += tb - ta;
+        qkv_rows = std::max(qkv_rows, c);
+      }
+    }
+    const std::int64_t member_layer = qkv_rows * g.NK + share(g.RD) * g.NO +
                                       ffn_copies * (share(g.RF) * 2 * g.NK + share(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
     const std::int64_t member_head = head_owner >= 0 ? head_tiles : share(g.RV) * g.NK;
     // The KV cache of a member: its share of the kv heads of every layer of its group.
@@ -2883,7 +2919,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       if (!last) next_links = links_between(chip_of(gi, out_leader), chip_of(gi + 1, leaders[std::size_t(gi)].second));
       const Cycle ser = next_links.empty() ? 1 : link_timing(cfg, chip_of(gi, out_leader), next_links[0]).serialisation;
       std::vector<std::vector<Unit>> mus;
-      for (int mb = 0; mb < T; ++mb) mus.push_back(shard_units(full, T, mb, head_owner, g.core_units(), g.core_gran(), g.KV));
+      for (int mb = 0; mb < T; ++mb)
+        mus.push_back(shard_units(full, T, mb, head_owner, g.core_units(), g.core_gran(), g.KV, local_qkv ? &g : nullptr));
       auto builder = [&](int mb, const std::vector<Cycle>& arr) {
         Shard sh;
         sh.T = T;
