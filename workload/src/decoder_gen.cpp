@@ -1088,10 +1088,17 @@ class Builder {
       moe_ = S_.fixed("MOE", inner_slice_of_last_, r, 2);
     }
     if (attn) {
-      const int rr = g_.G * g_.NS;
-      const int r = fixed_rows(-1, rr, "iota");
-      add_table("IOTA", inner_slice_of_last_, r, rr, isa::Dtype::I32, g_.E, "iota");
-      iota_ = S_.fixed("IOTA", inner_slice_of_last_, r, rr);
+      // A copy per head of a kv head, each in a slice of its own: the heads' masks (and so their
+      // softmax chains) are computed side by side, not one after another on one read port.
+      std::set<int> used;
+      for (int hh = 0; hh < g_.G; ++hh) {
+        const int sl = fixed_slice_for(g_.NS, used);
+        const int r = fixed_rows(sl, g_.NS, "iota");
+        used.insert(sl);
+        const std::string nm = g_.G == 1 ? "IOTA" : fmt::format("IOTA{}", hh);
+        add_table(nm, sl, r, g_.NS, isa::Dtype::I32, g_.E, "iota");
+        iota_.push_back(S_.fixed(nm, sl, r, g_.NS));
+      }
     }
     auto gain = [&](int layer, int which) {
       const int r = fixed_rows(-1, g_.NX, "norm gains");
@@ -1760,7 +1767,7 @@ class Builder {
     // The mask of valid positions (iota <= pos), one per head of a kv head (in slices of their own).
     std::vector<ValueP> mask;
     for (int hh = 0; hh < g_.G; ++hh)
-      mask.push_back(bin("CMPLE.i32", all(iota_, hh * g_.NS), Rd{sc_, 2 * g_.HV, 0}, g_.NS, L + ".mask"));
+      mask.push_back(bin("CMPLE.i32", all(iota_[std::size_t(hh)]), Rd{sc_, 2 * g_.HV, 0}, g_.NS, L + ".mask"));
     const int P = int(S_.planes().size());
     ValueP o = S_.alloc(L + ".o", B * g_.NO, v_ready);
     for (int u = 0; u < B; ++u) {
@@ -2283,7 +2290,8 @@ class Builder {
   int rt_next_ = 0;
   int attn_plane_ = 0;
   std::vector<SymRows> syms_;
-  ValueP const_, iota_, gain_final_;
+  ValueP const_, gain_final_;
+  std::vector<ValueP> iota_;  // per head of a kv head
   std::map<int, ValueP> gain_attn_, gain_ffn_;
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
@@ -3323,12 +3331,11 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
         std::memcpy(b.data() + std::size_t(g.V) + 4 * std::size_t(e), &valid, 4);
       }
     } else if (sr.kind == "iota") {
-      for (int hh = 0; hh < g.G; ++hh)
-        for (int v = 0; v < g.NS; ++v)
-          for (int e = 0; e < g.E; ++e) {
-            const std::int32_t x = v * g.E + e;
-            std::memcpy(b.data() + (std::size_t(hh * g.NS + v) * std::size_t(g.E) + std::size_t(e)) * 4, &x, 4);
-          }
+      for (std::int64_t r = 0; r < sr.rows; ++r)
+        for (int e = 0; e < g.E; ++e) {
+          const std::int32_t x = std::int32_t((r % g.NS) * g.E + e);
+          std::memcpy(b.data() + (std::size_t(r) * std::size_t(g.E) + std::size_t(e)) * 4, &x, 4);
+        }
     }
     out[sr.name] = std::move(b);
   }

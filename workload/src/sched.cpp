@@ -270,7 +270,7 @@ const std::vector<int>& ChipSched::nearest_scratch(int position) {
 }
 
 // Values of at most this many vectors (reduction trees, scalars) go to the nearest slices.
-constexpr int kNearMax = 16;
+constexpr int kNearMax = 64;
 
 ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
   if (scratch_.empty()) throw Error("generator: no scratch slices");
