@@ -620,6 +620,7 @@ TEST_CASE("KV cache over the weight bus: K^T and V^T tiles, one register each, t
   // A plane on each side: K^T and V^T tiles load over the weight bus (docs/decode.md, "KV cache"),
   // the K^T tiles installed transposed (IW tr=1), one register per slice part of each.
   auto s = spec_of("tiny", kMini4x2p, 64);
+  s.k_cache = "transposed";  // (auto takes K rows at 64 positions: two blocks save too few loads)
   auto plan = plan_decoder(s);
   CHECK(plan.weight_path == "lwm");
   REQUIRE(plan.regs.size() == 2);  // 64 positions: one K^T and one V^T part
@@ -640,7 +641,16 @@ TEST_CASE("KV cache over the weight bus: K^T and V^T tiles, one register each, t
   }
   check_against_reference(s, 4, {2, 7}, 6);
   // A tensor group of four: one kv head per member's core.
-  check_against_reference(grouped("tiny-gqa", kMini4x2p, "tensor", 4), 5, {3, 1}, 4);
+  auto t = grouped("tiny-gqa", kMini4x2p, "tensor", 4);
+  t.k_cache = "transposed";
+  check_against_reference(t, 5, {3, 1}, 4);
+  s.k_cache = "auto";
+  CHECK(plan_decoder(s).regs[0].what.find("K cache, third 0") == 0);
+  s.k_cache = "columns";
+  CHECK(error_of(s) == "--k-cache columns: auto, rows or transposed");
+  s.k_cache = "transposed";
+  s.weight_path = "lw";
+  CHECK(error_of(s).find("--k-cache transposed: the K^T cache loads over the weight bus") == 0);
 }
 
 TEST_CASE("32k context on lp30: the transposed K cache needs one register per slice part, the three-slice K cache twelve") {

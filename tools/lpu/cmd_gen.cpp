@@ -47,6 +47,12 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
                   "unless sparse experts, which are GATHERed over streams)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "lwm", "lw"}));
+  sub->add_option("--k-cache", s.k_cache,
+                  "K-cache layout over the weight bus: rows (a K row per position, three slices a block), transposed (K^T "
+                  "over up to 16 slices, installed with IW tr=1) or auto (transposed when the loads it saves outweigh its "
+                  "column writes, or rows need too many registers); docs/decode.md")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "rows", "transposed"}));
 }
 
 void resolve_rack(workload::DecoderSpec& s) {

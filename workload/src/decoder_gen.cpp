@@ -191,7 +191,12 @@ void set_kv_parts(Geo& g, int rows, int jv, bool kt) {
   g.bps = cdiv(g.nblk, g.mk);
   g.mv = cdiv(g.nblk, bpsv_max);
   g.bpsv = cdiv(g.nblk, g.mv);
-  if (1 + g.kregs() + g.mv > 14)
+}
+
+// The KV-cache registers r2 .. fit the contract's 13 (docs/decode.md, "The KV cache").
+bool kv_registers_fit(const Geo& g) { return 1 + g.kregs() + g.mv <= 14; }
+void check_kv_registers(const Geo& g) {
+  if (!kv_registers_fit(g))
     throw Error(fmt::format("context {} needs {} KV-cache registers (the cache spans {} + {} slice parts); at most 13 are "
                             "available: use a shorter --context",
                             g.C, g.kregs() + g.mv, g.kregs(), g.mv));
@@ -742,10 +747,8 @@ class Builder {
       const std::int64_t per = std::max<std::int64_t>(1, rows / r);
       return (parts + per - 1) / per;
     };
-    // (the parts of a tile on distinct slices, so that they load in the same cycles)
-    const std::int64_t ks = kp > 0 && g_.kt ? std::max<std::int64_t>(slices(kp, rows_k), g_.JK) : slices(kp, rows_k);
-    const std::int64_t vs = vp > 0 && g_.kv_lwm ? std::max<std::int64_t>(slices(vp, rows_v), g_.JV) : slices(vp, rows_v);
-    return int(ks + vs) + 2;
+    // (the parts of a tile take distinct slices, spilling into the scratch slices)
+    return int(slices(kp, rows_k) + slices(vp, rows_v)) + 2;
   }
   int lwm_cycles(int pl) const { return cdiv(g_.n, lwm_lanes_[std::size_t(pl)]); }
 
@@ -2530,6 +2533,8 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     if (std::int64_t(g.X - 1) * g.XS > 32767)
       throw Error(fmt::format("--moe sparse: {} experts x {} rows exceed the GATHER index (i16)", g.X, g.XS));
   }
+  if (spec.k_cache != "auto" && spec.k_cache != "rows" && spec.k_cache != "transposed")
+    throw Error(fmt::format("--k-cache {}: auto, rows or transposed", spec.k_cache));
   if (spec.weight_path != "auto" && spec.weight_path != "lwm" && spec.weight_path != "lw")
     throw Error(fmt::format("--weight-path {}: auto, lwm or lw", spec.weight_path));
   if (spec.weight_path == "lwm" && g.sparse)
@@ -2546,8 +2551,25 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     const int T = spec.tensor > 0 ? spec.tensor : preliminary_group_size(cfg, spec.partition == "tensor", spec.chips > 0 ? std::min(spec.chips, cfg.chips) : cfg.chips);
     if (g.core_units() < std::min(T, g.KV)) narrow_core(g);
   }
-  if (g.kv_lwm) set_kv_parts(g, p.mem.rows, std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle)), true);
-  else set_kv_parts(g, p.mem.rows, 3);
+  if (g.kv_lwm) {
+    // K^T loads a K tile in prk cycles instead of a third of n, for a column write of Rkt DISTs
+    // and SELs per token: taken when the load cycles saved over the context exceed four times
+    // the write (measured on lp30: Llama-3-8B and -70B at 1k context are 3-11% faster with K rows,
+    // at 8k 2-11% slower), or when K rows would need more registers than the contract has.
+    const int jv = std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle));
+    Geo rows_k = g;
+    set_kv_parts(rows_k, p.mem.rows, jv, false);
+    set_kv_parts(g, p.mem.rows, jv, true);
+    const std::int64_t saved = std::int64_t(g.nblk) * (cdiv(g.n, 3) - g.prk);
+    if (spec.k_cache == "rows" || (spec.k_cache == "auto" && saved <= 4 * std::int64_t(g.Rkt) && kv_registers_fit(rows_k)))
+      g = rows_k;
+  } else {
+    if (spec.k_cache == "transposed")
+      throw Error("--k-cache transposed: the K^T cache loads over the weight bus, which needs an MXM plane on each side and "
+                  "--weight-path lwm or auto");
+    set_kv_parts(g, p.mem.rows, 3);
+  }
+  check_kv_registers(g);
   plan.weight_path = g.lwm ? "lwm" : "lw";
   plan.reduce_block = g.E;
   plan.vector_bytes = g.V;

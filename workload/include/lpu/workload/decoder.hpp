@@ -38,6 +38,7 @@ struct DecoderSpec {
   int max_links = 4;                // parallel links used between consecutive stages (and between group members)
   std::string moe = "sparse";       // mixture of experts: sparse (the chosen experts, GATHERed) | dense (every expert)
   std::string weight_path = "auto";  // lwm (the weight bus) | lw (streams) | auto: lwm unless sparse experts
+  std::string k_cache = "auto";  // rows | transposed (K^T, over the weight bus only) | auto
 };
 
 // What one chip does, where its data is, and how to run it.
