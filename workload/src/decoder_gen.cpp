@@ -1126,16 +1126,9 @@ class Builder {
           const int R = g_.rkt(gm);
           for (int j = 0; j * g_.prk < R; ++j)
             for (int k = 0; k < g_.mkt; ++k) {
-              const int rows_k = g_.prk + g_.bpsk * g_.prk;
-              const int s = fixed_slice_for(rows_k, sib, (gm + 1) % 2);
-              const int r = fixed_rows(s, rows_k, "the K cache");
-              sib.insert(s);
-              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
-              add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
-              KPart kp;
-              kp.read = S_.fixed(nm, s, r, rows_k);
-              kp.write = S_.fixed(nm + ".w", s, r, g_.prk, 0, 2 + k);
-              parts.push_back(kp);
+              parts.push_back(cache_part(fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k), g_.prk + g_.bpsk * g_.prk,
+                                         sib, (gm + 1) % 2, g_.prk, 2 + k, "kcache"));
+              sib.insert(parts.back().read->slice);
             }
           for (int x : sib) kslices_.insert(x);
           kg.push_back(std::move(parts));
@@ -1146,17 +1139,10 @@ class Builder {
           // K tile loads on three queues at once.
           for (int j = 0; j < 3; ++j)
             for (int k = 0; k < g_.mk; ++k) {
-              const int rows_k = 1 + g_.bps * g_.kaj(j);
               // Over the weight bus a group's parts sit on one side, groups alternating.
-              const int s = fixed_slice_for(rows_k, kslices_, g_.kv_lwm ? (gm + 1) % 2 : -1);
-              const int r = fixed_rows(s, rows_k, "the K cache");
-              kslices_.insert(s);
-              const std::string nm = fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k);
-              add_table(nm, s, r, rows_k, g_.t, g_.n, "kcache");
-              KPart kp;
-              kp.read = S_.fixed(nm, s, r, rows_k);
-              kp.write = S_.fixed(nm + ".w", s, r, 1, 0, 2 + j * g_.mk + k);
-              parts.push_back(kp);
+              parts.push_back(cache_part(fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k), 1 + g_.bps * g_.kaj(j),
+                                         kslices_, g_.kv_lwm ? (gm + 1) % 2 : -1, 1, 2 + j * g_.mk + k, "kcache"));
+              kslices_.insert(parts.back().read->slice);
             }
           kg.push_back(std::move(parts));
         }
@@ -1175,18 +1161,11 @@ class Builder {
               continue;
             }
             for (int k = 0; k < g_.mv; ++k) {
-              const int rows_v = g_.prt + g_.bpsv * g_.prt;
               std::set<int> avoid = sib;
               for (int x : kslices_) avoid.insert(x);
-              const int s = fixed_slice_for(rows_v, avoid, side);
-              const int r = fixed_rows(s, rows_v, "the V cache");
-              sib.insert(s);
-              const std::string nm = fmt::format("V{}u{}t{}j{}p{}", l - layer0_, u, T, j, k);
-              add_table(nm, s, r, rows_v, g_.t, g_.n, "vcache");
-              KPart kp;
-              kp.read = S_.fixed(nm, s, r, rows_v);
-              kp.write = S_.fixed(nm + ".w", s, r, g_.prt, 0, 2 + g_.kregs() + k);
-              parts.push_back(kp);
+              parts.push_back(cache_part(fmt::format("V{}u{}t{}j{}p{}", l - layer0_, u, T, j, k), g_.prt + g_.bpsv * g_.prt, avoid,
+                                         side, g_.prt, 2 + g_.kregs() + k, "vcache"));
+              sib.insert(parts.back().read->slice);
             }
             js.push_back(std::move(parts));
           }
@@ -1197,6 +1176,19 @@ class Builder {
     }
     // Scratch: every non-weight slice (rows above the fixed data).
     S_.set_scratch(scratch_slices_.empty() ? inner_ : scratch_slices_);
+  }
+
+  // One slice part of the KV cache: `rows` rows in a slice not in `avoid` (on `side`: -1 any, 0
+  // west, 1 east), its symbol (kind kcache or vcache), and its write window of `wrows` rows
+  // addressed by register `reg`.
+  struct KPart {
+    ValueP read, write;
+  };
+  KPart cache_part(const std::string& nm, int rows, const std::set<int>& avoid, int side, int wrows, int reg, const char* kind) {
+    const int s = fixed_slice_for(rows, avoid, side);
+    const int r = fixed_rows(s, rows, kind[0] == 'k' ? "the K cache" : "the V cache");
+    add_table(nm, s, r, rows, g_.t, g_.n, kind);
+    return {S_.fixed(nm, s, r, rows), S_.fixed(nm + ".w", s, r, wrows, 0, reg)};
   }
 
   void add_table(const std::string& name, int slice, int row, std::int64_t rows, isa::Dtype t, int elems, const char* kind) {
@@ -2262,9 +2254,6 @@ class Builder {
   const std::vector<SymRows>& syms() const { return syms_; }
 
  private:
-  struct KPart {
-    ValueP read, write;
-  };
   struct KvLayer {
     std::vector<std::vector<std::vector<KPart>>> k;                // [u][group][part]
     std::vector<std::vector<std::vector<std::vector<KPart>>>> vt;  // [u][T][j][part]
