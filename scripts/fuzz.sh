@@ -11,6 +11,8 @@
 #   -j JOBS    targets run at once (default 1; each is one process)
 #   targets    object asm frames manifest rack preset open (default: every one whose
 #              fuzz/fuzz_<target>.cpp exists)
+# FUZZ_TIMEOUT=S sets libFuzzer's per-input timeout (default 25 s); a long run on a loaded machine
+# may need more (an input of thousands of rack chips takes about 2 s alone under the sanitizers).
 # Crash inputs are kept in build-fuzz/fuzz-work/<target>/artifacts/; reproduce one with
 #   build-fuzz/bin/fuzz_<target> <artifact>
 # New inputs the fuzzer found are in build-fuzz/fuzz-work/<target>/corpus/. To keep the
@@ -36,7 +38,7 @@ while (($#)); do
   esac
   shift
 done
-for v in "$secs" "$jobs" ${runs:+"$runs"}; do
+for v in "$secs" "$jobs" ${runs:+"$runs"} "${FUZZ_TIMEOUT:-25}"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "fuzz: expected a whole number, got '$v' (see --help)" >&2; exit 2; }
 done
 if ((${#targets[@]} == 0)); then
@@ -69,7 +71,7 @@ fuzz_one() {
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
-    "$build/bin/fuzz_$t" "${limit[@]}" -timeout=25 -print_final_stats=1 \
+    "$build/bin/fuzz_$t" "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-25}" -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" ${extra[$t]:-} "$work/corpus" >"$work/log" 2>&1 || rc=$?
   end=$(date +%s.%N)
   local execs rate
