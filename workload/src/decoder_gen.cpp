@@ -109,11 +109,11 @@ void set_kv_parts(Geo& g, int rows, int jv, bool kt = false);
 // One kv head per K row and per V^T tile (tensor groups with a member per kv head).
 void narrow_core(Geo& g) {
   g.kpr = 1;
-  g.Rkt = 2 * g.HV * g.E;
-  g.NKG = g.KV;
   g.kvpt = 1;
-  g.NVT = g.KV;
-  g.Rvt = g.hd;
+  g.NKG = cdiv(g.KV, g.kpr);
+  g.NVT = cdiv(g.KV, g.kvpt);
+  g.Rkt = g.kpr * 2 * g.HV * g.E;
+  g.Rvt = g.kvpt * g.hd;
 }
 
 Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context, int users, int batch) {

@@ -260,8 +260,7 @@ void ChipSched::free(const ValueP& v) {
 }
 
 const std::vector<int>& ChipSched::nearest_scratch(int position) {
-  auto it = nearest_.find(position);
-  if (it != nearest_.end() && it->second.size() == scratch_.size()) return it->second;
+  if (auto it = nearest_.find(position); it != nearest_.end()) return it->second;  // (set_scratch clears)
   std::vector<int> v = scratch_;
   std::stable_sort(v.begin(), v.end(), [&](int a, int b) {
     return std::abs(slices_[std::size_t(a)].position - position) < std::abs(slices_[std::size_t(b)].position - position);
@@ -642,9 +641,10 @@ OpResult ChipSched::op(const OpSpec& s0) {
         // Scratch outputs: the slice nearest the unit whose port takes the write (the value is
         // ready soonest, and its next reader, mostly the same unit, reads it soonest); a given pool
         // in round robin.
-        const auto& order = o.pool.empty() && s.count <= kNearMax ? nearest_scratch(u) : pool;
+        const bool nearest = o.pool.empty() && s.count <= kNearMax;
+        const auto& order = nearest ? nearest_scratch(u) : pool;
         for (std::size_t k = 0; k < order.size() && !ok; ++k) {
-          const int sl = o.pool.empty() && s.count <= kNearMax ? order[k] : pool[(std::size_t(rr_) + k) % pool.size()];
+          const int sl = nearest ? order[k] : pool[(std::size_t(rr_) + k) % pool.size()];
           const Cycle W = tout + Cycle(std::abs(u - slices_[std::size_t(sl)].position)) * h_;
           auto rows = find_rows(sl, s.count, W);
           if (!rows) continue;
