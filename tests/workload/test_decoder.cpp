@@ -56,7 +56,7 @@ std::string error_of(const DecoderSpec& s) {
 }
 
 // Greedy decode on the emulator; checks tokens and logits against the reference decoder.
-void check_against_reference(const DecoderSpec& s, int seed, const std::vector<int>& prompt, int steps) {
+DecodeResult check_against_reference(const DecoderSpec& s, int seed, const std::vector<int>& prompt, int steps) {
   auto plan = plan_decoder(s);
   auto w = gen_weights(plan.model, std::uint64_t(seed), plan.wtype);
   auto r = decode_functional(plan, w, prompt, steps, {});
@@ -71,7 +71,10 @@ void check_against_reference(const DecoderSpec& s, int seed, const std::vector<i
   for (const auto& st : r.steps) {
     if (st.token_out < 0 || st.pos + 1 < int(prompt.size())) continue;
     REQUIRE(k < logits.size());
-    for (std::size_t v = 0; v < st.logits.size(); ++v) differ += st.logits[v] != logits[k][v];
+    std::size_t here = 0;
+    for (std::size_t v = 0; v < st.logits.size(); ++v) here += st.logits[v] != logits[k][v];
+    if (here > 0 && differ == 0) MESSAGE("first step whose logits differ: position ", st.pos, " (", here, " of ", st.logits.size(), ")");
+    differ += here;
     ++k;
   }
   CHECK(k == std::size_t(steps));
@@ -82,6 +85,7 @@ void check_against_reference(const DecoderSpec& s, int seed, const std::vector<i
   CHECK(d["bound_tokens_per_s_per_user"].get<double>() > 0);
   CHECK(d["fraction_of_bound"].get<double>() > 0);
   CHECK(d["fraction_of_bound"].get<double>() <= 1.0);
+  return r;
 }
 }  // namespace
 
@@ -313,6 +317,49 @@ TEST_CASE("KV cache after one step equals the reference decoder's k and v") {
 
 TEST_CASE("tiny on four mini chips: 32 tokens identical to the reference, logits bit-identical") {
   check_against_reference(spec_of("tiny", kMini4, 64), 1, {1, 2, 3}, 32);
+}
+
+TEST_CASE("attention over the tokens in the cache: a program per length bucket, one placement, time grows with the tokens") {
+  // mini: 32-byte vectors, so a KV-cache block holds n = 32 fp8 positions; context 128 = 4 blocks,
+  // buckets of 1, 2 and 4 blocks (32, 64, 128 tokens).
+  auto full = plan_decoder(spec_of("tiny", kMini4, 128));
+  CHECK(full.kv_block == 32);
+  CHECK(full.kv_len == 128);
+  CHECK(kv_bucket(full, 1) == 32);
+  CHECK(kv_bucket(full, 32) == 32);
+  CHECK(kv_bucket(full, 33) == 64);
+  CHECK(kv_bucket(full, 65) == 128);
+  CHECK_THROWS_AS(kv_bucket(full, 129), Error);
+  auto s32 = spec_of("tiny", kMini4, 128);
+  s32.kv_len = 32;
+  auto p32 = plan_decoder(s32);
+  auto s64 = s32;
+  s64.kv_len = 64;
+  auto p64 = plan_decoder(s64);
+  // Every symbol (weights, tables, KV cache) where the whole context's programs have it: a
+  // bucket's programs replace another's between steps with the SRAM as it is.
+  REQUIRE(p32.chips.size() == full.chips.size());
+  for (std::size_t c = 0; c < full.chips.size(); ++c) CHECK(p32.chips[c].placement == full.chips[c].placement);
+  // A step past the bucket's tokens is refused, naming the bucket it needs.
+  CHECK_NOTHROW(step_registers(p32, 31));
+  try {
+    step_registers(p32, 40);
+    CHECK(false);
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("kv_len 64") != std::string::npos);
+  }
+  auto cycles = [](const DecoderPlan& p) { return decode_timing(p, 1, {})["decode"]["rack_cycles_per_step"].get<std::int64_t>(); };
+  const auto c32 = cycles(p32), c64 = cycles(p64), c128 = cycles(full);
+  MESSAGE("step cycles at 32, 64, 128 tokens: ", c32, " ", c64, " ", c128);
+  CHECK(c32 < c64);
+  CHECK(c64 < c128);
+  CHECK_THROWS_AS(plan_decoder([&] { auto s = s32; s.kv_len = 129; return s; }()), Error);
+  // Greedy decode across both bucket changes (positions 32 and 64): tokens and logits as the
+  // reference's, each step on its bucket's programs.
+  auto r = check_against_reference(spec_of("tiny", kMini4, 128), 5, {4, 9}, 68);
+  for (const auto& st : r.steps) CHECK(st.kv_len == kv_bucket(full, st.pos + 1));
+  CHECK(r.steps.front().kv_len == 32);
+  CHECK(r.steps.back().kv_len == 128);
 }
 
 TEST_CASE("tiny on a tray of lp30 chips, layers cut inside attention and the FFN: identical tokens and logits") {

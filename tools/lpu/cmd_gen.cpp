@@ -29,6 +29,10 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
       ->capture_default_str();
   sub->add_option("--dtype", s.dtype, "weight and matrix-input type: fp8, bf16, int8 (int8: timing only)")->capture_default_str();
   sub->add_option("--context", s.context, "KV-cache positions per user (0: the model's, at most 8192)")->capture_default_str();
+  sub->add_option("--kv-len", s.kv_len,
+                  "tokens in the KV cache a step attends (0: the whole context); the programs read whole blocks of it "
+                  "(functional decodes pick the length bucket of each step themselves)")
+      ->capture_default_str();
   sub->add_option("--users", s.users, "users whose KV cache is held (in flight through the pipeline)")->capture_default_str();
   sub->add_option("--batch", s.batch, "users per micro-batch: tokens one run of the programs decodes")->capture_default_str();
   sub->add_option("--chips-per-layer", s.chips_per_layer, "pipeline: stages per layer (0: automatic)")->capture_default_str();

@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 compiler::Roofline plan_roofline(const DecoderPlan& plan) {
   compiler::DecodeOptions d;
   d.wtype = plan.wtype;
-  d.context = plan.context;
+  d.context = plan.kv_len;
   d.batch = plan.spec.batch;
   d.moe_sparse = plan.spec.moe == "sparse";
   compiler::PartitionOptions po;
@@ -172,10 +172,65 @@ struct DecodeSession::Impl {
   const std::map<std::string, io::Tensor>& w;
   std::unique_ptr<rt::Device> dev;
   rt::StreamSpec sp;
+  std::map<int, std::unique_ptr<DecoderPlan>> buckets;  // kv_len -> plan (other than `plan`'s)
+  const DecoderPlan* loaded = nullptr;                   // whose programs are on the chips
+  std::vector<obj::Program> objs;                        // the loaded programs, per stage
+
+  const DecoderPlan& bucket(int kv_len) {
+    if (kv_len == plan.kv_len) return plan;
+    auto& b = buckets[kv_len];
+    if (!b) {
+      DecoderSpec s = plan.spec;
+      s.kv_len = kv_len;
+      b = std::make_unique<DecoderPlan>(plan_decoder(s));
+    }
+    return *b;
+  }
+
+  // Puts p's programs on the chips; symbols of the programs before carry over (the same
+  // placement: the buckets of one spec differ only in their instructions). Every chip's symbols
+  // are read before any program is replaced (a load ends the device's view of the last run).
+  void load(const DecoderPlan& p) {
+    if (loaded == &p) return;
+    std::vector<std::vector<std::pair<std::string, io::Tensor>>> keep(p.chips.size());
+    if (loaded)
+      for (std::size_t s = 0; s < p.chips.size(); ++s)
+        for (const auto& sym : objs[s].symbols) keep[s].emplace_back(sym.name, dev->read_symbol(p.chips[s].chip, sym.name));
+    objs.resize(p.chips.size());
+    for (std::size_t s = 0; s < p.chips.size(); ++s) {
+      const auto& c = p.chips[s];
+      auto obj = assemble_program(p, c.program, c.start_delay);
+      dev->load_program(obj, {c.chip});
+      if (loaded) {
+        for (auto& [name, t] : keep[s]) {
+          rt::TensorLoad tl;
+          tl.chip = c.chip;
+          tl.symbol = name;
+          tl.origin = fmt::format("decoder symbol {} of chip {} (kept over a change of length bucket)", name, c.chip);
+          dev->load_tensor(tl, t);
+        }
+      } else {
+        for (auto& [name, bytes] : chip_symbols(p, int(s), w)) {
+          const auto& sym = find_sym(obj, name);
+          io::Tensor t;
+          t.type = elem_for(sym.dtype);
+          t.shape = sym.shape;
+          t.data = std::move(bytes);
+          rt::TensorLoad tl;
+          tl.chip = c.chip;
+          tl.symbol = name;
+          tl.origin = fmt::format("decoder symbol {} of chip {}", name, c.chip);
+          dev->load_tensor(tl, t);
+        }
+      }
+      objs[s] = std::move(obj);
+    }
+    loaded = &p;
+  }
 };
 
 DecodeSession::DecodeSession(const DecoderPlan& plan, const std::map<std::string, io::Tensor>& weights)
-    : impl_(std::make_unique<Impl>(Impl{plan, weights, nullptr, {}})) {
+    : impl_(std::make_unique<Impl>(Impl{plan, weights, nullptr, {}, {}, nullptr, {}})) {
   if (plan.wtype == isa::Dtype::I8) throw Error("functional decode supports fp8 and bf16 weights (int8 is timing-only)");
   if (plan.spec.batch != 1) throw Error("functional decode runs one user (--batch 1)");
   int head_chips = 0;
@@ -184,25 +239,7 @@ DecodeSession::DecodeSession(const DecoderPlan& plan, const std::map<std::string
   check_weights(plan.model, weights, plan.wtype, "weights");
   rt::DeviceSpec ds;
   ds.rack = plan.rack.origin;
-  auto& dev = impl_->dev;
-  dev = rt::open_local(ds);
-  for (std::size_t s = 0; s < plan.chips.size(); ++s) {
-    const auto& c = plan.chips[s];
-    const auto obj = assemble_program(plan, c.program, c.start_delay);
-    dev->load_program(obj, {c.chip});
-    for (auto& [name, bytes] : chip_symbols(plan, int(s), weights)) {
-      const auto& sym = find_sym(obj, name);
-      io::Tensor t;
-      t.type = elem_for(sym.dtype);
-      t.shape = sym.shape;
-      t.data = std::move(bytes);
-      rt::TensorLoad tl;
-      tl.chip = c.chip;
-      tl.symbol = name;
-      tl.origin = fmt::format("decoder symbol {} of chip {}", name, c.chip);
-      dev->load_tensor(tl, t);
-    }
-  }
+  impl_->dev = rt::open_local(ds);
   auto& sp = impl_->sp;
   sp.in_channel = 0;
   sp.out_channel = 1;
@@ -217,8 +254,10 @@ DecodeSession::DecodeSession(const DecoderPlan& plan, const std::map<std::string
 DecodeSession::~DecodeSession() = default;
 
 DecodeStep DecodeSession::step(int token, int pos) {
-  const auto& plan = impl_->plan;
-  if (token < 0 || token >= plan.model.vocab) throw Error(fmt::format("token {} is outside the vocabulary 0..{}", token, plan.model.vocab - 1));
+  const auto& base = impl_->plan;
+  if (token < 0 || token >= base.model.vocab) throw Error(fmt::format("token {} is outside the vocabulary 0..{}", token, base.model.vocab - 1));
+  const auto& plan = impl_->bucket(kv_bucket(base, pos + 1));
+  impl_->load(plan);
   for (const auto& c : plan.chips)
     for (auto [r, v] : step_registers(plan, pos)) impl_->dev->set_reg(c.chip, r, v);
   const auto& emb = impl_->w.at("tok_embeddings.weight");
@@ -241,6 +280,7 @@ DecodeStep DecodeSession::step(int token, int pos) {
   st.latency_s = it.latency_s;
   st.chip_cycles = it.chip_cycles;
   st.token_out = argmax(st.logits);
+  st.kv_len = plan.kv_len;
   return st;
 }
 
@@ -454,6 +494,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["preset"] = p.name;
   d["mode"] = "timing-only";
   d["context"] = plan.context;
+  d["kv_len"] = plan.kv_len;  // tokens in the KV cache the step attends
   d["users"] = U;
   d["batch"] = B;
   d["micro_batches"] = micro;
@@ -488,8 +529,8 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["power_w"] = power_w;
   d["energy_j_per_token"] = power_w / tps_users;
   d["tokens_per_s_per_mw"] = tps_users / (power_w / 1e6);
-  // Every step of every user has the same schedule (attention covers the whole context window),
-  // so one emulated step gives the figures of any number of tokens.
+  // Every step of these programs has the same schedule (attention over kv_len tokens), so one
+  // emulated step gives the figures of any number of tokens at that length.
   d["tokens"] = tokens;
   d["seconds_for_tokens"] = double(tokens) * period;
   d["energy_j_for_tokens"] = double(tokens) * double(U) * power_w / tps_users;
@@ -501,7 +542,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   j["rack"] = rack::rack_stats_json(st, plan.rack);
   if (text) {
     *text = fmt::format(
-        "{} ({}) on {} chips of {} ({}), context {}, {} user(s), batch {}\n"
+        "{} ({}) on {} chips of {} ({}), context {}{}, {} user(s), batch {}\n"
         "  per token: {:.3f} ms ({} rack cycles + {:.1f} us host I/O) = {:.1f} tokens/s per user alone in the pipeline\n"
         "  {} users in flight ({} micro-batches of {}, slowest stage {:.1f} us): {:.1f} tokens/s per user, {:.0f} tokens/s\n"
         "  MXM {:.3f}% busy while programs run, SRAM read {:.2f} TB/s per chip while its program runs, links {:.3f} TB/s\n"
@@ -512,7 +553,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         plan.groups > 0 ? fmt::format("{}: {} group(s) of {} chips, {} layer(s) per group", plan.spec.partition, plan.groups,
                                       plan.tensor, plan.layers_per_chip)
                         : fmt::format("pipeline: {} per layer, {} head", plan.chips_per_layer, plan.head_chips),
-        plan.context, U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
+        plan.context, plan.kv_len < plan.context ? fmt::format(" ({} tokens in the KV cache)", plan.kv_len) : "", U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
         stage_s * 1e6, tps_user, tps_users, 100 * (plane_cycles > 0 ? passes / plane_cycles : 0), active_sram_bw / 1e12,
         double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
         double(tokens) * period, bound_line, assemble_s, run_s, st.threads);

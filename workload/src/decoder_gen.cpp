@@ -24,10 +24,11 @@
 #include "lpu/common/parse.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/workload/decoder.hpp"
-#include "sched.hpp"
+#include "lpu/compiler/sched.hpp"
 
 namespace lpu::workload {
 
+namespace sched = compiler::sched;
 using sched::ChipSched;
 using sched::Cycle;
 using sched::LwPart;
@@ -51,6 +52,11 @@ struct Geo {
   int NK = 0, NX = 0, HV = 0, kpr = 0, NKG = 0, kvpt = 0, NVT = 0, hpv = 0, NO = 0;
   int RQ = 0, RK = 0, RD = 0, RF = 0, RV = 0, NL = 0, NQ = 0, NKR = 0;
   int C = 0, nblk = 0, NS = 0, prt = 0, Rvt = 0;
+  // Blocks the attention reads: the tokens in the KV cache rounded up to whole blocks (a program
+  // per length bucket, docs/decode.md "Attention over the tokens in the cache"); the cache's
+  // placement follows the whole context (nblk), so every bucket's program shares it.
+  int nab = 0;
+  int NSA() const { return nab * ppv; }
   int JV = 3;  // V^T slice parts (rows of a tile split over JV slices): 3 over streams, more over the weight bus
   bool kv_lwm = false;  // K and V^T tiles over the weight bus (parts of a tile on one side, its plane beside them)
   int NSC = 0;  // step constants: cos (HV), sin (HV), posb, onehot
@@ -160,6 +166,7 @@ Geo make_geo(const ModelShape& m, const ChipParams& p, isa::Dtype t, int context
   g.C = context;
   g.nblk = cdiv(context, g.n);
   g.NS = g.nblk * g.ppv;
+  g.nab = g.nblk;
   g.Rvt = g.kvpt * g.hd;
   g.Rkt = g.kpr * 2 * g.HV * g.E;
   g.NSC = 2 * g.HV + 2;
@@ -1268,6 +1275,56 @@ class Builder {
     }
     return v;
   }
+  // A vector list spread over P values (P a power of two, at most kSplit): element i in
+  // parts[i % P] at index i / P, so that the operations of a tree level read and write other
+  // slices side by side instead of two operands in one slice (which costs a copy).
+  using Split = std::vector<ValueP>;
+  static constexpr int kSplit = 4;
+  static int split_width(int count) {
+    int p = 1;
+    while (p * 2 <= std::min(kSplit, count)) p *= 2;
+    return p;
+  }
+  // un() over `count` vectors of `in` (stride 1), its results as a Split.
+  Split un_split(const std::string& mnem, const Rd& in, int count, isa::LatClass lat, const std::string& name) {
+    const int P = split_width(count);
+    Split out;
+    for (int r = 0; r < P; ++r)
+      out.push_back(un(mnem, Rd{in.v, in.idx + r * in.stride, in.stride * P}, (count - r + P - 1) / P, lat, name));
+    return out;
+  }
+  // tree() of one group held as a Split: the same pairs (v[2o], v[2o + 1]; an odd last passes
+  // through) level by level, each level's output split again.
+  ValueP tree_split(const std::string& mnem, Split v, int m, const std::string& name) {
+    int P = int(v.size());
+    while (m > 1) {
+      const int half = m / 2, odd = m % 2, nm = half + odd;
+      const int Q = split_width(nm);
+      Cycle lb = sched::kNever;
+      for (const auto& x : v) lb = std::min(lb, min_ready(x));
+      Split out;
+      for (int r = 0; r < Q; ++r) out.push_back(S_.alloc(name, (nm - r + Q - 1) / Q, lb));
+      for (int r = 0; r < Q; ++r) {
+        // o = Q k + r < half pairs elements e = 2 Q k + 2 r and e + 1: in value e % P at e / P
+        // (P divides 2Q whenever a residue has more than one pair).
+        const int npair = half > r ? (half - r + Q - 1) / Q : 0;
+        if (npair == 0) continue;
+        const int st = npair > 1 ? 2 * Q / P : 0;
+        bin(mnem, Rd{v[std::size_t((2 * r) % P)], (2 * r) / P, st}, Rd{v[std::size_t((2 * r + 1) % P)], (2 * r + 1) / P, st},
+            npair, name, Out{out[std::size_t(r)], 0, 1, {}, {}});
+      }
+      if (odd) {
+        const int e = m - 1, o = half;
+        un("MOV", Rd{v[std::size_t(e % P)], e / P, 0}, 1, isa::LatClass::VxmAlu, name,
+           Out{out[std::size_t(o % Q)], o / Q, 1, {}, {}});
+      }
+      for (auto& x : v) S_.free(x);
+      v = std::move(out);
+      m = nm;
+      P = Q;
+    }
+    return v[0];
+  }
   static Cycle min_ready(const ValueP& v) {
     Cycle m = sched::kNever;
     for (auto r : v->ready) m = std::min(m, r);
@@ -1299,9 +1356,16 @@ class Builder {
   ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name) {
     const int B = g_.B, NX = g_.NX;
     auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
-    auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
-    S_.free(sq);
-    auto ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
+    ValueP ss;
+    if (B == 1) {
+      auto sv = un_split(f32op("SUM"), all(sq), NX, isa::LatClass::VxmReduce, name + ".sum");
+      S_.free(sq);
+      ss = tree_split(f32op("ADD"), std::move(sv), NX, name + ".ss");
+    } else {
+      auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
+      S_.free(sq);
+      ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
+    }
     auto t1 = bin(f32op("MUL"), all(ss), kf32(float(1.0 / double(g_.d))), B, name + ".ms");
     S_.free(ss);
     auto t2 = bin(f32op("ADD"), all(t1), kf32(float(m_.norm_eps)), B, name + ".mse");
@@ -1762,7 +1826,7 @@ class Builder {
     // The mask of valid positions (iota <= pos), one per head of a kv head (in slices of their own).
     std::vector<ValueP> mask;
     for (int hh = 0; hh < g_.G; ++hh)
-      mask.push_back(bin("CMPLE.i32", all(iota_[std::size_t(hh)]), Rd{sc_, 2 * g_.HV, 0}, g_.NS, L + ".mask"));
+      mask.push_back(bin("CMPLE.i32", all(iota_[std::size_t(hh)]), Rd{sc_, 2 * g_.HV, 0}, g_.NSA(), L + ".mask"));
     const int P = int(S_.planes().size());
     ValueP o = S_.alloc(L + ".o", B * g_.NO, v_ready);
     for (int u = 0; u < B; ++u) {
@@ -1770,11 +1834,11 @@ class Builder {
       // vectors), so that the heads' softmax chains run side by side on other slices and ALUs.
       std::vector<std::vector<ValueP>> S(std::size_t(g_.KV));
       for (int gk = cr.gk0; gk < cr.gk1; ++gk)
-        for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NS, k_ready));
+        for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NSA(), k_ready));
       for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
         int pl = (attn_plane_++) % P;
         if (g_.kv_lwm) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
-        for (int b = 0; b < g_.nblk; ++b) {
+        for (int b = 0; b < g_.nab; ++b) {
           std::vector<LwPart> parts;
           if (g_.kt) {
             // K^T: row f of the tile (the heads' footprint) in part f / prk, installed transposed.
@@ -1827,8 +1891,8 @@ class Builder {
       // operations in the same order per element as over the G x NS block at once.
       std::vector<ValueP> xav(std::size_t(g_.KV));
       for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
-        const int NS = g_.NS;
-        xav[std::size_t(gk)] = S_.alloc(L + ".xav", g_.G * g_.nblk, k_ready);
+        const int NS = g_.NSA();
+        xav[std::size_t(gk)] = S_.alloc(L + ".xav", g_.G * g_.nab, k_ready);
         for (int hh = 0; hh < g_.G; ++hh) {
           auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
           auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1");
@@ -1836,27 +1900,25 @@ class Builder {
           auto s2 = vop(f32op("SEL"), {all(mask[std::size_t(hh)]), all(s1), kf32(-std::numeric_limits<float>::infinity())}, NS,
                         isa::LatClass::VxmAlu, L + ".s2");
           S_.free(s1);
-          auto rm = un(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm");
-          auto mx = tree(f32op("MAX"), rm, 1, NS, L + ".mx", true);
+          auto mx = tree_split(f32op("MAX"), un_split(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm"), NS, L + ".mx");
           auto dv = bin(f32op("SUB"), all(s2), Rd{mx, 0, 0}, NS, L + ".d");
           S_.free(s2);
           S_.free(mx);
           auto e = un(f32op("EXP"), all(dv), NS, isa::LatClass::VxmTrans, L + ".e");
           S_.free(dv);
-          auto sv = un(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv");
-          auto se = tree(f32op("ADD"), sv, 1, NS, L + ".se", true);
+          auto se = tree_split(f32op("ADD"), un_split(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv"), NS, L + ".se");
           auto rs = un(f32op("RECIP"), all(se), 1, isa::LatClass::VxmTrans, L + ".rs");
           S_.free(se);
           auto pr = bin(f32op("MUL"), all(e), Rd{rs, 0, 0}, NS, L + ".p");
           S_.free(e);
           S_.free(rs);
-          const Out to{xav[std::size_t(gk)], hh * g_.nblk, 1, {}, {}};
+          const Out to{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}};
           if (g_.ppv == 1) {
-            auto c = cvt_combine(pr, 0, g_.nblk, L + ".xav");
-            un("MOV", all(c), g_.nblk, isa::LatClass::VxmAlu, L + ".xav", to);
+            auto c = cvt_combine(pr, 0, g_.nab, L + ".xav");
+            un("MOV", all(c), g_.nab, isa::LatClass::VxmAlu, L + ".xav", to);
             S_.free(c);
           } else {
-            cvt_combine(pr, 0, g_.nblk, L + ".xav", to);
+            cvt_combine(pr, 0, g_.nab, L + ".xav", to);
           }
           S_.free(pr);
         }
@@ -1871,7 +1933,7 @@ class Builder {
         if (g_.kv_lwm) pl = plane_beside(pl, vparts[0][0].read->slice);
         std::vector<int> accs;
         const int R = g_.rvt(T);
-        for (int b = 0; b < g_.nblk; ++b) {
+        for (int b = 0; b < g_.nab; ++b) {
           std::vector<LwPart> parts;
           for (int j = 0; j < g_.JV; ++j) {
             const int cnt = std::min(g_.prt, R - j * g_.prt);
@@ -1884,7 +1946,7 @@ class Builder {
             const int gk = T * g_.kvpt + sigma;
             if (gk >= g_.KV) break;
             MmGroup mg;
-            mg.x = Rd{xav[std::size_t(gk)], b, g_.nblk};
+            mg.x = Rd{xav[std::size_t(gk)], b, g_.nab};
             mg.count = g_.G;
             mg.acc = b == 0 ? -1 : accs[std::size_t(sigma)];
             mg.accumulate = b > 0;
@@ -2509,6 +2571,11 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int ctx = spec.context > 0 ? spec.context : std::min(m.max_context > 0 ? m.max_context : 8192, 8192);
   plan.context = ctx;
   Geo g = make_geo(m, p, plan.wtype, ctx, spec.users, spec.batch);
+  if (spec.kv_len < 0 || spec.kv_len > ctx)
+    throw Error(fmt::format("--kv-len {}: the tokens in the KV cache are 1 .. the context ({}), or 0 for all of it", spec.kv_len, ctx));
+  if (spec.kv_len > 0) g.nab = std::min(g.nblk, cdiv(spec.kv_len, g.n));
+  plan.kv_block = g.n;
+  plan.kv_len = spec.kv_len > 0 ? spec.kv_len : ctx;
   if (spec.moe != "sparse" && spec.moe != "dense") throw Error(fmt::format("--moe {}: sparse or dense", spec.moe));
   if (g.X > 0 && spec.moe == "sparse") {
     if (spec.batch != 1)
@@ -3194,9 +3261,23 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   return plan;
 }
 
+int kv_bucket(const DecoderPlan& plan, int tokens) {
+  if (tokens < 1 || tokens > plan.context)
+    throw Error(fmt::format("{} tokens in the KV cache: 1 .. the context of {}", tokens, plan.context));
+  const int blocks = gen::cdiv(tokens, plan.kv_block);
+  int b = 1;
+  while (b < blocks) b *= 2;
+  return int(std::min<std::int64_t>(plan.context, std::int64_t(b) * plan.kv_block));
+}
+
 std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& plan, int pos) {
   if (pos < 0 || pos >= plan.context)
     throw Error(fmt::format("position {} is outside the context of {} positions", pos, plan.context));
+  const std::int64_t attended = std::min<std::int64_t>(plan.context, std::int64_t(gen::cdiv(plan.kv_len, plan.kv_block)) * plan.kv_block);
+  if (pos >= attended)
+    throw Error(fmt::format("position {}: these programs attend the first {} positions of the KV cache (--kv-len {}); the "
+                            "step needs the programs of kv_len {}",
+                            pos, attended, plan.kv_len, kv_bucket(plan, pos + 1)));
   std::vector<std::pair<int, std::uint32_t>> r{{1, std::uint32_t(pos)}};
   const Geo& g = plan.detail->g;
   const int b = pos / g.n, i = pos % g.n;
@@ -3363,6 +3444,7 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   j["dtype"] = weight_dtype_name(plan.wtype);
   j["weight_path"] = plan.weight_path;
   j["context"] = plan.context;
+  j["kv_len"] = plan.kv_len;  // tokens in the KV cache the programs attend (whole blocks of them)
   j["users"] = plan.spec.users;
   j["batch"] = plan.spec.batch;
   j["chips_used"] = plan.chips.size();
@@ -3377,7 +3459,7 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
   j["geometry"] = {{"vector_bytes", g.V},      {"f32_per_vector", g.E},     {"mxm_n", g.n},        {"k_tiles", g.NK},
                    {"x_vectors", g.NX},        {"q_row_tiles", g.RQ},       {"k_row_tiles", g.RK}, {"v_tiles", g.NVT},
                    {"kv_heads_per_k_row", g.kpr}, {"kv_heads_per_v_tile", g.kvpt}, {"heads_per_o_vector", g.hpv},
-                   {"ffn_row_tiles", g.RF},    {"lm_row_tiles", g.RV},      {"kv_blocks", g.nblk},  {"k_parts", g.mk},
+                   {"ffn_row_tiles", g.RF},    {"lm_row_tiles", g.RV},      {"kv_blocks", g.nblk},  {"kv_blocks_attended", g.nab}, {"k_parts", g.mk},
                    {"v_parts", g.mv}};
   j["host_io"] = {{"dma_in_channel", 0},
                   {"dma_in_per_user", g.NX},

@@ -31,6 +31,12 @@ struct DecoderSpec {
   int tensor = 0;                   // chips per tensor group (0: automatic; tensor, hybrid)
   std::string dtype = "fp8";        // fp8 | bf16 | int8 (int8: timing only)
   int context = 0;                  // KV-cache positions per user (0: min(model max_context, 8192))
+  // Positions the attention of a step reads: the tokens in the KV cache (0: the whole context).
+  // The programs cover them in whole blocks (a length bucket, kv_bucket); the KV cache and every
+  // symbol keep the placement of the whole context, so the programs of all buckets share the
+  // chip's SRAM and one can replace another between steps (docs/decode.md, "Attention over the
+  // tokens in the cache").
+  int kv_len = 0;
   int users = 1;                    // users whose KV cache is held (pipelined micro-batches)
   int batch = 1;                    // users per micro-batch: tokens one run of the programs decodes
   int chips_per_layer = 0;          // 0: automatic
@@ -70,6 +76,8 @@ struct DecoderPlan {
   isa::Dtype wtype = isa::Dtype::E4m3;
   std::string weight_path;    // lwm | lw: how weights reach the planes
   int context = 0;            // positions per user
+  int kv_len = 0;             // positions the attention reads (<= context; its programs cover whole blocks)
+  int kv_block = 0;           // positions per KV-cache block (the programs' unit of kv_len)
   int reduce_block = 0;       // f32 elements per vector (numerics)
   int chips_per_layer = 1, layers_per_chip = 1, head_chips = 1;
   int tensor = 1, groups = 0;  // tensor groups: chips per group, groups (pipeline: 1, stages)
@@ -100,6 +108,11 @@ struct DecoderPlan {
 // message when the model does not fit (chips and racks it would need), for unsupported
 // partitions, dtypes and models.
 DecoderPlan plan_decoder(const DecoderSpec& spec);
+
+// The kv_len of the length bucket whose programs serve a step that attends `tokens` positions
+// (the step at position pos attends pos + 1): whole blocks rounded up to a power of two, at most
+// the context. A plan's programs serve every step whose bucket is its kv_len.
+int kv_bucket(const DecoderPlan& plan, int tokens);
 
 // Registers (r1 = pos, then the KV-cache part registers) for a step at position `pos`.
 std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& plan, int pos);
@@ -146,6 +159,7 @@ struct DecodeStep {
   std::vector<float> logits;
   double latency_s = 0;      // emulated, host to host (runtime)
   std::int64_t chip_cycles = 0;
+  int kv_len = 0;            // the length bucket whose programs ran it (kv_bucket of pos + 1)
 };
 
 struct DecodeResult {
@@ -156,6 +170,9 @@ struct DecodeResult {
 
 // A functional decode session on a runtime device: the programs and weights loaded, one step
 // per call.
+// A decode on a device: each step runs the programs of its length bucket (kv_bucket), planned
+// when first needed from the plan's spec; on a change of bucket the new programs replace the
+// old ones on every chip and every symbol (weights, KV cache, tables) carries over.
 class DecodeSession {
  public:
   DecodeSession(const DecoderPlan& plan, const std::map<std::string, io::Tensor>& weights);

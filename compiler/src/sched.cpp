@@ -1,4 +1,4 @@
-#include "sched.hpp"
+#include "lpu/compiler/sched.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 
 #include "lpu/common/errors.hpp"
 
-namespace lpu::workload::sched {
+namespace lpu::compiler::sched {
 
 // ---- IntervalSet ---------------------------------------------------------------------------
 
@@ -970,4 +970,4 @@ std::string ChipSched::emit(const std::string& header) const {
   return s;
 }
 
-}  // namespace lpu::workload::sched
+}  // namespace lpu::compiler::sched

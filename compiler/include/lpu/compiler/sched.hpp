@@ -1,10 +1,11 @@
 #pragma once
-// A static list scheduler for one chip (internal to lpu_workload): places instruction groups
-// at explicit cycles so that no resource is used twice - instruction queues (one issue per
-// cycle, a REPEAT group holds its queue for its whole span), SRAM read and write ports, stream
-// registers (a value occupies its diagonal between producer and consumer), MXM staging buffers
-// and accumulators, C2C link serialisation - and emits `.lpa` text with `@T0+cycle` times. The
-// assembler re-checks everything it emits. Design in docs/decode.md ("The schedule").
+// The scheduling pass of the compiler layer (docs/compiler.md): a static list scheduler for one
+// chip that places instruction groups at explicit cycles so that no resource is used twice -
+// instruction queues (one issue per cycle, a REPEAT group holds its queue for its whole span),
+// SRAM read and write ports, stream registers (a value occupies its diagonal between producer
+// and consumer), MXM staging buffers and accumulators, C2C link serialisation - and emits `.lpa`
+// text with `@T0+cycle` times. The assembler re-checks everything it emits. Design in
+// docs/decode.md ("The schedule"); tests in tests/compiler/test_sched.cpp.
 //
 // Discipline: every vector value lives in SRAM. An operation READs its operands from MEM
 // slices, they travel on streams to the unit, the result travels back and is WRITTEN to a MEM
@@ -22,7 +23,7 @@
 #include "lpu/arch/params.hpp"
 #include "lpu/isa/isa.hpp"
 
-namespace lpu::workload::sched {
+namespace lpu::compiler::sched {
 
 using Cycle = std::int64_t;
 inline constexpr Cycle kNever = std::numeric_limits<Cycle>::max() / 4;
@@ -301,4 +302,4 @@ class ChipSched {
   std::vector<ValueP> all_;
 };
 
-}  // namespace lpu::workload::sched
+}  // namespace lpu::compiler::sched

@@ -1,0 +1,104 @@
+// The scheduling pass alone (lpu/compiler/sched.hpp): the cycles it picks for a vector operation,
+// derived from the mini preset's latencies and layout, its SRAM-port and queue discipline, and
+// that what it emits assembles.
+//
+// mini (configs/mini.toml): hop_cycles 1; latencies mem_read 2, mem_write 1, vxm_alu 1; stream
+// positions 0 sxm.w | 1 mem.w.3 | 2 mem.w.2 | 3 mem.w.1 | 4 mem.w.0 | 5 vxm | 6 mem.e.0 |
+// 7 mem.e.1 | 8 mem.e.2 | 9 mem.e.3 | 10 sxm.e (docs/timing.md).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "lpu/arch/params.hpp"
+#include "lpu/asm/assembler.hpp"
+#include "lpu/common/errors.hpp"
+#include "lpu/compiler/sched.hpp"
+
+using namespace lpu;
+using namespace lpu::compiler::sched;
+
+namespace {
+
+ChipParams mini() { return load_preset(std::string(LPU_SOURCE_DIR) + "/configs/mini.toml"); }
+
+OpSpec add(const ValueP& a, const ValueP& b, int count, std::optional<Out> out = Out{}) {
+  OpSpec s;
+  s.mnem = "ADD.f32";
+  s.ops = {Operand::in(0), Operand::in(1), Operand::out()};
+  s.lat = isa::LatClass::VxmAlu;
+  s.in = {Rd{a}, Rd{b}};
+  s.count = count;
+  s.out = std::move(out);
+  return s;
+}
+
+bool has_line(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("sched: a VXM add at the cycle its operands' reads and the write-back allow") {
+  const auto p = mini();
+  ChipSched S(p);
+  S.set_scratch({S.slice_index("mem.e.1")});
+  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 1);  // position 4, one hop from the VXM
+  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 1);  // position 6, one hop
+  auto r = S.op(add(a, b, 1));
+  // READs at cycle 0 (both operands ready at 0); each row reaches the VXM after mem_read (2) and
+  // one hop (1): the ADD issues in 3.
+  CHECK(r.t == 3);
+  // The sum leaves the VXM after vxm_alu (1), in 4, travels two hops east to mem.e.1 (position
+  // 7): WRITE in 6; a READ sees it mem_write (1) later, in 7.
+  REQUIRE(r.out);
+  CHECK(r.out->slice == S.slice_index("mem.e.1"));
+  CHECK(r.out->ready.at(0) == 7);
+  const auto text = S.emit("");
+  CHECK(has_line(text, "@T0+0 READ 0, "));
+  CHECK(has_line(text, "@T0+3 ADD.f32 "));
+  CHECK(has_line(text, "@T0+6 WRITE "));
+  CHECK(S.last_cycle() == 7);  // the WRITE issued in 6 lands after mem_write
+}
+
+TEST_CASE("sched: a repeated operation streams a vector per cycle, one read port per slice") {
+  const auto p = mini();
+  ChipSched S(p);
+  S.set_scratch({S.slice_index("mem.e.3")});
+  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 4);
+  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 4);
+  auto r = S.op(add(a, b, 4));
+  CHECK(r.t == 3);  // as one vector: READs from 0, at the VXM in 3
+  // Vector k is written in 3 + 1 + 4 hops (to position 9) + k = 8 + k, readable a cycle later.
+  for (int k = 0; k < 4; ++k) CHECK(r.out->ready.at(std::size_t(k)) == 9 + k);
+  CHECK(has_line(S.emit(""), "REPEAT 3, 1"));
+  // A second add reading another value of mem.w.0: that slice's read port is busy in cycles
+  // 0..3, so its READ waits for cycle 4 and the add issues in 4 + 2 + 1 = 7.
+  auto c = S.fixed("c", S.slice_index("mem.w.0"), 8, 1);
+  auto d = S.fixed("d", S.slice_index("mem.e.2"), 0, 1);  // position 8: 3 hops, READ in 7 - 2 - 3 = 2
+  auto r2 = S.op(add(c, d, 1));
+  CHECK(r2.t == 7);
+}
+
+TEST_CASE("sched: an operand written by an earlier operation is read once it has landed") {
+  const auto p = mini();
+  ChipSched S(p);
+  S.set_scratch({S.slice_index("mem.e.1")});
+  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 1);
+  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 1);
+  auto s1 = S.op(add(a, b, 1));  // ready in 7 at mem.e.1 (first test)
+  auto s2 = S.op(add(s1.out, b, 1));
+  // mem.e.1 is two hops from the VXM: its READ in 7 reaches the VXM in 7 + 2 + 2 = 11.
+  CHECK(s2.t == 11);
+}
+
+TEST_CASE("sched: what it emits assembles for the chip it was scheduled for") {
+  const auto p = mini();
+  ChipSched S(p);
+  S.set_scratch({S.slice_index("mem.e.1"), S.slice_index("mem.e.2")});
+  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 3);
+  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 3);
+  auto s1 = S.op(add(a, b, 3));
+  S.op(add(s1.out, a, 3));
+  const auto text = ".const T0 = 0\n" + S.emit("");
+  auto res = assembler::assemble_string(text, "sched.lpa", p);
+  CHECK(res.schedule.size() >= 6);
+  CHECK(S.instructions() >= 6);  // 2 READs + ADD + WRITE per operation, REPEAT groups counted once
+}
