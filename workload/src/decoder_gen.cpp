@@ -1275,56 +1275,6 @@ class Builder {
     }
     return v;
   }
-  // A vector list spread over P values (P a power of two, at most kSplit): element i in
-  // parts[i % P] at index i / P, so that the operations of a tree level read and write other
-  // slices side by side instead of two operands in one slice (which costs a copy).
-  using Split = std::vector<ValueP>;
-  static constexpr int kSplit = 4;
-  static int split_width(int count) {
-    int p = 1;
-    while (p * 2 <= std::min(kSplit, count)) p *= 2;
-    return p;
-  }
-  // un() over `count` vectors of `in` (stride 1), its results as a Split.
-  Split un_split(const std::string& mnem, const Rd& in, int count, isa::LatClass lat, const std::string& name) {
-    const int P = split_width(count);
-    Split out;
-    for (int r = 0; r < P; ++r)
-      out.push_back(un(mnem, Rd{in.v, in.idx + r * in.stride, in.stride * P}, (count - r + P - 1) / P, lat, name));
-    return out;
-  }
-  // tree() of one group held as a Split: the same pairs (v[2o], v[2o + 1]; an odd last passes
-  // through) level by level, each level's output split again.
-  ValueP tree_split(const std::string& mnem, Split v, int m, const std::string& name) {
-    int P = int(v.size());
-    while (m > 1) {
-      const int half = m / 2, odd = m % 2, nm = half + odd;
-      const int Q = split_width(nm);
-      Cycle lb = sched::kNever;
-      for (const auto& x : v) lb = std::min(lb, min_ready(x));
-      Split out;
-      for (int r = 0; r < Q; ++r) out.push_back(S_.alloc(name, (nm - r + Q - 1) / Q, lb));
-      for (int r = 0; r < Q; ++r) {
-        // o = Q k + r < half pairs elements e = 2 Q k + 2 r and e + 1: in value e % P at e / P
-        // (P divides 2Q whenever a residue has more than one pair).
-        const int npair = half > r ? (half - r + Q - 1) / Q : 0;
-        if (npair == 0) continue;
-        const int st = npair > 1 ? 2 * Q / P : 0;
-        bin(mnem, Rd{v[std::size_t((2 * r) % P)], (2 * r) / P, st}, Rd{v[std::size_t((2 * r + 1) % P)], (2 * r + 1) / P, st},
-            npair, name, Out{out[std::size_t(r)], 0, 1, {}, {}});
-      }
-      if (odd) {
-        const int e = m - 1, o = half;
-        un("MOV", Rd{v[std::size_t(e % P)], e / P, 0}, 1, isa::LatClass::VxmAlu, name,
-           Out{out[std::size_t(o % Q)], o / Q, 1, {}, {}});
-      }
-      for (auto& x : v) S_.free(x);
-      v = std::move(out);
-      m = nm;
-      P = Q;
-    }
-    return v[0];
-  }
   static Cycle min_ready(const ValueP& v) {
     Cycle m = sched::kNever;
     for (auto r : v->ready) m = std::min(m, r);
@@ -1356,16 +1306,9 @@ class Builder {
   ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name) {
     const int B = g_.B, NX = g_.NX;
     auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
-    ValueP ss;
-    if (B == 1) {
-      auto sv = un_split(f32op("SUM"), all(sq), NX, isa::LatClass::VxmReduce, name + ".sum");
-      S_.free(sq);
-      ss = tree_split(f32op("ADD"), std::move(sv), NX, name + ".ss");
-    } else {
-      auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
-      S_.free(sq);
-      ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
-    }
+    auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
+    S_.free(sq);
+    auto ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
     auto t1 = bin(f32op("MUL"), all(ss), kf32(float(1.0 / double(g_.d))), B, name + ".ms");
     S_.free(ss);
     auto t2 = bin(f32op("ADD"), all(t1), kf32(float(m_.norm_eps)), B, name + ".mse");
@@ -1900,13 +1843,15 @@ class Builder {
           auto s2 = vop(f32op("SEL"), {all(mask[std::size_t(hh)]), all(s1), kf32(-std::numeric_limits<float>::infinity())}, NS,
                         isa::LatClass::VxmAlu, L + ".s2");
           S_.free(s1);
-          auto mx = tree_split(f32op("MAX"), un_split(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm"), NS, L + ".mx");
+          auto rm = un(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm");
+          auto mx = tree(f32op("MAX"), rm, 1, NS, L + ".mx", true);
           auto dv = bin(f32op("SUB"), all(s2), Rd{mx, 0, 0}, NS, L + ".d");
           S_.free(s2);
           S_.free(mx);
           auto e = un(f32op("EXP"), all(dv), NS, isa::LatClass::VxmTrans, L + ".e");
           S_.free(dv);
-          auto se = tree_split(f32op("ADD"), un_split(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv"), NS, L + ".se");
+          auto sv = un(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv");
+          auto se = tree(f32op("ADD"), sv, 1, NS, L + ".se", true);
           auto rs = un(f32op("RECIP"), all(se), 1, isa::LatClass::VxmTrans, L + ".rs");
           S_.free(se);
           auto pr = bin(f32op("MUL"), all(e), Rd{rs, 0, 0}, NS, L + ".p");
