@@ -946,6 +946,15 @@ std::int64_t ChipSched::tile_count() const {
   return n;
 }
 
+std::pair<Cycle, Cycle> ChipSched::span_since(std::int64_t from) const {
+  std::pair<Cycle, Cycle> r{kNever, -1};
+  for (auto i = std::size_t(std::max<std::int64_t>(0, from)); i < out_.size(); ++i) {
+    r.first = std::min(r.first, out_[i].t);
+    r.second = std::max(r.second, out_[i].t + out_[i].repeat);
+  }
+  return r;
+}
+
 std::string ChipSched::emit(const std::string& header) const {
   std::vector<std::vector<const Emitted*>> per(qnames_.size());
   for (const auto& e : out_) per[std::size_t(e.queue)].push_back(&e);

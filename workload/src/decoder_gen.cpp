@@ -1304,6 +1304,7 @@ class Builder {
 
   // RMSNorm of x (B users x NX f32) with gain (NX f32) -> B x NK vectors of the weight type.
   ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name) {
+    Phase ph(*this, name + ".norm");
     const int B = g_.B, NX = g_.NX;
     auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
     auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
@@ -1483,8 +1484,35 @@ class Builder {
     }
   }
 
+  // LPU_GEN_PHASES=1: the cycles the instructions of each unit (and of the parts of attention)
+  // span on member 0 of a group or on a pipeline stage (docs/decode.md, "Debugging a generated
+  // program"). next() ends one part and begins the next.
+  struct Phase {
+    const Builder& b;
+    std::string name;
+    std::int64_t from;
+    Phase(const Builder& bb, std::string n) : b(bb), name(std::move(n)), from(bb.S_.instructions()) {}
+    Phase(const Phase&) = delete;
+    Phase& operator=(const Phase&) = delete;
+    void next(std::string n) {
+      print();
+      name = std::move(n);
+      from = b.S_.instructions();
+    }
+    void print() const {
+      static const bool on = std::getenv("LPU_GEN_PHASES") != nullptr;
+      if (!on || b.sh_.me != 0) return;
+      const auto [a, z] = b.S_.span_since(from);
+      if (z >= 0)
+        fmt::print(stderr, "phase {:<18} {:>8} .. {:>8} ({} cycles, {} instructions)\n", name, a, z, z - a + 1,
+                   b.S_.instructions() - from);
+    }
+    ~Phase() { print(); }
+  };
+
   // ---- the units ----
   void unit(const Unit& u) {
+    Phase phase(*this, unit_name(u));
     switch (u.k) {
       case Unit::Qkv: qkv(u.layer, u.idx); break;
       case Unit::Core: core(u.layer, CoreRange(g_, u.first, u.count)); break;
@@ -1642,6 +1670,7 @@ class Builder {
   void core(int l, const CoreRange& cr) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
+    Phase ph(*this, L + ".rope+kv");
     ValueP q = q_, k = k_, v = v_;
     q_.reset();
     k_.reset();
@@ -1767,21 +1796,32 @@ class Builder {
     S_.free(k);
     S_.free(v);
     // The mask of valid positions (iota <= pos), one per head of a kv head (in slices of their own).
+    // Head hh's mask in the scratch slices hh, hh + G, ... by distance from the VXM: the heads'
+    // chains read their masks side by side, not one after another through one read port.
     std::vector<ValueP> mask;
-    for (int hh = 0; hh < g_.G; ++hh)
-      mask.push_back(bin("CMPLE.i32", all(iota_[std::size_t(hh)]), Rd{sc_, 2 * g_.HV, 0}, g_.NSA(), L + ".mask"));
+    const auto& near = S_.nearest_scratch(S_.vxm_position());
+    for (int hh = 0; hh < g_.G; ++hh) {
+      Out mo;
+      mo.name = L + ".mask";
+      for (std::size_t i = std::size_t(hh); i < near.size(); i += std::size_t(g_.G)) mo.pool.push_back(near[i]);
+      if (mo.pool.empty()) mo.pool = near;
+      mask.push_back(bin("CMPLE.i32", all(iota_[std::size_t(hh)]), Rd{sc_, 2 * g_.HV, 0}, g_.NSA(), L + ".mask", mo));
+    }
     const int P = int(S_.planes().size());
     ValueP o = S_.alloc(L + ".o", B * g_.NO, v_ready);
     for (int u = 0; u < B; ++u) {
+      ph.next(L + ".scores");
       // Scores: K tiles (positions x slots) times each head's q. Per head a value of its own (NS
       // vectors), so that the heads' softmax chains run side by side on other slices and ALUs.
       std::vector<std::vector<ValueP>> S(std::size_t(g_.KV));
       for (int gk = cr.gk0; gk < cr.gk1; ++gk)
         for (int hh = 0; hh < g_.G; ++hh) S[std::size_t(gk)].push_back(S_.alloc(L + ".S", g_.NSA(), k_ready));
       for (int gm = cr.gm0; gm < cr.gm1; ++gm) {
-        int pl = (attn_plane_++) % P;
-        if (g_.kv_lwm) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
         for (int b = 0; b < g_.nab; ++b) {
+          // Each block's tile on the next plane (beside its slices over the weight bus): the
+          // blocks' scores are independent, so their installs and read-outs run side by side.
+          int pl = (attn_plane_++) % P;
+          if (g_.kv_lwm) pl = plane_beside(pl, kv.k[std::size_t(u)][std::size_t(gm)][0].read->slice);
           std::vector<LwPart> parts;
           if (g_.kt) {
             // K^T: row f of the tile (the heads' footprint) in part f / prk, installed transposed.
@@ -1830,6 +1870,7 @@ class Builder {
       }
       for (auto& x : xq[std::size_t(u)])
         if (x) S_.free(x);
+      ph.next(L + ".softmax");
       // Softmax per head (G per kv head) over its NS vectors: G independent chains, the same
       // operations in the same order per element as over the G x NS block at once.
       std::vector<ValueP> xav(std::size_t(g_.KV));
@@ -1868,6 +1909,7 @@ class Builder {
           S_.free(pr);
         }
       }
+      ph.next(L + ".av");
       // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
       std::vector<ValueP> oraw(std::size_t(g_.KV));
       for (int T = cr.t0; T < cr.t1; ++T) {
@@ -1919,6 +1961,7 @@ class Builder {
       }
       for (auto& x : xav)
         if (x) S_.free(x);
+      ph.next(L + ".heads");
       // Heads into the Wo input vectors: mask the slot, shift to the head's place, add.
       std::vector<std::vector<Rd>> pieces(std::size_t(g_.NO));
       std::vector<ValueP> owned;

@@ -249,6 +249,9 @@ class ChipSched {
   // Debugging (LPU_GEN_DEBUG_SYMS=1): values are never freed and each gets a symbol.
   std::string debug_symbols() const;
   std::int64_t instructions() const { return std::int64_t(out_.size()); }
+  // The first issue and the last (instances included) of instructions [from, instructions()):
+  // what a part of the program occupies (LPU_GEN_PHASES). {kNever, -1} when there are none.
+  std::pair<Cycle, Cycle> span_since(std::int64_t from) const;
 
   // Statistics of the plan (for the placement manifest).
   std::int64_t tile_count() const;
