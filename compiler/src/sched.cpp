@@ -426,12 +426,41 @@ bool ChipSched::try_write(Tentative& tx, int slice, Cycle row, int reg, int stri
   return true;
 }
 
+bool ChipSched::try_write_split(Tentative& tx, int a, Cycle row_a, int b, Cycle row_b, int count, int u, Cycle tout,
+                                std::string& st) {
+  const auto& A = slices_[std::size_t(a)];
+  const auto& Bs = slices_[std::size_t(b)];
+  const int qa = A.position, qb = Bs.position;
+  const int dir = qa > u ? 0 : 1;
+  if ((qb > u ? 0 : 1) != dir || qa == u || qb == u) return false;
+  const int ca = (count + 1) / 2, cb = count / 2;
+  // Result k leaves the unit in tout + k: the even ones reach a in Wa + k, the odd b in Wb + k - 1.
+  const Cycle Wa = tout + Cycle(std::abs(u - qa)) * h_, Wb = tout + 1 + Cycle(std::abs(u - qb)) * h_;
+  const Cycle ea = Wa + 2 * Cycle(ca - 1) + 1, eb = Wb + 2 * Cycle(cb - 1) + 1;
+  if (!A.wport.free(Wa, ea) || !Bs.wport.free(Wb, eb)) return false;
+  for (const auto& x : tx.ports)
+    if (x.w && ((x.slice == a && x.a < ea && Wa < x.b) || (x.slice == b && x.a < eb && Wb < x.b))) return false;
+  int qqa = -1, qqb = -1;
+  if (!try_queue(tx, A.qids, Wa, ea, &qqa)) return false;
+  if (!try_queue(tx, Bs.qids, Wb, eb, &qqb)) return false;
+  const Cycle D = dir == 0 ? tout - Cycle(u) * h_ : tout + Cycle(u) * h_;
+  auto id = pick_stream(tx, dir, D, D + count, std::min({u, qa, qb}), std::max({u, qa, qb}));
+  if (!id) return false;
+  tx.ports.push_back({a, true, Wa, ea});
+  tx.ports.push_back({b, true, Wb, eb});
+  st = fmt::format("s{}{}", *id, dir == 0 ? 'e' : 'w');
+  tx.instr.push_back({qqa, Wa, fmt::format("WRITE {}, {}, 1", st, addr(0, row_a)), ca - 1, 2});
+  tx.instr.push_back({qqb, Wb, fmt::format("WRITE {}, {}, 1", st, addr(0, row_b)), cb - 1, 2});
+  tx.last = std::max(tx.last, std::max(ea, eb) - 1 + p_.lat(isa::LatClass::MemWrite));
+  return true;
+}
+
 void ChipSched::commit(Tentative& tx) {
   for (const auto& x : tx.q) qbusy_[std::size_t(x.q)].add(x.a, x.b);
   for (const auto& x : tx.ports) (x.w ? slices_[std::size_t(x.slice)].wport : slices_[std::size_t(x.slice)].rport).add(x.a, x.b);
   for (const auto& x : tx.s) streams_[x.dir][std::size_t(x.id)].add(x.d0, x.d1, x.lo, x.hi);
   for (const auto& x : tx.rows) take_rows(x.slice, x.row, x.count);
-  for (auto& e : tx.instr) emit_instr(e.queue, e.t, std::move(e.text), e.repeat);
+  for (auto& e : tx.instr) emit_instr(e.queue, e.t, std::move(e.text), e.repeat, e.delay);
   for (const auto& [v, c] : tx.reads) v->last_read = std::max(v->last_read, c);
   for (const auto& f : tx.first) {
     if (f.v->first_read.empty()) f.v->first_read.assign(std::size_t(f.v->count), kNever);
@@ -443,9 +472,9 @@ void ChipSched::commit(Tentative& tx) {
   last_ = std::max(last_, tx.last);
 }
 
-void ChipSched::emit_instr(int q, Cycle t, std::string text, std::int64_t repeat) {
-  last_ = std::max(last_, t + repeat);
-  out_.push_back({q, t, std::move(text), repeat});
+void ChipSched::emit_instr(int q, Cycle t, std::string text, std::int64_t repeat, int delay) {
+  last_ = std::max(last_, t + repeat * delay);
+  out_.push_back({q, t, std::move(text), repeat, delay});
 }
 
 OpResult ChipSched::op(const OpSpec& s0) {
@@ -624,7 +653,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
       continue;
     }
     std::string ost;
-    ValueP outv;
+    ValueP outv, outv2;
     int out_idx = 0, out_stride = 1;
     if (s.out) {
       const Out& o = *s.out;
@@ -634,6 +663,45 @@ OpResult ChipSched::op(const OpSpec& s0) {
         out_idx = o.idx;
         out_stride = o.stride;
         ok = try_write(tx, o.v->slice, o.v->row + o.idx, o.v->reg, o.stride, s.count, u, tout, ost, o.v->avail);
+      } else if (o.split && s.count >= 2) {
+        // Two slices on one side of the unit, nearest first (a few partners per slice: the
+        // search is part of the generator's time).
+        ok = false;
+        const int ca = (s.count + o.extra + 1) / 2, cb = (s.count + o.extra) / 2;
+        const auto& order = nearest_scratch(u);
+        for (std::size_t ka = 0; ka < order.size() && !ok; ++ka) {
+          const int sa = order[ka];
+          const int qa = slices_[std::size_t(sa)].position;
+          auto ra = find_rows(sa, ca, tout + Cycle(std::abs(u - qa)) * h_);
+          if (!ra) continue;
+          int tried = 0;
+          for (std::size_t kb = 0; kb < order.size() && !ok && tried < 8; ++kb) {
+            const int sb = order[kb];
+            const int qb = slices_[std::size_t(sb)].position;
+            if (sb == sa || (qa > u) != (qb > u)) continue;
+            auto rb = find_rows(sb, cb, tout + 1 + Cycle(std::abs(u - qb)) * h_);
+            if (!rb) continue;
+            ++tried;
+            const auto mark = tx;
+            if (try_write_split(tx, sa, ra->second, sb, rb->second, s.count, u, tout, ost)) {
+              tx.rows.push_back({sa, ra->second, ca});
+              tx.rows.push_back({sb, rb->second, cb});
+              for (int h = 0; h < 2; ++h) {
+                auto v = std::make_shared<Value>();
+                if (debug_) all_.push_back(v);
+                v->name = o.name;
+                v->slice = h == 0 ? sa : sb;
+                v->row = h == 0 ? ra->second : rb->second;
+                v->count = h == 0 ? ca : cb;
+                v->ready.assign(std::size_t(v->count), kNever);
+                (h == 0 ? outv : outv2) = v;
+              }
+              ok = true;
+            } else {
+              tx = mark;
+            }
+          }
+        }
       } else {
         ok = false;
         const auto& pool = o.pool.empty() ? scratch_ : o.pool;
@@ -698,14 +766,26 @@ OpResult ChipSched::op(const OpSpec& s0) {
     tx.last = std::max(tx.last, t + s.count - 1 + lat);
     if (s.forward) tx.first.clear();
     commit(tx);
-    if (s.out) {
+    if (static const char* only = std::getenv("LPU_GEN_OPS"); only && outv && outv->name.rfind(only, 0) == 0)
+      fmt::print(stderr, "op {} {:<10} {:<14} t {:>7} count {:>4} -> {} (iterations {})\n", static_cast<const void*>(this), s.mnem, outv->name, t, s.count,
+                 slices_[std::size_t(outv->slice)].name, iter);
+    if (s.out && outv2) {
+      // Result k in tout + k + hops: even ones in outv[k / 2], odd ones in outv2[k / 2].
+      for (int k = 0; k < s.count; ++k) {
+        auto& v = k % 2 ? *outv2 : *outv;
+        const Cycle W = t + lat + k + Cycle(std::abs(u - slices_[std::size_t(v.slice)].position)) * h_;
+        v.ready[std::size_t(k / 2)] = W + p_.lat(isa::LatClass::MemWrite);
+        v.last_write = std::max(v.last_write, W);
+      }
+      rr_ = (rr_ + 1) % int(std::max<std::size_t>(1, scratch_.size()));
+    } else if (s.out) {
       const Cycle W = t + lat + Cycle(std::abs(u - slices_[std::size_t(outv->slice)].position)) * h_;
       for (int k = 0; k < s.count; ++k)
         outv->ready[std::size_t(out_idx + k * out_stride)] = W + k + p_.lat(isa::LatClass::MemWrite);
       outv->last_write = std::max(outv->last_write, W + s.count - 1);
       if (!s.out->v) rr_ = (rr_ + 1) % int(std::max<std::size_t>(1, (s.out->pool.empty() ? scratch_ : s.out->pool).size()));
     }
-    return {t, outv};
+    return {t, outv, outv2};
   }
 }
 
@@ -950,7 +1030,7 @@ std::pair<Cycle, Cycle> ChipSched::span_since(std::int64_t from) const {
   std::pair<Cycle, Cycle> r{kNever, -1};
   for (auto i = std::size_t(std::max<std::int64_t>(0, from)); i < out_.size(); ++i) {
     r.first = std::min(r.first, out_[i].t);
-    r.second = std::max(r.second, out_[i].t + out_[i].repeat);
+    r.second = std::max(r.second, out_[i].t + out_[i].repeat * out_[i].delay);
   }
   return r;
 }
@@ -972,8 +1052,8 @@ std::string ChipSched::emit(const std::string& header) const {
       if (e->t < free)
         throw Error(fmt::format("generator: internal error: queue {} overlaps at cycle {} ({})", qnames_[q], e->t, e->text));
       s += fmt::format("@T0+{} {}\n", e->t, e->text);
-      if (e->repeat > 0) s += fmt::format("     REPEAT {}, 1\n", e->repeat);
-      free = e->t + e->repeat + 1;
+      if (e->repeat > 0) s += fmt::format("     REPEAT {}, {}\n", e->repeat, e->delay);
+      free = e->t + e->repeat * e->delay + 1;
     }
   }
   return s;

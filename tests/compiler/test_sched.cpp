@@ -102,3 +102,35 @@ TEST_CASE("sched: what it emits assembles for the chip it was scheduled for") {
   CHECK(res.schedule.size() >= 6);
   CHECK(S.instructions() >= 6);  // 2 READs + ADD + WRITE per operation, REPEAT groups counted once
 }
+
+TEST_CASE("sched: results split by parity into two slices from one stream, for a tree level") {
+  const auto p = mini();
+  ChipSched S(p);
+  S.set_scratch({S.slice_index("mem.e.1"), S.slice_index("mem.e.2")});
+  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 4);
+  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 4);
+  Out o;
+  o.name = "ab";
+  o.split = true;
+  auto r = S.op(add(a, b, 4, o));
+  CHECK(r.t == 3);
+  REQUIRE(r.out);
+  REQUIRE(r.out2);
+  // Result k leaves the VXM in 3 + 1 + k. Even ones go to the nearest slice, mem.e.1 (two hops):
+  // written in 6 + k, readable a cycle later; odd ones to mem.e.2 (three hops) in 7 + k.
+  CHECK(r.out->slice == S.slice_index("mem.e.1"));
+  CHECK(r.out2->slice == S.slice_index("mem.e.2"));
+  CHECK(r.out->ready == std::vector<Cycle>{7, 9});
+  CHECK(r.out2->ready == std::vector<Cycle>{9, 11});
+  const auto text = S.emit("");
+  CHECK(has_line(text, "@T0+6 WRITE "));
+  CHECK(has_line(text, "@T0+8 WRITE "));
+  CHECK(has_line(text, "REPEAT 1, 2"));
+  // A level of pairs (0 + 1, 2 + 3) reads them from the two slices at once: mem.e.2's second
+  // vector lands in 11, its READ there reaches the VXM 2 + 3 = 5 cycles later, so the pair
+  // operation (instance 1 a cycle after instance 0) issues in 11 + 5 - 1 = 15.
+  auto lvl = S.op(add(r.out, r.out2, 2));
+  CHECK(lvl.t == 15);
+  auto res = assembler::assemble_string(".const T0 = 0\n" + S.emit(""), "split.lpa", p);
+  CHECK(res.schedule.size() >= 8);
+}

@@ -1275,6 +1275,56 @@ class Builder {
     }
     return v;
   }
+  // un() with its results split by parity (Out::split): {even, odd}; `extra` rows more.
+  std::pair<ValueP, ValueP> split_op(const std::string& mnem, std::vector<Rd> in, int count, isa::LatClass lat,
+                                     const std::string& name, int extra = 0) {
+    OpSpec s;
+    s.unit = UnitKind::Vxm;
+    s.mnem = mnem;
+    for (std::size_t i = 0; i < in.size(); ++i) s.ops.push_back(Operand::in(int(i)));
+    s.ops.push_back(Operand::out());
+    s.lat = lat;
+    s.in = std::move(in);
+    s.count = count;
+    Out o;
+    o.name = name;
+    o.split = true;
+    o.extra = extra;
+    s.out = o;
+    auto r = S_.op(s);
+    return {r.out, r.out2};
+  }
+  // A reduction of m vectors: `reduce` on each (SUM, RMAX), then tree() over the results, those
+  // held split by parity so that each level reads its pairs from two slices as they stream in
+  // (the same pairs, in the same order, as tree()).
+  ValueP reduce_tree(const std::string& reduce, const std::string& mnem, const Rd& in, int m, const std::string& name) {
+    if (m < 4) return tree(mnem, un(reduce, in, m, isa::LatClass::VxmReduce, name), 1, m, name, true);
+    auto [a, b] = split_op(reduce, {in}, m, isa::LatClass::VxmReduce, name);
+    while (m > 1) {
+      const int half = m / 2, odd = m % 2;
+      ValueP r;
+      if (half == 1) {
+        // m 2: a0 + b0; m 3: (a0 + b0) + a1.
+        r = bin(mnem, Rd{a, 0, 1}, Rd{b, 0, 1}, 1, name);
+        if (odd) {
+          auto r2 = bin(mnem, all(r), Rd{a, 1, 1}, 1, name);
+          S_.free(r);
+          r = r2;
+        }
+        S_.free(a);
+        S_.free(b);
+        return r;
+      }
+      auto [na, nb] = split_op(mnem, {Rd{a, 0, 1}, Rd{b, 0, 1}}, half, isa::LatClass::VxmAlu, name, odd);
+      if (odd) un("MOV", Rd{a, half, 0}, 1, isa::LatClass::VxmAlu, name, Out{half % 2 ? nb : na, half / 2, 1, {}, {}});
+      S_.free(a);
+      S_.free(b);
+      a = na;
+      b = nb;
+      m = half + odd;
+    }
+    return a;
+  }
   static Cycle min_ready(const ValueP& v) {
     Cycle m = sched::kNever;
     for (auto r : v->ready) m = std::min(m, r);
@@ -1307,9 +1357,15 @@ class Builder {
     Phase ph(*this, name + ".norm");
     const int B = g_.B, NX = g_.NX;
     auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
-    auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
-    S_.free(sq);
-    auto ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
+    ValueP ss;
+    if (B == 1) {
+      ss = reduce_tree(f32op("SUM"), f32op("ADD"), all(sq), NX, name + ".ss");
+      S_.free(sq);
+    } else {
+      auto sv = un(f32op("SUM"), all(sq), B * NX, isa::LatClass::VxmReduce, name + ".sum");
+      S_.free(sq);
+      ss = tree(f32op("ADD"), sv, B, NX, name + ".ss", true);
+    }
     auto t1 = bin(f32op("MUL"), all(ss), kf32(float(1.0 / double(g_.d))), B, name + ".ms");
     S_.free(ss);
     auto t2 = bin(f32op("ADD"), all(t1), kf32(float(m_.norm_eps)), B, name + ".mse");
@@ -1884,15 +1940,13 @@ class Builder {
           auto s2 = vop(f32op("SEL"), {all(mask[std::size_t(hh)]), all(s1), kf32(-std::numeric_limits<float>::infinity())}, NS,
                         isa::LatClass::VxmAlu, L + ".s2");
           S_.free(s1);
-          auto rm = un(f32op("RMAX"), all(s2), NS, isa::LatClass::VxmReduce, L + ".rm");
-          auto mx = tree(f32op("MAX"), rm, 1, NS, L + ".mx", true);
+          auto mx = reduce_tree(f32op("RMAX"), f32op("MAX"), all(s2), NS, L + ".mx");
           auto dv = bin(f32op("SUB"), all(s2), Rd{mx, 0, 0}, NS, L + ".d");
           S_.free(s2);
           S_.free(mx);
           auto e = un(f32op("EXP"), all(dv), NS, isa::LatClass::VxmTrans, L + ".e");
           S_.free(dv);
-          auto sv = un(f32op("SUM"), all(e), NS, isa::LatClass::VxmReduce, L + ".sv");
-          auto se = tree(f32op("ADD"), sv, 1, NS, L + ".se", true);
+          auto se = reduce_tree(f32op("SUM"), f32op("ADD"), all(e), NS, L + ".se");
           auto rs = un(f32op("RECIP"), all(se), 1, isa::LatClass::VxmTrans, L + ".rs");
           S_.free(se);
           auto pr = bin(f32op("MUL"), all(e), Rd{rs, 0, 0}, NS, L + ".p");

@@ -103,6 +103,13 @@ struct Out {
   int stride = 1;
   std::string name;   // of the allocated value
   std::vector<int> pool;  // candidate slices (empty: the scratch pool)
+  // Allocated outputs only: two values, the even results in `out` and the odd in `out2`
+  // (OpResult), in two slices on one side of the unit that both WRITE from the one result
+  // stream, every other cycle (`REPEAT n, 2`): an operation on adjacent pairs of the results
+  // (a tree level) then reads each pair from two slices at once. `extra` more rows at the end,
+  // for results written later (a tree's odd last, moved up).
+  bool split = false;
+  int extra = 0;
 };
 
 // Operand text pattern of an instruction: streams of inputs, the output stream, literals.
@@ -134,6 +141,7 @@ struct OpSpec {
 struct OpResult {
   Cycle t = 0;     // issue of instance 0 at the unit
   ValueP out;      // the result (allocated or given)
+  ValueP out2;     // Out::split: the odd results
 };
 
 struct LwPart {
@@ -164,6 +172,7 @@ struct Emitted {
   Cycle t;
   std::string text;
   std::int64_t repeat = 0;
+  int delay = 1;  // cycles between instances
 };
 
 struct MemSlice {
@@ -262,12 +271,15 @@ class ChipSched {
   bool try_read(Tentative& tx, const Rd& r, int count, int unit_pos, Cycle t_unit, std::string& stream_text);
   bool try_write(Tentative& tx, int slice, Cycle row, int reg, int stride, int count, int unit_pos, Cycle t_out,
                  std::string& stream_text, Cycle min_w = 0);
+  // Out::split: results 0, 2, .. into rows row_a.. of slice a, 1, 3, .. into rows row_b.. of b.
+  bool try_write_split(Tentative& tx, int a, Cycle row_a, int b, Cycle row_b, int count, int unit_pos, Cycle t_out,
+                       std::string& stream_text);
   std::optional<int> pick_stream(Tentative& tx, int dir, Cycle d0, Cycle d1, int lo, int hi);
   bool try_queue(Tentative& tx, const std::vector<int>& qs, Cycle a, Cycle b, int* chosen);
   void commit(Tentative& tx);
   std::optional<std::pair<int, Cycle>> find_rows(int slice, int count, Cycle write_t);
   void take_rows(int slice, Cycle row, int count);
-  void emit_instr(int q, Cycle t, std::string text, std::int64_t repeat);
+  void emit_instr(int q, Cycle t, std::string text, std::int64_t repeat, int delay = 1);
   std::string addr(int reg, Cycle row) const;
 
   ChipParams p_;
