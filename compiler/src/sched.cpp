@@ -713,6 +713,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
         const auto& order = nearest ? nearest_scratch(u) : pool;
         for (std::size_t k = 0; k < order.size() && !ok; ++k) {
           const int sl = nearest ? order[k] : pool[(std::size_t(rr_) + k) % pool.size()];
+          if (std::find(o.avoid.begin(), o.avoid.end(), sl) != o.avoid.end()) continue;
           const Cycle W = tout + Cycle(std::abs(u - slices_[std::size_t(sl)].position)) * h_;
           auto rows = find_rows(sl, s.count, W);
           if (!rows) continue;

@@ -1335,14 +1335,25 @@ class Builder {
   ValueP cvt_combine(const ValueP& z, int z0, int count, const std::string& name, std::optional<Out> final_out = std::nullopt) {
     std::vector<ValueP> parts;
     const std::string cm = fmt::format("CVT.f32.{}", g_.tn);
+    // Each part, and each sum of two, in a slice other than its partner's: the ADDs read their
+    // operands side by side rather than through a copy.
+    auto apart = [&](const std::string& nm, const std::vector<ValueP>& from) {
+      Out o;
+      o.name = nm;
+      for (const auto& v : from) o.avoid.push_back(v->slice);
+      return o;
+    };
     for (int p = 0; p < g_.ppv; ++p)
-      parts.push_back(vop(cm, {all(z, z0 + p, g_.ppv)}, count, isa::LatClass::VxmCvt, name + ".cvt", std::nullopt,
+      parts.push_back(vop(cm, {all(z, z0 + p, g_.ppv)}, count, isa::LatClass::VxmCvt, name + ".cvt",
+                          p % 2 ? std::optional<Out>(apart(name + ".cvt", {parts.back()})) : std::nullopt,
                           {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(p))}));
     while (parts.size() > 1) {
       std::vector<ValueP> nx;
       for (std::size_t i = 0; i + 1 < parts.size(); i += 2) {
         const bool last = parts.size() == 2;
-        nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, name, last ? final_out : std::nullopt));
+        std::optional<Out> o = last ? final_out : std::nullopt;
+        if (!last && nx.size() % 2) o = apart(name, {nx.back()});
+        nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, name, o));
         S_.free(parts[i]);
         S_.free(parts[i + 1]);
       }

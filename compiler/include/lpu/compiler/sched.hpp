@@ -110,6 +110,7 @@ struct Out {
   // for results written later (a tree's odd last, moved up).
   bool split = false;
   int extra = 0;
+  std::vector<int> avoid;  // allocated outputs: slices not to use (a later operation reads it beside values there)
 };
 
 // Operand text pattern of an instruction: streams of inputs, the output stream, literals.
