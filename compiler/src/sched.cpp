@@ -271,7 +271,8 @@ const std::vector<int>& ChipSched::nearest_scratch(int position) {
 // Values of at most this many vectors (reduction trees, scalars) go to the nearest slices.
 constexpr int kNearMax = 64;
 
-ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
+ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb, const std::vector<int>& avoid) {
+  auto avoided = [&](int sl) { return std::find(avoid.begin(), avoid.end(), sl) != avoid.end(); };
   if (scratch_.empty()) throw Error("generator: no scratch slices");
   // Rows free by t_lb in the slice nearest the VXM (the unit that writes and reads most scratch)
   // whose ports are idle for a pass over the value from t_lb; else rows free by t_lb (round robin
@@ -280,6 +281,7 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
   Cycle best_row = 0, best_after = kNever;
   for (int sl : nearest_scratch(pv_)) {
     if (count > kNearMax) break;
+    if (avoided(sl)) continue;
     const auto& S = slices_[std::size_t(sl)];
     const Cycle span = 2 * std::abs(S.position - pv_) + count + 16;
     if (!S.wport.free(t_lb, t_lb + span) || !S.rport.free(t_lb, t_lb + span)) continue;
@@ -295,6 +297,7 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
   const bool near = best_sl >= 0;
   for (std::size_t k = 0; k < scratch_.size() && !near; ++k) {
     const int sl = scratch_[(std::size_t(rr_) + k) % scratch_.size()];
+    if (avoided(sl)) continue;
     for (const auto& f : slices_[std::size_t(sl)].free) {
       if (f.count < count) continue;
       const Cycle a = std::max<Cycle>(f.after, 0);
@@ -308,6 +311,7 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb) {
     }
     if (best_sl >= 0 && best_after <= t_lb) break;
   }
+  if (best_sl < 0 && !avoid.empty()) return alloc(name, count, t_lb);  // every other slice is full: share one
   if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", count, name));
   take_rows(best_sl, best_row, count);
   rr_ = (rr_ + 1) % int(scratch_.size());

@@ -110,7 +110,7 @@ struct Out {
   // for results written later (a tree's odd last, moved up).
   bool split = false;
   int extra = 0;
-  std::vector<int> avoid;  // allocated outputs: slices not to use (a later operation reads it beside values there)
+  std::vector<int> avoid = {};  // allocated outputs: slices not to use (a later operation reads it beside values there)
 };
 
 // Operand text pattern of an instruction: streams of inputs, the output stream, literals.
@@ -234,7 +234,8 @@ class ChipSched {
   void free(const ValueP& v);  // its rows become scratch again after its last read
   // A scratch value of `count` vectors, not yet written, whose first write comes at or after
   // cycle `t_lb` (rows freed by then may be reused).
-  ValueP alloc(const std::string& name, int count, Cycle t_lb);
+  // Not in the slices of `avoid` (values read side by side with it) while another has room.
+  ValueP alloc(const std::string& name, int count, Cycle t_lb, const std::vector<int>& avoid = {});
 
   OpResult op(const OpSpec& s);
   // One weight tile: LW parts (staging rows), IW, then the MM groups on the new weights.
