@@ -145,4 +145,10 @@ TEST_CASE("a failed run still writes its --stats file: status, error, kind and p
   j = json_of(d.path / "dec.json");
   CHECK(j["status"] == "error");
   CHECK(j["command"] == "decode");
+  // --kv-len: the tokens in the cache, at most the context; the step's figures say which.
+  user_error(run_lpu(fmt::format("decode --model tiny --rack '{}' --context 64 --kv-len 65 --timing-only", rack), d.path),
+             "--kv-len 65");
+  auto ok = run_lpu(fmt::format("decode --model tiny --rack '{}' --context 64 --kv-len 20 --timing-only --json", rack), d.path);
+  REQUIRE(ok.status == 0);
+  CHECK(ok.out.find("\"kv_len\": 20") != std::string::npos);
 }
