@@ -217,13 +217,18 @@ void ChipSched::reserve_rows(int slice, Cycle row, Cycle count) {
   fr = std::move(out);
 }
 
-ValueP ChipSched::fixed(const std::string& name, int slice, Cycle row, int count, Cycle ready, int reg) {
+ValueP ChipSched::make_value(const std::string& name, int slice, Cycle row, int count, Cycle ready) {
   auto v = std::make_shared<Value>();
   v->name = name;
   v->slice = slice;
   v->row = row;
   v->count = count;
   v->ready.assign(std::size_t(count), ready);
+  return v;
+}
+
+ValueP ChipSched::fixed(const std::string& name, int slice, Cycle row, int count, Cycle ready, int reg) {
+  auto v = make_value(name, slice, row, count, ready);  // (not a debug symbol: it has one)
   v->fixed = true;
   v->reg = reg;
   return v;
@@ -315,13 +320,8 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb, const st
   if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", count, name));
   take_rows(best_sl, best_row, count);
   rr_ = (rr_ + 1) % int(scratch_.size());
-  auto v = std::make_shared<Value>();
+  auto v = make_value(name, best_sl, best_row, count, kNever);
   if (debug_) all_.push_back(v);
-  v->name = name;
-  v->slice = best_sl;
-  v->row = best_row;
-  v->count = count;
-  v->ready.assign(std::size_t(count), kNever);
   v->avail = best_after;
   return v;
 }
@@ -690,16 +690,9 @@ OpResult ChipSched::op(const OpSpec& s0) {
             if (try_write_split(tx, sa, ra->second, sb, rb->second, s.count, u, tout, ost)) {
               tx.rows.push_back({sa, ra->second, ca});
               tx.rows.push_back({sb, rb->second, cb});
-              for (int h = 0; h < 2; ++h) {
-                auto v = std::make_shared<Value>();
-                if (debug_) all_.push_back(v);
-                v->name = o.name;
-                v->slice = h == 0 ? sa : sb;
-                v->row = h == 0 ? ra->second : rb->second;
-                v->count = h == 0 ? ca : cb;
-                v->ready.assign(std::size_t(v->count), kNever);
-                (h == 0 ? outv : outv2) = v;
-              }
+              outv = make_value(o.name, sa, ra->second, ca, kNever);
+              outv2 = make_value(o.name, sb, rb->second, cb, kNever);
+              if (debug_) all_.insert(all_.end(), {outv, outv2});
               ok = true;
             } else {
               tx = mark;
@@ -724,13 +717,8 @@ OpResult ChipSched::op(const OpSpec& s0) {
           const auto mark = tx;
           if (try_write(tx, sl, rows->second, 0, 1, s.count, u, tout, ost)) {
             tx.rows.push_back({sl, rows->second, s.count});
-            outv = std::make_shared<Value>();
+            outv = make_value(o.name, sl, rows->second, s.count, kNever);
             if (debug_) all_.push_back(outv);
-            outv->name = o.name;
-            outv->slice = sl;
-            outv->row = rows->second;
-            outv->count = s.count;
-            outv->ready.assign(std::size_t(s.count), kNever);
             ok = true;
           } else {
             tx = mark;

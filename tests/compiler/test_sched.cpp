@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "lpu/arch/params.hpp"
 #include "lpu/asm/assembler.hpp"
@@ -34,15 +35,28 @@ OpSpec add(const ValueP& a, const ValueP& b, int count, std::optional<Out> out =
 
 bool has_line(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
 
+// A scheduler for mini with the given scratch slices and two operands of `count` vectors ready
+// in cycle 0: a in mem.w.0 (position 4) and b in mem.e.0 (position 6), one hop either side of
+// the VXM.
+struct Two {
+  ChipParams p = mini();
+  ChipSched S{p};
+  ValueP a, b;
+  Two(std::vector<std::string> scratch, int count) {
+    std::vector<int> pool;
+    for (const auto& n : scratch) pool.push_back(S.slice_index(n));
+    S.set_scratch(pool);
+    a = S.fixed("a", S.slice_index("mem.w.0"), 0, count);
+    b = S.fixed("b", S.slice_index("mem.e.0"), 0, count);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("sched: a VXM add at the cycle its operands' reads and the write-back allow") {
-  const auto p = mini();
-  ChipSched S(p);
-  S.set_scratch({S.slice_index("mem.e.1")});
-  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 1);  // position 4, one hop from the VXM
-  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 1);  // position 6, one hop
-  auto r = S.op(add(a, b, 1));
+  Two x({"mem.e.1"}, 1);
+  auto& S = x.S;
+  auto r = S.op(add(x.a, x.b, 1));
   // READs at cycle 0 (both operands ready at 0); each row reaches the VXM after mem_read (2) and
   // one hop (1): the ADD issues in 3.
   CHECK(r.t == 3);
@@ -59,12 +73,9 @@ TEST_CASE("sched: a VXM add at the cycle its operands' reads and the write-back 
 }
 
 TEST_CASE("sched: a repeated operation streams a vector per cycle, one read port per slice") {
-  const auto p = mini();
-  ChipSched S(p);
-  S.set_scratch({S.slice_index("mem.e.3")});
-  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 4);
-  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 4);
-  auto r = S.op(add(a, b, 4));
+  Two x({"mem.e.3"}, 4);
+  auto& S = x.S;
+  auto r = S.op(add(x.a, x.b, 4));
   CHECK(r.t == 3);  // as one vector: READs from 0, at the VXM in 3
   // Vector k is written in 3 + 1 + 4 hops (to position 9) + k = 8 + k, readable a cycle later.
   for (int k = 0; k < 4; ++k) CHECK(r.out->ready.at(std::size_t(k)) == 9 + k);
@@ -78,41 +89,32 @@ TEST_CASE("sched: a repeated operation streams a vector per cycle, one read port
 }
 
 TEST_CASE("sched: an operand written by an earlier operation is read once it has landed") {
-  const auto p = mini();
-  ChipSched S(p);
-  S.set_scratch({S.slice_index("mem.e.1")});
-  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 1);
-  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 1);
-  auto s1 = S.op(add(a, b, 1));  // ready in 7 at mem.e.1 (first test)
-  auto s2 = S.op(add(s1.out, b, 1));
+  Two x({"mem.e.1"}, 1);
+  auto& S = x.S;
+  auto s1 = S.op(add(x.a, x.b, 1));  // ready in 7 at mem.e.1 (first test)
+  auto s2 = S.op(add(s1.out, x.b, 1));
   // mem.e.1 is two hops from the VXM: its READ in 7 reaches the VXM in 7 + 2 + 2 = 11.
   CHECK(s2.t == 11);
 }
 
 TEST_CASE("sched: what it emits assembles for the chip it was scheduled for") {
-  const auto p = mini();
-  ChipSched S(p);
-  S.set_scratch({S.slice_index("mem.e.1"), S.slice_index("mem.e.2")});
-  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 3);
-  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 3);
-  auto s1 = S.op(add(a, b, 3));
-  S.op(add(s1.out, a, 3));
+  Two x({"mem.e.1", "mem.e.2"}, 3);
+  auto& S = x.S;
+  auto s1 = S.op(add(x.a, x.b, 3));
+  S.op(add(s1.out, x.a, 3));
   const auto text = ".const T0 = 0\n" + S.emit("");
-  auto res = assembler::assemble_string(text, "sched.lpa", p);
+  auto res = assembler::assemble_string(text, "sched.lpa", x.p);
   CHECK(res.schedule.size() >= 6);
   CHECK(S.instructions() >= 6);  // 2 READs + ADD + WRITE per operation, REPEAT groups counted once
 }
 
 TEST_CASE("sched: results split by parity into two slices from one stream, for a tree level") {
-  const auto p = mini();
-  ChipSched S(p);
-  S.set_scratch({S.slice_index("mem.e.1"), S.slice_index("mem.e.2")});
-  auto a = S.fixed("a", S.slice_index("mem.w.0"), 0, 4);
-  auto b = S.fixed("b", S.slice_index("mem.e.0"), 0, 4);
+  Two x({"mem.e.1", "mem.e.2"}, 4);
+  auto& S = x.S;
   Out o;
   o.name = "ab";
   o.split = true;
-  auto r = S.op(add(a, b, 4, o));
+  auto r = S.op(add(x.a, x.b, 4, o));
   CHECK(r.t == 3);
   REQUIRE(r.out);
   REQUIRE(r.out2);
@@ -131,6 +133,6 @@ TEST_CASE("sched: results split by parity into two slices from one stream, for a
   // operation (instance 1 a cycle after instance 0) issues in 11 + 5 - 1 = 15.
   auto lvl = S.op(add(r.out, r.out2, 2));
   CHECK(lvl.t == 15);
-  auto res = assembler::assemble_string(".const T0 = 0\n" + S.emit(""), "split.lpa", p);
+  auto res = assembler::assemble_string(".const T0 = 0\n" + S.emit(""), "split.lpa", x.p);
   CHECK(res.schedule.size() >= 8);
 }

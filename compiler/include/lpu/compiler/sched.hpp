@@ -269,6 +269,8 @@ class ChipSched {
 
  private:
   int qid(const std::string& name);
+  // A value's record (not yet a debug symbol: the caller adds scratch values to all_).
+  ValueP make_value(const std::string& name, int slice, Cycle row, int count, Cycle ready);
   struct Tentative;
   bool try_read(Tentative& tx, const Rd& r, int count, int unit_pos, Cycle t_unit, std::string& stream_text);
   bool try_write(Tentative& tx, int slice, Cycle row, int reg, int stride, int count, int unit_pos, Cycle t_out,
