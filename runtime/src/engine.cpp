@@ -212,6 +212,9 @@ struct Slot {
   std::int64_t runs = 0;
   double busy_until = 0;
   HostLink in, out;
+  // Racks: a program loaded since the last rack run, whose chip there runs the old one (its
+  // symbols come from `weights` until the next run; the other chips' state stays readable).
+  bool reloaded = false;
 };
 
 std::int64_t program_bytes(const obj::Program& p) {
@@ -377,9 +380,7 @@ struct Engine::Impl {
       s.weights.clear();
       s.sched.clear();
       transfer_in(s, double(nb));
-#ifdef LPU_RUNTIME_HAVE_RACK
-      last_rack.reset();
-#endif
+      s.reloaded = true;
     }
   }
 
@@ -429,7 +430,7 @@ struct Engine::Impl {
     }
     if (s.chip) s.chip->write_symbol(w.symbol, bytes);
 #ifdef LPU_RUNTIME_HAVE_RACK
-    if (is_rack && last_rack && last_rack->chip(w.chip)) last_rack->chip(w.chip)->write_symbol(w.symbol, bytes);
+    if (is_rack && last_rack && !s.reloaded && last_rack->chip(w.chip)) last_rack->chip(w.chip)->write_symbol(w.symbol, bytes);
 #endif
     double start = 0;
     transfer_in(s, double(bytes.size()), &start);
@@ -446,7 +447,7 @@ struct Engine::Impl {
     if (s.chip) {
       bytes = s.chip->read_symbol(name);
 #ifdef LPU_RUNTIME_HAVE_RACK
-    } else if (is_rack && last_rack && last_rack->chip(c) && mode == model::Mode::Functional) {
+    } else if (is_rack && last_rack && !s.reloaded && last_rack->chip(c) && mode == model::Mode::Functional) {
       bytes = last_rack->chip(c)->read_symbol(name);
 #endif
     } else if (mode == model::Mode::Functional && s.weights.count(name)) {
@@ -856,7 +857,7 @@ struct Engine::Impl {
     if (mode == model::Mode::Functional) {
       for (auto& s : slots)
         if (auto* c = rk->chip(s.id)) {
-          auto* old = last_rack ? last_rack->chip(s.id) : nullptr;
+          auto* old = last_rack && !s.reloaded ? last_rack->chip(s.id) : nullptr;
           if (old)
             for (const auto& sym : s.prog->symbols) c->write_symbol(sym.name, old->read_symbol(sym.name));
           else
@@ -883,6 +884,7 @@ struct Engine::Impl {
       if (s.prog) s.runs++;
     }
     last_rack = std::move(rk);
+    for (auto& s : slots) s.reloaded = false;
     return rr;
   }
 

@@ -6,6 +6,7 @@
 
 #include "helpers.hpp"
 #include "lpu/isa/isa.hpp"
+#include "lpu/rack/config.hpp"
 #include "lpu/runtime/engine.hpp"
 
 using namespace lpu;
@@ -447,4 +448,29 @@ TEST_CASE("stream: a matvec per item on lp30, at most 64 items per run (accumula
   b.spec.max_items = 65;
   b.items.resize(65);
   CHECK(contains(error_of([&] { d->stream(b); }), "MM repeated 65 times steps its accumulator to 64, beyond the 64 of a plane"));
+}
+
+TEST_CASE("a rack keeps every other chip's state readable when one chip gets a new program") {
+  // mini: CONST at the VXM (position 5) in cycle 0 leaves it in 0 + vxm_alu 1 and is at mem.e.0
+  // (position 6) a hop later, in 2, where the WRITE takes it into symbol y.
+  const std::string src = R"(.const T0 = 0
+.symbol y i8[32] mem.e.0 @ 0
+.queue vxm.0
+@T0+0 CONST.i8 s0e, 5
+.queue mem.e.0
+@T0+2 WRITE s0e, 0, 1
+)";
+  rt::DeviceSpec s;
+  s.rack = std::string(LPU_SOURCE_DIR) + "/examples/decode/mini4.toml";
+  auto d = rt::open_local(s);
+  REQUIRE(d->info().kind == "rack");
+  const auto prog = assembler::assemble_string(src, "y.lpa", rack::load_rack(s.rack).chip(0)).program;
+  d->load_program(prog, {0, 1});
+  d->load_tensor({1, "y", "y.npy"}, i8_tensor({32}, std::vector<std::uint8_t>(32, 9)));
+  CHECK(d->read_symbol(1, "y").data == std::vector<std::uint8_t>(32, 9));
+  d->run({});
+  CHECK(d->read_symbol(1, "y").data == std::vector<std::uint8_t>(32, 5));  // the run wrote it
+  d->load_program(prog, {0});  // chip 0 only: chip 1's state is the last run's, not its load
+  CHECK(d->read_symbol(1, "y").data == std::vector<std::uint8_t>(32, 5));
+  CHECK(d->read_symbol(0, "y").data == std::vector<std::uint8_t>(32, 0));  // a fresh program's data
 }

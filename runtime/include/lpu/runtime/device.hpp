@@ -136,7 +136,8 @@ class Device {
   virtual DeviceInfo info() = 0;
   // Loads an object onto `chips` (empty: every chip). Its `.data` initial values are written
   // then; weights loaded through load_tensor survive later runs (they are restored after the
-  // program's own data when a run reloads the program).
+  // program's own data when a run reloads the program). The other chips keep their state: a
+  // rack's read_symbol of a chip not reloaded still returns what its last run left.
   virtual void load_program(const obj::Program& prog, const std::vector<int>& chips = {}) = 0;
   // Writes a tensor into a symbol's SRAM rows (host DMA cost accounted). See TensorLoad.
   virtual void load_tensor(const TensorLoad& where, const io::Tensor& t) = 0;
