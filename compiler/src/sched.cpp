@@ -381,21 +381,31 @@ std::optional<int> ChipSched::pick_stream(Tentative& tx, int dir, Cycle d0, Cycl
   return std::nullopt;
 }
 
-bool ChipSched::try_read(Tentative& tx, const Rd& r, int count, int u, Cycle t, std::string& st) {
+bool ChipSched::try_read(Tentative& tx, const Rd& r, int count, int u, Cycle t, std::string& st, Cycle* retry) {
   const Value& v = *r.v;
   const auto& sl = slices_[std::size_t(v.slice)];
   const int q = sl.position;
   const int hops = std::abs(u - q);
   const int dir = u > q ? 0 : 1;
   const Cycle R = t - p_.lat(isa::LatClass::MemRead) - Cycle(hops) * h_;
-  if (R < 0) return false;
+  // `retry`: the unit cycle before which this read cannot succeed (the port, the slice's queues
+  // or the data are busy or not ready until then), for the caller to skip to.
+  auto later = [&](Cycle r2) {
+    if (retry) *retry = std::max(*retry, t + (r2 - R));
+    return false;
+  };
+  if (R < 0) return later(0);
   for (int i = 0; i < count; ++i)
-    if (R + i < v.ready[std::size_t(r.idx + i * r.stride)]) return false;
-  if (!sl.rport.free(R, R + count)) return false;
+    if (R + i < v.ready[std::size_t(r.idx + i * r.stride)]) return later(v.ready[std::size_t(r.idx + i * r.stride)] - i);
+  if (!sl.rport.free(R, R + count)) return later(sl.rport.next_free(R, count));
   for (const auto& x : tx.ports)
     if (x.slice == v.slice && !x.w && x.a < R + count && R < x.b) return false;
   int qq = -1;
-  if (!try_queue(tx, sl.qids, R, R + count, &qq)) return false;
+  if (!try_queue(tx, sl.qids, R, R + count, &qq)) {
+    Cycle best = kNever;
+    for (int qi : sl.qids) best = std::min(best, qbusy_[std::size_t(qi)].next_free(R, count));
+    return best >= kNever ? false : later(best);
+  }
   const Cycle D = dir == 0 ? t - Cycle(u) * h_ : t + Cycle(u) * h_;
   auto id = pick_stream(tx, dir, D, D + count, std::min(u, q), std::max(u, q));
   if (!id) return false;
@@ -609,6 +619,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
       continue;
     }
     std::vector<std::string> ist(s.in.size());
+    Cycle retry = 0;
     bool ok = true;
     for (std::size_t i = 0; i < s.in.size() && ok; ++i) {
       if (same[i] >= 0) {
@@ -639,7 +650,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
         tx.instr.push_back({cq, tc, fmt::format("{} {}, raw(0x{:x})", s.in[i].konst, ist[i], s.in[i].kbits), s.count - 1});
         continue;
       }
-      ok = try_read(tx, s.in[i], s.in[i].stride == 0 ? s.count : s.count, u, t, ist[i]);
+      ok = try_read(tx, s.in[i], s.count, u, t, ist[i], &retry);
     }
     if (!ok) {
       if (iter == 100000 && std::getenv("LPU_GEN_DEBUG")) {
@@ -653,7 +664,7 @@ OpResult ChipSched::op(const OpSpec& s0) {
                      try_read(t2, r, s.count, u, t, x));
         }
       }
-      ++t;
+      t = std::max(t + 1, retry);
       continue;
     }
     std::string ost;

@@ -272,7 +272,8 @@ class ChipSched {
   // A value's record (not yet a debug symbol: the caller adds scratch values to all_).
   ValueP make_value(const std::string& name, int slice, Cycle row, int count, Cycle ready);
   struct Tentative;
-  bool try_read(Tentative& tx, const Rd& r, int count, int unit_pos, Cycle t_unit, std::string& stream_text);
+  bool try_read(Tentative& tx, const Rd& r, int count, int unit_pos, Cycle t_unit, std::string& stream_text,
+                Cycle* retry = nullptr);
   bool try_write(Tentative& tx, int slice, Cycle row, int reg, int stride, int count, int unit_pos, Cycle t_out,
                  std::string& stream_text, Cycle min_w = 0);
   // Out::split: results 0, 2, .. into rows row_a.. of slice a, 1, 3, .. into rows row_b.. of b.
