@@ -52,18 +52,20 @@ Layout::Layout(const ChipParams& p) {
     if (s.kind == SliceKind::Mxm)
       for (int q = 0; q < p.mxm.queues_per_plane; ++q)
         addq(s, isa::QueueKind::Mxm, q, fmt::format("{}.{}", s.name, q));
+  for (std::size_t i = 0; i < queues_.size(); ++i) queue_index_.emplace(queues_[i].name, int(i));
+  for (const auto& s : slices_) slice_index_.emplace(s.name, s.position);
 }
 
 std::optional<QueueId> Layout::find_queue(std::string_view name) const {
-  for (std::size_t i = 0; i < queues_.size(); ++i)
-    if (queues_[i].name == name) return QueueId{static_cast<int>(i)};
-  return std::nullopt;
+  auto it = queue_index_.find(name);
+  if (it == queue_index_.end()) return std::nullopt;
+  return QueueId{it->second};
 }
 
 std::optional<SliceId> Layout::find_slice(std::string_view name) const {
-  for (const auto& s : slices_)
-    if (s.name == name) return SliceId{s.position};
-  return std::nullopt;
+  auto it = slice_index_.find(name);
+  if (it == slice_index_.end()) return std::nullopt;
+  return SliceId{it->second};
 }
 
 std::vector<SliceId> Layout::mem_slices() const {

@@ -85,25 +85,27 @@ void check_program(const Program& prog, const ChipParams& p, const Layout& lay, 
       if (std::int64_t(m) >= V) bad(w, fmt::format("entry {} beyond the vector's {} bytes", m, V));
   }
   for (const auto& q : prog.queues) {
-    if (!lay.find_queue(q.name)) bad(fmt::format("queue '{}'", q.name), fmt::format("preset '{}' has no such queue", p.name));
+    const auto qid = lay.find_queue(q.name);
+    if (!qid) bad(fmt::format("queue '{}'", q.name), fmt::format("preset '{}' has no such queue", p.name));
     for (std::size_t i = 0; i < q.words.size(); ++i) {
       auto in = isa::decode(q.words[i]);
       const auto& ii = isa::info(in.op);
-      const std::string w = fmt::format("queue {} word {} ({})", q.name, i, ii.mnemonic);
+      // Where, for a message (formatted only then: a program has a word per instruction).
+      const auto w = [&] { return fmt::format("queue {} word {} ({})", q.name, i, ii.mnemonic); };
       const std::int64_t tb = ii.types ? isa::dtype_bytes(in.t) : 1;
       for (int m = 0; m < ii.num_operands; ++m) {
         const auto v = in.v[std::size_t(m)];
         switch (ii.operands[std::size_t(m)].kind) {
           case isa::Kind::Stream:
             if (StreamRef::unpack(std::uint64_t(v)).id >= p.stream.per_direction)
-              bad(w, fmt::format("stream s{} beyond the {} streams per direction", StreamRef::unpack(std::uint64_t(v)).id,
+              bad(w(), fmt::format("stream s{} beyond the {} streams per direction", StreamRef::unpack(std::uint64_t(v)).id,
                                  p.stream.per_direction));
             break;
           case isa::Kind::Acc:
-            if (v >= p.mxm.accumulators) bad(w, fmt::format("accumulator {} beyond the {} of a plane", v, p.mxm.accumulators));
+            if (v >= p.mxm.accumulators) bad(w(), fmt::format("accumulator {} beyond the {} of a plane", v, p.mxm.accumulators));
             break;
           case isa::Kind::Row:
-            if (v >= V / tb) bad(w, fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
+            if (v >= V / tb) bad(w(), fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
             break;
           case isa::Kind::Part:
             if (in.op == isa::Op::Cvt) {
@@ -111,44 +113,44 @@ void check_program(const Program& prog, const ChipParams& p, const Layout& lay, 
               const std::int64_t a = isa::dtype_bytes(in.t), b = isa::dtype_bytes(in.t2);
               const std::int64_t parts = std::max(a, b) / std::min(a, b);
               if (v >= parts)
-                bad(w, fmt::format("part {}: a .{}.{} conversion has parts 0..{}", v, isa::dtype_info(in.t).name,
+                bad(w(), fmt::format("part {}: a .{}.{} conversion has parts 0..{}", v, isa::dtype_info(in.t).name,
                                    isa::dtype_info(in.t2).name, parts - 1));
             } else if (v >= tb) {
-              bad(w, fmt::format("part {}: a .{} read has parts 0..{}", v, isa::dtype_info(in.t).name, tb - 1));
+              bad(w(), fmt::format("part {}: a .{} read has parts 0..{}", v, isa::dtype_info(in.t).name, tb - 1));
             }
             break;
           case isa::Kind::Lane:
-            if (v >= V / tb) bad(w, fmt::format("lane {} beyond the {} lanes of .{}", v, V / tb, isa::dtype_info(in.t).name));
+            if (v >= V / tb) bad(w(), fmt::format("lane {} beyond the {} lanes of .{}", v, V / tb, isa::dtype_info(in.t).name));
             break;
           case isa::Kind::Shamt:
-            if (v >= 8 * tb) bad(w, fmt::format("shift {} beyond the {} bits of .{}", v, 8 * tb, isa::dtype_info(in.t).name));
+            if (v >= 8 * tb) bad(w(), fmt::format("shift {} beyond the {} bits of .{}", v, 8 * tb, isa::dtype_info(in.t).name));
             break;
           case isa::Kind::Table:
-            if (v >= p.sxm.perm_tables) bad(w, fmt::format("table {} beyond the {} tables", v, p.sxm.perm_tables));
+            if (v >= p.sxm.perm_tables) bad(w(), fmt::format("table {} beyond the {} tables", v, p.sxm.perm_tables));
             break;
           case isa::Kind::Link:
-            if (v >= p.c2c.links) bad(w, fmt::format("link {} beyond the chip's {} links", v, p.c2c.links));
+            if (v >= p.c2c.links) bad(w(), fmt::format("link {} beyond the chip's {} links", v, p.c2c.links));
             break;
           case isa::Kind::Chan:
-            if (v >= p.dma.channels) bad(w, fmt::format("DMA channel {} beyond the chip's {} channels", v, p.dma.channels));
+            if (v >= p.dma.channels) bad(w(), fmt::format("DMA channel {} beyond the chip's {} channels", v, p.dma.channels));
             break;
           // LWM (docs/timing.md rule 15a): the plane of the queue's hemisphere, the staging rows.
           case isa::Kind::Srow:
-            if (v >= p.mem.rows) bad(w, fmt::format("row {} beyond the {} rows of a slice", v, p.mem.rows));
+            if (v >= p.mem.rows) bad(w(), fmt::format("row {} beyond the {} rows of a slice", v, p.mem.rows));
             break;
           case isa::Kind::Plane: {
-            const auto& sl = lay.slice(lay.queue(*lay.find_queue(q.name)).slice);
+            const auto& sl = lay.slice(lay.queue(*qid).slice);
             int planes = 0;
             for (const auto& s : lay.slices()) planes += s.kind == SliceKind::Mxm && s.hemi == sl.hemi;
-            if (v >= planes) bad(w, fmt::format("plane {} beyond the {} MXM plane(s) of {}'s hemisphere", v, planes, sl.name));
+            if (v >= planes) bad(w(), fmt::format("plane {} beyond the {} MXM plane(s) of {}'s hemisphere", v, planes, sl.name));
             break;
           }
           case isa::Kind::Wrow:
-            if (v >= V / tb) bad(w, fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
+            if (v >= V / tb) bad(w(), fmt::format("weight row {} beyond the {} rows of .{} weights", v, V / tb, isa::dtype_info(in.t).name));
             break;
           case isa::Kind::Wrap:
             if (v < 1 || v > V / tb || in.v[2] >= v || in.v[3] > v)
-              bad(w, fmt::format("wrap {} (row {}, step {}): needs row < wrap, step <= wrap, wrap in 1..{}", v, in.v[2], in.v[3],
+              bad(w(), fmt::format("wrap {} (row {}, step {}): needs row < wrap, step <= wrap, wrap in 1..{}", v, in.v[2], in.v[3],
                                  V / tb));
             break;
           default: break;

@@ -17,10 +17,11 @@ namespace {
 
 // Byte costs of one item, measured on this implementation (glibc, 64-bit) and rounded up,
 // with vectors that grow by doubling counted at twice their size:
-constexpr double kQueue = 384;  // a queue: walker state, TRANS buffer handle, layout entry
+// (A layout entry includes its node in the layout's index by name: about 96 bytes.)
+constexpr double kQueue = 480;  // a queue: walker state, TRANS buffer handle, layout entry
 constexpr double kLayoutQueue =
-    128;                           // a queue in a separate floorplan (the engine's program check)
-constexpr double kPosition = 160;  // a slice position: layout entry, unit pointers
+    224;                           // a queue in a separate floorplan (the engine's program check)
+constexpr double kPosition = 256;  // a slice position: layout entry, unit pointers
 constexpr double kDeque = 704;     // an empty std::deque (DMA channel, link inbox)
 constexpr double kChipBase = 64 << 10;  // statistics, maps, scratch
 constexpr double kStreamSlot = 96;      // one stream register on one diagonal: slot + its entries

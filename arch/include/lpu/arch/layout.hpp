@@ -8,6 +8,8 @@
 // plane goes east. Queue names: mem.w.3 (and mem.w.3.1 ... when a MEM slice has several
 // queues), vxm.0, sxm.e.2, mxm.w.0.1 (plane 0 of the west
 // hemisphere, queue 1), mxm.e.1.0, ...
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +56,7 @@ class Layout {
  private:
   std::vector<Slice> slices_;
   std::vector<Queue> queues_;
+  std::map<std::string, int, std::less<>> queue_index_, slice_index_;  // by name (find_*)
 };
 
 }  // namespace lpu
