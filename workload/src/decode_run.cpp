@@ -187,41 +187,34 @@ struct DecodeSession::Impl {
     return *b;
   }
 
-  // Puts p's programs on the chips; symbols of the programs before carry over (the same
-  // placement: the buckets of one spec differ only in their instructions). Every chip's symbols
-  // are read before any program is replaced (a load ends the device's view of the last run).
+  // Puts p's programs on the chips; the symbols of the programs before carry over (the same
+  // placement: the buckets of one spec differ only in their instructions), read from a chip
+  // before its program is replaced. The first load writes the weights and tables instead.
   void load(const DecoderPlan& p) {
     if (loaded == &p) return;
-    std::vector<std::vector<std::pair<std::string, io::Tensor>>> keep(p.chips.size());
-    if (loaded)
-      for (std::size_t s = 0; s < p.chips.size(); ++s)
-        for (const auto& sym : objs[s].symbols) keep[s].emplace_back(sym.name, dev->read_symbol(p.chips[s].chip, sym.name));
     objs.resize(p.chips.size());
     for (std::size_t s = 0; s < p.chips.size(); ++s) {
       const auto& c = p.chips[s];
+      std::vector<std::pair<std::string, io::Tensor>> keep;
+      if (loaded)
+        for (const auto& sym : objs[s].symbols) keep.emplace_back(sym.name, dev->read_symbol(c.chip, sym.name));
       auto obj = assemble_program(p, c.program, c.start_delay);
       dev->load_program(obj, {c.chip});
-      if (loaded) {
-        for (auto& [name, t] : keep[s]) {
-          rt::TensorLoad tl;
-          tl.chip = c.chip;
-          tl.symbol = name;
-          tl.origin = fmt::format("decoder symbol {} of chip {} (kept over a change of length bucket)", name, c.chip);
-          dev->load_tensor(tl, t);
-        }
-      } else {
+      if (!loaded)
         for (auto& [name, bytes] : chip_symbols(p, int(s), w)) {
           const auto& sym = find_sym(obj, name);
           io::Tensor t;
           t.type = elem_for(sym.dtype);
           t.shape = sym.shape;
           t.data = std::move(bytes);
-          rt::TensorLoad tl;
-          tl.chip = c.chip;
-          tl.symbol = name;
-          tl.origin = fmt::format("decoder symbol {} of chip {}", name, c.chip);
-          dev->load_tensor(tl, t);
+          keep.emplace_back(name, std::move(t));
         }
+      for (auto& [name, t] : keep) {
+        rt::TensorLoad tl;
+        tl.chip = c.chip;
+        tl.symbol = name;
+        tl.origin = fmt::format("decoder symbol {} of chip {}", name, c.chip);
+        dev->load_tensor(tl, t);
       }
       objs[s] = std::move(obj);
     }

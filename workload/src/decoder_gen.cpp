@@ -985,6 +985,12 @@ class Builder {
   ValueP vop(const std::string& mnem, std::vector<Rd> in, int count, isa::LatClass lat, const std::string& name,
              std::optional<Out> out = std::nullopt, std::vector<Operand> ops = {}, UnitKind unit = UnitKind::Vxm,
              Cycle earliest = 0) {
+    return issue(mnem, std::move(in), count, lat, name, std::move(out), std::move(ops), unit, earliest).out;
+  }
+  // vop() with the scheduler's whole result (a split output's two values).
+  sched::OpResult issue(const std::string& mnem, std::vector<Rd> in, int count, isa::LatClass lat, const std::string& name,
+                        std::optional<Out> out = std::nullopt, std::vector<Operand> ops = {}, UnitKind unit = UnitKind::Vxm,
+                        Cycle earliest = 0) {
     OpSpec s;
     s.unit = unit;
     s.mnem = mnem;
@@ -1001,7 +1007,7 @@ class Builder {
     if (out) o = *out;
     if (o.name.empty()) o.name = name;
     s.out = o;
-    return S_.op(s).out;
+    return S_.op(s);
   }
   ValueP bin(const std::string& mnem, Rd a, Rd b, int count, const std::string& name, std::optional<Out> out = std::nullopt) {
     const bool mul = mnem.rfind("MUL", 0) == 0;
@@ -1046,20 +1052,10 @@ class Builder {
   // un() with its results split by parity (Out::split): {even, odd}; `extra` rows more.
   std::pair<ValueP, ValueP> split_op(const std::string& mnem, std::vector<Rd> in, int count, isa::LatClass lat,
                                      const std::string& name, int extra = 0) {
-    OpSpec s;
-    s.unit = UnitKind::Vxm;
-    s.mnem = mnem;
-    for (std::size_t i = 0; i < in.size(); ++i) s.ops.push_back(Operand::in(int(i)));
-    s.ops.push_back(Operand::out());
-    s.lat = lat;
-    s.in = std::move(in);
-    s.count = count;
     Out o;
-    o.name = name;
     o.split = true;
     o.extra = extra;
-    s.out = o;
-    auto r = S_.op(s);
+    auto r = issue(mnem, std::move(in), count, lat, name, o);
     return {r.out, r.out2};
   }
   // A reduction of m vectors: `reduce` on each (SUM, RMAX), then tree() over the results, those
@@ -1630,9 +1626,9 @@ class Builder {
     S_.free(q);
     S_.free(k);
     S_.free(v);
-    // The mask of valid positions (iota <= pos), one per head of a kv head (in slices of their own).
-    // Head hh's mask in the scratch slices hh, hh + G, ... by distance from the VXM: the heads'
-    // chains read their masks side by side, not one after another through one read port.
+    // The mask of valid positions (iota <= pos), one per head of a kv head, head hh's in the
+    // scratch slices hh, hh + G, ... by distance from the VXM: the heads' chains read their masks
+    // side by side, not one after another through one read port.
     std::vector<ValueP> mask;
     const auto& near = S_.nearest_scratch(S_.vxm_position());
     for (int hh = 0; hh < g_.G; ++hh) {
@@ -1647,8 +1643,7 @@ class Builder {
     for (int u = 0; u < B; ++u) {
       ph.next(L + ".scores");
       // Scores: K tiles (positions x slots) times each head's q. Per head a value of its own (NS
-      // vectors), so that the heads' softmax chains run side by side on other slices and ALUs.
-      // Each head's scores in a slice of its own: the heads' chains begin by reading them side by side.
+      // vectors) in a slice of its own, so that the heads' softmax chains begin side by side.
       std::vector<std::vector<ValueP>> S(std::size_t(g_.KV));
       std::vector<int> s_slices;
       for (int gk = cr.gk0; gk < cr.gk1; ++gk)
@@ -1711,6 +1706,15 @@ class Builder {
       for (auto& x : xq[std::size_t(u)])
         if (x) S_.free(x);
       ph.next(L + ".softmax");
+      // The chains' passes in round robin over the scratch slices, whatever their length: side
+      // by side chains would otherwise crowd the few slices nearest the VXM (short passes go
+      // nearest first; 70B hybrid, 8k context, 16 blocks: 1.38M cycles).
+      auto spread = [&](const char* nm) {
+        Out rr;
+        rr.name = L + nm;
+        rr.pool = near;
+        return rr;
+      };
       // Softmax per head (G per kv head) over its NS vectors: G independent chains, the same
       // operations in the same order per element as over the G x NS block at once.
       std::vector<ValueP> xav(std::size_t(g_.KV));
@@ -1718,15 +1722,6 @@ class Builder {
         const int NS = g_.NSA();
         xav[std::size_t(gk)] = S_.alloc(L + ".xav", g_.G * g_.nab, k_ready);
         for (int hh = 0; hh < g_.G; ++hh) {
-          // The chains' passes in round robin over the scratch slices, whatever their length:
-          // side by side chains would otherwise crowd the few slices nearest the VXM (short
-          // passes go nearest first; 70B hybrid, 8k context, 16 blocks: 1.38M cycles).
-          auto spread = [&](const char* nm) {
-            Out rr;
-            rr.name = L + nm;
-            rr.pool = S_.nearest_scratch(S_.vxm_position());
-            return rr;
-          };
           auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
           auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1", spread(".s1"));
           S_.free(Sh);
@@ -3108,13 +3103,13 @@ int kv_bucket(const DecoderPlan& plan, int tokens) {
 std::vector<std::pair<int, std::uint32_t>> step_registers(const DecoderPlan& plan, int pos) {
   if (pos < 0 || pos >= plan.context)
     throw Error(fmt::format("position {} is outside the context of {} positions", pos, plan.context));
-  const std::int64_t attended = std::min<std::int64_t>(plan.context, std::int64_t(gen::cdiv(plan.kv_len, plan.kv_block)) * plan.kv_block);
+  const Geo& g = plan.detail->g;
+  const int attended = std::min(plan.context, g.nab * g.n);
   if (pos >= attended)
     throw Error(fmt::format("position {}: these programs attend the first {} positions of the KV cache (--kv-len {}); the "
                             "step needs the programs of kv_len {}",
                             pos, attended, plan.kv_len, kv_bucket(plan, pos + 1)));
   std::vector<std::pair<int, std::uint32_t>> r{{1, std::uint32_t(pos)}};
-  const Geo& g = plan.detail->g;
   const int b = pos / g.n, i = pos % g.n;
   if (g.kt) {
     for (int k = 0; k < g.mkt; ++k) r.emplace_back(2 + k, std::uint32_t(b / g.bpsk == k ? g.prk + (b % g.bpsk) * g.prk : 0));
