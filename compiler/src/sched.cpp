@@ -326,6 +326,30 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb, const st
   return v;
 }
 
+ValueP ChipSched::alloc_in(const std::string& name, int count, Cycle t_lb, const std::vector<int>& pool) {
+  int best_sl = -1;
+  Cycle best_row = 0, best_after = kNever;
+  for (int sl : pool) {
+    for (const auto& f : slices_[std::size_t(sl)].free) {
+      if (f.count < count) continue;
+      const Cycle a = std::max<Cycle>(f.after, 0);
+      if (a < best_after) {
+        best_sl = sl;
+        best_row = f.row;
+        best_after = a;
+      }
+      if (a <= t_lb) break;
+    }
+    if (best_sl >= 0 && best_after <= t_lb) break;
+  }
+  if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free rows for '{}' in its slices", count, name));
+  take_rows(best_sl, best_row, count);
+  auto v = make_value(name, best_sl, best_row, count, kNever);
+  if (debug_) all_.push_back(v);
+  v->avail = best_after;
+  return v;
+}
+
 std::optional<std::pair<int, Cycle>> ChipSched::find_rows(int slice, int count, Cycle write_t) {
   const auto& fr = slices_[std::size_t(slice)].free;
   for (const auto& f : fr)

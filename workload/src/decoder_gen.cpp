@@ -527,6 +527,39 @@ class Builder {
   }
   int lwm_cycles(int pl) const { return cdiv(g_.n, lwm_lanes_[std::size_t(pl)]); }
 
+  // ---- exchanges of products ----
+  // A member of a tensor group sends the output projection's and the FFN down projection's
+  // products (y) rather than the residual sums (x + y): y leaves the plane for a slice beside the
+  // SXM and goes out at once, where x + y would first cross the chip to the VXM and back (two
+  // hemisphere crossings, about 2 x 235 cycles on lp30); every member adds every y to its x.
+  // Same arithmetic (one f32 ADD per element, the same operands), so the same bits.
+  static constexpr int kEdgeSlices = 2;       // per hemisphere
+  static constexpr int kEdgeMinSlices = 16;   // chips with at least this many slices per hemisphere
+  bool product_xchg(int kind) const {
+    return sh_.T > 1 && g_.X == 0 && (kind == int(Unit::Wo) || kind == int(Unit::Down));
+  }
+  std::set<int> edge_candidates() {
+    std::set<int> r;
+    if (sh_.T < 2 || p_.mem.slices_per_hemisphere < kEdgeMinSlices) return r;
+    const auto& sl = S_.slices();
+    for (char side : {'w', 'e'}) {
+      std::vector<int> v;
+      for (std::size_t s = 0; s < sl.size(); ++s)
+        if (sl[s].name[4] == side) v.push_back(int(s));
+      std::stable_sort(v.begin(), v.end(), [&](int a, int b) {
+        return std::abs(sl[std::size_t(a)].position - S_.vxm_position()) > std::abs(sl[std::size_t(b)].position - S_.vxm_position());
+      });
+      for (std::size_t k = 0; k < v.size() && k < std::size_t(kEdgeSlices); ++k) r.insert(v[k]);
+    }
+    return r;
+  }
+  // A value for the products of the row tile about to be scheduled: beside its plane.
+  ValueP product_buf(const std::string& name, int count, Cycle t_lb) {
+    const int pl = rt_plane_[std::size_t(rt_next_)];
+    const auto& side = edge_[S_.planes()[std::size_t(pl)].position > S_.vxm_position() ? 1 : 0];
+    return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, side);
+  }
+
   // The weight tiles in lanes over the weight bus (LWM; see choose_lwm_lanes). A lane is one
   // slice, or several when its rows exceed one (a tile's rows of a lane never straddle two); the
   // rows above the weights in lane slices are left to the KV cache and tables when the other
@@ -538,6 +571,11 @@ class Builder {
     const std::int64_t rows = p_.mem.rows;
     std::vector<int> order(sl.size());
     for (std::size_t i = 0; i < sl.size(); ++i) order[i] = int(sl.size() - 1 - i);  // outer first
+    // The outermost slices of each hemisphere, beside the SXM and the planes, hold the products a
+    // tensor group exchanges (product_xchg): the weights take them last (the weight bus does
+    // not care where a lane sits; streams do).
+    const std::set<int> edge = edge_candidates();
+    std::stable_partition(order.begin(), order.end(), [&](int s) { return !edge.count(s); });
     std::set<int> used;
     std::vector<std::int64_t> fill_of(sl.size(), 0);
     for (int pl = 0; pl < P; ++pl) {
@@ -608,9 +646,11 @@ class Builder {
         }
       }
     }
+    for (int s : order)  // (outermost first)
+      if (edge.count(s) && !used.count(s)) edge_[sl[std::size_t(s)].name[4] == 'e' ? 1 : 0].push_back(s);
     // Tables, KV cache and scratch: the other slices first, then the rows above lane weights.
     for (std::size_t s = 0; s < sl.size(); ++s)
-      if (!used.count(int(s))) inner_.push_back(int(s));
+      if (!used.count(int(s)) && !edge.count(int(s))) inner_.push_back(int(s));
     std::sort(inner_.begin(), inner_.end());
     scratch_slices_ = inner_;
     for (int s : inner_) top_[s] = 0;
@@ -1397,6 +1437,11 @@ class Builder {
     return r;
   }
 
+  // The SXM on the side of a value's slice.
+  UnitKind side_of(const ValueP& v) {
+    return S_.slices()[std::size_t(v->slice)].position > S_.vxm_position() ? UnitKind::SxmE : UnitKind::SxmW;
+  }
+
   // Every member sends what it computed to every other member (vector i to a peer on its link
   // i mod L) and receives theirs into the same places; the links of peer offset d (1 .. T-1)
   // are the slots after the pipeline's.
@@ -1406,12 +1451,18 @@ class Builder {
     if (u.idx == Unit::Core && !o_) o_ = S_.alloc("o", g_.B * g_.NO, 0);
     if (u.idx == Unit::Router && !logits_) logits_ = S_.alloc("router", g_.B, 0);
     if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && u.expert < 0 && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
-    const auto mine = xvecs(u, sh_.me);
+    auto mine = xvecs(u, sh_.me);
+    if (product_xchg(u.idx))
+      for (auto& [v, idx] : mine) {  // x row idx -> the product of its row tile
+        const int us = idx / g_.NX, k = idx % g_.NX / g_.ppv, p = idx % g_.NX % g_.ppv;
+        v = xy_.at(k);
+        idx = us * g_.ppv + p;
+      }
     for (std::size_t i = 0; i < mine.size(); ++i)
       for (int d = 1; d < T; ++d) {
         const int slot = out_links_ + (d - 1) * L + int(i) % L;
         OpSpec s;
-        s.unit = UnitKind::SxmE;
+        s.unit = side_of(mine[i].first);
         s.mnem = "SEND";
         s.ops = {Operand::lit_(fmt::format("@LO{}@", slot)), Operand::in(0)};
         s.lat = isa::LatClass::C2cSend;
@@ -1427,26 +1478,49 @@ class Builder {
   // The RECVs of the exchange whose SENDs were scheduled last; arrivals[k]: the k-th vector's.
   void xchg_recv(const Unit& u, const std::vector<Cycle>& arrivals) {
     const int T = sh_.T, L = sh_.peer_links;
+    const bool products = product_xchg(u.idx);
+    std::vector<std::pair<int, ValueP>> sums;  // products: (x row of the first, the received products)
+    std::map<int, ValueP> buf;                 // products: by x row of the row tile's first vector
     std::size_t k = 0;  // (pending()'s order)
     for (int d = 1; d < T; ++d) {
       const int src = (sh_.me + d) % T;
       const auto theirs = xvecs(u, src);
+      buf.clear();
       for (std::size_t i = 0; i < theirs.size(); ++i) {
         // The sender's slot for us is offset T - d; on our side the link is slot in_links + (d-1)L + i mod L.
         const int slot = in_links_ + (d - 1) * L + int(i) % L;
-        const auto& [v, idx] = theirs[i];
+        auto [v, idx] = theirs[i];
+        const Cycle ready = k < arrivals.size() ? std::max<Cycle>(0, arrivals[k]) : 0;
+        if (products) {  // into a buffer of the row tile's products, added to x below
+          const int first = idx - idx % g_.NX % g_.ppv, p = idx % g_.NX % g_.ppv;
+          auto [it, fresh] = buf.emplace(first, nullptr);
+          if (fresh) {
+            it->second = S_.alloc("xr", g_.ppv, ready);
+            sums.emplace_back(first, it->second);
+          }
+          v = it->second;
+          idx = p;
+        }
         OpSpec s;
-        s.unit = UnitKind::SxmE;
+        s.unit = side_of(v);
         s.mnem = "RECV";
         s.ops = {Operand::lit_(fmt::format("@LI{}@", slot)), Operand::out()};
         s.lat = isa::LatClass::C2cRecv;
         s.link = 1000 + slot;
-        s.recv_ready = k < arrivals.size() ? std::max<Cycle>(0, arrivals[k]) : 0;
+        s.recv_ready = ready;
         ++k;
         s.earliest = v->last_read + 1;  // the rows' previous value (x, a) is read by then
         s.out = Out{v, idx, 1, {}, {}};
         S_.op(s);
       }
+    }
+    for (const auto& [first, yr] : sums) {
+      bin(f32op("ADD"), all(x_, first), all(yr, 0), g_.ppv, "x", Out{x_, first, 1, {}, {}});
+      S_.free(yr);
+    }
+    if (products) {
+      for (auto& kv : xy_) S_.free(kv.second);
+      xy_.clear();
     }
     if (u.idx == Unit::Qkv && h_) {
       S_.free(h_);
@@ -1891,12 +1965,14 @@ class Builder {
   // Output projection row tile r and its residual.
   void wo(int r) {
     const int B = g_.B;
-    ValueP y = S_.alloc("ao", B * g_.ppv, min_ready(o_));
+    const bool keep = product_xchg(Unit::Wo);
+    ValueP y = keep ? product_buf("ao", B * g_.ppv, min_ready(o_)) : S_.alloc("ao", B * g_.ppv, min_ready(o_));
     rowtile(o_, 0, g_.NO, g_.NO, {y, 0, g_.ppv, true, g_.ppv});
     for (int u = 0; u < B; ++u)
       bin(f32op("ADD"), all(x_, u * g_.NX + r * g_.ppv), all(y, u * g_.ppv), g_.ppv, "x",
           Out{x_, u * g_.NX + r * g_.ppv, 1, {}, {}});
-    S_.free(y);
+    if (keep) xy_[r] = y;
+    else S_.free(y);
     if (r + 1 == g_.RD) {
       S_.free(o_);
       o_.reset();
@@ -2084,7 +2160,8 @@ class Builder {
   void down(int r, int e = -1, int slot = -1) {
     const int B = g_.B;
     const ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
-    ValueP y = S_.alloc("dn", B * g_.ppv, min_ready(a));
+    const bool keep = e < 0 && slot < 0 && product_xchg(Unit::Down);
+    ValueP y = keep ? product_buf("dn", B * g_.ppv, min_ready(a)) : S_.alloc("dn", B * g_.ppv, min_ready(a));
     cur_slot_ = slot;
     rowtile(a, 0, g_.RF, g_.RF, {y, 0, g_.ppv, true, g_.ppv});
     if (e >= 0 || slot >= 0) {
@@ -2099,7 +2176,8 @@ class Builder {
     for (int u = 0; u < B; ++u)
       bin(f32op("ADD"), all(x_, u * g_.NX + r * g_.ppv), all(y, u * g_.ppv), g_.ppv, "x",
           Out{x_, u * g_.NX + r * g_.ppv, 1, {}, {}});
-    S_.free(y);
+    if (keep) xy_[r] = y;
+    else S_.free(y);
   }
 
   void head(int r) {
@@ -2163,6 +2241,8 @@ class Builder {
   int out_links_;
   ChipSched S_;
   std::vector<int> inner_;
+  std::array<std::vector<int>, 2> edge_;  // product_xchg's slices, west and east, outermost first
+  std::map<int, ValueP> xy_;              // product_xchg: the member's products by row tile
   std::vector<int> scratch_slices_;  // the slices without weights
   std::vector<int> lwm_lanes_;       // weight-bus lanes per plane (empty: LW lanes)
   std::map<int, std::int64_t> top_;

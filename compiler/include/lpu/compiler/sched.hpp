@@ -236,6 +236,9 @@ class ChipSched {
   // cycle `t_lb` (rows freed by then may be reused).
   // Not in the slices of `avoid` (values read side by side with it) while another has room.
   ValueP alloc(const std::string& name, int count, Cycle t_lb, const std::vector<int>& avoid = {});
+  // A value in one of the slices of `pool` (not necessarily scratch; rows reserved for fixed data
+  // excluded): the first slice in pool order with rows free by t_lb, else the rows free earliest.
+  ValueP alloc_in(const std::string& name, int count, Cycle t_lb, const std::vector<int>& pool);
 
   OpResult op(const OpSpec& s);
   // One weight tile: LW parts (staging rows), IW, then the MM groups on the new weights.
