@@ -405,16 +405,30 @@ class Builder {
     // The weight bus (LWM lanes): a row tile to the plane that finishes it first (planes install a
     // tile in ceil(n / lanes) cycles, not all alike); else round robin.
     std::vector<std::int64_t> load(std::size_t(P), 0);
-    auto pick_plane = [&](int K) {
+    // The down projection of a tensor group's member reads vectors that arrive over links (a):
+    // its row tiles go to the planes of the side where a is kept (xside), as many as that side
+    // has planes, the rest on the other side.
+    const bool sided = !edge_candidates().empty();
+    std::map<std::pair<int, int>, int> sided_count;  // (matrix, layer): row tiles placed
+    auto pick_plane = [&](int K, int mat, int layer) {
       if (lwm_lanes_.empty()) return rt % P;
-      int best = 0;
-      for (int q = 1; q < P; ++q)
-        if ((load[std::size_t(q)] + K) * lwm_cycles(q) < (load[std::size_t(best)] + K) * lwm_cycles(best)) best = q;
+      int side = -1;
+      if (sided && mat == MD) {
+        const int s = xside();
+        int n = 0;
+        for (int q = 0; q < P; ++q) n += plane_side(q) == s;
+        side = sided_count[{mat, layer}]++ < n ? s : 1 - s;  // (more: the other side, on planes of their own)
+      }
+      int best = -1;
+      for (int q = 0; q < P; ++q) {
+        if (side >= 0 && plane_side(q) != side) continue;
+        if (best < 0 || (load[std::size_t(q)] + K) * lwm_cycles(q) < (load[std::size_t(best)] + K) * lwm_cycles(best)) best = q;
+      }
       load[std::size_t(best)] += K;
       return best;
     };
     auto rowtile = [&](int mat, int layer, int r, int K, int expert = -1, int slot = -1) {
-      int pl = slot >= 0 ? rt % P : pick_plane(K);
+      int pl = slot >= 0 ? rt % P : pick_plane(K, mat, layer);
       if (slot >= 0) {
         auto [it, fresh] = gather_plane.emplace(std::make_tuple(mat, layer, r), pl);
         pl = it->second;
@@ -553,11 +567,22 @@ class Builder {
     }
     return r;
   }
+  int plane_side(int pl) { return S_.planes()[std::size_t(pl)].position > S_.vxm_position() ? 1 : 0; }
+  // The side whose edge slices keep the vectors the down projection reads (a), which arrive over
+  // links. (The output projection's o stays by the VXM: the attention's heads are put together
+  // there, and measured, o at the edge costs more there than it saves.)
+  static int xside() { return 1; }
+  // The value of those vectors: in the edge slices of its side when there are some.
+  ValueP xbuf(const std::string& name, int count, Cycle t_lb) {
+    const auto& side = edge_[std::size_t(xside())];
+    return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, side);
+  }
   // A value for the products of the row tile about to be scheduled: beside its plane.
   ValueP product_buf(const std::string& name, int count, Cycle t_lb) {
     const int pl = rt_plane_[std::size_t(rt_next_)];
-    const auto& side = edge_[S_.planes()[std::size_t(pl)].position > S_.vxm_position() ? 1 : 0];
-    return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, side);
+    // (the inner edge slices first: the outermost hold o and a, which the planes read meanwhile)
+    const auto& side = edge_[std::size_t(plane_side(pl))];
+    return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, {side.rbegin(), side.rend()});
   }
 
   // The weight tiles in lanes over the weight bus (LWM; see choose_lwm_lanes). A lane is one
@@ -1288,7 +1313,7 @@ class Builder {
     if (in_live_.h) h_ = S_.alloc("h", B * g_.NK, 0);
     if (in_live_.qkv > 0) alloc_qkv(0);
     if (in_live_.h2) h2_ = S_.alloc("h2", B * g_.NK, 0);
-    if (in_live_.a > 0 || needs_a()) a_ = S_.alloc("a", B * g_.RF, 0);
+    if (in_live_.a > 0 || needs_a()) a_ = xbuf("a", B * g_.RF, 0);
     if (in_live_.o) o_ = S_.alloc("o", B * g_.NO, 0);
     if (dma_in_) {
       // The first stage: embeddings then the step constants, by host DMA channel 0.
@@ -1450,7 +1475,7 @@ class Builder {
     if (u.idx == Unit::Qkv) alloc_qkv(0);
     if (u.idx == Unit::Core && !o_) o_ = S_.alloc("o", g_.B * g_.NO, 0);
     if (u.idx == Unit::Router && !logits_) logits_ = S_.alloc("router", g_.B, 0);
-    if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && u.expert < 0 && !a_) a_ = S_.alloc("a", g_.B * g_.RF, 0);
+    if ((u.idx == Unit::Chunk || u.idx == Unit::Down) && u.expert < 0 && !a_) a_ = xbuf("a", g_.B * g_.RF, 0);
     auto mine = xvecs(u, sh_.me);
     if (product_xchg(u.idx))
       for (auto& [v, idx] : mine) {  // x row idx -> the product of its row tile
