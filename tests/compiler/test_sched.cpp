@@ -136,3 +136,26 @@ TEST_CASE("sched: results split by parity into two slices from one stream, for a
   auto res = assembler::assemble_string(".const T0 = 0\n" + S.emit(""), "split.lpa", x.p);
   CHECK(res.schedule.size() >= 8);
 }
+
+TEST_CASE("sched: alloc_in places a value in the given slices, first the first with free rows") {
+  Two x({"mem.e.1"}, 1);
+  auto& S = x.S;
+  const int e3 = S.slice_index("mem.e.3"), e2 = S.slice_index("mem.e.2");
+  // Rows [0, 256) of mem.e.3 are reserved (fixed data): the value goes to mem.e.2, the next in
+  // the pool's order, not to the scratch pool's mem.e.1.
+  S.reserve_rows(e3, 0, S.params().mem.rows);
+  auto v = S.alloc_in("y", 4, 0, {e3, e2});
+  CHECK(v->slice == e2);
+  CHECK(v->row == 0);
+  auto w = S.alloc_in("y2", 4, 0, {e2});
+  CHECK(w->slice == e2);
+  CHECK(w->row == 4);  // after y's rows
+  // A result written into it: an add's sum travels three hops east of the VXM (position 5) to
+  // mem.e.2 (position 8).
+  auto r = S.op(add(x.a, x.b, 1, Out{v, 0, 1, {}, {}}));
+  CHECK(r.t == 3);
+  CHECK(v->ready.at(0) == 3 + 1 + 3 + 1);  // issue, vxm_alu, hops, mem_write
+  // No room anywhere in the pool: a located "does not fit".
+  CHECK_THROWS_WITH_AS(S.alloc_in("big", int(S.params().mem.rows), 0, {e2, e3}),
+                       doctest::Contains("does not fit"), lpu::Error);
+}

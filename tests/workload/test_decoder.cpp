@@ -483,6 +483,29 @@ TEST_CASE("hybrid partition: two groups of two in a pipeline, identical tokens a
   check_against_reference(s, 7, {2, 9}, 16);
 }
 
+TEST_CASE("hybrid groups of lp30 chips exchange products from the edge slices: identical tokens and logits") {
+  // Groups of two on a tray of lp30 chips (235 slices a hemisphere): the members send the output
+  // and down projections' products from the two outermost slices of a hemisphere (mem.*.233-234,
+  // beside the SXM) and keep the gathered SwiGLU output in the east ones; tiny's weights never
+  // need those slices, so any instruction of theirs is this exchange's.
+  auto s = grouped("tiny", kTray8, "hybrid", 2);
+  auto plan = plan_decoder(s);
+  int edge_sends = 0, east_a = 0;
+  for (const auto& text : plan.programs) {
+    std::istringstream in(text);
+    std::string line, queue;
+    while (std::getline(in, line)) {
+      if (line.rfind(".queue ", 0) == 0) queue = line.substr(7);
+      const bool edge = queue == "mem.e.234" || queue == "mem.w.234" || queue == "mem.e.233" || queue == "mem.w.233";
+      if (edge && line.find(" READ ") != std::string::npos) ++edge_sends;
+      if ((queue == "mem.e.234" || queue == "mem.e.233") && line.find(" WRITE ") != std::string::npos) ++east_a;
+    }
+  }
+  CHECK(edge_sends > 0);
+  CHECK(east_a > 0);
+  check_against_reference(s, 7, {2, 9}, 8);
+}
+
 TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
   // tiny-gqa on mini: 8 kv heads, a K row and a V^T tile hold 2, so four members take 2 each.
   auto s = grouped("tiny-gqa", kMini4k, "tensor", 4);
