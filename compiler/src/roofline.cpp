@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+
+#include "lpu/arch/layout.hpp"
 
 namespace lpu::compiler {
 
@@ -18,6 +21,7 @@ const char* limiter_name(Limiter l) {
     case Limiter::LinkLatency: return "link latency";
     case Limiter::UnitLatency: return "unit latency";
     case Limiter::Host: return "host";
+    case Limiter::Transit: return "transit";
   }
   return "?";
 }
@@ -43,6 +47,59 @@ struct Rates {
   int vxm_queues = 1;
   int f32_per_vector = 1;
 };
+
+// Where an operation takes its input and leaves its result: the VXM, an MXM plane, the SXM.
+enum class Unit : std::uint8_t { Vxm, Mxm, Sxm };
+struct Ends {
+  Unit in, out;
+  int inner = 0;  // crossings between the VXM and a plane inside the operation
+};
+Ends ends(OpKind k) {
+  switch (k) {
+    case OpKind::MatVec: return {Unit::Mxm, Unit::Mxm};
+    // RoPE (VXM), the scores (K as weights), the softmax (VXM), A V (V^T as weights).
+    case OpKind::Attention: return {Unit::Vxm, Unit::Mxm, 3};
+    case OpKind::Norm:
+    case OpKind::SwiGlu:
+    case OpKind::Gating: return {Unit::Vxm, Unit::Vxm};
+    case OpKind::Exchange:
+    case OpKind::Input:
+    case OpKind::Output: return {Unit::Sxm, Unit::Sxm};
+  }
+  return {Unit::Vxm, Unit::Vxm};
+}
+
+// Stream cycles between the units: the fewest hops from the VXM to a plane and to an SXM, and
+// from an SXM to a plane on its side, times hop_cycles (the floorplan, lpu/arch/layout.hpp).
+struct Transit {
+  double vm = 0, vs = 0, ms = 0;
+  double between(Unit a, Unit b) const {
+    if (a == b) return 0;
+    if (a == Unit::Sxm || b == Unit::Sxm) return a == Unit::Vxm || b == Unit::Vxm ? vs : ms;
+    return vm;
+  }
+};
+Transit transit(const ChipParams& p) {
+  const Layout L(p);
+  int pv = 0;
+  std::vector<const Slice*> planes, sxms;
+  for (const auto& s : L.slices()) {
+    if (s.kind == SliceKind::Vxm) pv = s.position;
+    if (s.kind == SliceKind::Mxm) planes.push_back(&s);
+    if (s.kind == SliceKind::Sxm) sxms.push_back(&s);
+  }
+  const double h = p.stream.hop_cycles;
+  Transit t{1e18, 1e18, 1e18};
+  for (const auto* m : planes) t.vm = std::min(t.vm, std::abs(m->position - pv) * h);
+  for (const auto* x : sxms) {
+    t.vs = std::min(t.vs, std::abs(x->position - pv) * h);
+    for (const auto* m : planes)
+      if (m->hemi == x->hemi) t.ms = std::min(t.ms, std::abs(m->position - x->position) * h);
+  }
+  if (planes.empty()) t.vm = t.ms = 0;
+  if (sxms.empty()) t.vs = t.ms = 0;
+  return t;
+}
 
 }  // namespace
 
@@ -72,6 +129,9 @@ Roofline roofline(const Partitioned& part, const rack::RackConfig& cfg) {
   auto link_hop = [&](const Op& op) {
     return lat(L::C2cSend) + ser + double(op.link_latency) + lat(L::C2cRecv);
   };
+
+  const Transit tr = transit(p);
+  std::optional<Unit> prev;  // where the previous operation left its result
 
   Roofline out;
   out.clock_hz = f;
@@ -163,13 +223,19 @@ Roofline roofline(const Partitioned& part, const rack::RackConfig& cfg) {
     }
     const Limiter tl = argmax(t);
     const double through = t[std::size_t(tl)];
-    ob.cycles = through + latency;
-    ob.limiter = latency > through ? latency_kind : tl;
+    // Transit: from where the previous operation's result is to this one's unit, and inside it.
+    const Ends e = ends(op.kind);
+    const double cross = (prev ? tr.between(*prev, e.in) : 0) + e.inner * tr.vm;
+    prev = e.out;
+    ob.cycles = through + latency + cross;
+    ob.limiter = cross > std::max(through, latency) ? Limiter::Transit : latency > through ? latency_kind : tl;
     // Attribution: the throughput part to its resource, the latency to its kind.
     std::array<double, kNumLimiters> attr{};
     attr[std::size_t(tl)] += through;
     attr[std::size_t(latency_kind)] += latency;
+    attr[std::size_t(Limiter::Transit)] += cross;
     t[std::size_t(latency_kind)] += latency;  // the op's terms as reported: throughputs and its latency
+    t[std::size_t(Limiter::Transit)] += cross;
     for (int i = 0; i < kNumLimiters; ++i) out.by_limiter[std::size_t(i)] += attr[std::size_t(i)];
     out.cycles += ob.cycles;
     // Per layer.

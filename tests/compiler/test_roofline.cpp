@@ -113,8 +113,44 @@ TEST_CASE("roofline: the whole Llama-3-70B step, hybrid on the LPX rack, and its
   for (const auto& l : r.layers) sum += l.cycles;
   CHECK(sum == doctest::Approx(r.cycles));
   CHECK(r.layers[1].cycles == doctest::Approx(r.layers[4].cycles));
-  // The bound is far above the 1,500 tokens/s per user the seed names, and link latency (the 5
-  // all-gathers of each layer) takes the largest share.
+  // The bound is above the 1,500 tokens/s per user the seed names. The largest share is the
+  // transit between the VXM and the edges (next test for the distances). A layer: down.x (SXM)
+  // -> attn_norm (VXM) 236, -> qkv (plane) 237, -> attention (VXM in) 237 and 3 x 237 inside,
+  // -> attn.x (SXM) 1, -> wo 1, -> wo.x 1, -> ffn_norm 236, -> gate_up 237, -> swiglu 237,
+  // -> swiglu.x 236, -> down 1, -> down.x 1: 3 x 236 + 7 x 237 + 5 x 1 = 2,372 of its 4.8k.
   CHECK(r.tokens_per_s_per_user > 1500);
-  CHECK(r.limiter == Limiter::LinkLatency);
+  CHECK(r.limiter == Limiter::Transit);
+  CHECK(r.layers[1].by_limiter[std::size_t(Limiter::Transit)] == doctest::Approx(3 * 236 + 7 * 237 + 5 * 1));
+}
+
+TEST_CASE("roofline: a result travels from the unit that made it to the next operation's") {
+  // lp30 positions, west to east (lpu/arch/layout.hpp): planes 0-2 | sxm.w 3 | mem.w.234 .. w.0
+  // 4-238 | vxm 239 | mem.e.0 .. e.234 240-474 | sxm.e 475 | planes 476-478; one cycle a hop.
+  // VXM to the nearest plane 237, to an SXM 236; an SXM to the plane beside it 1.
+  Partitioned p;
+  auto add = [&](OpKind k) {
+    Op op;
+    op.kind = k;
+    op.name = "op";
+    op.rows = op.cols = 320;
+    op.heads = op.kv_heads = 1;
+    op.head_dim = 128;
+    op.context = 320;
+    op.bytes = 320;
+    op.links = 4;
+    op.link_latency = 160;
+    op.chips = {0};
+    if (k == OpKind::Exchange) op.chips = {0, 1};
+    p.graph.ops.push_back(op);
+  };
+  for (auto k : {OpKind::Exchange, OpKind::Norm, OpKind::MatVec, OpKind::Attention, OpKind::MatVec, OpKind::Exchange})
+    add(k);
+  auto r = roofline(p, tray());
+  auto transit = [&](int i) { return r.ops[std::size_t(i)].terms[std::size_t(Limiter::Transit)]; };
+  CHECK(transit(0) == 0);                  // the first operation: nothing before it
+  CHECK(transit(1) == 236);                // exchange (SXM) -> norm (VXM)
+  CHECK(transit(2) == 237);                // norm -> product (plane)
+  CHECK(transit(3) == 237 + 3 * 237);      // product -> RoPE (VXM), then scores, softmax, A V
+  CHECK(transit(4) == 0);                  // A V (plane) -> product (plane)
+  CHECK(transit(5) == 1);                  // product -> exchange (the SXM beside the plane)
 }

@@ -580,9 +580,13 @@ class Builder {
   // A value for the products of the row tile about to be scheduled: beside its plane.
   ValueP product_buf(const std::string& name, int count, Cycle t_lb) {
     const int pl = rt_plane_[std::size_t(rt_next_)];
-    // (the inner edge slices first: the outermost hold o and a, which the planes read meanwhile)
+    // (the inner edge slices first: the outermost hold a, which the planes read meanwhile; row
+    // tiles in turn start from the next one, so that their SENDs read from several ports)
     const auto& side = edge_[std::size_t(plane_side(pl))];
-    return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, {side.rbegin(), side.rend()});
+    if (side.empty()) return S_.alloc(name, count, t_lb);
+    std::vector<int> pool(side.rbegin(), side.rend());
+    std::rotate(pool.begin(), pool.begin() + std::ptrdiff_t(xturn_++ % pool.size()), pool.end());
+    return S_.alloc_in(name, count, t_lb, pool);
   }
 
   // The weight tiles in lanes over the weight bus (LWM; see choose_lwm_lanes). A lane is one
@@ -1520,6 +1524,9 @@ class Builder {
           const int first = idx - idx % g_.NX % g_.ppv, p = idx % g_.NX % g_.ppv;
           auto [it, fresh] = buf.emplace(first, nullptr);
           if (fresh) {
+            // (each in another slice than the last few: their RECVs write side by side)
+            std::vector<int> avoid;
+            for (std::size_t j = sums.size(); j-- > 0 && avoid.size() < 3;) avoid.push_back(sums[j].second->slice);
             it->second = S_.alloc("xr", g_.ppv, ready);
             sums.emplace_back(first, it->second);
           }
@@ -2268,6 +2275,7 @@ class Builder {
   std::vector<int> inner_;
   std::array<std::vector<int>, 2> edge_;  // product_xchg's slices, west and east, outermost first
   std::map<int, ValueP> xy_;              // product_xchg: the member's products by row tile
+  std::size_t xturn_ = 0;                 // product_buf's turn among the edge slices
   std::vector<int> scratch_slices_;  // the slices without weights
   std::vector<int> lwm_lanes_;       // weight-bus lanes per plane (empty: LW lanes)
   std::map<int, std::int64_t> top_;

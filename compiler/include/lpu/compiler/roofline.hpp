@@ -21,9 +21,12 @@
 
 namespace lpu::compiler {
 
-enum class Limiter : std::uint8_t { Sram, WeightInstall, Mxm, Vxm, LinkBandwidth, LinkLatency, UnitLatency, Host };
-inline constexpr int kNumLimiters = 8;
-const char* limiter_name(Limiter l);  // "sram", "weight install", "mxm", "vxm", "link bandwidth", ...
+// Transit: the stream hops a result must travel from the unit that made it to the unit of the
+// next operation (the VXM in the middle of the chip, the MXM planes and the SXM with the links at
+// its edges; docs/decode.md "The bound").
+enum class Limiter : std::uint8_t { Sram, WeightInstall, Mxm, Vxm, LinkBandwidth, LinkLatency, UnitLatency, Host, Transit };
+inline constexpr int kNumLimiters = 9;
+const char* limiter_name(Limiter l);  // "sram", "weight install", "mxm", "vxm", "link bandwidth", ..., "transit"
 
 struct OpBound {
   std::string name;
