@@ -1133,6 +1133,12 @@ class Builder {
   ValueP reduce_tree(const std::string& reduce, const std::string& mnem, const Rd& in, int m, const std::string& name) {
     if (m < 4) return tree(mnem, un(reduce, in, m, isa::LatClass::VxmReduce, name), 1, m, name, true);
     auto [a, b] = split_op(reduce, {in}, m, isa::LatClass::VxmReduce, name);
+    return tree_split(mnem, a, b, m, name, true);
+  }
+  // tree() over m vectors held split by parity: vector 2k in a[k], 2k+1 in b[k] (two slices);
+  // frees a and b when free_input.
+  ValueP tree_split(const std::string& mnem, ValueP a, ValueP b, int m, const std::string& name, bool free_input) {
+    bool own = free_input;
     while (m > 1) {
       const int half = m / 2, odd = m % 2;
       ValueP r;
@@ -1144,14 +1150,19 @@ class Builder {
           S_.free(r);
           r = r2;
         }
-        S_.free(a);
-        S_.free(b);
+        if (own) {
+          S_.free(a);
+          S_.free(b);
+        }
         return r;
       }
       auto [na, nb] = split_op(mnem, {Rd{a, 0, 1}, Rd{b, 0, 1}}, half, isa::LatClass::VxmAlu, name, odd);
       if (odd) un("MOV", Rd{a, half, 0}, 1, isa::LatClass::VxmAlu, name, Out{half % 2 ? nb : na, half / 2, 1, {}, {}});
-      S_.free(a);
-      S_.free(b);
+      if (own) {
+        S_.free(a);
+        S_.free(b);
+      }
+      own = true;
       a = na;
       b = nb;
       m = half + odd;
@@ -1166,6 +1177,11 @@ class Builder {
 
   // f32 vectors z ([k][p], count * ppv) -> count vectors of the weight type (CVT parts, ADD).
   ValueP cvt_combine(const ValueP& z, int z0, int count, const std::string& name, std::optional<Out> final_out = std::nullopt) {
+    return cvt_combine_parts([&](int p) { return all(z, z0 + p, g_.ppv); }, count, name, std::move(final_out));
+  }
+  // The same, part p's f32 vectors read as part(p) gives them.
+  ValueP cvt_combine_parts(const std::function<Rd(int)>& part, int count, const std::string& name,
+                           std::optional<Out> final_out = std::nullopt) {
     std::vector<ValueP> parts;
     const std::string cm = fmt::format("CVT.f32.{}", g_.tn);
     // Each part, and each sum of two, in a slice other than its partner's: the ADDs read their
@@ -1177,7 +1193,7 @@ class Builder {
       return o;
     };
     for (int p = 0; p < g_.ppv; ++p)
-      parts.push_back(vop(cm, {all(z, z0 + p, g_.ppv)}, count, isa::LatClass::VxmCvt, name + ".cvt",
+      parts.push_back(vop(cm, {part(p)}, count, isa::LatClass::VxmCvt, name + ".cvt",
                           p % 2 ? std::optional<Out>(apart(name + ".cvt", {parts.back()})) : std::nullopt,
                           {Operand::in(0), Operand::out(), Operand::lit_(std::to_string(p))}));
     while (parts.size() > 1) {
@@ -1831,6 +1847,10 @@ class Builder {
           auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
           auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1", spread(".s1"));
           S_.free(Sh);
+          if (NS >= 4) {
+            softmax_halves(L, mask[std::size_t(hh)], s1, NS, Out{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}}, spread);
+            continue;
+          }
           auto s2 = vop(f32op("SEL"), {all(mask[std::size_t(hh)]), all(s1), kf32(-std::numeric_limits<float>::infinity())}, NS,
                         isa::LatClass::VxmAlu, L + ".s2", spread(".s2"));
           S_.free(s1);
@@ -1968,6 +1988,68 @@ class Builder {
     }
     for (auto& m : mask) S_.free(m);
     o_ = o;
+  }
+
+  // One head's softmax over its NS >= 4 scaled scores s1, into `to` (the weight type): the same
+  // operations on the same elements as one pass over all NS, in two halves by parity (even score
+  // vectors and odd ones, each half in slices of its own) so that every pass streams half as
+  // long, two queues side by side. The maximum: a MAX tree over the masked scores' elements, then
+  // one RMAX (max is exact: the same value as RMAX per vector then the tree). The sum: SUM per
+  // vector, then the adjacent-pair tree over them (pairs (2k, 2k+1) = (even k, odd k): the tree
+  // of reduce_tree). The probabilities interleave back into one value for the conversion.
+  template <class Spread>
+  void softmax_halves(const std::string& L, const ValueP& mask, const ValueP& s1, int NS, const Out& to, Spread&& spread) {
+    const int na = (NS + 1) / 2, nb = NS / 2;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    auto [s2a, s2b] = split_op(f32op("SEL"), {all(mask), all(s1), kf32(ninf)}, NS, isa::LatClass::VxmAlu, L + ".s2");
+    S_.free(s1);
+    auto lanes = tree_split(f32op("MAX"), s2a, s2b, NS, L + ".mx", false);
+    // (twice, into two slices: each half's pass reads its copy every cycle)
+    auto [mxa, mxb] = split_op(f32op("RMAX"), {Rd{lanes, 0, 0}}, 2, isa::LatClass::VxmReduce, L + ".mx");
+    S_.free(lanes);
+    auto dva = bin(f32op("SUB"), all(s2a), Rd{mxa, 0, 0}, na, L + ".d", spread(".d"));
+    auto dvb = bin(f32op("SUB"), all(s2b), Rd{mxb, 0, 0}, nb, L + ".d", spread(".d"));
+    S_.free(s2a);
+    S_.free(s2b);
+    S_.free(mxa);
+    S_.free(mxb);
+    auto ea = un(f32op("EXP"), all(dva), na, isa::LatClass::VxmTrans, L + ".e", spread(".e"));
+    auto eb = un(f32op("EXP"), all(dvb), nb, isa::LatClass::VxmTrans, L + ".e", spread(".e"));
+    S_.free(dva);
+    S_.free(dvb);
+    auto sa = un(f32op("SUM"), all(ea), na, isa::LatClass::VxmReduce, L + ".se");
+    Out ob;
+    ob.avoid = {sa->slice};  // (the tree reads sa[k] and sb[k] in one cycle)
+    auto sb = un(f32op("SUM"), all(eb), nb, isa::LatClass::VxmReduce, L + ".se", ob);
+    auto se = tree_split(f32op("ADD"), sa, sb, NS, L + ".se", true);
+    auto [rsa, rsb] = split_op(f32op("RECIP"), {Rd{se, 0, 0}}, 2, isa::LatClass::VxmTrans, L + ".rs");
+    S_.free(se);
+    if (g_.ppv % 2 == 0) {
+      // Probability 2k in pa[k], 2k+1 in pb[k]: part p of output j (f32 vector j ppv + p) is
+      // pa or pb by p's parity, at j ppv / 2 + p / 2.
+      auto pa = bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", spread(".p"));
+      Out op = spread(".p");
+      op.avoid = {pa->slice};
+      auto pb = bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", op);
+      for (auto* v : {&ea, &eb, &rsa, &rsb}) S_.free(*v);
+      const int h = g_.ppv / 2;
+      cvt_combine_parts([&](int p) { return Rd{p % 2 ? pb : pa, p / 2, h}; }, g_.nab, L + ".xav", to);
+      S_.free(pa);
+      S_.free(pb);
+      return;
+    }
+    ValueP pr = S_.alloc(L + ".p", NS, min_ready(ea));
+    bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", Out{pr, 0, 2, {}, {}});
+    bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", Out{pr, 1, 2, {}, {}});
+    for (auto* v : {&ea, &eb, &rsa, &rsb}) S_.free(*v);
+    if (g_.ppv == 1) {
+      auto c = cvt_combine(pr, 0, g_.nab, L + ".xav");
+      un("MOV", all(c), g_.nab, isa::LatClass::VxmAlu, L + ".xav", to);
+      S_.free(c);
+    } else {
+      cvt_combine(pr, 0, g_.nab, L + ".xav", to);
+    }
+    S_.free(pr);
   }
 
   // A K or V^T tile part as loaded: over the weight bus (its contiguous rows into staging rows
