@@ -506,6 +506,29 @@ TEST_CASE("hybrid groups of lp30 chips exchange products from the edge slices: i
   check_against_reference(s, 7, {2, 9}, 8);
 }
 
+TEST_CASE("a member with more down row tiles than a hemisphere has planes keeps a west copy of a: identical logits") {
+  // wide (examples/decode/wide.toml): seven 320-element row tiles; in a group of two lp30 chips
+  // member 1 takes down row tiles 3-6, four for the east side's three planes, so its fourth runs
+  // on a west plane and reads a second copy of the SwiGLU output that member 0 sends it after the
+  // first, received on the west SXM into the outermost west slice (mem.w.234), which only that
+  // copy uses there.
+  auto s = grouped(std::string(LPU_SOURCE_DIR) + "/examples/decode/wide.toml", kTray8, "hybrid", 2);
+  auto plan = plan_decoder(s);
+  // Member 1 holds the four down row tiles; the west slice beside the SXM takes writes there
+  // (the west copy, and the products of row tiles on west planes).
+  bool four = false, west_edge = false;
+  for (const auto& c : plan.chips)
+    if (c.group == 0 && c.member == 1) {
+      four = c.units.find("ffn_down[3,7)") != std::string::npos;
+      const auto& text = plan.programs[std::size_t(c.program)];
+      const auto at = text.find(".queue mem.w.234\n");
+      if (at != std::string::npos) west_edge = text.substr(at, text.find(".queue", at + 1) - at).find(" WRITE ") != std::string::npos;
+    }
+  CHECK(four);
+  CHECK(west_edge);
+  check_against_reference(s, 3, {5, 6}, 4);
+}
+
 TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
   // tiny-gqa on mini: 8 kv heads, a K row and a V^T tile hold 2, so four members take 2 each.
   auto s = grouped("tiny-gqa", kMini4k, "tensor", 4);

@@ -352,7 +352,7 @@ class Builder {
     std::vector<XVec> r;
     for (int d = 1; d < sh_.T; ++d) {
       const int src = (sh_.me + d) % sh_.T;
-      const auto n = xvecs(pending_, src).size();
+      const auto n = xvecs(pending_, src).size() * (a_xchg(pending_) && dual_a(sh_.me) ? 2 : 1);
       for (std::size_t i = 0; i < n; ++i) r.push_back({src, xe_ - 1, int(i), 0});
     }
     return r;
@@ -577,6 +577,22 @@ class Builder {
     const auto& side = edge_[std::size_t(xside())];
     return side.empty() ? S_.alloc(name, count, t_lb) : S_.alloc_in(name, count, t_lb, side);
   }
+  // A member with more down-projection row tiles than the east side has planes runs the rest on
+  // the west planes: they read a second copy of a, kept at the west edge, which its peers send it
+  // too (after the first) and which it receives on the west SXM, rather than a crossing the chip.
+  bool dual_a(int m) {
+    if (!product_xchg(Unit::Down) || edge_candidates().empty()) return false;
+    int east = 0;
+    for (int q = 0; q < int(S_.planes().size()); ++q) east += plane_side(q) == xside();
+    const auto [lo, hi] = own_range(0, g_.RD, sh_.T, m);
+    return hi - lo > east;
+  }
+  ValueP a_west() {
+    if (!a_w_) a_w_ = edge_[0].empty() ? S_.alloc("aw", g_.B * g_.RF, 0) : S_.alloc_in("aw", g_.B * g_.RF, 0, edge_[0]);
+    return a_w_;
+  }
+  // The exchange of a (the SwiGLU output) of a dense layer.
+  static bool a_xchg(const Unit& u) { return u.idx == Unit::Chunk && u.expert < 0 && u.slot < 0; }
   // A value for the products of the row tile about to be scheduled: beside its plane.
   ValueP product_buf(const std::string& name, int count, Cycle t_lb) {
     const int pl = rt_plane_[std::size_t(rt_next_)];
@@ -1503,15 +1519,19 @@ class Builder {
         v = xy_.at(k);
         idx = us * g_.ppv + p;
       }
-    for (std::size_t i = 0; i < mine.size(); ++i)
+    // (a second copy of each vector to the members that keep one at the west edge: dual_a)
+    const std::size_t n = mine.size();
+    for (std::size_t i = 0; i < (a_xchg(u) ? 2 : 1) * n; ++i)
       for (int d = 1; d < T; ++d) {
+        if (i >= n && !dual_a((sh_.me + d) % T)) continue;
+        const auto& [src, sidx] = mine[i % n];
         const int slot = out_links_ + (d - 1) * L + int(i) % L;
         OpSpec s;
-        s.unit = side_of(mine[i].first);
+        s.unit = side_of(src);
         s.mnem = "SEND";
         s.ops = {Operand::lit_(fmt::format("@LO{}@", slot)), Operand::in(0)};
         s.lat = isa::LatClass::C2cSend;
-        s.in = {Rd{mine[i].first, mine[i].second, 1}};
+        s.in = {Rd{src, sidx, 1}};
         s.link = slot;
         s.forward = true;
         s.earliest = xlast_send_.count(slot) ? xlast_send_[slot] + 1 : 0;
@@ -1530,11 +1550,13 @@ class Builder {
     for (int d = 1; d < T; ++d) {
       const int src = (sh_.me + d) % T;
       const auto theirs = xvecs(u, src);
+      const std::size_t n = theirs.size(), copies = a_xchg(u) && dual_a(sh_.me) ? 2 : 1;
       buf.clear();
-      for (std::size_t i = 0; i < theirs.size(); ++i) {
+      for (std::size_t i = 0; i < copies * n; ++i) {
         // The sender's slot for us is offset T - d; on our side the link is slot in_links + (d-1)L + i mod L.
         const int slot = in_links_ + (d - 1) * L + int(i) % L;
-        auto [v, idx] = theirs[i];
+        auto [v, idx] = theirs[i % n];
+        if (i >= n) v = a_west();
         const Cycle ready = k < arrivals.size() ? std::max<Cycle>(0, arrivals[k]) : 0;
         if (products) {  // into a buffer of the row tile's products, added to x below
           const int first = idx - idx % g_.NX % g_.ppv, p = idx % g_.NX % g_.ppv;
@@ -2266,14 +2288,25 @@ class Builder {
     S_.free(up);
     // a[u][c]: one vector of the weight type per user.
     const ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
-    for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a, u * g_.RF + c, 1, {}, {}});
+    if (e < 0 && slot < 0 && dual_a(sh_.me)) {
+      // (by the VXM, then to the east and the west copy)
+      for (int u = 0; u < B; ++u) {
+        auto cv = cvt_combine(af, u * g_.ppv, 1, L + ".a");
+        un("MOV", all(cv), 1, isa::LatClass::VxmAlu, L + ".a", Out{a, u * g_.RF + c, 1, {}, {}});
+        un("MOV", all(cv), 1, isa::LatClass::VxmAlu, L + ".a", Out{a_west(), u * g_.RF + c, 1, {}, {}});
+        S_.free(cv);
+      }
+    } else {
+      for (int u = 0; u < B; ++u) cvt_combine(af, u * g_.ppv, 1, L + ".a", Out{a, u * g_.RF + c, 1, {}, {}});
+    }
     S_.free(af);
   }
 
   // Down projection row tile r and its residual; of expert e: x += (y * gate_e).
   void down(int r, int e = -1, int slot = -1) {
     const int B = g_.B;
-    const ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
+    ValueP a = slot >= 0 ? slot_a(slot) : e >= 0 ? expert_a(e) : a_;
+    if (e < 0 && slot < 0 && dual_a(sh_.me) && plane_side(rt_plane_[std::size_t(rt_next_)]) != xside()) a = a_west();
     const bool keep = e < 0 && slot < 0 && product_xchg(Unit::Down);
     ValueP y = keep ? product_buf("dn", B * g_.ppv, min_ready(a)) : S_.alloc("dn", B * g_.ppv, min_ready(a));
     cur_slot_ = slot;
@@ -2374,6 +2407,7 @@ class Builder {
   std::map<int, ValueP> gain_attn_, gain_ffn_;
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
+  ValueP a_w_;  // dual_a: the west copy of a
   ValueP moe_, logits_, gates_;   // mixture of experts: table, router logits, gates (per expert or slot)
   std::map<int, ValueP> ae_;      // per expert: its SwiGLU output
   std::map<int, ValueP> sa_;      // sparse: per slot, the SwiGLU output of its expert
