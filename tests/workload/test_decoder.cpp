@@ -355,8 +355,11 @@ TEST_CASE("attention over the tokens in the cache: a program per length bucket, 
   CHECK(c64 < c128);
   CHECK_THROWS_AS(plan_decoder([&] { auto s = s32; s.kv_len = 129; return s; }()), Error);
   // Greedy decode across both bucket changes (positions 32 and 64): tokens and logits as the
-  // reference's, each step on its bucket's programs.
-  auto r = check_against_reference(spec_of("tiny", kMini4, 128), 5, {4, 9}, 68);
+  // reference's, each step on its bucket's programs; each head's softmax in two halves (4, 8
+  // and 16 score vectors; the other tests take the one-pass softmax auto gives these lengths).
+  auto sh = spec_of("tiny", kMini4, 128);
+  sh.softmax = "halves";
+  auto r = check_against_reference(sh, 5, {4, 9}, 68);
   // Step at pos attends pos + 1 tokens: 1 block up to pos 31, 2 up to 63, then 4.
   for (const auto& st : r.steps) CHECK(st.kv_len == (st.pos < 32 ? 32 : st.pos < 64 ? 64 : 128));
   CHECK(r.steps.back().pos == 68);  // 2 prompt tokens, 68 new: the last made at position 1 + 67
@@ -513,6 +516,7 @@ TEST_CASE("a member with more down row tiles than a hemisphere has planes keeps 
   // first, received on the west SXM into the outermost west slice (mem.w.234), which only that
   // copy uses there.
   auto s = grouped(std::string(LPU_SOURCE_DIR) + "/examples/decode/wide.toml", kTray8, "hybrid", 2);
+  s.softmax = "halves";  // (4 score vectors: the halves at full vector width too)
   auto plan = plan_decoder(s);
   // Member 1 holds the four down row tiles; the west slice beside the SXM takes writes there
   // (the west copy, and the products of row tiles on west planes).

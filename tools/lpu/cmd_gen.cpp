@@ -57,6 +57,11 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
                   "column writes, or rows need too many registers); docs/decode.md")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "rows", "transposed"}));
+  sub->add_option("--softmax", s.softmax,
+                  "each head's softmax: halves (two half-length passes by parity), whole (one pass) or auto (halves from 32 "
+                  "score vectors, a 2.5k context on lp30); the same numerics (docs/decode.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "halves", "whole"}));
 }
 
 void resolve_rack(workload::DecoderSpec& s) {

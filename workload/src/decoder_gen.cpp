@@ -1677,7 +1677,7 @@ class Builder {
           auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
           auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1", spread(".s1"));
           S_.free(Sh);
-          if (NS >= 4) {
+          if (NS >= std::max(4, g_.sm_halves)) {
             softmax_halves(L, mask[std::size_t(hh)], s1, NS, Out{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}}, spread);
             continue;
           }
@@ -1827,6 +1827,8 @@ class Builder {
   // one RMAX (max is exact: the same value as RMAX per vector then the tree). The sum: SUM per
   // vector, then the adjacent-pair tree over them (pairs (2k, 2k+1) = (even k, odd k): the tree
   // of reduce_tree). The probabilities interleave back into one value for the conversion.
+  // (From Geo::sm_halves score vectors on; auto 32, measured on lp30: at 16, a 1k context, the
+  // halves' extra instructions cost more than the shorter passes save; at 104 and more they gain.)
   template <class Spread>
   void softmax_halves(const std::string& L, const ValueP& mask, const ValueP& s1, int NS, const Out& to, Spread&& spread) {
     const int na = (NS + 1) / 2, nb = NS / 2;
@@ -2395,6 +2397,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   }
   if (spec.k_cache != "auto" && spec.k_cache != "rows" && spec.k_cache != "transposed")
     throw Error(fmt::format("--k-cache {}: auto, rows or transposed", spec.k_cache));
+  if (spec.softmax != "auto" && spec.softmax != "halves" && spec.softmax != "whole")
+    throw Error(fmt::format("--softmax {}: auto, halves or whole", spec.softmax));
+  g.sm_halves = spec.softmax == "halves" ? 4 : spec.softmax == "whole" ? std::numeric_limits<int>::max() : 32;
   if (spec.weight_path != "auto" && spec.weight_path != "lwm" && spec.weight_path != "lw")
     throw Error(fmt::format("--weight-path {}: auto, lwm or lw", spec.weight_path));
   if (spec.weight_path == "lwm" && g.sparse)

@@ -50,6 +50,9 @@ struct Geo {
   int rkt(int gm) const { return (std::min(KV, (gm + 1) * kpr) - gm * kpr) * 2 * HV * E; }
   int kaj(int j) const { return std::min(ka, n - j * ka); }
   int B = 1, U = 1;
+  // Each head's softmax in two halves by parity from this many score vectors on (the generator's
+  // choice, DecoderSpec::softmax: auto 32, halves 4, whole never).
+  int sm_halves = 32;
   int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
   bool sparse = false;  // the chosen experts' weights only, GATHERed by an index computed on chip
   bool lwm = false;     // weights over the weight bus (LWM lanes), else LW over streams

@@ -45,6 +45,9 @@ struct DecoderSpec {
   std::string moe = "sparse";       // mixture of experts: sparse (the chosen experts, GATHERed) | dense (every expert)
   std::string weight_path = "auto";  // lwm (the weight bus) | lw (streams) | auto: lwm unless sparse experts
   std::string k_cache = "auto";  // rows | transposed (K^T, over the weight bus only) | auto
+  // Each head's softmax: halves (two half-length passes by parity, from 4 score vectors), whole
+  // (one pass) or auto (halves from 32 score vectors); the same numerics (docs/decode.md).
+  std::string softmax = "auto";
 };
 
 // What one chip does, where its data is, and how to run it.
