@@ -1696,14 +1696,7 @@ class Builder {
           auto pr = bin(f32op("MUL"), all(e), Rd{rs, 0, 0}, NS, L + ".p", spread(".p"));
           S_.free(e);
           S_.free(rs);
-          const Out to{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}};
-          if (g_.ppv == 1) {
-            auto c = cvt_combine(pr, 0, g_.nab, L + ".xav");
-            un("MOV", all(c), g_.nab, isa::LatClass::VxmAlu, L + ".xav", to);
-            S_.free(c);
-          } else {
-            cvt_combine(pr, 0, g_.nab, L + ".xav", to);
-          }
+          probs_to(pr, Out{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}}, L);
           S_.free(pr);
         }
       }
@@ -1874,6 +1867,11 @@ class Builder {
     bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", Out{pr, 0, 2, {}, {}});
     bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", Out{pr, 1, 2, {}, {}});
     for (auto* v : {&ea, &eb, &rsa, &rsb}) S_.free(*v);
+    probs_to(pr, to, L);
+    S_.free(pr);
+  }
+  // A head's probabilities pr (f32, NS vectors) into `to`, the weight type (nab vectors).
+  void probs_to(const ValueP& pr, const Out& to, const std::string& L) {
     if (g_.ppv == 1) {
       auto c = cvt_combine(pr, 0, g_.nab, L + ".xav");
       un("MOV", all(c), g_.nab, isa::LatClass::VxmAlu, L + ".xav", to);
@@ -1881,7 +1879,6 @@ class Builder {
     } else {
       cvt_combine(pr, 0, g_.nab, L + ".xav", to);
     }
-    S_.free(pr);
   }
 
   // A K or V^T tile part as loaded: over the weight bus (its contiguous rows into staging rows
