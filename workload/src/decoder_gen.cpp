@@ -1004,8 +1004,9 @@ class Builder {
     return cvt_combine_parts([&](int p) { return all(z, z0 + p, g_.ppv); }, count, name, std::move(final_out));
   }
   // The same, part p's f32 vectors read as part(p) gives them.
+  // odd (given, and ppv > 1): the result split by parity, the even vectors returned, the odd in *odd.
   ValueP cvt_combine_parts(const std::function<Rd(int)>& part, int count, const std::string& name,
-                           std::optional<Out> final_out = std::nullopt) {
+                           std::optional<Out> final_out = std::nullopt, ValueP* odd = nullptr) {
     std::vector<ValueP> parts;
     const std::string cm = fmt::format("CVT.f32.{}", g_.tn);
     // Each part, and each sum of two, in a slice other than its partner's: the ADDs read their
@@ -1026,7 +1027,13 @@ class Builder {
         const bool last = parts.size() == 2;
         std::optional<Out> o = last ? final_out : std::nullopt;
         if (!last && nx.size() % 2) o = apart(name, {nx.back()});
-        nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, name, o));
+        if (last && odd && count >= 2) {
+          auto [ev, od] = split_op(top("ADD"), {all(parts[i]), all(parts[i + 1])}, count, isa::LatClass::VxmAlu, name);
+          *odd = od;
+          nx.push_back(ev);
+        } else {
+          nx.push_back(bin(top("ADD"), all(parts[i]), all(parts[i + 1]), count, name, o));
+        }
         S_.free(parts[i]);
         S_.free(parts[i + 1]);
       }
@@ -1037,7 +1044,11 @@ class Builder {
   }
 
   // RMSNorm of x (B users x NX f32) with gain (NX f32) -> B x NK vectors of the weight type.
-  ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name) {
+  // odd (given, one user, weight type narrower than f32): the result split by parity over two
+  // slices, k-tile 2j in the returned value's row j, 2j + 1 in *odd's: the products that read it
+  // read two k-tiles a cycle (gate/up's 22 row tiles of 26 k-tiles a member of a 70B tray's
+  // group would otherwise read one port 572 times).
+  ValueP norm(const ValueP& x, const ValueP& gain, const std::string& name, ValueP* odd = nullptr) {
     Phase ph(*this, name + ".norm");
     const int B = g_.B, NX = g_.NX;
     auto sq = bin(f32op("MUL"), all(x), all(x), B * NX, name + ".sq");
@@ -1062,9 +1073,14 @@ class Builder {
     ValueP z = S_.alloc(name + ".z", B * NX, min_ready(y));
     for (int u = 0; u < B; ++u) bin(f32op("MUL"), all(y, u * NX), all(gain), NX, name + ".z", Out{z, u * NX, 1, {}, {}});
     S_.free(y);
-    auto h = cvt_combine(z, 0, B * g_.NK, name);
+    const bool split = odd && B == 1 && g_.ppv > 1 && g_.NK >= 4;
+    auto h = cvt_combine_parts([&](int p) { return all(z, p, g_.ppv); }, B * g_.NK, name, std::nullopt, split ? odd : nullptr);
     S_.free(z);
     return h;
+  }
+  // k-tile i of a norm's result (split by parity when odd is set).
+  static Rd ktile(const ValueP& even, const ValueP& odd, int i) {
+    return odd ? Rd{i % 2 ? odd : even, i / 2, 1} : Rd{even, i, 1};
   }
 
   // ---- matrix-vector products ----
@@ -1077,7 +1093,8 @@ class Builder {
   };
   // One row-tile: the next tiles of its plane, MM/MMA over the k-tiles of x ([u][c], stride per
   // user xs), ACCRDs into `out`.
-  void rowtile(const ValueP& x, int x0, int xs, int K, const RowTileOut& out) {
+  // xb: x split by parity (ktile(); one user, x0 0).
+  void rowtile(const ValueP& x, int x0, int xs, int K, const RowTileOut& out, const ValueP& xb = nullptr) {
     const int pl = rt_plane_[std::size_t(rt_next_++)];
     auto& list = tiles_[std::size_t(pl)];
     int acc = -1;
@@ -1088,7 +1105,7 @@ class Builder {
         parts.push_back({tp.src, tp.first, tp.count, tp.srow, tp.lwm ? -1 : tp.queue, t.gather ? slot_idx(pl, tp.queue) : nullptr,
                          tp.lwm, tp.rstep, tp.wrap});
       MmGroup mg;
-      mg.x = Rd{x, x0 + c, xs};
+      mg.x = xb ? ktile(x, xb, c) : Rd{x, x0 + c, xs};
       mg.count = g_.B;
       mg.acc = acc;
       mg.accumulate = c > 0;
@@ -1127,14 +1144,20 @@ class Builder {
     if (lv.x)
       for (int k = 0; k < B * g_.NX; ++k) r.emplace_back(x_, k);
     if (lv.h)
-      for (int k = 0; k < B * g_.NK; ++k) r.emplace_back(h_, k);
+      for (int k = 0; k < B * g_.NK; ++k) {
+        const Rd t = ktile(h_, h_b_, k);
+        r.emplace_back(t.v, t.idx);
+      }
     for (int u = 0; u < B; ++u) {
       for (int k = 0; k < lv.nq(g_); ++k) r.emplace_back(q_, u * g_.NQ + k);
       for (int k = 0; k < lv.nk(g_); ++k) r.emplace_back(k_, u * g_.NKR + k);
       for (int k = 0; k < lv.nv(g_); ++k) r.emplace_back(v_, u * g_.NVT + k);
     }
     if (lv.h2)
-      for (int k = 0; k < B * g_.NK; ++k) r.emplace_back(h2_, k);
+      for (int k = 0; k < B * g_.NK; ++k) {
+        const Rd t = ktile(h2_, h2_b_, k);
+        r.emplace_back(t.v, t.idx);
+      }
     for (int c = 0; c < lv.a; ++c)
       for (int u = 0; u < B; ++u) r.emplace_back(a_, u * g_.RF + c);
     if (lv.o)
@@ -1401,8 +1424,7 @@ class Builder {
       xy_.clear();
     }
     if (u.idx == Unit::Qkv && h_) {
-      S_.free(h_);
-      h_.reset();
+      free_norm(h_, h_b_);
     }
     if (u.idx == Unit::Core && q_) {  // a member without a share of the core
       for (auto* v : {&q_, &k_, &v_}) {
@@ -1416,8 +1438,7 @@ class Builder {
     }
     if (u.idx == Unit::Chunk && h2_ && ((u.expert < 0 && u.slot < 0) || u.expert + 1 == g_.X || u.slot + 1 == g_.XK)) {
       // (the experts' chunks all read h2)
-      S_.free(h2_);
-      h2_.reset();
+      free_norm(h2_, h2_b_);
     }
     if (u.idx == Unit::Router) gating();
     if (u.idx == Unit::Down && (u.expert >= 0 || u.slot >= 0)) {
@@ -1436,17 +1457,23 @@ class Builder {
   void qkv(int l, int r) {
     const std::string L = fmt::format("L{}", l);
     h2_.reset();
-    if (!h_) h_ = norm(x_, gain_attn_.at(l), L + ".an");
+    h2_b_.reset();
+    if (!h_) h_ = norm(x_, gain_attn_.at(l), L + ".an", &h_b_);
     alloc_qkv(min_ready(h_));
-    if (r < g_.RQ) rowtile(h_, 0, g_.NK, g_.NK, {q_, r * g_.ppv, g_.NQ, true, g_.ppv});
-    else if (r < g_.RQ + g_.RK) rowtile(h_, 0, g_.NK, g_.NK, {k_, (r - g_.RQ) * g_.ppv, g_.NKR, true, g_.ppv});
-    else rowtile(h_, 0, g_.NK, g_.NK, {v_, r - g_.RQ - g_.RK, g_.NVT, false, 1});
+    if (r < g_.RQ) rowtile(h_, 0, g_.NK, g_.NK, {q_, r * g_.ppv, g_.NQ, true, g_.ppv}, h_b_);
+    else if (r < g_.RQ + g_.RK) rowtile(h_, 0, g_.NK, g_.NK, {k_, (r - g_.RQ) * g_.ppv, g_.NKR, true, g_.ppv}, h_b_);
+    else rowtile(h_, 0, g_.NK, g_.NK, {v_, r - g_.RQ - g_.RK, g_.NVT, false, 1}, h_b_);
     // (the layer's last q/k/v row tile, or the member's last when a unit of another kind follows;
     // at the end of a stage h is passed on)
     if (r + 1 == g_.RQ + g_.RK + g_.NVT || (ui_ < units_.size() && (units_[ui_].k != Unit::Qkv || units_[ui_].layer != l))) {
-      S_.free(h_);
-      h_.reset();
+      free_norm(h_, h_b_);
     }
+  }
+  void free_norm(ValueP& even, ValueP& odd) {
+    S_.free(even);
+    even.reset();
+    if (odd) S_.free(odd);
+    odd.reset();
   }
 
   // RoPE, KV cache and attention of the kv heads cr.gk0 .. gk1 (every head in the pipeline).
@@ -1964,9 +1991,9 @@ class Builder {
   // The router's row tile: logits of the experts in lanes 0 .. X-1 of one f32 vector per user.
   void router(int l) {
     const std::string L = fmt::format("L{}", l);
-    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
+    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn", &h2_b_);
     if (!logits_) logits_ = S_.alloc("router", g_.B, min_ready(h2_));
-    rowtile(h2_, 0, g_.NK, g_.NK, {logits_, 0, 1, true, 1});
+    rowtile(h2_, 0, g_.NK, g_.NK, {logits_, 0, 1, true, 1}, h2_b_);
   }
   // The lowest lane set in a mask vector, as an f32 in every lane: min over the set lanes of the
   // lane numbers (SEL with a large value elsewhere), as -RMAX(-x).
@@ -2082,12 +2109,12 @@ class Builder {
   void chunk(int l, int c, int e = -1, int slot = -1) {
     const int B = g_.B;
     const std::string L = fmt::format("L{}", l);
-    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn");
+    if (!h2_) h2_ = norm(x_, gain_ffn_.at(l), L + ".fn", &h2_b_);
     ValueP gt = S_.alloc(L + ".gate", B * g_.ppv, min_ready(h2_));
     ValueP up = S_.alloc(L + ".up", B * g_.ppv, min_ready(h2_));
     cur_slot_ = slot;
-    rowtile(h2_, 0, g_.NK, g_.NK, {gt, 0, g_.ppv, true, g_.ppv});
-    rowtile(h2_, 0, g_.NK, g_.NK, {up, 0, g_.ppv, true, g_.ppv});
+    rowtile(h2_, 0, g_.NK, g_.NK, {gt, 0, g_.ppv, true, g_.ppv}, h2_b_);
+    rowtile(h2_, 0, g_.NK, g_.NK, {up, 0, g_.ppv, true, g_.ppv}, h2_b_);
     auto sl = un(f32op("SILU"), all(gt), B * g_.ppv, isa::LatClass::VxmTrans, L + ".silu");
     S_.free(gt);
     auto af = bin(f32op("MUL"), all(sl), all(up), B * g_.ppv, L + ".af");
@@ -2215,6 +2242,7 @@ class Builder {
   std::map<int, KvLayer> kv_;
   ValueP x_, sc_, h_, q_, k_, v_, h2_, a_, o_, hf_;
   ValueP a_w_;  // dual_a: the west copy of a
+  ValueP h_b_, h2_b_;  // the norms' results split by parity: the odd k-tiles (norm(..., odd))
   ValueP moe_, logits_, gates_;   // mixture of experts: table, router logits, gates (per expert or slot)
   std::map<int, ValueP> ae_;      // per expert: its SwiGLU output
   std::map<int, ValueP> sa_;      // sparse: per slot, the SwiGLU output of its expert
