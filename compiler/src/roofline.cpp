@@ -132,6 +132,7 @@ Roofline roofline(const Partitioned& part, const rack::RackConfig& cfg) {
 
   const Transit tr = transit(p);
   std::optional<Unit> prev;  // where the previous operation left its result
+  double prev_stream = 0;    // the previous operation's weight streaming, when that bounded it
 
   Roofline out;
   out.clock_hz = f;
@@ -227,15 +228,27 @@ Roofline roofline(const Partitioned& part, const rack::RackConfig& cfg) {
     const Ends e = ends(op.kind);
     const double cross = (prev ? tr.between(*prev, e.in) : 0) + e.inner * tr.vm;
     prev = e.out;
-    ob.cycles = through + latency + cross;
-    ob.limiter = cross > std::max(through, latency) ? Limiter::Transit : latency > through ? latency_kind : tl;
+    // Weights (and the KV cache) stream into the planes whatever the input: when they bound the
+    // operation, its input's transit can hide under them (the first tiles install while the input
+    // travels), so only the transit beyond them counts. Every other throughput (VXM work, MACs,
+    // link serialisation) needs the input first.
+    // And an operation after one whose weights bound it can work on the first results while the
+    // rest stream: it ends no earlier than the transit after its predecessor's end, or than its
+    // own work after the transit of the first results (cross + max(T_prev, T) from the
+    // predecessor's start), so only its work beyond the predecessor's counts.
+    const bool streams = tl == Limiter::Sram || tl == Limiter::WeightInstall;
+    const double shown = streams ? std::max(0.0, cross - through) : cross;
+    const double work = streams ? through : std::max(0.0, through - prev_stream);
+    prev_stream = streams ? through : 0;
+    ob.cycles = work + latency + shown;
+    ob.limiter = shown > std::max(work, latency) ? Limiter::Transit : latency > work ? latency_kind : tl;
     // Attribution: the throughput part to its resource, the latency to its kind.
     std::array<double, kNumLimiters> attr{};
-    attr[std::size_t(tl)] += through;
+    attr[std::size_t(tl)] += work;
     attr[std::size_t(latency_kind)] += latency;
-    attr[std::size_t(Limiter::Transit)] += cross;
+    attr[std::size_t(Limiter::Transit)] += shown;
     t[std::size_t(latency_kind)] += latency;  // the op's terms as reported: throughputs and its latency
-    t[std::size_t(Limiter::Transit)] += cross;
+    t[std::size_t(Limiter::Transit)] += shown;
     for (int i = 0; i < kNumLimiters; ++i) out.by_limiter[std::size_t(i)] += attr[std::size_t(i)];
     out.cycles += ob.cycles;
     // Per layer.
