@@ -159,3 +159,24 @@ TEST_CASE("roofline: a result travels from the unit that made it to the next ope
   CHECK(transit(4) == 0);                  // A V (plane) -> product (plane)
   CHECK(transit(5) == 1);                  // product -> exchange (the SXM beside the plane)
 }
+
+TEST_CASE("roofline: work after a weight-bound product overlaps its streaming, the transit does not") {
+  // A norm of 8192 f32 elements (5 x ceil(8192 / 80) = 515 VXM vectors / 16 queues = 32.2
+  // cycles, plus its chain of latencies) alone, and after an 8192 x 8192 product on the same chip
+  // (446.2 cycles of weights): the norm's work fits under the streaming (its results arrive
+  // while the weights still stream), so it counts its latency and the transit (plane -> VXM 237)
+  // only: it ends no earlier than 237 after the product, nor than 237 + 32.2 after its start.
+  Op n;
+  n.kind = OpKind::Norm;
+  n.name = "norm";
+  n.cols = 8192;
+  auto alone = roofline(one_op(n, {0}), tray());
+  const double work = 5.0 * 103 / 16;
+  CHECK(alone.ops[0].terms[std::size_t(Limiter::Vxm)] == doctest::Approx(work));
+  Partitioned p = one_op(matvec(8192, 8192), {0});
+  n.chips = {0};
+  p.graph.ops.push_back(n);
+  auto r = roofline(p, tray());
+  CHECK(r.ops[1].cycles == doctest::Approx(alone.ops[0].cycles - work + 237));
+  CHECK(r.ops[1].limiter == Limiter::Transit);
+}
