@@ -119,7 +119,7 @@ TEST_CASE("roofline: the whole Llama-3-70B step, hybrid on the LPX rack, and its
   // meanwhile (10,240 x 8192 B over 8 chips at 150,400 B/cycle), -> attention (VXM in) 237 and
   // 3 x 237 inside, -> attn.x (SXM) 1, -> wo 1 (hidden by its weights), -> wo.x 1, -> ffn_norm
   // 236, -> gate_up 237 (hidden: its weights take 419), -> swiglu 237, -> swiglu.x 236, -> down 1
-  // (hidden), -> down.x 1: 3 x 236 + 5 x 237 + (237 - 69.72) + 3 x 1 = 2,063.28 of its 4.4k.
+  // (hidden), -> down.x 1: 3 x 236 + 5 x 237 + (237 - 69.72) + 3 x 1 = 2,063.28 of its 4.3k.
   CHECK(r.tokens_per_s_per_user > 1500);
   CHECK(r.limiter == Limiter::Transit);
   const double qkv = 10240.0 * 8192 / 8 / 150400;
