@@ -360,7 +360,11 @@ class Builder {
   bool product_xchg(int kind) const {
     return sh_.T > 1 && g_.X == 0 && (kind == int(Unit::Wo) || kind == int(Unit::Down));
   }
-  std::set<int> edge_candidates() {
+  const std::set<int>& edge_candidates() {
+    if (!edge_cand_) edge_cand_ = find_edge_candidates();
+    return *edge_cand_;
+  }
+  std::set<int> find_edge_candidates() {
     std::set<int> r;
     if (sh_.T < 2 || p_.mem.slices_per_hemisphere < kEdgeMinSlices) return r;
     const auto& sl = S_.slices();
@@ -427,7 +431,7 @@ class Builder {
     // The outermost slices of each hemisphere, beside the SXM and the planes, hold the products a
     // tensor group exchanges (product_xchg): the weights take them last (the weight bus does
     // not care where a lane sits; streams do).
-    const std::set<int> edge = edge_candidates();
+    const std::set<int>& edge = edge_candidates();
     std::stable_partition(order.begin(), order.end(), [&](int s) { return !edge.count(s); });
     std::set<int> used;
     std::vector<std::int64_t> fill_of(sl.size(), 0);
@@ -2225,6 +2229,7 @@ class Builder {
   std::array<std::vector<int>, 2> edge_;  // product_xchg's slices, west and east, outermost first
   std::map<int, ValueP> xy_;              // product_xchg: the member's products by row tile
   std::size_t xturn_ = 0;                 // product_buf's turn among the edge slices
+  std::optional<std::set<int>> edge_cand_;  // edge_candidates(), once
   std::vector<int> scratch_slices_;  // the slices without weights
   std::vector<int> lwm_lanes_;       // weight-bus lanes per plane (empty: LW lanes)
   std::map<int, std::int64_t> top_;
