@@ -236,9 +236,19 @@ Roofline roofline(const Partitioned& part, const rack::RackConfig& cfg) {
     // rest stream: it ends no earlier than the transit after its predecessor's end, or than its
     // own work after the transit of the first results (cross + max(T_prev, T) from the
     // predecessor's start), so only its work beyond the predecessor's counts.
+    // (Attention needs only q at its start: its chain may run under the predecessor's streaming
+    // as far as its last input, v, which then needs at least the hop beside its plane.)
     const bool streams = tl == Limiter::Sram || tl == Limiter::WeightInstall;
-    const double shown = streams ? std::max(0.0, cross - through) : cross;
-    const double work = streams ? through : std::max(0.0, through - prev_stream);
+    double shown = 0, work = 0;
+    if (streams) {
+      shown = std::max(0.0, cross - through);
+      work = through;
+    } else {
+      const double last = e.inner > 0 ? tr.ms : cross;  // the last input's transit
+      const double after = std::max(last, cross + through - prev_stream);  // from the predecessor's end
+      shown = std::min(cross, after);
+      work = after - shown;
+    }
     prev_stream = streams ? through : 0;
     ob.cycles = work + latency + shown;
     ob.limiter = shown > std::max(work, latency) ? Limiter::Transit : latency > work ? latency_kind : tl;

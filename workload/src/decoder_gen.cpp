@@ -366,7 +366,7 @@ class Builder {
   }
   std::set<int> find_edge_candidates() {
     std::set<int> r;
-    if (sh_.T < 2 || p_.mem.slices_per_hemisphere < kEdgeMinSlices) return r;
+    if (!product_xchg(Unit::Down) || p_.mem.slices_per_hemisphere < kEdgeMinSlices) return r;  // (dense, T >= 2)
     const auto& sl = S_.slices();
     for (char side : {'w', 'e'}) {
       std::vector<int> v;
@@ -515,6 +515,12 @@ class Builder {
       if (used.count(int(s)) && fill_of[s] < rows) {
         inner_.push_back(int(s));
         top_[int(s)] = fill_of[s];
+      }
+    // Last of all, the edge slices (never scratch): tables and the KV cache that fit nowhere else.
+    for (const auto& side : edge_)
+      for (int s : side) {
+        inner_.push_back(s);
+        top_[s] = 0;
       }
   }
 
@@ -1397,9 +1403,7 @@ class Builder {
           const int first = idx - idx % g_.NX % g_.ppv, p = idx % g_.NX % g_.ppv;
           auto [it, fresh] = buf.emplace(first, nullptr);
           if (fresh) {
-            // (each in another slice than the last few: their RECVs write side by side)
-            std::vector<int> avoid;
-            for (std::size_t j = sums.size(); j-- > 0 && avoid.size() < 3;) avoid.push_back(sums[j].second->slice);
+            // (where alloc puts it: spreading them over more slices measured 1.4% slower on 70B)
             it->second = S_.alloc("xr", g_.ppv, ready);
             sums.emplace_back(first, it->second);
           }
