@@ -392,6 +392,8 @@ class Builder {
   // A member with more down-projection row tiles than the east side has planes runs the rest on
   // the west planes: they read a second copy of a, kept at the west edge, which its peers send it
   // too (after the first) and which it receives on the west SXM, rather than a crossing the chip.
+  // (Stages of tensor groups hold whole layers, so a member computes a's own share itself before
+  // its down projection; a stage that began inside the FFN would need a_west among its inputs.)
   bool dual_a(int m) {
     if (!product_xchg(Unit::Down) || edge_candidates().empty()) return false;
     int east = 0;
