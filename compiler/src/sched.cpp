@@ -282,8 +282,7 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb, const st
   // Rows free by t_lb in the slice nearest the VXM (the unit that writes and reads most scratch)
   // whose ports are idle for a pass over the value from t_lb; else rows free by t_lb (round robin
   // over the slices); else the rows free earliest.
-  int best_sl = -1;
-  Cycle best_row = 0, best_after = kNever;
+  std::optional<RowsAt> at;
   for (int sl : nearest_scratch(pv_)) {
     if (count > kNearMax) break;
     if (avoided(sl)) continue;
@@ -292,61 +291,51 @@ ValueP ChipSched::alloc(const std::string& name, int count, Cycle t_lb, const st
     if (!S.wport.free(t_lb, t_lb + span) || !S.rport.free(t_lb, t_lb + span)) continue;
     for (const auto& f : S.free)
       if (f.count >= count && std::max<Cycle>(f.after, 0) <= t_lb) {
-        best_sl = sl;
-        best_row = f.row;
-        best_after = std::max<Cycle>(f.after, 0);
+        at = RowsAt{sl, f.row, std::max<Cycle>(f.after, 0)};
         break;
       }
-    if (best_sl >= 0) break;
+    if (at) break;
   }
-  const bool near = best_sl >= 0;
-  for (std::size_t k = 0; k < scratch_.size() && !near; ++k) {
-    const int sl = scratch_[(std::size_t(rr_) + k) % scratch_.size()];
-    if (avoided(sl)) continue;
-    for (const auto& f : slices_[std::size_t(sl)].free) {
-      if (f.count < count) continue;
-      const Cycle a = std::max<Cycle>(f.after, 0);
-      const bool good = a <= t_lb, best_good = best_after <= t_lb;
-      if (best_sl < 0 || (good && !best_good) || (!good && !best_good && a < best_after)) {
-        best_sl = sl;
-        best_row = f.row;
-        best_after = a;
-      }
-      if (good) break;
+  if (!at) {
+    std::vector<int> pool;  // round robin from rr_
+    for (std::size_t k = 0; k < scratch_.size(); ++k) {
+      const int sl = scratch_[(std::size_t(rr_) + k) % scratch_.size()];
+      if (!avoided(sl)) pool.push_back(sl);
     }
-    if (best_sl >= 0 && best_after <= t_lb) break;
+    at = rows_in(pool, count, t_lb);
   }
-  if (best_sl < 0 && !avoid.empty()) return alloc(name, count, t_lb);  // every other slice is full: share one
-  if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", count, name));
-  take_rows(best_sl, best_row, count);
+  if (!at && !avoid.empty()) return alloc(name, count, t_lb);  // every other slice is full: share one
+  if (!at) throw Error(fmt::format("does not fit: no {} free scratch rows for '{}' (SRAM scratch exhausted)", count, name));
   rr_ = (rr_ + 1) % int(scratch_.size());
-  auto v = make_value(name, best_sl, best_row, count, kNever);
-  if (debug_) all_.push_back(v);
-  v->avail = best_after;
-  return v;
+  return place(name, *at, count);
 }
 
 ValueP ChipSched::alloc_in(const std::string& name, int count, Cycle t_lb, const std::vector<int>& pool) {
-  int best_sl = -1;
-  Cycle best_row = 0, best_after = kNever;
+  const auto at = rows_in(pool, count, t_lb);
+  if (!at) throw Error(fmt::format("does not fit: no {} free rows for '{}' in its slices", count, name));
+  return place(name, *at, count);
+}
+
+std::optional<ChipSched::RowsAt> ChipSched::rows_in(const std::vector<int>& pool, int count, Cycle t_lb) const {
+  // The first rows free by t_lb in pool order, else the rows free earliest.
+  std::optional<RowsAt> best;
   for (int sl : pool) {
     for (const auto& f : slices_[std::size_t(sl)].free) {
       if (f.count < count) continue;
       const Cycle a = std::max<Cycle>(f.after, 0);
-      if (a < best_after) {
-        best_sl = sl;
-        best_row = f.row;
-        best_after = a;
-      }
+      if (!best || a < best->after) best = RowsAt{sl, f.row, a};
       if (a <= t_lb) break;
     }
-    if (best_sl >= 0 && best_after <= t_lb) break;
+    if (best && best->after <= t_lb) break;
   }
-  if (best_sl < 0) throw Error(fmt::format("does not fit: no {} free rows for '{}' in its slices", count, name));
-  take_rows(best_sl, best_row, count);
-  auto v = make_value(name, best_sl, best_row, count, kNever);
+  return best;
+}
+
+ValueP ChipSched::place(const std::string& name, const RowsAt& at, int count) {
+  take_rows(at.slice, at.row, count);
+  auto v = make_value(name, at.slice, at.row, count, kNever);
   if (debug_) all_.push_back(v);
-  v->avail = best_after;
+  v->avail = at.after;
   return v;
 }
 

@@ -1714,7 +1714,7 @@ class Builder {
           auto& Sh = S[std::size_t(gk)][std::size_t(hh)];
           auto s1 = bin(f32op("MUL"), all(Sh), kf32(float(1.0 / std::sqrt(double(g_.hd)))), NS, L + ".s1", spread(".s1"));
           S_.free(Sh);
-          if (NS >= std::max(4, g_.sm_halves)) {
+          if (NS >= std::max(4, g_.sm_halves) && g_.ppv % 2 == 0) {
             softmax_halves(L, mask[std::size_t(hh)], s1, NS, Out{xav[std::size_t(gk)], hh * g_.nab, 1, {}, {}}, spread);
             continue;
           }
@@ -1886,26 +1886,17 @@ class Builder {
     auto se = tree_split(f32op("ADD"), sa, sb, NS, L + ".se", true);
     auto [rsa, rsb] = split_op(f32op("RECIP"), {Rd{se, 0, 0}}, 2, isa::LatClass::VxmTrans, L + ".rs");
     S_.free(se);
-    if (g_.ppv % 2 == 0) {
-      // Probability 2k in pa[k], 2k+1 in pb[k]: part p of output j (f32 vector j ppv + p) is
-      // pa or pb by p's parity, at j ppv / 2 + p / 2.
-      auto pa = bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", spread(".p"));
-      Out op = spread(".p");
-      op.avoid = {pa->slice};
-      auto pb = bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", op);
-      for (auto* v : {&ea, &eb, &rsa, &rsb}) S_.free(*v);
-      const int h = g_.ppv / 2;
-      cvt_combine_parts([&](int p) { return Rd{p % 2 ? pb : pa, p / 2, h}; }, g_.nab, L + ".xav", to);
-      S_.free(pa);
-      S_.free(pb);
-      return;
-    }
-    ValueP pr = S_.alloc(L + ".p", NS, min_ready(ea));
-    bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", Out{pr, 0, 2, {}, {}});
-    bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", Out{pr, 1, 2, {}, {}});
+    // Probability 2k in pa[k], 2k+1 in pb[k]: part p of output j (f32 vector j ppv + p) is pa or
+    // pb by p's parity, at j ppv / 2 + p / 2 (ppv is even: the caller's condition).
+    auto pa = bin(f32op("MUL"), all(ea), Rd{rsa, 0, 0}, na, L + ".p", spread(".p"));
+    Out op = spread(".p");
+    op.avoid = {pa->slice};
+    auto pb = bin(f32op("MUL"), all(eb), Rd{rsb, 0, 0}, nb, L + ".p", op);
     for (auto* v : {&ea, &eb, &rsa, &rsb}) S_.free(*v);
-    probs_to(pr, to, L);
-    S_.free(pr);
+    const int h = g_.ppv / 2;
+    cvt_combine_parts([&](int p) { return Rd{p % 2 ? pb : pa, p / 2, h}; }, g_.nab, L + ".xav", to);
+    S_.free(pa);
+    S_.free(pb);
   }
   // A head's probabilities pr (f32, NS vectors) into `to`, the weight type (nab vectors).
   void probs_to(const ValueP& pr, const Out& to, const std::string& L) {

@@ -286,6 +286,14 @@ class ChipSched {
   bool try_queue(Tentative& tx, const std::vector<int>& qs, Cycle a, Cycle b, int* chosen);
   void commit(Tentative& tx);
   std::optional<std::pair<int, Cycle>> find_rows(int slice, int count, Cycle write_t);
+  // alloc and alloc_in: rows of `count` in a pool (the first free by t_lb in pool order, else the
+  // ones free earliest), and a value made of them.
+  struct RowsAt {
+    int slice;
+    Cycle row, after;
+  };
+  std::optional<RowsAt> rows_in(const std::vector<int>& pool, int count, Cycle t_lb) const;
+  ValueP place(const std::string& name, const RowsAt& at, int count);
   void take_rows(int slice, Cycle row, int count);
   void emit_instr(int q, Cycle t, std::string text, std::int64_t repeat, int delay = 1);
   std::string addr(int reg, Cycle row) const;
