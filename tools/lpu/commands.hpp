@@ -36,5 +36,6 @@ void add_sweep(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_roofline(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_gpu(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   add_gen(app, cmds);
   add_decode(app, cmds);
   add_roofline(app, cmds);
+  add_gpu(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
