@@ -152,7 +152,7 @@ TEST_CASE("serving gpu model: a one-layer dense decode step adds up by hand") {
 TEST_CASE("serving gpu model: prefill attention is causal and compute bound") {
   // 8 heads of 128, 4096-token prompt: pairs = 4096 x 4097 / 2 = 8,390,656;
   // flops = 2 x pairs x 8 heads x 256 = 34,368,126,976 per layer -> 34.37 us at 1 PFLOPS fp8.
-  const std::string path = std::string(LPU_BINARY_DIR) + "/one_layer_model.toml";
+  const std::string path = std::string(LPU_BINARY_DIR) + "/one_layer_model_prefill.toml";
   {
     std::ofstream f(path);
     f << "name = \"one-layer\"\nlayers = 1\nd_model = 1024\nheads = 8\nkv_heads = 8\nhead_dim = 128\n"
