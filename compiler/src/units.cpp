@@ -126,11 +126,12 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
       // Each member one core unit: the q, k, v row tiles of its own kv heads, no exchange.
       const auto [lo, hi] = own_range(0, core_units, T, me);
       const auto rs = local_qkv->qkv_tiles(lo * core_gran, std::min(kv_heads, hi * core_gran));
-      while (i < full.size() && full[i].k == Unit::Qkv && full[i].layer == u.layer) {
-        for (const auto& [a, b] : rs)
-          if (full[i].idx >= a && full[i].idx < b) out.push_back(full[i]);
-        ++i;
-      }
+      std::size_t end = i;
+      while (end < full.size() && full[end].k == Unit::Qkv && full[end].layer == u.layer) ++end;
+      for (int which : {1, 2, 0})  // k and v first: RoPE and the cache columns wait for k and v
+        for (std::size_t k = i; k < end; ++k)
+          if (full[k].idx >= rs[std::size_t(which)].first && full[k].idx < rs[std::size_t(which)].second) out.push_back(full[k]);
+      i = end;
       continue;
     }
     std::size_t j = i;

@@ -64,10 +64,10 @@ TEST_CASE("units: member 0 of a tray's group computes its kv head's q/k/v and it
   const auto g = geo70();
   const auto us = layer_units(g, 0, 0);
   const auto mine = shard_units(us, 8, 0, -1, g.core_units(), g.core_gran(), g.KV, &g);
-  // Its kv head 0: q row tiles [0, 4) (8 heads x 160 rows / 320), k tile 32, v tile 36; no
-  // q/k/v exchange. Then the core of head 0 and the attention output's exchange among 8; output
+  // Its kv head 0: k tile 32 and v tile 36 first (RoPE and the KV cache's new column wait for
+  // them), then q row tiles [0, 4) (8 heads x 160 rows / 320); no q/k/v exchange. Then the core of head 0 and the attention output's exchange among 8; output
   // projection [0, 3) and its exchange; chunks [0, 11) and theirs; down [0, 3) and theirs.
-  CHECK(describe_units(mine) == "L0.qkv[0,4) L0.qkv[32,33) L0.qkv[36,37) L0.attn L0.wo[0,3) L0.ffn_up[0,11) L0.ffn_down[0,3)");
+  CHECK(describe_units(mine) == "L0.qkv[32,33) L0.qkv[36,37) L0.qkv[0,4) L0.attn L0.wo[0,3) L0.ffn_up[0,11) L0.ffn_down[0,3)");
   std::vector<int> xchg;
   for (const auto& u : mine)
     if (u.k == Unit::Xchg) xchg.push_back(u.idx);
@@ -79,7 +79,7 @@ TEST_CASE("units: member 0 of a tray's group computes its kv head's q/k/v and it
     }
   // Member 7: the last shares, four down row tiles.
   const auto last = shard_units(us, 8, 7, -1, g.core_units(), g.core_gran(), g.KV, &g);
-  CHECK(describe_units(last) == "L0.qkv[28,32) L0.qkv[35,36) L0.qkv[43,44) L0.attn L0.wo[22,26) L0.ffn_up[78,90) L0.ffn_down[22,26)");
+  CHECK(describe_units(last) == "L0.qkv[35,36) L0.qkv[43,44) L0.qkv[28,32) L0.attn L0.wo[22,26) L0.ffn_up[78,90) L0.ffn_down[22,26)");
 }
 
 TEST_CASE("units: what a stage receives, and the split into stages") {

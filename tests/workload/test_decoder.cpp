@@ -533,6 +533,26 @@ TEST_CASE("a member with more down row tiles than a hemisphere has planes keeps 
   check_against_reference(s, 3, {5, 6}, 4);
 }
 
+TEST_CASE("heads in place: A V writes each head into its place in the Wo input, no SHIFT: identical logits") {
+  // In groups of two lp30 chips each member holds one kv head per V^T tile, whose query heads
+  // fill whole Wo input vectors (320 lanes): heads128 (examples/decode/heads128.toml), two heads
+  // of 128 per vector; heads64, five of 64. Head w of a vector has its V^T rows staged at rows
+  // 128 w (64 w) on, so its result lands in place and SELs by slot join a vector's heads; nothing
+  // goes through the SXM's SHIFT. A 700-token context: three blocks of 320 positions accumulate
+  // into each head's result.
+  for (const char* m : {"heads128", "heads64"}) {
+    CAPTURE(m);
+    auto s = grouped(std::string(LPU_SOURCE_DIR) + "/examples/decode/" + m + ".toml", kTray8, "hybrid", 2);
+    s.context = 700;
+    auto plan = plan_decoder(s);
+    int shifts = 0;
+    for (const auto& text : plan.programs)
+      for (std::size_t at = text.find(" SHIFT."); at != std::string::npos; at = text.find(" SHIFT.", at + 1)) ++shifts;
+    CHECK(shifts == 0);
+    check_against_reference(s, 4, {7, 3}, 6);
+  }
+}
+
 TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
   // tiny-gqa on mini: 8 kv heads, a K row and a V^T tile hold 2, so four members take 2 each.
   auto s = grouped("tiny-gqa", kMini4k, "tensor", 4);

@@ -80,6 +80,13 @@ const char* mat_name(int m) {
 
 // Constants table rows.
 enum ConstRow : int { C_INVD = 0, C_EPS, C_SCALE, C_NEGINF, C_ZERO, C_SLOT0 };
+// A V writes each head's result in its place in the output projection's input vectors
+// (docs/decode.md, "Heads in place"): one kv head per V^T tile, and whole vectors of query heads
+// per kv head.
+static bool direct_o(const Geo& g) { return g.kvpt == 1 && g.hpv >= 2 && g.G % g.hpv == 0; }
+// Slot masks in the constants (C_SLOT0 + s: lanes s hd .. (s + 1) hd): a V^T tile's slots, and
+// the heads' places in a Wo input vector.
+static int slot_masks(const Geo& g) { return std::max(g.kvpt, direct_o(g) ? g.hpv : 1); }
 
 // ---- tensor groups ---------------------------------------------------------------------------
 
@@ -758,7 +765,7 @@ class Builder {
       if (u.k == Unit::Router || (u.k == Unit::Xchg && u.idx == Unit::Router)) moe = true;
     }
     (void)ffn;
-    const int nconst = C_SLOT0 + g_.kvpt;
+    const int nconst = C_SLOT0 + slot_masks(g_);
     {
       const int r = fixed_rows(-1, nconst, "constants");
       add_table("CONSTS", inner_slice_of_last_, r, nconst, isa::Dtype::I8, g_.V, "const");
@@ -1260,8 +1267,8 @@ class Builder {
   }
 
   // LPU_GEN_PHASES=1: the cycles the instructions of each unit (and of the parts of attention)
-  // span on member 0 of a group or on a pipeline stage (docs/decode.md, "Debugging a generated
-  // program"). next() ends one part and begins the next.
+  // span on member 0 of a group (LPU_GEN_PHASES_MEMBER=m: member m) or on a pipeline stage
+  // (docs/decode.md, "Debugging a generated program"). next() ends one part and begins the next.
   struct Phase {
     const Builder& b;
     std::string name;
@@ -1276,7 +1283,8 @@ class Builder {
     }
     void print() const {
       static const bool on = std::getenv("LPU_GEN_PHASES") != nullptr;
-      if (!on || b.sh_.me != 0) return;
+      static const char* mem = std::getenv("LPU_GEN_PHASES_MEMBER");
+      if (!on || b.sh_.me != (mem ? std::atoi(mem) : 0)) return;
       const auto [a, z] = b.S_.span_since(from);
       if (z >= 0)
         fmt::print(stderr, "phase {:<18} {:>8} .. {:>8} ({} cycles, {} instructions)\n", name, a, z, z - a + 1,
@@ -1739,65 +1747,100 @@ class Builder {
       }
       ph.next(L + ".av");
       // A V: V^T tiles (rows: slots x dims, columns: positions) times the probabilities.
-      std::vector<ValueP> oraw(std::size_t(g_.KV));
+      // Straight into the Wo layout (direct_o: one kv head per tile, whole vectors of query
+      // heads per kv head): head h's V^T rows are staged at rows (h mod hpv) hd.., its place in
+      // its output-projection input vector, one install per place and block (each on a plane of
+      // its own), so that the vector is one SEL of its heads' results by slot (docs/decode.md,
+      // "Heads in place"); else the kv heads' slots in one install, moved to their places after.
+      const bool direct = direct_o(g_);
+      const int nw = direct ? g_.hpv : 1;
+      std::vector<std::vector<ValueP>> oraw(std::size_t(nw), std::vector<ValueP>(std::size_t(g_.KV)));
       for (int T = cr.t0; T < cr.t1; ++T) {
         // Over the weight bus (JV parts): a plane on the parts' side, each part an LWM from its
         // slice, all in the same cycles (prt cycles a tile); else three LW lanes.
-        int pl = (attn_plane_++) % P;
         const auto& vparts = kv.vt[std::size_t(u)][std::size_t(T)];
-        if (g_.kv_lwm) pl = plane_beside(pl, vparts[0][0].read->slice);
-        std::vector<int> accs;
+        std::vector<int> pls;
+        for (int w = 0; w < nw; ++w) {
+          int pl = (attn_plane_++) % P;
+          if (g_.kv_lwm) pl = plane_beside(pl, vparts[0][0].read->slice);
+          pls.push_back(pl);
+        }
+        auto accs = std::vector<std::vector<int>>(std::size_t(nw));
         const int R = g_.rvt(T);
         for (int b = 0; b < g_.nab; ++b) {
-          std::vector<LwPart> parts;
-          for (int j = 0; j < g_.JV; ++j) {
-            const int cnt = std::min(g_.prt, R - j * g_.prt);
-            if (cnt <= 0) continue;
-            const auto& kp = vparts[std::size_t(j)][std::size_t(b / g_.bpsv)];
-            parts.push_back(kv_part({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, j * g_.prt, j, nullptr}));
+          for (int w = 0; w < nw; ++w) {
+            std::vector<LwPart> parts;
+            for (int j = 0; j < g_.JV; ++j) {
+              const int cnt = std::min(g_.prt, R - j * g_.prt);
+              if (cnt <= 0) continue;
+              const auto& kp = vparts[std::size_t(j)][std::size_t(b / g_.bpsv)];
+              parts.push_back(kv_part({kp.read, g_.prt + (b % g_.bpsv) * g_.prt, cnt, w * g_.hd + j * g_.prt, j, nullptr}));
+            }
+            std::vector<MmGroup> mms;
+            for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
+              const int gk = T * g_.kvpt + sigma;
+              if (gk >= g_.KV) break;
+              MmGroup mg;
+              // (direct: heads w, w + hpv, ..; their probabilities' block b)
+              mg.x = direct ? Rd{xav[std::size_t(gk)], w * g_.nab + b, g_.hpv * g_.nab} : Rd{xav[std::size_t(gk)], b, g_.nab};
+              mg.count = g_.G / nw;
+              mg.acc = b == 0 ? -1 : accs[std::size_t(w)][std::size_t(sigma)];
+              mg.accumulate = b > 0;
+              mms.push_back(mg);
+            }
+            auto tr = S_.tile(pls[std::size_t(w)], g_.t, parts, v_ready, mms);
+            if (b == 0) accs[std::size_t(w)] = tr.acc;
           }
-          std::vector<MmGroup> mms;
+        }
+        for (int w = 0; w < nw; ++w)
           for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
             const int gk = T * g_.kvpt + sigma;
             if (gk >= g_.KV) break;
-            MmGroup mg;
-            mg.x = Rd{xav[std::size_t(gk)], b, g_.nab};
-            mg.count = g_.G;
-            mg.acc = b == 0 ? -1 : accs[std::size_t(sigma)];
-            mg.accumulate = b > 0;
-            mms.push_back(mg);
+            const int acc = accs[std::size_t(w)][std::size_t(sigma)], cnt = g_.G / nw;
+            auto& dst = oraw[std::size_t(w)][std::size_t(gk)];
+            dst = S_.alloc(L + ".oraw", cnt, v_ready);
+            OpSpec s;
+            s.unit = UnitKind::Mxm;
+            s.plane = pls[std::size_t(w)];
+            s.mnem = "ACCRD." + g_.tn;
+            s.ops = {Operand::lit_(std::to_string(acc)), Operand::out(), Operand::lit_("0")};
+            s.lat = isa::LatClass::MxmRd;
+            s.count = cnt;
+            s.acc = acc;
+            s.out = Out{dst, 0, 1, {}, {}};
+            auto r = S_.op(s);
+            S_.release_acc(pls[std::size_t(w)], acc, cnt, r.t + cnt - 1);
           }
-          auto tr = S_.tile(pl, g_.t, parts, v_ready, mms);
-          if (b == 0) accs = tr.acc;
-        }
-        for (int sigma = 0; sigma < g_.kvpt; ++sigma) {
-          const int gk = T * g_.kvpt + sigma;
-          if (gk >= g_.KV) break;
-          oraw[std::size_t(gk)] = S_.alloc(L + ".oraw", g_.G, v_ready);
-          OpSpec s;
-          s.unit = UnitKind::Mxm;
-          s.plane = pl;
-          s.mnem = "ACCRD." + g_.tn;
-          s.ops = {Operand::lit_(std::to_string(accs[std::size_t(sigma)])), Operand::out(), Operand::lit_("0")};
-          s.lat = isa::LatClass::MxmRd;
-          s.count = g_.G;
-          s.acc = accs[std::size_t(sigma)];
-          s.out = Out{oraw[std::size_t(gk)], 0, 1, {}, {}};
-          auto r = S_.op(s);
-          S_.release_acc(pl, accs[std::size_t(sigma)], g_.G, r.t + g_.G - 1);
-        }
       }
       for (auto& x : xav)
         if (x) S_.free(x);
       ph.next(L + ".heads");
+      if (direct) {
+        // Head w + k hpv of a kv head is in place in its vector k of oraw[w]; lanes past the
+        // heads (hpv hd ..) keep the last place's rows, which meet zero weights (tile_row).
+        for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
+          const int cnt = g_.G / nw, c0 = gk * g_.G / g_.hpv;
+          Rd acc_in = all(oraw[std::size_t(nw - 1)][std::size_t(gk)]);
+          std::vector<ValueP> tmp;
+          for (int w = nw - 2; w >= 0; --w) {
+            auto r = vop(top("SEL"), {cst(C_SLOT0 + w), all(oraw[std::size_t(w)][std::size_t(gk)]), acc_in}, cnt,
+                         isa::LatClass::VxmAlu, L + ".o", w == 0 ? std::optional<Out>(Out{o, u * g_.NO + c0, 1, {}, {}}) : std::nullopt);
+            if (w > 0) tmp.push_back(r);
+            acc_in = all(r);
+          }
+          for (auto& ow : oraw) S_.free(ow[std::size_t(gk)]);
+          for (auto& t : tmp) S_.free(t);
+        }
+        continue;
+      }
       // Heads into the Wo input vectors: mask the slot, shift to the head's place, add.
       std::vector<std::vector<Rd>> pieces(std::size_t(g_.NO));
       std::vector<ValueP> owned;
       for (int gk = cr.gk0; gk < cr.gk1; ++gk) {
         const int sv = gk % g_.kvpt;
-        auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[std::size_t(gk)]), kzero()}, g_.G, isa::LatClass::VxmAlu,
+        auto clean = vop(top("SEL"), {cst(C_SLOT0 + sv), all(oraw[0][std::size_t(gk)]), kzero()}, g_.G, isa::LatClass::VxmAlu,
                          L + ".oc");
-        S_.free(oraw[std::size_t(gk)]);
+        S_.free(oraw[0][std::size_t(gk)]);
         owned.push_back(clean);
         for (int r0 = 0; r0 < std::min(g_.hpv, g_.G); ++r0) {
           // heads hh = r0, r0 + hpv, ... of this kv head (the same place within their vectors
@@ -2432,8 +2475,12 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   if (spec.weight_path == "lwm" && g.sparse)
     throw Error("--weight-path lwm: sparse experts are GATHERed over streams (LW); use --moe dense or --weight-path lw");
   g.lwm = spec.weight_path == "lwm" || (spec.weight_path == "auto" && !g.sparse);
-  // Over the weight bus, V^T tiles too: their rows over up to 16 slices of a plane's side (a chip
-  // with planes on both sides), a tile in ceil(rows / 16) cycles instead of a third of its rows.
+  // Over the weight bus, V^T tiles too: their rows over up to 64 slices of a plane's side (a chip
+  // with planes on both sides), a tile in ceil(rows / 64) cycles instead of a third of its rows.
+  // (64 rather than 16, measured on lp30: a 128-row head's V^T tile and 160-row K^T tile install in
+  // 2 and 3 cycles instead of 8 and 10; Llama-3-8B pipeline at 8k context 1,242 -> 1,324
+  // tokens/s per user, Llama-3-70B hybrid at 32k 631 -> 691, at 8k 1,115 -> 1,133; the 8B hybrid at
+  // 1k unchanged.)
   g.kv_lwm = g.lwm && p.mxm.planes >= 2;
   // Tensor groups: the attention core is shared by kv heads among the members. When K rows and
   // V^T tiles pack several kv heads, fewer members than kv heads get a share and the rest wait;
@@ -2448,7 +2495,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     // and SELs per token: taken when the load cycles saved over the context exceed four times
     // the write (measured on lp30: Llama-3-8B and -70B at 1k context are 3-11% faster with K rows,
     // at 8k 2-11% slower), or when K rows would need more registers than the contract has.
-    const int jv = std::min(16, std::min(g.Rvt, p.mxm.install_rows_per_cycle));
+    const int jv = std::min(64, std::min(g.Rvt, p.mxm.install_rows_per_cycle));
     Geo rows_k = g;
     set_kv_parts(rows_k, p.mem.rows, jv, false);
     set_kv_parts(g, p.mem.rows, jv, true);
@@ -2478,7 +2525,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const std::int64_t kv_user = (g.kt ? std::int64_t(g.NKG) * g.JK * g.mkt * (g.prk + std::int64_t(g.bpsk) * g.prk)
                                       : std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka)) +
                                std::int64_t(g.NVT) * g.JV * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
-  const std::int64_t fixed = C_SLOT0 + g.kvpt + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
+  const std::int64_t fixed = C_SLOT0 + slot_masks(g) + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
   const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
   const double frag = double((rows / a) * a) / double(rows);
   auto cap_tiles = [&](std::int64_t kv_rows) {
@@ -3250,7 +3297,7 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
       bcast(C_EPS, float(plan.model.norm_eps));
       bcast(C_SCALE, float(1.0 / std::sqrt(double(g.hd))));
       bcast(C_NEGINF, -std::numeric_limits<float>::infinity());
-      for (int s = 0; s < g.kvpt; ++s)
+      for (int s = 0; s < slot_masks(g); ++s)
         for (int e = s * g.hd * g.wb; e < (s + 1) * g.hd * g.wb; ++e) b[std::size_t((C_SLOT0 + s) * g.V + e)] = 0xFF;
     } else if (sr.kind == "moe") {
       for (int e = 0; e < g.E; ++e) {
