@@ -34,18 +34,20 @@ Graph decode_graph(const ModelShape& m, const DecodeOptions& o) {
   add(OpKind::Input, "input", -1).bytes = 4 * d + 4 * hd + 16;
   for (int l = 0; l < m.layers; ++l) {
     const std::string L = fmt::format("L{}.", l);
-    add(OpKind::Norm, L + "attn_norm", l).cols = d;
-    auto& qkv = add(OpKind::MatVec, L + "qkv", l);
-    qkv.rows = (H + 2 * K) * hd;
-    qkv.cols = d;
-    auto& at = add(OpKind::Attention, L + "attn", l);
-    at.heads = m.heads;
-    at.kv_heads = m.kv_heads;
-    at.head_dim = m.head_dim;
-    at.context = o.context;
-    auto& wo = add(OpKind::MatVec, L + "wo", l);
-    wo.rows = d;
-    wo.cols = H * hd;
+    if (o.attention) {
+      add(OpKind::Norm, L + "attn_norm", l).cols = d;
+      auto& qkv = add(OpKind::MatVec, L + "qkv", l);
+      qkv.rows = (H + 2 * K) * hd;
+      qkv.cols = d;
+      auto& at = add(OpKind::Attention, L + "attn", l);
+      at.heads = m.heads;
+      at.kv_heads = m.kv_heads;
+      at.head_dim = m.head_dim;
+      at.context = o.context;
+      auto& wo = add(OpKind::MatVec, L + "wo", l);
+      wo.rows = d;
+      wo.cols = H * hd;
+    }
     add(OpKind::Norm, L + "ffn_norm", l).cols = d;
     int copies = 1;
     if (m.experts > 0) {

@@ -165,9 +165,11 @@ std::vector<Unit> shard_units(const std::vector<Unit>& full, int T, int me, int 
 
 std::vector<Unit> layer_units(const Geo& g, int l, std::int64_t kv_tiles) {
   std::vector<Unit> us;
-  for (int r = 0; r < g.RQ + g.RK + g.NVT; ++r) us.push_back({Unit::Qkv, l, r, g.NK});
-  us.push_back({Unit::Core, l, 0, kv_tiles});
-  for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Wo, l, r, g.NO});
+  if (!g.ffn_only) {
+    for (int r = 0; r < g.RQ + g.RK + g.NVT; ++r) us.push_back({Unit::Qkv, l, r, g.NK});
+    us.push_back({Unit::Core, l, 0, kv_tiles});
+    for (int r = 0; r < g.RD; ++r) us.push_back({Unit::Wo, l, r, g.NO});
+  }
   if (g.X > 0) {
     // Mixture of experts: the router, every expert's gate/up chunks, then every expert's down
     // projection (each adds its gated rows into x).

@@ -40,6 +40,18 @@ TEST_CASE("decode front end: a dense layer is norm, qkv, attention, wo, norm, ga
   CHECK(w == doctest::Approx(8.0 * (10240.0 * 8192 + 8192.0 * 8192 + 3 * 28672.0 * 8192) * 10 + 128256.0 * 8192));
 }
 
+TEST_CASE("decode front end: without attention a layer is norm, gate_up, swiglu, down") {
+  auto m = load_model("llama-3-70b");
+  DecodeOptions o;
+  o.attention = false;
+  auto g = decode_graph(m, o);
+  // input + 80 layers x 4 ops + final norm, head, logits.
+  REQUIRE(g.ops.size() == 1 + 80 * 4 + 3);
+  CHECK(g.ops[1].name == "L0.ffn_norm");
+  CHECK(g.ops[2].name == "L0.gate_up");
+  for (const auto& op : g.ops) CHECK(op.kind != OpKind::Attention);
+}
+
 TEST_CASE("decode front end: experts evaluated per token (sparse) or all of them (dense), every one stored") {
   auto m = load_model("mixtral-8x7b");
   DecodeOptions o;

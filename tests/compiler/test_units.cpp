@@ -60,6 +60,16 @@ TEST_CASE("units: a Llama-3-70B layer in order, with the tiles each streams") {
   CHECK(unit_name(us[186]) == "L5.ffn_down[25]");
 }
 
+TEST_CASE("units: without attention a layer is its FFN only") {
+  auto g = geo70();
+  g.ffn_only = true;
+  const auto us = layer_units(g, 3, 0);
+  // Llama-3-70B on lp30: 28672 / 320 = 90 gate/up chunks, then 8192 / 320 = 26 down row tiles.
+  REQUIRE(us.size() == 90 + 26);
+  CHECK(unit_name(us.front()) == "L3.ffn_up[0]");
+  CHECK(unit_name(us.back()) == "L3.ffn_down[25]");
+}
+
 TEST_CASE("units: member 0 of a tray's group computes its kv head's q/k/v and its shares, then exchanges") {
   const auto g = geo70();
   const auto us = layer_units(g, 0, 0);

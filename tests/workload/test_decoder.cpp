@@ -553,6 +553,37 @@ TEST_CASE("heads in place: A V writes each head into its place in the Wo input, 
   }
 }
 
+TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cycles; timing-only") {
+  // The LPX side of attention-FFN disaggregation: every layer's RMSNorm, SwiGLU and residual, no
+  // q/k/v, attention or output projection, so no KV cache and none of their weight tiles.
+  auto full = grouped("tiny", kTray8, "hybrid", 2);
+  auto ffn = full;
+  ffn.attention = "none";
+  const auto pf = plan_decoder(full), pn = plan_decoder(ffn);
+  for (const auto& c : pn.chips) {
+    CAPTURE(c.units);
+    CHECK(c.units.find("attn") == std::string::npos);
+    CHECK(c.units.find("qkv") == std::string::npos);
+    CHECK(c.units.find(".wo") == std::string::npos);
+    for (const auto& sym : c.placement) {
+      CHECK(sym["kind"] != "kcache");
+      CHECK(sym["kind"] != "vcache");
+    }
+  }
+  const auto jf = decode_timing(pf, 1, {}), jn = decode_timing(pn, 1, {});
+  CHECK(jn["decode"]["weight_tiles_per_token"].get<std::int64_t>() < jf["decode"]["weight_tiles_per_token"].get<std::int64_t>());
+  CHECK(jn["decode"]["rack_cycles_per_step"].get<std::int64_t>() < jf["decode"]["rack_cycles_per_step"].get<std::int64_t>());
+  auto w = gen_weights(pn.model, 1, pn.wtype);
+  try {
+    decode_functional(pn, w, {1}, 1, {});
+    FAIL("a functional decode without attention ran");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("timing-only") != std::string::npos);
+  }
+  ffn.attention = "some";
+  CHECK(error_of(ffn).find("--attention some: full or none") != std::string::npos);
+}
+
 TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
   // tiny-gqa on mini: 8 kv heads, a K row and a V^T tile hold 2, so four members take 2 each.
   auto s = grouped("tiny-gqa", kMini4k, "tensor", 4);

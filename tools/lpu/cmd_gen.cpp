@@ -53,7 +53,7 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
       ->check(CLI::IsMember({"auto", "lwm", "lw"}));
   sub->add_option("--k-cache", s.k_cache,
                   "K-cache layout over the weight bus: rows (a K row per position, three slices a block), transposed (K^T "
-                  "over up to 16 slices, installed with IW tr=1) or auto (transposed when the loads it saves outweigh its "
+                  "over up to 64 slices, installed with IW tr=1) or auto (transposed when the loads it saves outweigh its "
                   "column writes, or rows need too many registers); docs/decode.md")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "rows", "transposed"}));
@@ -62,6 +62,11 @@ void add_decoder_spec(CLI::App* sub, workload::DecoderSpec& s) {
                   "score vectors, a 2.5k context on lp30); the same numerics (docs/decode.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "halves", "whole"}));
+  sub->add_option("--attention", s.attention,
+                  "full (every layer's attention and FFN) or none (the layers' FFN or experts only, with their RMSNorm and "
+                  "residual: the LPX side of attention-FFN disaggregation, docs/serving.md; timing-only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "none"}));
 }
 
 void resolve_rack(workload::DecoderSpec& s) {

@@ -37,6 +37,7 @@ compiler::Roofline plan_roofline(const DecoderPlan& plan) {
   d.context = plan.kv_len;
   d.batch = plan.spec.batch;
   d.moe_sparse = plan.spec.moe == "sparse";
+  d.attention = plan.spec.attention != "none";
   compiler::PartitionOptions po;
   po.kind = compiler::parse_partition(plan.spec.partition);
   po.max_links = plan.spec.max_links;
@@ -225,6 +226,7 @@ struct DecodeSession::Impl {
 DecodeSession::DecodeSession(const DecoderPlan& plan, const std::map<std::string, io::Tensor>& weights)
     : impl_(std::make_unique<Impl>(Impl{plan, weights, nullptr, {}, {}, nullptr, {}})) {
   if (plan.wtype == isa::Dtype::I8) throw Error("functional decode supports fp8 and bf16 weights (int8 is timing-only)");
+  if (plan.spec.attention == "none") throw Error("--attention none (the FFN layers only) is timing-only");
   if (plan.spec.batch != 1) throw Error("functional decode runs one user (--batch 1)");
   int head_chips = 0;
   for (const auto& c : plan.chips) head_chips += c.dma_out_vectors > 0;

@@ -2454,6 +2454,9 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int ctx = spec.context > 0 ? spec.context : std::min(m.max_context > 0 ? m.max_context : 8192, 8192);
   plan.context = ctx;
   Geo g = make_geo(m, p, plan.wtype, ctx, spec.users, spec.batch);
+  if (spec.attention != "full" && spec.attention != "none")
+    throw Error(fmt::format("--attention {}: full or none", spec.attention));
+  g.ffn_only = spec.attention == "none";
   if (spec.kv_len < 0 || spec.kv_len > ctx)
     throw Error(fmt::format("--kv-len {}: the tokens in the KV cache are 1 .. the context ({}), or 0 for all of it", spec.kv_len, ctx));
   if (spec.kv_len > 0) g.nab = std::min(g.nblk, cdiv(spec.kv_len, g.n));

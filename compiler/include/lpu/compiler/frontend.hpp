@@ -12,6 +12,7 @@ struct DecodeOptions {
   std::int64_t context = 8192;          // KV-cache positions each user's step reads
   int batch = 1;                        // users per micro-batch
   bool moe_sparse = true;               // MoE: evaluate the chosen experts only (else every one)
+  bool attention = true;                // false: the layers' FFN only (attention elsewhere)
 };
 
 // One decode step of a Llama-style transformer (RMSNorm, RoPE, grouped-query attention with a KV

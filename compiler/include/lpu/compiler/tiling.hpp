@@ -54,6 +54,7 @@ struct Geo {
   // choice, DecoderSpec::softmax: auto 32, halves 4, whole never).
   int sm_halves = 32;
   int X = 0, XK = 0;  // mixture of experts: experts (0: dense) and experts per token
+  bool ffn_only = false;  // the layers' FFN only: no attention units, no KV cache (DecoderSpec::attention none)
   bool sparse = false;  // the chosen experts' weights only, GATHERed by an index computed on chip
   bool lwm = false;     // weights over the weight bus (LWM lanes), else LW over streams
   int XS = 0;           // sparse: rows of an expert's region in a weight slice (expert e at e XS)

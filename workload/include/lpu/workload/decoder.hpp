@@ -48,6 +48,10 @@ struct DecoderSpec {
   // Each head's softmax: halves (two half-length passes by parity, from 4 score vectors), whole
   // (one pass) or auto (halves from 32 score vectors); the same numerics (docs/decode.md).
   std::string softmax = "auto";
+  // full: every layer's attention and FFN; none: the FFN (or mixture of experts) of every layer
+  // only, with its RMSNorm and residual (attention on other hardware: the LPX side of an
+  // attention-FFN disaggregated system, docs/serving.md). `none` is timing-only.
+  std::string attention = "full";
 };
 
 // What one chip does, where its data is, and how to run it.
