@@ -553,7 +553,7 @@ TEST_CASE("heads in place: A V writes each head into its place in the Wo input, 
   }
 }
 
-TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cycles; timing-only") {
+TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cycles, timing-only") {
   // The LPX side of attention-FFN disaggregation: every layer's RMSNorm, SwiGLU and residual, no
   // q/k/v, attention or output projection, so no KV cache and none of their weight tiles.
   auto full = grouped("tiny", kTray8, "hybrid", 2);
