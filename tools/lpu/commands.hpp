@@ -37,5 +37,6 @@ void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_roofline(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_gpu(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
+void add_serve_sim(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 
 }  // namespace lpu::tools

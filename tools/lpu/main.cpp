@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   add_decode(app, cmds);
   add_roofline(app, cmds);
   add_gpu(app, cmds);
+  add_serve_sim(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
