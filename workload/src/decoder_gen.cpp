@@ -1084,12 +1084,16 @@ class Builder {
     S_.free(ss);
     auto t2 = bin(f32op("ADD"), all(t1), kf32(float(m_.norm_eps)), B, name + ".mse");
     S_.free(t1);
-    auto r = un(f32op("RSQRT"), all(t2), B, isa::LatClass::VxmTrans, name + ".r");
+    Out ro;
+    ro.avoid = {x->slice, gain->slice};  // (read every cycle of the y pass, beside x; and the z pass reads gain meanwhile)
+    auto r = un(f32op("RSQRT"), all(t2), B, isa::LatClass::VxmTrans, name + ".r", ro);
     S_.free(t2);
-    ValueP y = S_.alloc(name + ".y", B * NX, min_ready(r));
+    // y and z each in a slice of its own: the two passes stream side by side (y's first vectors
+    // are read while x's last are), not one after the other through one read port.
+    ValueP y = S_.alloc(name + ".y", B * NX, min_ready(r), {x->slice, gain->slice});
     for (int u = 0; u < B; ++u) bin(f32op("MUL"), all(x, u * NX), Rd{r, u, 0}, NX, name + ".y", Out{y, u * NX, 1, {}, {}});
     S_.free(r);
-    ValueP z = S_.alloc(name + ".z", B * NX, min_ready(y));
+    ValueP z = S_.alloc(name + ".z", B * NX, min_ready(y), {y->slice, gain->slice});
     for (int u = 0; u < B; ++u) bin(f32op("MUL"), all(y, u * NX), all(gain), NX, name + ".z", Out{z, u * NX, 1, {}, {}});
     S_.free(y);
     const bool split = odd && B == 1 && g_.ppv > 1 && g_.NK >= 4;
