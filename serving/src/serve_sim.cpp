@@ -279,8 +279,8 @@ Metrics summarize(const SimResult& r, const CostModel& c) {
     if (q.req.output_tokens > 1) {
       tpot.push_back(q.tpot());
       ok = ok && q.tpot() <= c.slo_tpot;
-      if (q.tpot() > 0) {
-        rate_sum += 1 / q.tpot();
+      if (q.finish > q.decode_admit) {
+        rate_sum += (q.req.output_tokens - 1) / (q.finish - q.decode_admit);
         ++multi;
       }
     }
@@ -306,6 +306,8 @@ Metrics summarize(const SimResult& r, const CostModel& c) {
   else m.lpx_watts = c.lpx_static_watts + (m.makespan > 0 ? r.stats.lpx_dynamic_j / m.makespan : 0);
   m.watts = m.gpu_watts + m.lpx_watts;
   if (m.watts > 0) m.tokens_per_s_per_mw = m.throughput / (m.watts / 1e6);
+  m.decode_watts = c.decode_gpus * c.gpu_watts_each + m.lpx_watts;
+  if (m.decode_watts > 0) m.decode_tokens_per_s_per_mw = m.throughput / (m.decode_watts / 1e6);
   const double seconds = c.depreciation_years * 365.25 * 86400;
   if (seconds > 0) m.capex_usd_per_s = (c.gpus / c.gpu_rack_gpus * c.gpu_rack_capex + c.lpx_racks * c.lpx_rack_capex) / seconds;
   m.energy_usd_per_s = m.watts * c.pue / 3.6e6 * c.power_price_per_kwh;

@@ -144,6 +144,7 @@ Deployment deploy(const ServingSystem& s, const compiler::ModelShape& m, const s
 
   auto& k = d.cost;
   k.gpus = double(s.prefill_gpus) * s.prefill_instances + double(s.decode_gpus) * s.decode_instances;
+  k.decode_gpus = double(s.decode_gpus) * s.decode_instances;
   k.gpu_watts_each = s.gpu.watts_per_gpu();
   k.gpu_rack_gpus = s.gpu_rack_gpus;
   k.gpu_rack_capex = s.gpu_rack_capex;

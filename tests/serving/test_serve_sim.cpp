@@ -115,8 +115,9 @@ TEST_CASE("serve-sim: three requests on a constant step model give the latencies
   CHECK(m.throughput == doctest::Approx(9 / 8.5));
   CHECK(m.goodput == doctest::Approx(7 / 8.5));
   CHECK(m.slo_met_fraction == doctest::Approx(2.0 / 3));
-  // tokens/s per user: the mean of 1/TPOT = (1/1.75 + 1/3.5 + 1/1.5) / 3.
-  CHECK(m.tokens_per_s_per_user == doctest::Approx((1 / 1.75 + 1 / 3.5 + 1 / 1.5) / 3));
+  // tokens/s per user while decoding, (output - 1) / (finish - admission): r0 2 / 2, r1 1 / 1,
+  // r2 3 / 3: one token per 1-s step once admitted (TPOT also counts the wait before admission).
+  CHECK(m.tokens_per_s_per_user == 1.0);
   CHECK(m.mean_batch == doctest::Approx(6.0 / 5));
 
   // Chunks of 16 tokens: r1's 32 take two iterations (1-2, 2-3: first token at 3), its own
@@ -378,6 +379,7 @@ TEST_CASE("serve-sim: a deployment's KV capacity and power follow from the GPU m
   CHECK(d.sim.kv_bytes_per_token == doctest::Approx(163840));
   CHECK(d.sim.kv_capacity_bytes == doctest::Approx(8 * (0.9 * s.gpu.hbm_bytes - d.weight_bytes_per_decode_gpu)));
   CHECK(d.cost.gpus == 16);
+  CHECK(d.cost.decode_gpus == 8);
   CHECK(d.cost.gpu_watts_each == doctest::Approx(132e3 / 72));
   CHECK(d.afd == nullptr);
   // $ per million tokens by hand: 16 GPUs of a $3.75 M 72-GPU rack over 4 years, 16 x 1,833 W at
@@ -391,6 +393,7 @@ TEST_CASE("serve-sim: a deployment's KV capacity and power follow from the GPU m
   CHECK(x.throughput == doctest::Approx(1001));
   CHECK(x.usd_per_million_tokens == doctest::Approx((capex + energy) / 1001 * 1e6));
   CHECK(x.tokens_per_s_per_mw == doctest::Approx(1001 / (16 * 132e3 / 72 / 1e6)));
+  CHECK(x.decode_tokens_per_s_per_mw == doctest::Approx(1001 / (8 * 132e3 / 72 / 1e6)));
 }
 
 TEST_CASE("serve-sim: the real LPX provider times the tiny model's FFN-only programs on a chip pair") {

@@ -34,7 +34,7 @@ namespace {
 
 struct Opts {
   std::string system, model, workload, csv, cache, sweep, prompt = "1024", output = "256";
-  int requests = 200, threads = 1, max_batch = 0;
+  int requests = 200, threads = 1, max_batch = 0, prefill_instances = 0;
   std::uint64_t seed = 1;
   bool json = false, quiet = false;
 };
@@ -94,6 +94,8 @@ nlohmann::json metrics_json(const serving::Metrics& m, const serving::SimStats& 
           {"lpx_watts", m.lpx_watts},
           {"watts", m.watts},
           {"tokens_per_s_per_mw", m.tokens_per_s_per_mw},
+          {"decode_watts", m.decode_watts},
+          {"decode_tokens_per_s_per_mw", m.decode_tokens_per_s_per_mw},
           {"capex_usd_per_hour", m.capex_usd_per_s * 3600},
           {"energy_usd_per_hour", m.energy_usd_per_s * 3600},
           {"usd_per_million_tokens", m.usd_per_million_tokens},
@@ -180,13 +182,14 @@ void print_run(const serving::ServingSystem& s, const compiler::ModelShape& m, c
   fmt::print("  throughput {:.1f} output tokens/s over {:.2f} s; goodput {:.1f} tokens/s ({:.1f}% of requests within TTFT {:g} ms and "
              "TPOT {:g} ms)\n",
              x.throughput, x.makespan, x.goodput, 100 * x.slo_met_fraction, s.slo_ttft * 1e3, s.slo_tpot * 1e3);
-  fmt::print("  {:.1f} tokens/s per user (mean of 1/TPOT); mean batch {:.1f} (max {}), {} decode steps\n", x.tokens_per_s_per_user,
+  fmt::print("  {:.1f} tokens/s per user while decoding; mean batch {:.1f} (max {}), {} decode steps\n", x.tokens_per_s_per_user,
              x.mean_batch, r.result.stats.max_batch_seen, r.result.stats.steps);
-  fmt::print("  power {:.1f} kW (GPUs {:.1f} kW{}); {:.0f} tokens/s per MW\n", x.watts / 1e3, x.gpu_watts / 1e3,
+  fmt::print("  power {:.1f} kW (GPUs {:.1f} kW{}); {:.0f} tokens/s per MW; decode side alone {:.1f} kW, {:.0f} tokens/s per MW\n",
+             x.watts / 1e3, x.gpu_watts / 1e3,
              s.mode == serving::ServingMode::Afd ? fmt::format(" + LPX {:.1f} kW{}", x.lpx_watts / 1e3,
                                                                s.lpx_rack_watts > 0 ? " stated" : " emulated, chips only")
                                                  : "",
-             x.tokens_per_s_per_mw);
+             x.tokens_per_s_per_mw, x.decode_watts / 1e3, x.decode_tokens_per_s_per_mw);
   fmt::print("  ${:.2f} per million output tokens (capex ${:.0f}/h over {:g} years, energy ${:.2f}/h at ${:g}/kWh, PUE {:g})\n",
              x.usd_per_million_tokens, x.capex_usd_per_s * 3600, s.depreciation_years, x.energy_usd_per_s * 3600, s.power_price_per_kwh,
              s.pue);
@@ -257,18 +260,19 @@ int sweep(serving::ServingSystem sys, const compiler::ModelShape& m, const Opts&
     return true;
   };
   std::ostringstream csv;
-  csv << "system,model,max_batch,status,tokens_per_s_per_user,tokens_per_s_per_mw,throughput_tokens_per_s,mean_batch,ttft_p50_s,"
-         "tpot_p50_s,tpot_p99_s,goodput_tokens_per_s,watts,usd_per_million_tokens,pareto,error\n";
+  csv << "system,model,max_batch,status,tokens_per_s_per_user,tokens_per_s_per_mw,decode_tokens_per_s_per_mw,throughput_tokens_per_s,"
+         "mean_batch,ttft_p50_s,tpot_p50_s,tpot_p99_s,goodput_tokens_per_s,watts,decode_watts,usd_per_million_tokens,pareto,error\n";
   for (const auto& p : pts) {
     if (p.ok)
-      csv << fmt::format("{},{},{},ok,{:.6g},{:.6g},{:.6g},{:.4g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},\n", sys.name, m.name, p.batch,
-                         p.m.tokens_per_s_per_user, p.m.tokens_per_s_per_mw, p.m.throughput, p.m.mean_batch, p.m.ttft.p50, p.m.tpot.p50,
-                         p.m.tpot.p99, p.m.goodput, p.m.watts, p.m.usd_per_million_tokens, on_front(p) ? 1 : 0);
+      csv << fmt::format("{},{},{},ok,{:.6g},{:.6g},{:.6g},{:.6g},{:.4g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},\n", sys.name,
+                         m.name, p.batch, p.m.tokens_per_s_per_user, p.m.tokens_per_s_per_mw, p.m.decode_tokens_per_s_per_mw,
+                         p.m.throughput, p.m.mean_batch, p.m.ttft.p50, p.m.tpot.p50, p.m.tpot.p99, p.m.goodput, p.m.watts, p.m.decode_watts,
+                         p.m.usd_per_million_tokens, on_front(p) ? 1 : 0);
     else {
       std::string err = p.error;
       for (auto& c : err)
         if (c == ',' || c == '\n' || c == '"') c = ';';
-      csv << fmt::format("{},{},{},error,,,,,,,,,,,0,{}\n", sys.name, m.name, p.batch, err);
+      csv << fmt::format("{},{},{},error,,,,,,,,,,,,,0,{}\n", sys.name, m.name, p.batch, err);
     }
   }
   if (o.json) {
@@ -282,16 +286,16 @@ int sweep(serving::ServingSystem sys, const compiler::ModelShape& m, const Opts&
     std::cout << nlohmann::json{{"system", sys.name}, {"model", m.name}, {"points", j}}.dump(2) << "\n";
   } else {
     fmt::print("{} on {} ({}); {}\n", m.name, sys.name, mode_text(sys), workload_text(o, reqs));
-    fmt::print("  {:>9} {:>14} {:>14} {:>12} {:>10} {:>10} {:>10} {:>9}  {}\n", "max batch", "tok/s/user", "tok/s/MW", "tok/s",
-               "mean batch", "TPOT p50", "TTFT p50", "$/M tok", "Pareto");
+    fmt::print("  {:>9} {:>11} {:>10} {:>15} {:>9} {:>10} {:>10} {:>10} {:>9}  {}\n", "max batch", "tok/s/user", "tok/s/MW",
+               "decode tok/s/MW", "tok/s", "mean batch", "TPOT p50", "TTFT p50", "$/M tok", "Pareto");
     for (const auto& p : pts) {
       if (!p.ok) {
         fmt::print("  {:>9} error: {}\n", p.batch, p.error);
         continue;
       }
-      fmt::print("  {:>9} {:>14.1f} {:>14.0f} {:>12.0f} {:>10.1f} {:>8.2f}ms {:>8.1f}ms {:>9.3f}  {}\n", p.batch,
-                 p.m.tokens_per_s_per_user, p.m.tokens_per_s_per_mw, p.m.throughput, p.m.mean_batch, p.m.tpot.p50 * 1e3,
-                 p.m.ttft.p50 * 1e3, p.m.usd_per_million_tokens, on_front(p) ? "*" : "");
+      fmt::print("  {:>9} {:>11.1f} {:>10.0f} {:>15.0f} {:>9.0f} {:>10.1f} {:>8.1f}ms {:>8.0f}ms {:>9.3f}  {}\n", p.batch,
+                 p.m.tokens_per_s_per_user, p.m.tokens_per_s_per_mw, p.m.decode_tokens_per_s_per_mw, p.m.throughput, p.m.mean_batch,
+                 p.m.tpot.p50 * 1e3, p.m.ttft.p50 * 1e3, p.m.usd_per_million_tokens, on_front(p) ? "*" : "");
     }
   }
   if (!o.csv.empty()) {
@@ -302,7 +306,7 @@ int sweep(serving::ServingSystem sys, const compiler::ModelShape& m, const Opts&
     }
     if (!o.json) fmt::print("CSV: {}\n", o.csv);
     // The plot (tokens/s per MW against tokens/s per user) when python3 has matplotlib; else the CSV alone.
-    if (run_program({"python3", "-c", "import matplotlib"})) {
+    if (run_program({"python3", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('matplotlib') is None)"})) {
       const auto png = (o.csv.ends_with(".csv") ? o.csv.substr(0, o.csv.size() - 4) : o.csv) + ".png";
       const bool ok = run_program({"python3", LPU_SWEEP_PLOT_SCRIPT, "--csv", o.csv, "--x", "tokens_per_s_per_user", "--y",
                                    "tokens_per_s_per_mw", "--series", "system", "--logx", "--logy", "--title",
@@ -341,6 +345,7 @@ void add_serve_sim(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out
   sub->add_option("--prompt-tokens", o->prompt, "Poisson: prompt tokens, N or uniform LO-HI")->capture_default_str();
   sub->add_option("--output-tokens", o->output, "Poisson: output tokens, N or uniform LO-HI")->capture_default_str();
   sub->add_option("--max-batch", o->max_batch, "override the system's decode.max_batch");
+  sub->add_option("--prefill-instances", o->prefill_instances, "override the system's prefill.instances");
   sub->add_option("--cache", o->cache, "LPX timing cache (JSON; default: the system's lpx.cache)");
   sub->add_option("--threads", o->threads, "host threads of the rack engine when the LPX side is emulated")->capture_default_str();
   sub->add_option("--sweep-batch", o->sweep,
@@ -353,6 +358,8 @@ void add_serve_sim(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out
     auto sys = serving::load_serving_system(o->system);
     if (o->max_batch < 0) throw ConfigError("--max-batch", "must be positive");
     if (o->max_batch > 0) sys.max_batch = o->max_batch;
+    if (o->prefill_instances < 0) throw ConfigError("--prefill-instances", "must be positive");
+    if (o->prefill_instances > 0) sys.prefill_instances = o->prefill_instances;
     if (o->threads < 1) throw ConfigError("--threads", "at least one");
     const auto m = compiler::load_model(o->model);
     const auto reqs = make_requests(*o);

@@ -87,6 +87,7 @@ Percentiles percentiles(const std::vector<double>& v);
 // Power and cost of the deployment the simulation ran (docs/serving.md, "Cost").
 struct CostModel {
   double gpus = 0;               // prefill + decode GPUs
+  double decode_gpus = 0;        // of which decode
   double gpu_watts_each = 0;     // all in: the GPU system's power / its GPUs
   double gpu_rack_gpus = 72;
   double gpu_rack_capex = 0;     // $ per GPU rack (fractions of a rack pro rata)
@@ -108,9 +109,14 @@ struct Metrics {
   double throughput = 0;                        // output tokens / s
   double goodput = 0;                           // output tokens / s of the requests that met both SLOs
   double slo_met_fraction = 0;
-  double tokens_per_s_per_user = 0;             // mean over requests of 1 / tpot
+  // The rate a user sees while its request decodes: mean over requests of (output_tokens - 1) /
+  // (finish - decode_admit). TPOT also counts the wait between the first token and admission.
+  double tokens_per_s_per_user = 0;
   double gpu_watts = 0, lpx_watts = 0, watts = 0;  // IT power (no PUE)
   double tokens_per_s_per_mw = 0;               // throughput / (watts / 1e6)
+  // The decode side alone (decode GPUs + LPX): what the seed's per-MW claim is about ("for the
+  // decode phase"); prefill GPUs left out.
+  double decode_watts = 0, decode_tokens_per_s_per_mw = 0;
   double capex_usd_per_s = 0, energy_usd_per_s = 0;
   double usd_per_million_tokens = 0;            // (capex + energy) / output tokens, at this throughput all the time
   double mean_batch = 0;
