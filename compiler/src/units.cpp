@@ -85,7 +85,8 @@ Live live_before(const Unit& next, const Geo& g) {
     case Unit::Down: l.sc = l.x = true; l.a = g.RF; break;
     case Unit::Head: l.x = true; break;
     case Unit::Xchg: throw Error("generator: internal error: a stage begins with an exchange");
-    case Unit::Router: throw Error("generator: internal error: a pipeline stage begins inside a mixture of experts");
+    // (a layer of the FFN only, --attention none, begins with its router: x, like its first chunk)
+    case Unit::Router: l.sc = l.x = true; break;
   }
   return l;
 }

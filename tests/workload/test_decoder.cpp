@@ -582,6 +582,15 @@ TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cy
   }
   ffn.attention = "some";
   CHECK(error_of(ffn).find("--attention some: full or none") != std::string::npos);
+  // A mixture of experts: each group's first layer begins with its router (the stage's input is
+  // x alone, as at a chunk).
+  auto moe = grouped("tiny-moe", kTray8, "hybrid", 2);
+  moe.attention = "none";
+  const auto pm = plan_decoder(moe);
+  bool router_first = false;  // (a member whose units begin with the layer's router)
+  for (const auto& c : pm.chips) router_first |= c.units.rfind("L0.router", 0) == 0;
+  CHECK(router_first);
+  CHECK(decode_timing(pm, 1, {})["decode"]["rack_cycles_per_step"].get<std::int64_t>() > 0);
 }
 
 TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing members only, identical logits") {
