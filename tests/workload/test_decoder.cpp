@@ -582,6 +582,13 @@ TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cy
   }
   ffn.attention = "some";
   CHECK(error_of(ffn).find("--attention some: full or none") != std::string::npos);
+  // No KV cache to hold: 64 users of tiny at context 64 need 3 mini chips' SRAM with attention,
+  // the FFN layers alone fit the four chips of mini4.
+  auto many = spec_of("tiny", kMini4, 64);
+  many.users = 64;
+  CHECK(error_of(many).find("does not fit") != std::string::npos);
+  many.attention = "none";
+  CHECK(error_of(many).empty());
   // A mixture of experts: each group's first layer begins with its router (the stage's input is
   // x alone, as at a chunk).
   auto moe = grouped("tiny-moe", kTray8, "hybrid", 2);

@@ -2536,9 +2536,12 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const int nq = p.mxm.queues_per_plane;
   const int a = cdiv(g.n, nq);
   const std::int64_t lanes = std::int64_t(p.mxm.planes) * nq;
-  const std::int64_t kv_user = (g.kt ? std::int64_t(g.NKG) * g.JK * g.mkt * (g.prk + std::int64_t(g.bpsk) * g.prk)
-                                      : std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka)) +
-                               std::int64_t(g.NVT) * g.JV * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
+  // (--attention none: no KV cache, no attention weights)
+  const std::int64_t kv_user =
+      g.ffn_only ? 0
+                 : (g.kt ? std::int64_t(g.NKG) * g.JK * g.mkt * (g.prk + std::int64_t(g.bpsk) * g.prk)
+                         : std::int64_t(g.NKG) * 3 * g.mk * (1 + g.bps * g.ka)) +
+                       std::int64_t(g.NVT) * g.JV * g.mv * (g.prt + std::int64_t(g.bpsv) * g.prt);
   const std::int64_t fixed = C_SLOT0 + slot_masks(g) + std::int64_t(g.G) * g.NS + 3 * std::int64_t(g.NX);
   const std::int64_t scratch = std::min(chip_rows / 8, 8 * rows);
   const double frag = double((rows / a) * a) / double(rows);
@@ -2557,7 +2560,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const std::int64_t head_tiles = std::int64_t(g.RV) * g.NK;
   const std::int64_t ffn_copies = g.X > 0 ? g.X : 1;  // a mixture of experts: every expert (and the router)
   const std::int64_t layer_tiles =
-      g.attn_tiles() + ffn_copies * (std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
+      (g.ffn_only ? 0 : g.attn_tiles()) + ffn_copies * (std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
   const int N = spec.chips > 0 ? spec.chips : cfg.chips;
   if (N > cfg.chips) throw Error(fmt::format("--chips {}: the rack {} has {} chips", N, cfg.origin, cfg.chips));
 
