@@ -4,16 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <fstream>
 #include <limits>
-#include <set>
-#include <sstream>
-#include <toml++/toml.h>
 
-#include "lpu/arch/params.hpp"
 #include "lpu/common/errors.hpp"
-#include "lpu/common/parse.hpp"
+#include "toml_reader.hpp"
 
 namespace lpu::serving {
 
@@ -63,81 +57,9 @@ double GpuSystem::flops(Dtype d) const {
 
 // --- Loading ------------------------------------------------------------------------------
 
-namespace {
-
-// Reads typed keys from a table, remembers which keys it read, and names key, file and line in
-// every error.
-class Reader {
- public:
-  Reader(const toml::table& t, std::string origin) : t_(t), origin_(std::move(origin)) {}
-
-  double real(const std::string& key, double lo, double hi, bool lo_open = false) {
-    used_.insert(key);
-    auto node = t_.at_path(key);
-    if (!node) throw ConfigError(key, fmt::format("missing in {}", origin_));
-    auto v = node.value<double>();
-    if (!v || !node.is_number()) throw ConfigError(key, fmt::format("{}: expected a number", where(node)));
-    const bool ok = std::isfinite(*v) && (lo_open ? *v > lo : *v >= lo) && *v <= hi;
-    if (!ok)
-      throw ConfigError(key, fmt::format("{}: {:g} is out of range {}{:g}..{:g}", where(node), *v, lo_open ? "(exclusive) " : "", lo, hi));
-    return *v;
-  }
-
-  int integer(const std::string& key, int lo, int hi) {
-    used_.insert(key);
-    auto node = t_.at_path(key);
-    if (!node) throw ConfigError(key, fmt::format("missing in {}", origin_));
-    if (!node.is_integer()) throw ConfigError(key, fmt::format("{}: expected an integer", where(node)));
-    return int(check_int(*node.value<std::int64_t>(), key, IntRange{lo, hi}));
-  }
-
-  std::string text(const std::string& key, const std::string& dflt) {
-    used_.insert(key);
-    auto node = t_.at_path(key);
-    if (!node) return dflt;
-    auto v = node.value<std::string>();
-    if (!v || !node.is_string()) throw ConfigError(key, fmt::format("{}: expected a string", where(node)));
-    return *v;
-  }
-
-  void check_unknown() const {
-    for (const auto& [k, v] : t_) {
-      const std::string key(k.str());
-      if (const auto* sub = v.as_table()) {
-        for (const auto& [k2, v2] : *sub) {
-          const std::string full = key + "." + std::string(k2.str());
-          if (!used_.count(full)) throw ConfigError(full, fmt::format("{}: unknown key", where(v2)));
-        }
-      } else if (!used_.count(key)) {
-        throw ConfigError(key, fmt::format("{}: unknown key", where(v)));
-      }
-    }
-  }
-
- private:
-  std::string where(const toml::node& n) const {
-    const auto& s = n.source();
-    return fmt::format("{}:{}:{}", origin_, s.begin.line, s.begin.column);
-  }
-  std::string where(toml::node_view<const toml::node> n) const { return n.node() ? where(*n.node()) : origin_; }
-
-  const toml::table& t_;
-  std::string origin_;
-  std::set<std::string> used_;
-};
-
-}  // namespace
-
 GpuSystem parse_gpu_system(const std::string& text, const std::string& origin) {
-  check_toml_key_depth(text, origin);  // before toml++ recurses on a hostile dotted key
-  toml::table t;
-  try {
-    t = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    const auto& s = e.source();
-    throw ConfigError(origin, fmt::format("{}:{}: {}", s.begin.line, s.begin.column, std::string(e.description())));
-  }
-  Reader r(t, origin);
+  const auto t = detail::parse_toml(text, origin);
+  detail::Reader r(t, origin);
   constexpr double kBig = 1e30;
   GpuSystem g;
   g.file = origin;
@@ -165,16 +87,8 @@ GpuSystem parse_gpu_system(const std::string& text, const std::string& origin) {
 }
 
 GpuSystem load_gpu_system(const std::string& name_or_path) {
-  std::string path = name_or_path;
-  if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".toml"))
-    path = config_dir() + "/gpu/" + name_or_path + ".toml";
-  std::ifstream f(path);
-  if (!f)
-    throw ConfigError("system", fmt::format("cannot open '{}' (GPU systems live in {}/gpu; set LPU_CONFIG_DIR to use another folder)",
-                                            path, config_dir()));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_gpu_system(ss.str(), path);
+  const auto f = detail::read_system_file(name_or_path, "gpu", "GPU systems", "; set LPU_CONFIG_DIR to use another folder");
+  return parse_gpu_system(f.text, f.path);
 }
 
 AttnParallel parse_attn_parallel(const std::string& s) {

@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "lpu/arch/params.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/rack/config.hpp"
@@ -84,15 +81,8 @@ ServingSystem parse_serving_system(const std::string& text, const std::string& o
 }
 
 ServingSystem load_serving_system(const std::string& name_or_path) {
-  std::string path = name_or_path;
-  if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".toml"))
-    path = config_dir() + "/serving/" + name_or_path + ".toml";
-  std::ifstream f(path);
-  if (!f)
-    throw ConfigError("system", fmt::format("cannot open '{}' (serving systems live in {}/serving)", path, config_dir()));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_serving_system(ss.str(), path);
+  const auto f = detail::read_system_file(name_or_path, "serving", "serving systems");
+  return parse_serving_system(f.text, f.path);
 }
 
 Deployment deploy(const ServingSystem& s, const compiler::ModelShape& m, const std::string& model_name, const DeployOptions& o) {

@@ -1,19 +1,42 @@
 #pragma once
 // Internal to lpu_serving: typed keys from a parsed TOML table, each error a ConfigError naming
 // the key, the file and the line:column of the value; unknown keys are errors too (the files of
-// configs/gpu and configs/serving are read through it).
+// configs/gpu and configs/serving are read through it, and found and read by read_system_file).
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <toml++/toml.h>
 
+#include "lpu/arch/params.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/common/parse.hpp"
 
 namespace lpu::serving::detail {
+
+// A system file's path and text. `name_or_path` is a path, or a bare name (no '/', not ending in
+// .toml) of CONFIG_DIR/<folder>/<name>.toml. A file that cannot be opened is
+// ConfigError("system", "cannot open 'PATH' (<what> live in CONFIG_DIR/<folder><note>)").
+struct SystemFile {
+  std::string path, text;
+};
+inline SystemFile read_system_file(const std::string& name_or_path, const std::string& folder, const std::string& what,
+                                   const std::string& note = "") {
+  SystemFile file{name_or_path, ""};
+  if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".toml"))
+    file.path = config_dir() + "/" + folder + "/" + name_or_path + ".toml";
+  std::ifstream f(file.path);
+  if (!f)
+    throw ConfigError("system", fmt::format("cannot open '{}' ({} live in {}/{}{})", file.path, what, config_dir(), folder, note));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  file.text = ss.str();
+  return file;
+}
 
 // Parses TOML text; a syntax error becomes ConfigError(origin, "line:col: ...").
 inline toml::table parse_toml(const std::string& text, const std::string& origin) {

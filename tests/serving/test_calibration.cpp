@@ -84,6 +84,24 @@ double mlperf_offline(const GpuSystem& g, const compiler::ModelShape& m, const S
   return disaggregated_output_tokens_per_s_per_gpu(dec, pre, osl);
 }
 
+// An MLPerf offline point of Llama-2-70B with FP8 KV on `gpu`: up to `sequences` in flight per
+// instance of `gpus` GPUs, 700-token prompts (reported against `published`, tok/s per GPU, with
+// `setup` and the batch used) and again 370-token prompts (sensitivity). Returns the first.
+double llama2_70b_offline(const std::string& what, const std::string& gpu, Dtype dtype, int gpus, int sequences, double osl,
+                          double published, const std::string& setup) {
+  const auto g = sys(gpu);
+  const auto m = compiler::load_model("llama-2-70b");
+  StepOptions o;
+  o.dtype = dtype;
+  o.kv_dtype = Dtype::Fp8;
+  o.gpus = gpus;
+  int batch = 0;
+  const double predicted = mlperf_offline(g, m, o, sequences, 700, osl, &batch);
+  report(what, published, predicted, fmt::format("{}, batch {}", setup, batch));
+  report("  the same with 370-token prompts", published, mlperf_offline(g, m, o, sequences, 370, osl), "sensitivity");
+  return predicted;
+}
+
 }  // namespace
 
 // InferenceMAX reports tok/s/GPU as input + output tokens per second per GPU (the displayed
@@ -128,16 +146,8 @@ TEST_CASE("serving calibration: GB200 NVL72 Llama-2-70B MLPerf offline, one rack
   // Assumed: FP4 weights, FP8 KV, one GPU per instance, 1,024 sequences in flight; 700 prompt
   // tokens on average (the dataset caps prompts at 1,024; its mean is not in the sources read);
   // 294.45 output tokens (MLPerf reference, https://github.com/mlcommons/inference/blob/master/language/llama2-70b/README.md).
-  const auto g = sys("gb200-nvl72");
-  const auto m = compiler::load_model("llama-2-70b");
-  StepOptions o;
-  o.dtype = Dtype::Fp4;
-  o.kv_dtype = Dtype::Fp8;
-  o.gpus = 1;
-  int batch = 0;
-  const double predicted = mlperf_offline(g, m, o, 1024, 700, 294.45, &batch);
-  report("GB200 Llama-2-70B MLPerf offline, tok/s/GPU", 865000.0 / 72, predicted, fmt::format("fp4, 1 GPU, batch {}", batch));
-  report("  the same with 370-token prompts", 865000.0 / 72, mlperf_offline(g, m, o, 1024, 370, 294.45), "sensitivity");
+  const double predicted = llama2_70b_offline("GB200 Llama-2-70B MLPerf offline, tok/s/GPU", "gb200-nvl72", Dtype::Fp4, 1, 1024,
+                                              294.45, 865000.0 / 72, "fp4, 1 GPU");
   CHECK(std::abs(error(predicted, 865000.0 / 72)) <= 0.15);  // -5.5% at the fit
 }
 
@@ -146,16 +156,8 @@ TEST_CASE("serving calibration: H100 Llama-2-70B MLPerf v4.1 offline, 8 GPUs") {
   // llama2-70b-99.9 Offline), https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/NVIDIA/results/DGX-H100_H100-SXM-80GBx8_TRT/llama2-70b-99.9/Offline/performance/run_1/mlperf_log_summary.txt
   // Its configuration (closed/NVIDIA/configs/llama2-70b/Offline/__init__.py): FP8, tensor
   // parallel 2, 896 sequences per instance; 84.4792 samples/s -> 290.3 output tokens each.
-  const auto g = sys("hgx-h100");
-  const auto m = compiler::load_model("llama-2-70b");
-  StepOptions o;
-  o.dtype = Dtype::Fp8;
-  o.kv_dtype = Dtype::Fp8;
-  o.gpus = 2;
-  int batch = 0;
-  const double predicted = mlperf_offline(g, m, o, 896, 700, 24524.9 / 84.4792, &batch);
-  report("H100 Llama-2-70B MLPerf v4.1 offline, tok/s/GPU", 24524.9 / 8, predicted, fmt::format("fp8, TP 2, batch {}", batch));
-  report("  the same with 370-token prompts", 24524.9 / 8, mlperf_offline(g, m, o, 896, 370, 24524.9 / 84.4792), "sensitivity");
+  const double predicted = llama2_70b_offline("H100 Llama-2-70B MLPerf v4.1 offline, tok/s/GPU", "hgx-h100", Dtype::Fp8, 2, 896,
+                                              24524.9 / 84.4792, 24524.9 / 8, "fp8, TP 2");
   // Not fitted: hgx-h100.toml carries GB200's factors. -26.6% with 700-token prompts; the model
   // cannot hold 896 such sequences in 80 GB (it runs 586), so the real prompts are likely
   // shorter: with 370 tokens the error is +11.2%.
