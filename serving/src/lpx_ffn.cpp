@@ -15,7 +15,7 @@
 namespace lpu::serving {
 
 std::string LpxKey::str() const {
-  return fmt::format("{}|{}|{}|{}|b{}|kv{}|{:016x}", model, rack, dtype, partition, batch, bucket, files_hash);
+  return fmt::format("{}|{}|{}|{}|b{}|{:016x}", model, rack, dtype, partition, batch, files_hash);
 }
 
 namespace {
@@ -51,14 +51,9 @@ class EmulatorSource final : public LpxTimingSource {
     // ---- layer's RMSNorm + FFN or experts + residual, no attention and no KV cache. This is the
     // ---- one place the switch is set; "full" would emulate attention too (an over-count).
     spec.attention = "none";
-    const bool attention = spec.attention != "none";
-    if (attention && key.bucket > 0) {
-      spec.context = key.bucket;
-      spec.kv_len = key.bucket;
-    }
     if (log_)
-      log_(fmt::format("emulating the LPX FFN of {} on {} ({}, {}, micro-batch {}{}): timing-only, once per key", key.model,
-                       key.rack, key.dtype, key.partition, key.batch, attention ? fmt::format(", context {}", key.bucket) : ""));
+      log_(fmt::format("emulating the LPX FFN of {} on {} ({}, {}, micro-batch {}): timing-only, once per key", key.model,
+                       key.rack, key.dtype, key.partition, key.batch));
     const auto plan = workload::plan_decoder(spec);
     workload::DecodeOptions opt;
     opt.threads = threads_;
@@ -75,7 +70,6 @@ class EmulatorSource final : public LpxTimingSource {
     t.rack_chips = plan.rack.chips;
     t.static_w_per_chip = plan.rack.chip(0).energy.static_w;
     t.dynamic_j_per_run = d.at("energy_dynamic_j_per_step").get<double>();
-    t.attention_included = attention;
     return t;
   }
 
@@ -90,7 +84,6 @@ nlohmann::json to_json(const LpxKey& k, const LpxFfnTiming& t) {
           {"dtype", k.dtype},
           {"partition", k.partition},
           {"batch", k.batch},
-          {"bucket", k.bucket},
           {"files_hash", fmt::format("{:016x}", k.files_hash)},
           {"rack_cycles", t.rack_cycles},
           {"layers", t.layers},
@@ -100,8 +93,7 @@ nlohmann::json to_json(const LpxKey& k, const LpxFfnTiming& t) {
           {"chips_used", t.chips_used},
           {"rack_chips", t.rack_chips},
           {"static_w_per_chip", t.static_w_per_chip},
-          {"dynamic_j_per_run", t.dynamic_j_per_run},
-          {"attention_included", t.attention_included}};
+          {"dynamic_j_per_run", t.dynamic_j_per_run}};
 }
 
 }  // namespace
@@ -135,7 +127,6 @@ LpxFfnCache::LpxFfnCache(std::string path, LpxTimingSource& source) : path_(std:
       k.dtype = e.at("dtype").get<std::string>();
       k.partition = e.at("partition").get<std::string>();
       k.batch = e.at("batch").get<int>();
-      k.bucket = e.at("bucket").get<int>();
       k.files_hash = std::stoull(e.at("files_hash").get<std::string>(), nullptr, 16);
       LpxFfnTiming t;
       t.rack_cycles = e.at("rack_cycles").get<std::int64_t>();
@@ -147,7 +138,6 @@ LpxFfnCache::LpxFfnCache(std::string path, LpxTimingSource& source) : path_(std:
       t.rack_chips = e.at("rack_chips").get<int>();
       t.static_w_per_chip = e.at("static_w_per_chip").get<double>();
       t.dynamic_j_per_run = e.at("dynamic_j_per_run").get<double>();
-      t.attention_included = e.at("attention_included").get<bool>();
       entries_[k.str()] = {k, t};
     }
   } catch (const std::exception& e) {

@@ -81,7 +81,6 @@ LpxKey AfdStepModel::key(int lpx_batch) const {
   k.dtype = a_.lpx_dtype;
   k.partition = a_.lpx_partition;
   k.batch = lpx_batch;
-  k.bucket = 0;  // the FFN-only programs read no KV cache: one entry serves every context
   k.files_hash = files_hash_;
   return k;
 }

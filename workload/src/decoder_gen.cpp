@@ -2560,7 +2560,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const std::int64_t head_tiles = std::int64_t(g.RV) * g.NK;
   const std::int64_t ffn_copies = g.X > 0 ? g.X : 1;  // a mixture of experts: every expert (and the router)
   const std::int64_t layer_tiles =
-      (g.ffn_only ? 0 : g.attn_tiles()) + ffn_copies * (std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
+      g.attn_tiles() + ffn_copies * (std::int64_t(g.RF) * 2 * g.NK + std::int64_t(g.RD) * g.RF) + (g.X > 0 ? g.NK : 0);
   const int N = spec.chips > 0 ? spec.chips : cfg.chips;
   if (N > cfg.chips) throw Error(fmt::format("--chips {}: the rack {} has {} chips", N, cfg.origin, cfg.chips));
 

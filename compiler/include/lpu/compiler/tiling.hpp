@@ -62,7 +62,7 @@ struct Geo {
   std::string tn;  // "e4m3"
   std::int64_t tile_bytes() const { return std::int64_t(n) * V; }
   // Weight tiles per unit kind.
-  std::int64_t attn_tiles() const { return std::int64_t(RQ + RK + NVT) * NK + std::int64_t(RD) * NO; }
+  std::int64_t attn_tiles() const { return ffn_only ? 0 : std::int64_t(RQ + RK + NVT) * NK + std::int64_t(RD) * NO; }
   int rvt(int T) const { return (std::min(KV, (T + 1) * kvpt) - T * kvpt) * hd; }
   // The attention core can be shared by kv heads in units of `core_gran()` (a K row's and a
   // V^T tile's kv heads, whose query heads fill whole output-projection input vectors).

@@ -5,7 +5,8 @@
 //
 // Why a cache is exact: the emulator is deterministic and a timing-only run reads no data; the
 // cycles of a decode step depend only on the programs, and the programs only on the key below
-// (model shape, rack file, weight type, micro-batch, context bucket) and on the generator and
+// (model shape, rack file, weight type, micro-batch; the FFN-only programs read no KV cache, so
+// the context does not enter) and on the generator and
 // emulator themselves. The model and rack files' contents are hashed into the key; a change of the
 // generator or emulator (a new build) is not, so delete the cache file after one.
 #include <cstdint>
@@ -22,7 +23,6 @@ struct LpxKey {
   std::string dtype = "fp8";
   std::string partition = "hybrid";
   int batch = 1;           // users per micro-batch (the programs' batch)
-  int bucket = 0;          // context bucket the programs cover; 0: the programs read no KV cache
   std::uint64_t files_hash = 0;  // FNV-1a of the model and rack files' text (0: not hashed)
   std::string str() const;       // the cache's key
 };
@@ -36,7 +36,6 @@ struct LpxFfnTiming {
   int chips_used = 0, rack_chips = 0;
   double static_w_per_chip = 0;   // the energy model's static power of one chip
   double dynamic_j_per_run = 0;   // dynamic energy of one run (SRAM, MXM, VXM, links)
-  bool attention_included = false;  // the programs also ran attention (an over-count on the LPX side)
 };
 
 // Where the timing comes from: the emulator, or a stub in tests.
