@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <set>
 #include <utility>
@@ -36,6 +37,35 @@ struct SAcc {
   std::int32_t queue;
   std::int32_t inst;  // index into that queue's instance list
 };
+
+// Sorts v by key(e) = (a, b, c), ties in the order of v. The checks sort millions of events
+// per program: sorting 24-byte keys and moving each event once is several times faster than
+// sorting the events with a comparator over their fields.
+struct SortKey {
+  std::uint64_t a, b;
+  std::uint32_t c, idx;
+};
+template <class T, class F>
+void sort_by_key(std::vector<T>& v, F key) {
+  if (v.size() > std::numeric_limits<std::uint32_t>::max())
+    throw Error(fmt::format("program too large to check: {} events to sort", v.size()));
+  std::vector<SortKey> ks(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    ks[i] = key(v[i]);
+    ks[i].idx = std::uint32_t(i);
+  }
+  std::sort(ks.begin(), ks.end(), [](const SortKey& x, const SortKey& y) {
+    return std::tie(x.a, x.b, x.c, x.idx) < std::tie(y.a, y.b, y.c, y.idx);
+  });
+  std::vector<T> out;
+  out.reserve(v.size());
+  for (const auto& k : ks) out.push_back(v[k.idx]);
+  v = std::move(out);
+}
+// An issue cycle (below 2^42: issue <= 2^40, REPEAT count x delay < 2^40, plus a latency)
+// beside a 16-bit position in one key; a signed cycle offset as an unsigned key in order.
+std::uint64_t pos_cycle(std::int64_t pos, std::int64_t cycle) { return std::uint64_t(pos) << 48 | std::uint64_t(cycle); }
+std::uint64_t ordered(std::int64_t v) { return std::uint64_t(v) ^ (std::uint64_t(1) << 63); }
 
 std::string stream_name(std::uint16_t s) {
   return fmt::format("s{}{}", s & 63, s >= 64 ? 'w' : 'e');
@@ -381,11 +411,34 @@ class Scheduler {
     }
   }
 
+  // check_ranges at the first and the last instance of the source instruction whose first
+  // instance is insts_[q][i]; when the last fails, the message names the first instance that
+  // does (the one the chip would meet first).
+  void check_ranges_ends(int q, std::size_t i, const SrcInstr& s) const {
+    check_ranges(q, insts_[size_t(q)][i], s.in);
+    if (s.repeat_n == 0) return;
+    try {
+      check_ranges(q, insts_[size_t(q)][i + std::size_t(s.repeat_n)], stepped(s, s.repeat_n));
+    } catch (const AsmError&) {
+      for (std::int64_t k = 1; k < s.repeat_n; ++k) check_ranges(q, insts_[size_t(q)][i + std::size_t(k)], stepped(s, k));
+      throw;
+    }
+  }
+
   // Position of plane `index` of hemisphere h (-1: none), and the hemisphere's plane count.
   int plane_position(Hemi h, int index) const {
     for (const auto& s : L_.slices())
       if (s.kind == SliceKind::Mxm && s.hemi == h && s.index == index) return s.position;
     return -1;
+  }
+  // The same for an in-range LWM (per instance in check: a table instead of a scan).
+  int plane_position_cached(Hemi h, int index) {
+    auto& t = plane_pos_[h == Hemi::East ? 0 : 1];
+    if (t.empty()) {
+      t.assign(std::size_t(planes_in(h)), -1);
+      for (std::size_t k = 0; k < t.size(); ++k) t[k] = plane_position(h, int(k));
+    }
+    return index >= 0 && std::size_t(index) < t.size() ? t[std::size_t(index)] : plane_position(h, index);
   }
   int planes_in(Hemi h) const {
     int n = 0;
@@ -428,9 +481,15 @@ class Scheduler {
         const auto& x = insts_[q][i];
         const auto& s = src[size_t(x.src)];
         if (is_icu(s.in.op)) continue;
-        const auto in = stepped(s, x.k);
-        const auto& ii = isa::info(in.op);
-        attempt(int(q), std::int32_t(i), [&] { check_ranges(int(q), x, in); });
+        // Every operand REPEAT steps moves linearly with the instance (a wrapped staging row stays
+        // below its wrap), so an operand in range at the first and last instance is in range at
+        // every one: ranges are checked there, and the first failing instance found by a scan.
+        // Only the instructions whose stepped operands the checks below read are stepped.
+        const auto& ii = isa::info(s.in.op);
+        const bool stepped_operands =
+            s.in.op == Op::Lw || s.in.op == Op::Lwm || s.in.op == Op::Mm || s.in.op == Op::Mma || s.in.op == Op::Accrd;
+        const auto in = x.k != 0 && stepped_operands ? stepped(s, x.k) : s.in;
+        if (x.k == 0) attempt(int(q), std::int32_t(i), [&] { check_ranges_ends(int(q), i, s); });
         // An instruction with an operand out of range still takes its streams and ports (its
         // readers are not reported again), but names no plane, row or accumulator to check.
         const bool in_range = !bad_[q][size_t(x.src)];
@@ -457,7 +516,7 @@ class Scheduler {
           landings.push_back({pos, x.cycle, std::int32_t(in.v[1]), std::int32_t(q), std::int32_t(i), true});
         }
         if (in.op == Op::Lwm) {  // rule 15a: lands like an LW issued `lat` cycles later
-          const int pp = plane_position(L_.slice(qu.slice).hemi, int(in.v[1]));
+          const int pp = plane_position_cached(L_.slice(qu.slice).hemi, int(in.v[1]));
           landings.push_back({pp, x.cycle + lat, std::int32_t(in.v[2]), std::int32_t(q), std::int32_t(i), false});
           mxm[pp].push_back({x.cycle + lat, 0, in.t, int(q), int(i)});
         }
@@ -468,9 +527,8 @@ class Scheduler {
       }
     }
     // Two producers on one stream register in one cycle.
-    std::sort(writes.begin(), writes.end(), [](const SAcc& a, const SAcc& b) {
-      return std::tie(a.stream, a.pos, a.cycle, a.queue, a.inst) < std::tie(b.stream, b.pos, b.cycle, b.queue, b.inst);
-    });
+    // (Events are collected queue by queue, instance by instance: ties keep (queue, inst) order.)
+    sort_by_key(writes, [](const SAcc& a) { return SortKey{std::uint64_t(a.stream) << 32 | std::uint32_t(a.pos), std::uint64_t(a.cycle), 0, 0}; });
     for (std::size_t i = 1; i < writes.size(); ++i) {
       const auto& a = writes[i - 1];
       const auto& b = writes[i];
@@ -486,9 +544,7 @@ class Scheduler {
       }
     }
     // Every read finds a value: a write on the same diagonal upstream of the reader.
-    std::sort(writes.begin(), writes.end(), [](const SAcc& a, const SAcc& b) {
-      return std::tie(a.stream, a.diag, a.pos) < std::tie(b.stream, b.diag, b.pos);
-    });
+    sort_by_key(writes, [](const SAcc& a) { return SortKey{a.stream, ordered(a.diag), std::uint32_t(a.pos), 0}; });
     for (const auto& r : reads) {
       auto lo = std::lower_bound(writes.begin(), writes.end(), r, [](const SAcc& a, const SAcc& b) {
         return std::tie(a.stream, a.diag) < std::tie(b.stream, b.diag);
@@ -520,9 +576,7 @@ class Scheduler {
       });
     }
     // SRAM ports per slice per cycle.
-    std::sort(ports.begin(), ports.end(), [](const Port& a, const Port& b) {
-      return std::tie(a.pos, a.cycle, a.write, a.queue, a.inst) < std::tie(b.pos, b.cycle, b.write, b.queue, b.inst);
-    });
+    sort_by_key(ports, [](const Port& a) { return SortKey{pos_cycle(a.pos, a.cycle), a.write, 0, 0}; });
     for (std::size_t i = 0; i < ports.size();) {
       std::size_t j = i;
       while (j < ports.size() && ports[j].pos == ports[i].pos && ports[j].cycle == ports[i].cycle &&
@@ -542,9 +596,7 @@ class Scheduler {
     }
     // The weight bus: per plane and cycle at most install_rows_per_cycle LWM rows land, and an
     // LWM row never lands on a staging row that another LWM or an LW fills in the same cycle.
-    std::sort(landings.begin(), landings.end(), [](const Landing& a, const Landing& b) {
-      return std::tie(a.plane, a.cycle, a.row, a.queue, a.inst) < std::tie(b.plane, b.cycle, b.row, b.queue, b.inst);
-    });
+    sort_by_key(landings, [](const Landing& a) { return SortKey{pos_cycle(a.plane, a.cycle), ordered(a.row), 0, 0}; });
     for (std::size_t i = 0; i < landings.size();) {
       std::size_t j = i;
       int lwm_rows = 0;
@@ -583,12 +635,13 @@ class Scheduler {
     for (auto& [pos, evs] : mxm) {
       try {
         auto order = [](int kind) { return kind == 1 ? 0 : kind == 0 ? 1 : 2; };  // IW, LW, MM
-        std::stable_sort(evs.begin(), evs.end(), [&](const MxmEv& a, const MxmEv& b) {
-          return std::pair(a.cycle, order(a.kind)) < std::pair(b.cycle, order(b.kind));
-        });
+        sort_by_key(evs, [&](const MxmEv& a) { return SortKey{std::uint64_t(a.cycle), std::uint64_t(order(a.kind)), 0, 0}; });
         std::optional<isa::Dtype> staging;
         struct Inst_ { std::int64_t ready; isa::Dtype t; };
+        // IWs in cycle order complete in cycle order (a fixed latency): the installs an MM may
+        // use are a prefix, whose last is the current one.
         std::vector<Inst_> installs;
+        std::size_t done = 0;
         for (const auto& e : evs) {
           const auto& x = insts_[size_t(e.queue)][size_t(e.inst)];
           if (e.kind == 0) {
@@ -603,9 +656,8 @@ class Scheduler {
             installs.push_back({e.cycle + p_.lat(isa::LatClass::MxmIw), e.t});
             staging.reset();
           } else {
-            const Inst_* cur = nullptr;
-            for (const auto& w : installs)
-              if (w.ready <= e.cycle && (!cur || w.ready >= cur->ready)) cur = &w;
+            while (done < installs.size() && installs[done].ready <= e.cycle) ++done;
+            const Inst_* cur = done > 0 ? &installs[done - 1] : nullptr;
             if (!cur) {
               std::string when = installs.empty() ? "no IW precedes it"
                                                   : fmt::format("the first IW completes in cycle {}", installs.front().ready);
@@ -639,8 +691,8 @@ class Scheduler {
   void check_accumulators(std::vector<AccEv>& evs) {
     const std::int64_t lat = p_.lat(isa::LatClass::MxmMm);
     // Per plane and accumulator, by cycle; an MM before an ACCRD of its cycle.
-    std::sort(evs.begin(), evs.end(), [](const AccEv& a, const AccEv& b) {
-      return std::tie(a.pos, a.acc, a.cycle, a.read) < std::tie(b.pos, b.acc, b.cycle, b.read);
+    sort_by_key(evs, [](const AccEv& a) {
+      return SortKey{std::uint64_t(a.pos) << 32 | std::uint32_t(a.acc), std::uint64_t(a.cycle), a.read, 0};
     });
     const AccEv* last = nullptr;  // the latest MM/MMA into the current accumulator
     for (std::size_t i = 0; i < evs.size(); ++i) {
@@ -732,7 +784,10 @@ class Scheduler {
               const auto& sy = src[size_t(y.src)];
               if (is_icu(sy.in.op) || sy.by_repeatr) break;
               if (y.cycle != x.cycle + std::int64_t(run) * d) break;
-              if (!(stepped(sy, y.k) == step_copy(in, std::int64_t(run)))) break;
+              // The next instance of the same REPEAT is `in` stepped once more (stepping is
+              // linear, and modular for a wrapped staging row): only other sources compare.
+              const bool same = y.src == x.src && y.k == x.k + std::int32_t(run);
+              if (!same && !(stepped(sy, y.k) == step_copy(in, std::int64_t(run)))) break;
               ++run;
             }
           }
@@ -772,6 +827,7 @@ class Scheduler {
   std::int64_t pending_notifies_ = 0;
   std::vector<std::vector<Inst>> insts_;
   std::vector<std::vector<bool>> bad_;  // per queue and source instruction: a check failed
+  std::array<std::vector<int>, 2> plane_pos_;  // plane_position_cached: east, west
 };
 
 }  // namespace

@@ -529,7 +529,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   d["tokens"] = tokens;
   d["seconds_for_tokens"] = double(tokens) * period;
   d["energy_j_for_tokens"] = double(tokens) * double(U) * power_w / tps_users;
-  d["host"] = {{"threads", st.threads}, {"assemble_s", assemble_s}, {"run_s", run_s}, {"windows", st.windows}};
+  d["host"] = {{"threads", st.threads}, {"plan_s", plan.plan_s}, {"assemble_s", assemble_s}, {"run_s", run_s}, {"windows", st.windows}};
   std::string bound_line;
   add_bound(d, plan, token_latency, &bound_line);
   nlohmann::json j;
@@ -543,7 +543,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         "  MXM {:.3f}% busy while programs run, SRAM read {:.2f} TB/s per chip while its program runs, links {:.3f} TB/s\n"
         "  power {:.1f} kW, {:.3g} J/token, {:.3g} tokens/s per MW; {} token(s): {:.4g} s\n"
         "{}"
-        "  host: {:.2f} s to assemble, {:.2f} s to emulate ({} thread(s))\n",
+        "  host: {:.2f} s to plan, {:.2f} s to assemble, {:.2f} s to emulate ({} thread(s))\n",
         plan.model.name, weight_dtype_name(plan.wtype), plan.chips.size(), plan.rack.name,
         plan.groups > 0 ? fmt::format("{}: {} group(s) of {} chips, {} layer(s) per group", plan.spec.partition, plan.groups,
                                       plan.tensor, plan.layers_per_chip)
@@ -551,7 +551,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         plan.context, plan.kv_len < plan.context ? fmt::format(" ({} tokens in the KV cache)", plan.kv_len) : "", U, B, token_latency * 1e3, st.cycles, host_s * 1e6, 1.0 / token_latency, U, micro, B,
         stage_s * 1e6, tps_user, tps_users, 100 * (plane_cycles > 0 ? passes / plane_cycles : 0), active_sram_bw / 1e12,
         double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
-        double(tokens) * period, bound_line, assemble_s, run_s, st.threads);
+        double(tokens) * period, bound_line, plan.plan_s, assemble_s, run_s, st.threads);
   }
   if (!opt.stats.empty()) {
     std::ofstream fo(opt.stats);

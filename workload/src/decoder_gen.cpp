@@ -2429,7 +2429,19 @@ int preliminary_group_size(const rack::RackConfig& cfg, bool one_group, int N) {
   return T;
 }
 
+namespace {
+DecoderPlan plan_decoder_timed(const DecoderSpec& spec);
+}  // namespace
+
 DecoderPlan plan_decoder(const DecoderSpec& spec) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DecoderPlan plan = plan_decoder_timed(spec);
+  plan.plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return plan;
+}
+
+namespace {
+DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
   DecoderPlan plan;
   plan.spec = spec;
   if (spec.partition != "pipeline" && spec.partition != "tensor" && spec.partition != "hybrid")
@@ -2891,6 +2903,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
     };
     // Group schedules: key -> one schedule per member.
     std::map<std::string, std::vector<ChipOut>> gmemo;
+    std::map<std::string, std::vector<Cycle>> slack_memo;  // role -> the in leader's slack per input
     std::int64_t delay = 0;
     std::vector<Cycle> prev_arrival;
     std::vector<int> prev_in_links;  // the in leader's links from the previous group
@@ -2921,14 +2934,21 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
       };
       // The start: as late as the in leader's inputs allow (as a pipeline stage).
       std::vector<Cycle> arrivals;
+      std::string gkey = role_key(full) + fmt::format("|{}|{}|{}|{}|{}|{}|{}|", first, last, in_leader, out_leader,
+                                                      next_links.size(), in_live.key(), out_live.key());
       if (!first) {
-        const auto p1 = builder(in_leader, std::vector<Cycle>(prev_arrival.size(), 0))->build();
+        // The in leader's slack per input depends on its units, not on the layer numbers: one
+        // build per role (a build of a member is a quarter of a second on 70B).
+        auto sk = slack_memo.find(gkey + std::to_string(prev_arrival.size()));
+        if (sk == slack_memo.end())
+          sk = slack_memo.emplace(gkey + std::to_string(prev_arrival.size()),
+                                  builder(in_leader, std::vector<Cycle>(prev_arrival.size(), 0))->build().slack).first;
+        const auto& slack = sk->second;
         Cycle start = delay;
-        for (std::size_t i = 0; i < prev_arrival.size(); ++i) start = std::max(start, prev_arrival[i] - p1.slack[i]);
+        for (std::size_t i = 0; i < prev_arrival.size(); ++i) start = std::max(start, prev_arrival[i] - slack[i]);
         delay = start;
         for (auto av : prev_arrival) arrivals.push_back(av - start);
       }
-      std::string gkey = role_key(full) + fmt::format("|{}|{}|{}|{}|{}|", first, last, in_leader, out_leader, next_links.size());
       for (auto a0 : arrivals) gkey += std::to_string(a0) + ",";
       auto it = gmemo.find(gkey);
       if (it == gmemo.end()) {
@@ -3160,6 +3180,7 @@ DecoderPlan plan_decoder(const DecoderSpec& spec) {
   plan.summary = plan_json(plan);
   return plan;
 }
+}  // namespace
 
 int kv_bucket(const DecoderPlan& plan, int tokens) {
   if (tokens < 1 || tokens > plan.context)

@@ -109,6 +109,7 @@ struct DecoderPlan {
   std::vector<RegRule> regs;
   nlohmann::json summary;     // for the placement manifest and `lpu gen decoder`
   std::shared_ptr<const PlanDetail> detail;
+  double plan_s = 0;          // host seconds plan_decoder took (partition, place, schedule, emit)
 };
 
 // Builds the whole plan (schedules every distinct program). Throws lpu::Error with a clear
