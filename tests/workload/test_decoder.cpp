@@ -241,7 +241,7 @@ TEST_CASE("placement: symbols inside their slices, never overlapping, registers 
       tiles += c.tiles;
       std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> used;
       bool kv = false;
-      for (const auto& sym : c.placement) {
+      for (const auto& sym : chip_placement(plan, c.stage)) {
         const std::int64_t r0 = sym["row"], n = sym["rows"];
         CHECK(r0 >= 0);
         CHECK(r0 + n <= rows);
@@ -253,7 +253,7 @@ TEST_CASE("placement: symbols inside their slices, never overlapping, registers 
       CHECK(kv == (c.units.find(".attn") != std::string::npos));
     }
     // Every weight tile of the model is streamed once per step: q, k, v, o, gate, up, down, LM head.
-    const auto& g = plan.summary["geometry"];
+    const auto g = plan_json(plan)["geometry"];
     const int NK = g["k_tiles"], RQ = g["q_row_tiles"], RK = g["k_row_tiles"], NVT = g["v_tiles"], RF = g["ffn_row_tiles"],
               RV = g["lm_row_tiles"];
     const int NO = (plan.model.heads + int(g["heads_per_o_vector"]) - 1) / int(g["heads_per_o_vector"]);
@@ -339,7 +339,7 @@ TEST_CASE("attention over the tokens in the cache: a program per length bucket, 
   // Every symbol (weights, tables, KV cache) where the whole context's programs have it: a
   // bucket's programs replace another's between steps with the SRAM as it is.
   REQUIRE(p32.chips.size() == full.chips.size());
-  for (std::size_t c = 0; c < full.chips.size(); ++c) CHECK(p32.chips[c].placement == full.chips[c].placement);
+  for (std::size_t c = 0; c < full.chips.size(); ++c) CHECK(chip_placement(p32, int(c)) == chip_placement(full, int(c)));
   // A step past the bucket's tokens is refused, naming the bucket it needs.
   CHECK_NOTHROW(step_registers(p32, 31));
   try {
@@ -565,7 +565,7 @@ TEST_CASE("attention none: the layers' FFN only, no KV cache, fewer tiles and cy
     CHECK(c.units.find("attn") == std::string::npos);
     CHECK(c.units.find("qkv") == std::string::npos);
     CHECK(c.units.find(".wo") == std::string::npos);
-    for (const auto& sym : c.placement) {
+    for (const auto& sym : chip_placement(pn, c.stage)) {
       CHECK(sym["kind"] != "kcache");
       CHECK(sym["kind"] != "vcache");
     }
@@ -606,7 +606,7 @@ TEST_CASE("attention core shared by kv heads in a group: KV cache on the sharing
   auto plan = plan_decoder(s);
   for (const auto& c : plan.chips) {
     std::set<std::string> kgroups;
-    for (const auto& sym : c.placement)
+    for (const auto& sym : chip_placement(plan, c.stage))
       if (sym["kind"] == "kcache") kgroups.insert(sym["symbol"].get<std::string>().substr(0, 6));  // "K0u0g1"
     // Layers 0 and 1, one K row group (two kv heads) each: g = member.
     CHECK(kgroups == std::set<std::string>{fmt_group(0, c.member), fmt_group(1, c.member)});
@@ -720,7 +720,7 @@ TEST_CASE("sparse routing: the chosen experts' weights GATHERed by an index comp
   int gathers = 0, regions = 0;
   for (const auto& c : plan.chips) {
     CHECK(c.units.find("L0.x") == std::string::npos);
-    for (const auto& sym : c.placement) regions += sym["symbol"].get<std::string>()[0] == 'X';
+    for (const auto& sym : chip_placement(plan, c.stage)) regions += sym["symbol"].get<std::string>()[0] == 'X';
   }
   for (const auto& txt : plan.programs)
     for (std::size_t at = txt.find("GATHER"); at != std::string::npos; at = txt.find("GATHER", at + 1)) ++gathers;
@@ -844,7 +844,7 @@ TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of
   std::map<std::string, std::set<int>> lanes;  // "e0" -> lane numbers
   for (const auto& c : plan.chips) {
     if (c.stage != 0) continue;
-    for (const auto& sym : c.placement) {
+    for (const auto& sym : chip_placement(plan, c.stage)) {
       const std::string nm = sym["symbol"];
       if (sym["kind"] != "weights" || nm[0] != 'W') continue;
       const auto l = nm.find('l');
@@ -862,7 +862,7 @@ TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of
   const auto plan8 = plan_decoder(big);
   std::multiset<std::size_t> s8;
   std::map<std::string, std::set<int>> l8;
-  for (const auto& sym : plan8.chips[0].placement) {
+  for (const auto& sym : chip_placement(plan8, 0)) {
     const std::string nm = sym["symbol"];
     if (sym["kind"] != "weights" || nm[0] != 'W') continue;
     l8[nm.substr(1, nm.find('l') - 1)].insert(std::stoi(nm.substr(nm.find('l') + 1)));

@@ -119,7 +119,7 @@ void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     if (!d->weights.empty()) ws = io::load_safetensors(d->weights);
     if (!d->out.empty()) workload::write_decoder(plan, d->out, d->weights.empty() ? nullptr : &ws);
     if (d->json) {
-      auto j = plan.summary;
+      auto j = workload::plan_json(plan);
       for (auto& c : j["chips"]) c.erase("symbols");
       std::cout << j.dump(2) << "\n";
       return 0;

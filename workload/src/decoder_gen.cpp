@@ -2374,7 +2374,20 @@ nlohmann::json placement_json(const std::vector<SymRows>& syms) {
 
 struct PlanDetail {
   gen::Geo g;
-  std::vector<std::vector<gen::SymRows>> syms;  // per stage
+  // Per stage: its schedule's symbols (shared by the stages of one schedule) and the layer they
+  // start at (the schedule names layers relative to its stage's first). syms(stage) applies it.
+  std::vector<std::shared_ptr<const std::vector<gen::SymRows>>> sched_syms;
+  std::vector<int> layer0;
+  std::vector<gen::SymRows> syms(std::size_t stage) const {
+    auto s = *sched_syms.at(stage);
+    const int l0 = layer0.at(stage);
+    for (auto& sr : s) {
+      for (auto& en : sr.entries)
+        if (en.mat != gen::MLM) en.layer += l0;
+      if (sr.kind == "gain" && sr.which != 2) sr.layer += l0;
+    }
+    return s;
+  }
 };
 
 namespace {
@@ -2619,6 +2632,7 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
   std::map<std::string, std::pair<ChipOut, int>> memo;  // key -> schedule, its first stage
   std::vector<std::pair<std::size_t, int>> prog_index;  // text hash, program
   std::vector<const ChipOut*> sched_keys;                // schedules, in order of first use
+  std::map<const ChipOut*, std::shared_ptr<const std::vector<SymRows>>> syms_of;  // per schedule
   // A chip of the plan: its program (schedules that differ only in link numbers share one
   // assembly), start, links and placement.
   auto register_chip = [&](ChipPlan& cp, const ChipOut& co, std::int64_t delay, const std::vector<int>& out_links,
@@ -2656,15 +2670,11 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
     cp.dma_out_vectors = co.dma_out;
     cp.logits_first = co.logits_first;
     // The schedule may come from another layer's stage: its symbols name layers relative to
-    // the stage's first layer.
-    auto syms = co.syms;
-    for (auto& sr : syms) {
-      for (auto& en : sr.entries)
-        if (en.mat != MLM) en.layer += l0;
-      if (sr.kind == "gain" && sr.which != 2) sr.layer += l0;
-    }
-    cp.placement = placement_json(syms);
-    detail->syms.push_back(std::move(syms));
+    // the stage's first layer (applied by PlanDetail::syms; one copy per schedule is kept).
+    auto& shared = syms_of[&co];
+    if (!shared) shared = std::make_shared<const std::vector<SymRows>>(co.syms);
+    detail->sched_syms.push_back(shared);
+    detail->layer0.push_back(l0);
   };
 
 
@@ -3177,7 +3187,6 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
     plan.regs.push_back({2 + g.kregs() + kk, fmt::format("V cache, slice part {}", kk),
                          fmt::format("b = pos / {}: b / {} == {} ? {} + (b % {}) * {} : 0", g.n, g.bpsv, kk, g.prt, g.bpsv, g.prt)});
   plan.detail = detail;
-  plan.summary = plan_json(plan);
   return plan;
 }
 }  // namespace
@@ -3310,7 +3319,7 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
   check_weights(plan.model, w, plan.wtype, "weights");
   std::map<std::string, std::vector<std::uint8_t>> out;
   auto f32 = [](std::vector<std::uint8_t>& v, std::size_t i, float x) { std::memcpy(v.data() + 4 * i, &x, 4); };
-  for (const auto& sr : plan.detail->syms.at(std::size_t(stage))) {
+  for (const auto& sr : plan.detail->syms(std::size_t(stage))) {
     std::vector<std::uint8_t> b(std::size_t(sr.rows) * std::size_t(g.V), 0);
     if (sr.kind == "weights") {
       std::size_t row = 0;
@@ -3353,6 +3362,10 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
     out[sr.name] = std::move(b);
   }
   return out;
+}
+
+nlohmann::json chip_placement(const DecoderPlan& plan, int stage) {
+  return placement_json(plan.detail->syms(std::size_t(stage)));
 }
 
 nlohmann::json plan_json(const DecoderPlan& plan) {
@@ -3408,7 +3421,7 @@ nlohmann::json plan_json(const DecoderPlan& plan) {
                      {"dma_in_vectors", c.dma_in_vectors},
                      {"dma_out_vectors", c.dma_out_vectors},
                      {"logits_first_vector", c.logits_first},
-                     {"symbols", c.placement}});
+                     {"symbols", chip_placement(plan, c.stage)}});
   }
   j["chips"] = chips;
   return j;

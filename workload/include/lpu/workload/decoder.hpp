@@ -71,7 +71,6 @@ struct ChipPlan {
   int dma_in_vectors = 0;       // host DMA channel 0 (first stage)
   int dma_out_vectors = 0;      // host DMA channel 1 (logits)
   int logits_first = 0;         // first f32 logits vector it returns
-  nlohmann::json placement;     // symbols: slice, row, rows, dtype, contents
 };
 
 struct PlanDetail;  // internal: the geometry and every symbol's rows (decoder_gen.cpp)
@@ -107,7 +106,6 @@ struct DecoderPlan {
     std::string formula;  // its value as a function of pos
   };
   std::vector<RegRule> regs;
-  nlohmann::json summary;     // for the placement manifest and `lpu gen decoder`
   std::shared_ptr<const PlanDetail> detail;
   double plan_s = 0;          // host seconds plan_decoder took (partition, place, schedule, emit)
 };
@@ -142,6 +140,9 @@ std::map<std::string, std::vector<std::uint8_t>> chip_symbols(const DecoderPlan&
 void write_decoder(const DecoderPlan& plan, const std::string& dir, const std::map<std::string, io::Tensor>* weights = nullptr);
 
 nlohmann::json plan_json(const DecoderPlan& plan);
+// The symbols of stage `stage` (an index into DecoderPlan::chips): slice, row, rows, dtype,
+// contents (made on demand: a 70B plan's would take a gigabyte).
+nlohmann::json chip_placement(const DecoderPlan& plan, int stage);
 
 // The bound of the plan's decode step (lpu roofline with the plan's partition, chips, group size
 // and context): what every decode's statistics compare their figure with.
