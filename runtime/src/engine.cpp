@@ -447,8 +447,8 @@ struct Engine::Impl {
     if (s.chip) {
       bytes = s.chip->read_symbol(name);
 #ifdef LPU_RUNTIME_HAVE_RACK
-    } else if (is_rack && last_rack && !s.reloaded && last_rack->chip(c) && mode == model::Mode::Functional) {
-      bytes = last_rack->chip(c)->read_symbol(name);
+    } else if (is_rack && last_rack && !s.reloaded && last_rack->has_program(c) && mode == model::Mode::Functional) {
+      bytes = last_rack->read_symbol(c, name);  // under MPI, from the rank that runs chip c
 #endif
     } else if (mode == model::Mode::Functional && s.weights.count(name)) {
       bytes = s.weights[name];
@@ -863,8 +863,9 @@ struct Engine::Impl {
           else
             for (const auto& [name, b] : s.weights) c->write_symbol(name, b);
         }
-      auto* c = rk->chip(io_chip);
+      auto* c = rk->chip(io_chip);  // null under MPI on the ranks that do not run it
       for (const auto& [ch, vs] : in) {
+        if (!c) break;
         auto need = rr.in_sched.in.count(ch) ? rr.in_sched.in.at(ch).size() : 0;
         for (std::size_t j = 0; j < vs.size() && j < need; ++j) c->push_dma_in(ch, vs[j]);
       }
@@ -876,7 +877,7 @@ struct Engine::Impl {
     rr.cycles = rs.cycles;
     if (mode == model::Mode::Functional)
       for (int ch = 0; ch < sout.params.dma.channels; ++ch) {
-        auto v = rk->chip(out_chip)->take_dma_out(ch);
+        auto v = rk->take_dma_out(out_chip, ch);  // every rank gets it (MPI)
         if (!v.empty()) rr.out[ch] = std::move(v);
       }
     for (auto& s : slots) {

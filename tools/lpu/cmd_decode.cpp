@@ -10,6 +10,7 @@
 #include "lpu/common/errors.hpp"
 #include "lpu/common/parse.hpp"
 #include "lpu/common/tensor_file.hpp"
+#include "lpu/rack/mpi.hpp"
 #include "lpu/workload/decoder.hpp"
 #include "lpu/workload/reference.hpp"
 
@@ -36,6 +37,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     std::string weights, prompt = "1", stats, trace;
     int max_new = 32, threads = 1, tokens = 1;
     bool timing_only = false, json = false, reference = false;
+    bool mpi = false;  // started by main (MPI_Init) when the line has --mpi
   };
   auto o = std::make_shared<O>();
   auto* sub = app.add_subcommand("decode", "greedy decode on the emulated rack (functional), or one timing-only decode step");
@@ -51,7 +53,11 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--trace", o->trace, "write the timeline of a step on the first stages and the last (Perfetto / chrome://tracing JSON)");
   sub->add_flag("--reference", o->reference, "functional: also run the plain C++ reference decoder and compare");
   sub->add_flag("--json", o->json, "print the result as JSON");
+  sub->add_flag("--mpi", o->mpi,
+                "under mpirun: divide the rack's chips over the MPI ranks (contiguous ranges, --threads each); results "
+                "as one process, only rank 0 prints and writes (docs/distributed.md)");
   auto decode = [o]() {
+    const bool speak = rack::mpi::rank() == 0;  // under MPI only rank 0 prints
     resolve_rack(o->spec);
     if (o->timing_only) {
       auto plan = workload::plan_decoder(o->spec);
@@ -61,6 +67,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       opt.trace = o->trace;
       std::string text;
       auto j = workload::decode_timing(plan, o->tokens, opt, &text);
+      if (!speak) return 0;
       if (o->json) std::cout << j["decode"].dump(2) << "\n";
       else std::cout << text;
       return 0;
@@ -98,7 +105,8 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       j["reference_token_mismatches"] = mismatches;
       j["reference_max_abs_logit_diff"] = max_diff;
     }
-    if (o->json) {
+    if (!speak) {
+    } else if (o->json) {
       std::cout << j.dump(2) << "\n";
     } else {
       fmt::print("tokens: {}\n", fmt::join(r.tokens, ","));
@@ -111,7 +119,16 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     return mismatches > 0 ? 1 : 0;
   };
   // A failed decode still writes its --stats file, with the error (docs/debugging.md).
-  out.emplace_back(sub, [o, decode]() { return with_failure_stats(o->stats, "decode", decode); });
+  // Under MPI every rank decodes the same tokens from the same inputs, so an error outside the
+  // rack engine (which agrees on its own) is every rank's: rank 0 reports it (tools/lpu/main.cpp).
+  out.emplace_back(sub, [o, decode]() {
+    try {
+      return with_failure_stats(rack::mpi::rank() == 0 ? o->stats : std::string(), "decode", decode);
+    } catch (...) {
+      if (rack::mpi::active()) rack::mpi::mark_agreed(true);
+      throw;
+    }
+  });
 }
 
 }  // namespace lpu::tools

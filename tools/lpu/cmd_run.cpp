@@ -20,6 +20,7 @@
 #include "lpu/model/report.hpp"
 #include "lpu/model/trace.hpp"
 #include "lpu/rack/cli.hpp"
+#include "lpu/rack/mpi.hpp"
 #include "lpu/rtl/rtl_chip.hpp"
 #include "lpu/runtime/device.hpp"
 #include "lpu/runtime/net.hpp"
@@ -40,6 +41,8 @@ struct RunOpts {
   std::string rack, remote, token_file;
   int threads = 0;
   bool check = false, rtl = false;
+  bool mpi = false;  // started by main (MPI_Init) when the line has --mpi
+  std::string mpi_partition;
 };
 
 // Options that only a single-chip model run understands.
@@ -129,6 +132,7 @@ int run_rack(const RunOpts& o, const CLI::App& sub) {
   r.positions = o.positions;
   r.from = o.from;
   r.to = o.to;
+  r.mpi_partition = o.mpi_partition;
   return rack::run_cli(r);
 }
 
@@ -370,11 +374,20 @@ void add_run(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--token-file", o->token_file, "with --remote: the server's token (else the LPU_TOKEN environment variable)")
       ->check(CLI::ExistingFile)
       ->needs(remote_opt);
+  sub->add_flag("--mpi", o->mpi,
+                "with --rack, under mpirun: divide the chips over the MPI ranks, each running its chips on --threads "
+                "threads; results as one process, only rank 0 prints and writes (docs/distributed.md)")
+      ->needs(rack_opt);
+  sub->add_option("--mpi-partition", o->mpi_partition,
+                  "with --mpi: the chips of each rank, one chip list per rank separated by '/', e.g. 0-99/100-255 "
+                  "(default: contiguous ranges)")
+      ->needs("--mpi");
   rtl_opt->excludes(rack_opt)->excludes(remote_opt)->excludes("--systemc")->excludes("--timing-only");
   remote_opt->excludes(rack_opt)->excludes("--systemc");
   out.emplace_back(sub, [o, sub]() {
     // A failed run still writes its --stats file, with the error (docs/debugging.md).
-    return with_failure_stats(o->stats, "run", [&] {
+    // Under MPI only rank 0 writes files, the failure's --stats too.
+    return with_failure_stats(rack::mpi::rank() == 0 ? o->stats : std::string(), "run", [&] {
       if (!o->rack.empty()) return run_rack(*o, *sub);
       if (o->rtl) return run_rtl(*o, *sub);
       if (!o->remote.empty()) return run_on_server(*o, *sub);

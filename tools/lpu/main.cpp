@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/rack/mpi.hpp"
 
 namespace lpu::tools {
 void ChipOpts::add(CLI::App* app) {
@@ -53,7 +54,27 @@ int with_failure_stats(const std::string& stats, const char* command, const std:
 }
 }  // namespace lpu::tools
 
-int main(int argc, char** argv) {
+namespace {
+// Under --mpi (docs/distributed.md) every rank runs this program. An error all ranks agreed on
+// (the rack engine's, or one every rank met in the same replicated step) is printed once, by
+// rank 0, and every rank finalises; an error only this rank saw is printed with its rank and
+// ends the job (MPI_Abort), so that no rank waits for it.
+int report(const std::exception& e, const std::string& text) {
+  namespace mpi = lpu::rack::mpi;
+  const int code = lpu::tools::exit_code_of(e);
+  if (!mpi::active() || mpi::size() == 1) {
+    std::cerr << text << "\n";
+    return code;
+  }
+  if (mpi::agreed()) {
+    if (mpi::rank() == 0) std::cerr << text << "\n";
+    return code;
+  }
+  std::cerr << fmt::format("[MPI rank {} of {}] {}\n", mpi::rank(), mpi::size(), text) << std::flush;
+  mpi::abort(code);
+}
+
+int run_lpu(int argc, char** argv) {
   using namespace lpu::tools;
   CLI::App app{"lpu: cycle-accurate emulator of a Groq-style LPU and of racks of them"};
   app.require_subcommand(1);
@@ -73,20 +94,39 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // Every rank parses the same line: rank 0 speaks for them.
+    if (lpu::rack::mpi::rank() != 0) return e.get_exit_code();
     return app.exit(e);
   }
   try {
     for (auto& [sub, act] : cmds)
       if (sub->parsed()) return act();
   } catch (const lpu::AsmError& e) {
-    std::cerr << e.what() << "\n";
-    return exit_code_of(e);
+    return report(e, e.what());
   } catch (const lpu::Error& e) {
-    std::cerr << "lpu: error: " << e.what() << "\n";
-    return exit_code_of(e);
+    return report(e, std::string("lpu: error: ") + e.what());
   } catch (const std::exception& e) {
-    std::cerr << "lpu: internal error: " << e.what() << "\n";
-    return exit_code_of(e);
+    return report(e, std::string("lpu: internal error: ") + e.what());
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace mpi = lpu::rack::mpi;
+  // --mpi: MPI starts before the options are parsed (it may take its own from argv) and ends
+  // after the command, on every rank.
+  bool want_mpi = false;
+  for (int i = 1; i < argc; ++i) want_mpi |= std::string(argv[i]) == "--mpi";
+  if (want_mpi) {
+    try {
+      mpi::init(&argc, &argv);
+    } catch (const lpu::Error& e) {
+      std::cerr << "lpu: error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  const int rc = run_lpu(argc, argv);
+  mpi::finalize();
+  return rc;
 }

@@ -23,6 +23,7 @@
 #include "lpu/model/report.hpp"
 #include "lpu/model/trace.hpp"
 #include "lpu/rack/engine.hpp"
+#include "lpu/rack/mpi.hpp"
 #include "lpu/rack/stats.hpp"
 #include "lpu/runtime/device.hpp"
 #include "lpu/workload/decoder.hpp"
@@ -327,7 +328,7 @@ DecodeResult decode_functional(const DecoderPlan& plan, const std::map<std::stri
                          {"tokens_per_s_per_user", n && lat > 0 ? n / lat : 0.0},
                          {"chips_used", plan.chips.size()}};
   add_bound(res.stats["decode"], plan, n ? lat / n : 0.0, nullptr);
-  if (!opt.stats.empty()) {
+  if (!opt.stats.empty() && rack::mpi::rank() == 0) {  // under MPI (--mpi) rank 0 writes
     std::ofstream f(opt.stats);
     if (!f) throw Error(fmt::format("cannot write {}", opt.stats));
     auto w = res.stats;
@@ -417,6 +418,13 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
   rack::RunOptions ro;
   ro.mode = model::Mode::TimingOnly;
   ro.threads = opt.threads;
+  // The traced stages: the first and the last (a whole rack would be too large to view). Under
+  // MPI they run on rank 0, which writes the trace.
+  std::vector<int> traced;
+  if (!opt.trace.empty())
+    for (std::size_t i = 0; i < plan.chips.size(); ++i)
+      if (i < 4 || i + 1 == plan.chips.size()) traced.push_back(plan.chips[i].chip);
+  ro.rank0_chips = traced;
   rack::Rack rk(plan.rack, rp, ro);
   model::Timeline timeline;
   if (!opt.trace.empty()) {
@@ -424,16 +432,15 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
       const auto& pt = plan.rack.topology.port(c, l);
       return std::make_pair(pt.peer, pt.peer_link);
     });
-    // The first stages and the last (a whole rack would be too large to view).
-    for (std::size_t i = 0; i < plan.chips.size(); ++i)
-      if (i < 4 || i + 1 == plan.chips.size())
-        if (auto* ch = rk.chip(plan.chips[i].chip)) ch->set_observer(timeline.attach(*ch));
+    for (int c : traced)
+      if (auto* ch = rk.chip(c)) ch->set_observer(timeline.attach(*ch));
   }
   const auto t1 = std::chrono::steady_clock::now();
   rk.run();
   const double run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const auto st = rk.stats();
-  if (!opt.trace.empty()) {
+  const bool speak = rack::mpi::rank() == 0;
+  if (!opt.trace.empty() && speak) {
     std::ofstream f(opt.trace);
     if (!f) throw Error(fmt::format("cannot write {}", opt.trace));
     timeline.write(f);
@@ -553,7 +560,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
         double(st.link_bytes) / rack_s / 1e12, power_w / 1e3, power_w / tps_users, tps_users / (power_w / 1e6), tokens,
         double(tokens) * period, bound_line, plan.plan_s, assemble_s, run_s, st.threads);
   }
-  if (!opt.stats.empty()) {
+  if (!opt.stats.empty() && speak) {
     std::ofstream fo(opt.stats);
     if (!fo) throw Error(fmt::format("cannot write {}", opt.stats));
     auto w = j;

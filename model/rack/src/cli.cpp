@@ -9,6 +9,7 @@
 
 #include "lpu/model/trace.hpp"
 #include "lpu/rack/engine.hpp"
+#include "lpu/rack/mpi.hpp"
 
 namespace lpu::rack {
 
@@ -27,15 +28,7 @@ class RackTracing {
     sel.from = o.from;
     sel.to = o.to;
     if (sel.from > sel.to) throw Error("--from is after --to");
-    std::vector<int> chips;
-    if (o.chips.empty()) {
-      for (int c = 0; c < cfg.chips; ++c) chips.push_back(c);
-    } else {
-      chips = parse_chip_list(o.chips, cfg.chips, "--chips");
-      std::sort(chips.begin(), chips.end());
-      chips.erase(std::unique(chips.begin(), chips.end()), chips.end());
-    }
-    for (int c : chips) {
+    for (int c : traced_chips(o, cfg.chips)) {
       model::Chip* chip = rack.chip(c);
       if (!chip) continue;  // no program: nothing happens there
       auto fan = std::make_unique<model::ObserverFanout>();
@@ -78,39 +71,79 @@ class RackTracing {
   std::string comment_;
 };
 
+// Under MPI, an error in a step every rank takes with the same inputs (reading the rack and
+// the program) is every rank's: rank 0 reports it and no rank aborts (tools/lpu/main.cpp).
+template <class F>
+auto replicated(F&& fn) {
+  try {
+    return fn();
+  } catch (...) {
+    if (mpi::active()) mpi::mark_agreed(true);
+    throw;
+  }
+}
+
 }  // namespace
 
+std::vector<int> traced_chips(const RackCliOptions& o, int n) {
+  std::vector<int> chips;
+  if (o.chips.empty()) {
+    for (int c = 0; c < n; ++c) chips.push_back(c);
+  } else {
+    chips = parse_chip_list(o.chips, n, "--chips");
+    std::sort(chips.begin(), chips.end());
+    chips.erase(std::unique(chips.begin(), chips.end()), chips.end());
+  }
+  return chips;
+}
+
 int run_cli(const RackCliOptions& o) {
-  const auto cfg = load_rack(o.rack);
-  const auto prog = load_program(o.program, cfg);
+  const bool speak = mpi::rank() == 0;  // under MPI only rank 0 prints and writes files
+  RunOptions ro;
+  const auto cfg = replicated([&] { return load_rack(o.rack); });
+  const auto prog = replicated([&] {
+    auto p = load_program(o.program, cfg);
+    if (o.check && (!o.wave.empty() || !o.trace.empty())) throw Error("--check runs no program: it takes no --wave or --trace");
+    if (!o.mpi_partition.empty() && !mpi::active()) throw Error("--mpi-partition needs --mpi");
+    if (mpi::active()) {
+      if (!o.wave.empty() || !o.trace.empty()) ro.rank0_chips = traced_chips(o, cfg.chips);
+      ro.partition = partition_chips(cfg.chips, mpi::size(), o.mpi_partition, ro.rank0_chips);
+    }
+    return p;
+  });
   if (o.check) {
-    if (!o.wave.empty() || !o.trace.empty()) throw Error("--check runs no program: it takes no --wave or --trace");
-    const auto diags = check_schedule(cfg, prog, o.threads);
+    RunOptions co = ro;
+    co.mode = model::Mode::TimingOnly;
+    co.collect = true;
+    co.threads = o.threads;
+    Rack r(cfg, prog, co);
+    r.run();
+    const auto& diags = r.diagnostics();
     int errors = 0;
     for (const auto& d : diags) {
       errors += !d.warning;
-      std::cerr << (d.warning ? "warning: " : "error: ") << d.text() << "\n";
+      if (speak) std::cerr << (d.warning ? "warning: " : "error: ") << d.text() << "\n";
     }
-    if (!o.quiet)
+    if (!o.quiet && speak)
       std::cout << fmt::format("{}: {} error(s), {} warning(s) in the cross-chip schedule of {} chips\n", o.program, errors,
                                diags.size() - std::size_t(errors), cfg.chips);
     return errors ? 1 : 0;
   }
-  RunOptions ro;
   ro.mode = o.timing_only ? model::Mode::TimingOnly : model::Mode::Functional;
   ro.threads = o.threads;
   if (o.min_parallel_work >= 0) ro.min_parallel_work = o.min_parallel_work;
   Rack rack(cfg, prog, ro);
-  RackTracing tracing(rack, cfg, o);
+  RackTracing tracing(rack, cfg, o);  // under MPI the traced chips run on rank 0
   try {
     rack.run();
   } catch (const Error&) {
-    tracing.write();  // what happened up to the error is what one wants to look at
+    if (speak) tracing.write();  // what happened up to the error is what one wants to look at
     throw;
   }
-  tracing.write();
   rack.save_outputs();
   const auto st = rack.stats();
+  if (!speak) return 0;
+  tracing.write();
   if (!o.quiet) std::cout << format_rack_stats(st, cfg);
   if (!o.stats.empty()) {
     std::ofstream f(o.stats);

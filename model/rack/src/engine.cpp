@@ -25,6 +25,8 @@
 #include "lpu/isa/isa.hpp"
 #include "lpu/isa/tensor_convert.hpp"
 #include "lpu/rack/link.hpp"
+#include "distributed.hpp"
+#include "wire.hpp"
 
 namespace lpu::rack {
 
@@ -233,6 +235,19 @@ struct Rack::Impl {
   std::int64_t nwindows = 0;
   double wall = 0;
   bool ran = false;
+  // Distributed over MPI ranks (docs/distributed.md): this rank creates and runs the chips it
+  // owns; the others' contexts keep only what their links to this rank's chips need.
+  bool dist = false;
+  int me = 0, nranks = 1;
+  std::vector<int> owner;
+  std::exception_ptr fatal;  // an unexpected error in this rank's share of a window
+  struct Tagged {            // a finding with the place it has in one process's order
+    std::int64_t window;
+    int chip;
+    Diagnostic d;
+  };
+  std::vector<Tagged> tagged;
+  bool local(int i) const { return !dist || owner[std::size_t(i)] == me; }
 
   Impl(const RackConfig& c, const RackProgram& p, const RunOptions& options) : cfg(c), prog(p), opt(options) {
     N = cfg.chips;
@@ -244,8 +259,20 @@ struct Rack::Impl {
       throw Error(fmt::format("rack: the program has {} chips, the rack {}", prog.chips.size(), N));
     op_recv = isa::info(isa::Op::Recv).opcode;
     L = rack::lookahead_ticks(cfg);
+    dist = opt.mpi;
+    if (dist) {
+      if (!mpi::active()) throw Error("rack: a distributed run needs MPI (lpu ... --mpi under mpirun)");
+      me = mpi::rank();
+      nranks = mpi::size();
+      owner = opt.partition.empty() ? partition_chips(N, nranks, "", opt.rank0_chips) : opt.partition;
+      if (int(owner.size()) != N) throw Error(fmt::format("rack: the MPI partition has {} chips, the rack {}", owner.size(), N));
+      for (int o : owner)
+        if (o < 0 || o >= nranks) throw Error(fmt::format("rack: the MPI partition names rank {} of {}", o, nranks));
+    }
+    int mine = 0;
+    for (int i = 0; i < N; ++i) mine += local(i);
     nthreads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    nthreads = std::max(1, std::min(nthreads, N));
+    nthreads = std::max(1, std::min(nthreads, std::max(1, mine)));
     in.resize(std::size_t(N) * std::size_t(links));
     chips.resize(std::size_t(N));
     ctx.resize(std::size_t(N));
@@ -274,8 +301,57 @@ struct Rack::Impl {
         o.st.bytes_per_cycle = o.t.bytes_per_cycle;
       }
       ctx[std::size_t(i)] = std::move(x);
-      load_chip(i);
     }
+    // Distributed: every rank loads its chips, then all agree on the first chip that failed
+    // (the error one process would have raised) and throw it.
+    std::exception_ptr failed;
+    int failed_chip = N;
+    for (int i = 0; i < N && !failed; ++i) {
+      if (!local(i)) {
+        ctx[std::size_t(i)]->done = true;
+        continue;
+      }
+      if (!dist) {
+        load_chip(i);
+        continue;
+      }
+      try {
+        load_chip(i);
+      } catch (...) {
+        failed = std::current_exception();
+        failed_chip = i;
+      }
+    }
+    if (dist) agree(failed, failed_chip);
+  }
+
+  // Collective: when some rank failed, every rank throws the failure of the lowest `key` (the
+  // first chip in one process's order), with the rank that saw it.
+  void agree(std::exception_ptr mine, std::int64_t key) const {
+    wire::Writer w;
+    w.put<std::uint8_t>(mine != nullptr);
+    if (mine) {
+      w.put(key);
+      wire::put_error(w, mine);
+    }
+    const auto all = mpi::allgather(w.b);
+    int best = -1;
+    std::int64_t best_key = 0;
+    for (int r = 0; r < nranks; ++r) {
+      wire::Reader rd(all[std::size_t(r)]);
+      if (!rd.get<std::uint8_t>()) continue;
+      const auto k = rd.get<std::int64_t>();
+      if (best < 0 || k < best_key) {
+        best = r;
+        best_key = k;
+      }
+    }
+    if (best < 0) return;
+    wire::Reader rd(all[std::size_t(best)]);
+    rd.get<std::uint8_t>();
+    rd.get<std::int64_t>();
+    mpi::mark_agreed(true);
+    wire::throw_error(rd, fmt::format(" (MPI rank {})", best));
   }
 
   std::int64_t prefix(int i) const { return cfg.start_skew[std::size_t(i)] + prog.chips[std::size_t(i)].start_delay; }
@@ -628,17 +704,147 @@ struct Rack::Impl {
     }
   }
 
-  [[noreturn]] void raise(Err e) {
+  SimError located(Err e) {
     locate(e.d);
     const auto& d = e.d;
-    throw SimError(d.chip, d.unit.empty() ? "rack" : d.unit, d.queue, d.cycle,
-                   d.message + (d.loc ? fmt::format(" [{}:{}:{}]", d.loc->file, d.loc->line, d.loc->col) : ""));
+    return SimError(d.chip, d.unit.empty() ? "rack" : d.unit, d.queue, d.cycle,
+                    d.message + (d.loc ? fmt::format(" [{}:{}:{}]", d.loc->file, d.loc->line, d.loc->col) : ""));
   }
+  [[noreturn]] void raise(Err e) { throw located(std::move(e)); }
 
+  std::int64_t tag_window = 0;  // where findings go in one process's order (distributed)
   void add_diag(Diagnostic d) {
+    if (dist) {
+      // Tagged with (window, chip): merged across ranks in that order at the end of the run.
+      if (tagged.size() >= opt.max_diagnostics) return;
+      locate(d);
+      const int c = d.chip;
+      tagged.push_back(Tagged{tag_window, c, std::move(d)});
+      return;
+    }
     if (diags.size() >= opt.max_diagnostics) return;
     locate(d);
     diags.push_back(std::move(d));
+  }
+
+  // The earliest pending event of this process's chips (ticks). Chips with an error in checker
+  // mode stop at this barrier.
+  std::int64_t local_start() const {
+    std::int64_t S = kInf;
+    for (int i = 0; i < N; ++i) {
+      const auto& x = *ctx[std::size_t(i)];
+      if (x.done || x.dead || (opt.collect && x.err)) continue;
+      S = std::min(S, sat_mul(chips[std::size_t(i)]->next_event_cycle(), x.k));
+    }
+    return S;
+  }
+
+  // ---- distributed: transfers between ranks at the barrier (docs/distributed.md) ---------------
+  // Chip `src`'s pending runs on the link to chip p (link pl of p), appended to rank owner[p]'s
+  // buffer: [src, link, runs, then per run depart0 step count seq0 corrupt flips bytes].
+  void send_runs(std::vector<mpi::Bytes>& outgoing, int src, int p, int pl) {
+    const int link = cfg.topology.port(p, pl).peer_link;
+    auto& o = ctx[std::size_t(src)]->out[std::size_t(link)];
+    wire::Writer w;
+    w.b.swap(outgoing[std::size_t(owner[std::size_t(p)])]);
+    w.put<std::int32_t>(src);
+    w.put<std::int32_t>(link);
+    w.put<std::uint64_t>(o.pending.size());
+    for (const auto& r : o.pending) {
+      w.put(r.depart0);
+      w.put(r.step);
+      w.put(r.count);
+      w.put(r.seq0);
+      w.put<std::uint8_t>(r.corrupt);
+      w.put(r.flips);
+      w.bytes(r.bytes);
+    }
+    o.pending.clear();
+    w.b.swap(outgoing[std::size_t(owner[std::size_t(p)])]);
+  }
+  // The runs other ranks sent to this rank's chips go where a local sender would have left them
+  // (the sender's OutLink here, a stand-in whose receiver-side statistics this rank keeps).
+  void receive_runs(const std::vector<mpi::Bytes>& incoming, std::vector<char>& mark) {
+    for (const auto& buf : incoming) {
+      wire::Reader rd(buf);
+      while (!rd.done()) {
+        const int src = rd.get<std::int32_t>();
+        const int link = rd.get<std::int32_t>();
+        auto& o = ctx[std::size_t(src)]->out[std::size_t(link)];
+        for (auto n = rd.get<std::uint64_t>(); n > 0; --n) {
+          Run r;
+          r.depart0 = rd.get<std::int64_t>();
+          r.step = rd.get<std::int64_t>();
+          r.count = rd.get<std::int64_t>();
+          r.seq0 = rd.get<std::uint64_t>();
+          r.corrupt = rd.get<std::uint8_t>() != 0;
+          r.flips = rd.get<std::uint32_t>();
+          r.bytes = rd.bytes();
+          o.pending.push_back(std::move(r));
+        }
+        const auto& port = cfg.topology.port(src, link);
+        mark[std::size_t(port.peer)] = 1;
+        ctx[std::size_t(port.peer)]->in_touched.push_back(port.peer_link);
+      }
+    }
+  }
+  // Collective: the first error in rack time over all ranks (ties: kind, then chip, as in one
+  // process); every rank throws it.
+  void agree_first(std::optional<Err>& first) {
+    wire::Writer w;
+    w.put<std::uint8_t>(first.has_value());
+    if (first) {
+      w.put(first->ticks);
+      w.put<std::int32_t>(first->kind);
+      w.put<std::int32_t>(first->chip);
+      wire::put_error(w, std::make_exception_ptr(located(std::move(*first))));
+    }
+    first.reset();
+    const auto all = mpi::allgather(w.b);
+    int best = -1;
+    std::tuple<std::int64_t, int, int> key{};
+    for (int r = 0; r < nranks; ++r) {
+      wire::Reader rd(all[std::size_t(r)]);
+      if (!rd.get<std::uint8_t>()) continue;
+      const auto t = rd.get<std::int64_t>();
+      const int kind = rd.get<std::int32_t>();
+      const int chip = rd.get<std::int32_t>();
+      if (best < 0 || std::tie(t, kind, chip) < key) {
+        best = r;
+        key = {t, kind, chip};
+      }
+    }
+    if (best < 0) return;
+    wire::Reader rd(all[std::size_t(best)]);
+    rd.get<std::uint8_t>();
+    rd.get<std::int64_t>();
+    rd.get<std::int32_t>();
+    rd.get<std::int32_t>();
+    mpi::mark_agreed(true);
+    wire::throw_error(rd, fmt::format(" (MPI rank {})", best));
+  }
+  // Collective, checker mode: every rank's findings in one process's order.
+  void gather_findings() {
+    wire::Writer w;
+    for (const auto& t : tagged) {
+      w.put(t.window);
+      w.put<std::int32_t>(t.chip);
+      wire::put_diag(w, t.d);
+    }
+    tagged.clear();
+    std::vector<Tagged> all;
+    for (const auto& b : mpi::allgather(w.b)) {
+      wire::Reader rd(b);
+      while (!rd.done()) {
+        const auto win = rd.get<std::int64_t>();
+        const int chip = rd.get<std::int32_t>();
+        all.push_back(Tagged{win, chip, wire::get_diag(rd)});
+      }
+    }
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Tagged& a, const Tagged& b) { return std::tie(a.window, a.chip) < std::tie(b.window, b.chip); });
+    for (auto& t : all)
+      if (diags.size() < opt.max_diagnostics) diags.push_back(std::move(t.d));
   }
 
   void run() {
@@ -669,18 +875,29 @@ struct Rack::Impl {
       }
       per_item[phase] = 0.7 * per_item[phase] + 0.3 * double(ns.load()) * 1e-9 / double(items.size());
     };
+    // Distributed: an unexpected error in this rank's share of a window is carried to the
+    // barrier, where every rank learns of it (instead of leaving the others waiting).
+    auto guarded = [&](auto&& fn) {
+      if (!dist) return fn();
+      if (fatal) return;
+      try {
+        fn();
+      } catch (...) {
+        fatal = std::current_exception();
+      }
+    };
     std::vector<int> active, deliver_to;
     std::vector<char> mark(std::size_t(N), 0);
     // Chips whose program is empty finish at once.
     for (int i = 0; i < N; ++i)
       if (chips[std::size_t(i)] && chips[std::size_t(i)]->done()) run_chip(i, 0);
+    std::int64_t S = local_start();
+    if (dist) {
+      wire::Writer w;
+      w.put(S);
+      for (const auto& b : mpi::allgather(w.b)) S = std::min(S, wire::Reader(b).get<std::int64_t>());
+    }
     for (;;) {
-      std::int64_t S = kInf;
-      for (int i = 0; i < N; ++i) {
-        auto& x = *ctx[std::size_t(i)];
-        if (x.done || x.dead) continue;
-        S = std::min(S, sat_mul(chips[std::size_t(i)]->next_event_cycle(), x.k));
-      }
       const std::int64_t E = S >= kInf ? kInf : std::min(kInf, S + L);
       // Phase 1: every chip with events before E runs up to E.
       active.clear();
@@ -697,33 +914,69 @@ struct Rack::Impl {
         parallel(0, active, [&](int i) { run_chip(i, E); });
       }
       // Phase 2: deliveries per receiving chip (each link has one receiver: no sharing), then
-      // the RECV checks up to E.
+      // the RECV checks up to E. Distributed: transfers to chips of other ranks go there first
+      // (one all-to-all per window).
+      std::vector<mpi::Bytes> outgoing(std::size_t(dist ? nranks : 0));
       deliver_to.clear();
       for (int i : active) {
         auto& x = *ctx[std::size_t(i)];
         for (auto [p, pl] : x.touched) {
+          if (!local(p)) {
+            send_runs(outgoing, i, p, pl);
+            continue;
+          }
           mark[std::size_t(p)] = 1;
           ctx[std::size_t(p)]->in_touched.push_back(pl);
         }
         x.touched.clear();
         if (!x.recvs.empty()) mark[std::size_t(i)] = 1;
       }
+      if (dist && S < kInf) receive_runs(mpi::alltoall(outgoing), mark);
       for (int i = 0; i < N; ++i) {
         if (mark[std::size_t(i)]) deliver_to.push_back(i);
         mark[std::size_t(i)] = 0;
       }
-      parallel(1, deliver_to, [&](int d) { phase2(d, E); });
+      guarded([&] { parallel(1, deliver_to, [&](int d) { phase2(d, E); }); });
       // Deferred RECV checks: at the end, and whenever an error is about to be raised (so that
       // an earlier RECV mismatch is not overtaken).
       bool errors = !pending_corrupt.empty();
       for (int i = 0; i < N && !errors; ++i) errors = ctx[std::size_t(i)]->err.has_value() || !ctx[std::size_t(i)]->corrupt.empty();
+      bool rx = false;
+      std::int64_t S_next = kInf;
+      if (dist) {
+        // The barrier's agreement (one all-gather per window): next window start, whether any
+        // rank has an error to order, and unexpected failures.
+        for (int i = 0; i < N && !rx; ++i) rx = ctx[std::size_t(i)]->rx_err.has_value();
+        wire::Writer w;
+        w.put(local_start());
+        w.put<std::uint8_t>(errors);
+        w.put<std::uint8_t>(rx);
+        w.put<std::uint8_t>(fatal != nullptr);
+        bool any_fatal = false;
+        for (const auto& b : mpi::allgather(w.b)) {
+          wire::Reader rd(b);
+          S_next = std::min(S_next, rd.get<std::int64_t>());
+          errors |= rd.get<std::uint8_t>() != 0;
+          rx |= rd.get<std::uint8_t>() != 0;
+          any_fatal |= rd.get<std::uint8_t>() != 0;
+        }
+        if (any_fatal) agree(fatal, me);
+      }
       if (S >= kInf || errors) {
         deliver_to.clear();
         for (int i = 0; i < N; ++i)
           if (!ctx[std::size_t(i)]->recv_links.empty()) deliver_to.push_back(i);
-        parallel(1, deliver_to, [&](int d) { resolve(d, E); });
+        guarded([&] { parallel(1, deliver_to, [&](int d) { resolve(d, E); }); });
+        if (dist) {
+          bool any_fatal = false;
+          wire::Writer w;
+          w.put<std::uint8_t>(fatal != nullptr);
+          for (const auto& b : mpi::allgather(w.b)) any_fatal |= b.at(0) != 0;
+          if (any_fatal) agree(fatal, me);
+        }
       }
       // Barrier: findings and errors in chip order; the first error in rack time wins.
+      tag_window = nwindows;
       std::optional<Err> first;
       auto consider = [&](Err e) {
         if (!first || std::tie(e.ticks, e.kind, e.chip) < std::tie(first->ticks, first->kind, first->chip))
@@ -756,10 +1009,13 @@ struct Rack::Impl {
           ++it;
         }
       }
+      if (dist && (errors || rx || S >= kInf)) agree_first(first);
       if (first) raise(std::move(*first));
       if (S >= kInf) break;
+      S = dist ? S_next : local_start();
     }
     // Vectors that arrived but were never taken.
+    tag_window = kInf;
     for (int c = 0; c < N; ++c)
       for (int l = 0; l < links; ++l) {
         auto& il = in[std::size_t(c) * std::size_t(links) + std::size_t(l)];
@@ -781,7 +1037,66 @@ struct Rack::Impl {
           }
         }
       }
+    if (dist && opt.collect) gather_findings();
     wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Distributed (collective): the statistics of every chip and link from the ranks that hold
+  // them. A link's sender-side counts live on the sender's rank, its arrival, wait and
+  // never-received figures on the receiver's: each is taken from where it was counted, in the
+  // order one process counts it, so the merged figures are bit-identical.
+  void gather_stats(std::vector<model::ChipStats>& chip_st, std::vector<LinkStats>& link_st) const {
+    wire::Writer w;
+    for (int i = 0; i < N; ++i) {
+      if (!local(i)) continue;
+      if (chips[std::size_t(i)]) {
+        w.put<std::uint8_t>(0);
+        w.put<std::int32_t>(i);
+        wire::put_chip_stats(w, chips[std::size_t(i)]->stats());
+      }
+      for (int l = 0; l < links; ++l) {
+        const auto& st = ctx[std::size_t(i)]->out[std::size_t(l)].st;
+        if (st.transfers == 0) continue;
+        w.put<std::uint8_t>(1);
+        w.put<std::int32_t>(i);
+        w.put<std::int32_t>(l);
+        for (auto v : {st.transfers, st.bytes, st.busy_cycles, st.first_depart, st.last_free, st.corrupted}) w.put(v);
+      }
+    }
+    for (int i = 0; i < N; ++i)
+      for (int l = 0; l < links; ++l) {
+        const auto& o = ctx[std::size_t(i)]->out[std::size_t(l)];
+        if (o.peer < 0 || !local(o.peer)) continue;
+        const auto& st = o.st;
+        if (st.latency_cycles.n == 0 && st.wait_cycles.n == 0 && st.send_to_recv_cycles.n == 0 && st.unreceived == 0) continue;
+        w.put<std::uint8_t>(2);
+        w.put<std::int32_t>(i);
+        w.put<std::int32_t>(l);
+        wire::put_mam(w, st.latency_cycles);
+        wire::put_mam(w, st.wait_cycles);
+        wire::put_mam(w, st.send_to_recv_cycles);
+        w.put(st.unreceived);
+      }
+    for (const auto& b : mpi::allgather(w.b)) {
+      wire::Reader rd(b);
+      while (!rd.done()) {
+        const auto tag = rd.get<std::uint8_t>();
+        const int i = rd.get<std::int32_t>();
+        if (tag == 0) {
+          chip_st[std::size_t(i)] = wire::get_chip_stats(rd);
+          continue;
+        }
+        auto& st = link_st[std::size_t(i) * std::size_t(links) + std::size_t(rd.get<std::int32_t>())];
+        if (tag == 1) {
+          for (auto* v : {&st.transfers, &st.bytes, &st.busy_cycles, &st.first_depart, &st.last_free, &st.corrupted})
+            *v = rd.get<std::int64_t>();
+        } else {
+          st.latency_cycles = wire::get_mam(rd);
+          st.wait_cycles = wire::get_mam(rd);
+          st.send_to_recv_cycles = wire::get_mam(rd);
+          st.unreceived = rd.get<std::int64_t>();
+        }
+      }
+    }
   }
 
   RackStats stats() const {
@@ -789,14 +1104,38 @@ struct Rack::Impl {
     s.chips = N;
     s.reference_clock_hz = cfg.base().clock_hz;
     s.chip.resize(std::size_t(N));
+    std::vector<model::ChipStats> chip_st(static_cast<std::size_t>(N));
+    std::vector<LinkStats> link_st;  // distributed: every link's counts, from their ranks
     for (int i = 0; i < N; ++i) {
-      if (chips[std::size_t(i)]) s.chip[std::size_t(i)] = chips[std::size_t(i)]->stats();
-      else s.chip[std::size_t(i)].clock_hz = cfg.chip(i).clock_hz;
+      if (chips[std::size_t(i)]) chip_st[std::size_t(i)] = chips[std::size_t(i)]->stats();
+      else chip_st[std::size_t(i)].clock_hz = cfg.chip(i).clock_hz;
+    }
+    if (dist) {
+      link_st.resize(std::size_t(N) * std::size_t(links));
+      for (int i = 0; i < N; ++i)
+        for (int l = 0; l < links; ++l) {
+          const auto& o = ctx[std::size_t(i)]->out[std::size_t(l)].st;
+          auto& st = link_st[std::size_t(i) * std::size_t(links) + std::size_t(l)];
+          st.chip = o.chip;
+          st.link = o.link;
+          st.peer = o.peer;
+          st.peer_link = o.peer_link;
+          st.cls = o.cls;
+          st.serialisation = o.serialisation;
+          st.latency = o.latency;
+          st.bytes_per_cycle = o.bytes_per_cycle;
+        }
+      gather_stats(chip_st, link_st);
+    }
+    for (int i = 0; i < N; ++i) {
+      s.chip[std::size_t(i)] = std::move(chip_st[std::size_t(i)]);
       const double ref = double(s.chip[std::size_t(i)].cycles * ctx[std::size_t(i)]->k) / cfg.ticks_per_reference_cycle;
       s.cycles = std::max(s.cycles, std::int64_t(std::ceil(ref - 1e-9)));
-      for (const auto& o : ctx[std::size_t(i)]->out) {
-        if (o.st.transfers == 0) continue;
-        LinkStats ls = o.st;
+      for (int l = 0; l < links; ++l) {
+        const auto& st = dist ? link_st[std::size_t(i) * std::size_t(links) + std::size_t(l)]
+                              : ctx[std::size_t(i)]->out[std::size_t(l)].st;
+        if (st.transfers == 0) continue;
+        LinkStats ls = st;
         // Latencies were accumulated in ticks: report reference cycles.
         auto conv = [&](MinAvgMax& m) {
           if (cfg.ticks_per_reference_cycle == 1.0 || m.n == 0) return;
@@ -837,26 +1176,129 @@ int Rack::threads() const { return impl_->nthreads; }
 std::int64_t Rack::lookahead_ticks() const { return impl_->L; }
 std::int64_t Rack::windows() const { return impl_->nwindows; }
 
+bool Rack::has_program(int c) const { return impl_->prog.chips.at(std::size_t(c)).object != nullptr; }
+bool Rack::distributed() const { return impl_->dist; }
+int Rack::rank_of(int c) const { return impl_->dist ? impl_->owner.at(std::size_t(c)) : 0; }
+
+namespace {
+// Runs `fn` on the rank that owns chip c and gives its bytes to every rank; an error there is
+// thrown on every rank.
+std::vector<std::uint8_t> from_owner(const Rack& rack, int c, const std::function<std::vector<std::uint8_t>()>& fn,
+                                     const std::function<void(std::exception_ptr)>& agree) {
+  if (!rack.distributed()) return fn();
+  const int root = rack.rank_of(c);
+  std::exception_ptr err;
+  std::vector<std::uint8_t> bytes;
+  if (mpi::rank() == root) {
+    try {
+      bytes = fn();
+    } catch (...) {
+      err = std::current_exception();
+    }
+  }
+  agree(err);
+  return mpi::bcast(root, bytes);
+}
+}  // namespace
+
+std::vector<std::uint8_t> Rack::read_symbol(int c, const std::string& symbol) {
+  return from_owner(
+      *this, c,
+      [&] {
+        auto* chip = impl_->chips.at(std::size_t(c)).get();
+        if (!chip) throw Error(fmt::format("chip {} has no program: no symbol {}", c, symbol));
+        return chip->read_symbol(symbol);
+      },
+      [&](std::exception_ptr e) { if (impl_->dist) impl_->agree(e, 0); });
+}
+
+std::vector<std::vector<std::uint8_t>> Rack::take_dma_out(int c, int channel) {
+  const auto bytes = from_owner(
+      *this, c,
+      [&] {
+        auto* chip = impl_->chips.at(std::size_t(c)).get();
+        if (!chip) throw Error(fmt::format("chip {} has no program: nothing on DMA channel {}", c, channel));
+        wire::Writer w;
+        for (const auto& v : chip->take_dma_out(channel)) w.bytes(v);
+        return w.b;
+      },
+      [&](std::exception_ptr e) { if (impl_->dist) impl_->agree(e, 0); });
+  std::vector<std::vector<std::uint8_t>> out;
+  wire::Reader rd(bytes);
+  while (!rd.done()) out.push_back(rd.bytes());
+  return out;
+}
+
 void Rack::save_outputs() const {
   const auto& I = *impl_;
   if (I.timing_only) return;
-  for (int c = 0; c < I.N; ++c) {
+  // (file, tensor) in chip order; distributed, each rank reads its chips' and rank 0 writes.
+  struct Item {
+    int chip;
+    std::string file;
+    io::Tensor t;
+  };
+  std::vector<Item> items;
+  std::exception_ptr err;
+  int err_chip = I.N;
+  for (int c = 0; c < I.N && !err; ++c) {
     auto* chip = I.chips[std::size_t(c)].get();
     if (!chip) continue;
     const auto& cp = I.prog.chips[std::size_t(c)];
-    for (const auto& [sym, file] : cp.outputs) {
-      const auto& s = chip->symbol(sym);
-      io::save_npy(num::dtype_to_tensor(chip->read_symbol(sym), s.dtype, s.shape), file);
-    }
-    for (const auto& [ch, file] : cp.dma_out) {
-      auto vs = chip->take_dma_out(ch);
-      io::Tensor t;
-      t.type = io::ElemType::U8;
-      t.shape = {std::int64_t(vs.size()), I.V};
-      for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
-      io::save_npy(t, file);
+    try {
+      for (const auto& [sym, file] : cp.outputs) {
+        const auto& s = chip->symbol(sym);
+        items.push_back(Item{c, file, num::dtype_to_tensor(chip->read_symbol(sym), s.dtype, s.shape)});
+      }
+      for (const auto& [ch, file] : cp.dma_out) {
+        auto vs = chip->take_dma_out(ch);
+        io::Tensor t;
+        t.type = io::ElemType::U8;
+        t.shape = {std::int64_t(vs.size()), I.V};
+        for (auto& v : vs) t.data.insert(t.data.end(), v.begin(), v.end());
+        items.push_back(Item{c, file, std::move(t)});
+      }
+    } catch (...) {
+      if (!I.dist) throw;
+      err = std::current_exception();
+      err_chip = c;
     }
   }
+  if (I.dist) {
+    I.agree(err, err_chip);
+    wire::Writer w;
+    for (const auto& it : items) {
+      w.put<std::int32_t>(it.chip);
+      w.str(it.file);
+      w.put(it.t.type);
+      w.put<std::uint64_t>(it.t.shape.size());
+      for (auto d : it.t.shape) w.put<std::int64_t>(d);
+      w.bytes(it.t.data);
+    }
+    items.clear();
+    for (const auto& b : mpi::gather(w.b)) {
+      wire::Reader rd(b);
+      while (!rd.done()) {
+        Item it;
+        it.chip = rd.get<std::int32_t>();
+        it.file = rd.str();
+        it.t.type = rd.get<io::ElemType>();
+        it.t.shape.resize(std::size_t(rd.get<std::uint64_t>()));
+        for (auto& d : it.t.shape) d = rd.get<std::int64_t>();
+        it.t.data = rd.bytes();
+        items.push_back(std::move(it));
+      }
+    }
+    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.chip < b.chip; });
+  }
+  // Only rank 0 writes (items is empty elsewhere); a failure to write is every rank's error.
+  try {
+    for (const auto& it : items) io::save_npy(it.t, it.file);
+  } catch (...) {
+    if (!I.dist) throw;
+    err = std::current_exception();
+  }
+  if (I.dist) I.agree(err, 0);
 }
 
 std::vector<Diagnostic> check_schedule(const RackConfig& cfg, const RackProgram& prog, int threads) {

@@ -26,7 +26,14 @@ struct RackCliOptions {
   std::int64_t from = 0;     // --from CYCLE, --to CYCLE: window, in each chip's cycles
   std::int64_t to = INT64_MAX;
   double min_parallel_work = -1;  // RunOptions::min_parallel_work; negative: the engine's default
+  // Under MPI (lpu run --mpi, docs/distributed.md) the chips are divided over the ranks: by
+  // this partition (partition_chips syntax, one chip list per rank separated by '/') or in
+  // contiguous ranges; traced chips run on rank 0. Only rank 0 prints and writes files.
+  std::string mpi_partition;
 };
+
+// The chips --wave / --trace observe (--chips, else all), sorted.
+std::vector<int> traced_chips(const RackCliOptions& o, int chips);
 
 // Runs the manifest on the rack; prints the statistics (or, with check, the problems found).
 // Returns 0, or 1 when the checker found errors. Throws lpu::Error subclasses (ConfigError,

@@ -11,6 +11,7 @@
 #include "lpu/common/errors.hpp"
 #include "lpu/model/chip.hpp"
 #include "lpu/rack/config.hpp"
+#include "lpu/rack/mpi.hpp"
 #include "lpu/rack/program.hpp"
 #include "lpu/rack/stats.hpp"
 
@@ -29,7 +30,20 @@ struct RunOptions {
   bool collect = false;
   std::size_t max_diagnostics = 1000;
   bool load_inputs = true;  // read the manifest's inputs / dma_in files (functional mode)
+  // Distributed over MPI ranks (docs/distributed.md): the default in a process started with
+  // --mpi. Each rank creates and runs only its chips (`threads` is then per rank); every rank
+  // must construct the same Rack and make the same calls on it (run, stats, save_outputs,
+  // read_symbol, take_dma_out are collective). Results are those of one process.
+  bool mpi = mpi::active();
+  std::vector<int> partition;    // owner rank per chip; empty: partition_chips(chips, ranks, "", rank0_chips)
+  std::vector<int> rank0_chips;  // chips that must run on rank 0 (traced: their observers write there)
 };
+
+// Which MPI rank runs each chip: `spec` is one chip list per rank separated by '/'
+// ("0-99/100-255"); empty, contiguous ranges of nearly equal size, with the `rank0` chips on
+// rank 0 and the others over ranks 1.. (when there are two ranks or more). ConfigError
+// (key --mpi-partition) for a chip given to no rank or two, or a pinned chip elsewhere.
+std::vector<int> partition_chips(int chips, int ranks, const std::string& spec, const std::vector<int>& rank0 = {});
 
 // One located problem: chip, queue, cycle (the chip's own counter), and the source line when
 // the program came from assembly source.
@@ -58,7 +72,14 @@ class Rack {
   void run();
 
   int chips() const;
-  model::Chip* chip(int c);  // null when the chip has no program
+  model::Chip* chip(int c);  // null when the chip has no program (or, distributed, runs on another rank)
+  bool has_program(int c) const;
+  bool distributed() const;
+  int rank_of(int c) const;  // the MPI rank that runs chip c (0 when not distributed)
+  // A symbol of chip c after the run, and what the chip streamed out on a DMA channel: on every
+  // rank (collective when distributed: the chip's rank sends it to the others).
+  std::vector<std::uint8_t> read_symbol(int c, const std::string& symbol);
+  std::vector<std::vector<std::uint8_t>> take_dma_out(int c, int channel);
   const RackConfig& config() const;
   const std::vector<Diagnostic>& diagnostics() const;
   RackStats stats() const;  // after run()
@@ -66,7 +87,8 @@ class Rack {
   std::int64_t lookahead_ticks() const;
   std::int64_t windows() const;  // barrier rounds run
 
-  // Writes the manifest's outputs and dma_out files (functional mode).
+  // Writes the manifest's outputs and dma_out files (functional mode); distributed, rank 0 writes
+  // them all.
   void save_outputs() const;
 
   struct Impl;
