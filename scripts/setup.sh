@@ -10,6 +10,7 @@ PKGS=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libopenblas-dev clang libclang-rt-14-dev gtkwave gnuplot-nox
   python3-numpy python3-matplotlib
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()
