@@ -7,8 +7,12 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <queue>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 
 #include "lpu/common/errors.hpp"
 #include "lpu/isa/isa.hpp"
@@ -39,6 +43,34 @@ UnitKind unit_kind(isa::Unit u) {
 
 constexpr std::int64_t kNone = INT64_MAX;
 
+// Queue code as encoded words, decoded as the queue reaches them, and shared by the chips that
+// load the same words: a rack of 256 chips runs a few dozen distinct programs, and a decoded
+// word would take 48 bytes instead of 8 (a 70B decode at batch 8 held 7 GB of decoded copies).
+// The cache keeps each distinct word sequence once while a chip holds it.
+struct Code {
+  std::vector<std::uint64_t> words;  // NOP and REPEAT included
+};
+std::shared_ptr<const Code> shared_code(const std::vector<std::uint64_t>& words) {
+  static std::mutex mu;
+  static std::unordered_map<std::size_t, std::vector<std::weak_ptr<const Code>>> cache;
+  const std::size_t h = std::hash<std::string_view>{}(
+      std::string_view(reinterpret_cast<const char*>(words.data()), words.size() * sizeof(std::uint64_t)));
+  std::lock_guard<std::mutex> lk(mu);
+  auto& bucket = cache[h];
+  std::erase_if(bucket, [](const std::weak_ptr<const Code>& w) { return w.expired(); });
+  for (const auto& w : bucket)
+    if (auto c = w.lock(); c && c->words == words) return c;
+  for (auto w : words) (void)isa::decode(w);  // a bad word fails at load, as before
+  auto c = std::make_shared<Code>();
+  c->words = words;
+  bucket.push_back(c);
+  return c;
+}
+const std::vector<std::uint64_t>& no_code() {
+  static const std::vector<std::uint64_t> none;
+  return none;
+}
+
 }  // namespace
 
 struct Chip::Impl {
@@ -47,12 +79,14 @@ struct Chip::Impl {
   Mode mode;
   int id;
   int V;
-  obj::Program prog;
+  std::vector<obj::Symbol> symbols;  // the loaded program's
   bool loaded = false;
 
   // Per-queue walker state.
   struct Q {
-    std::vector<isa::Instr> code;  // decoded words, NOP and REPEAT included
+    std::shared_ptr<const Code> held;                     // its words (shared_code)
+    const std::vector<std::uint64_t>* code = &no_code();  // held->words
+    isa::Instr at(std::size_t i) const { return isa::decode((*code)[i]); }
     std::size_t pc = 0;            // next instruction to start
     std::int64_t free = 0;         // cycle the queue may issue again
     // The group being issued (an instruction plus its REPEAT).
@@ -185,15 +219,15 @@ struct Chip::Impl {
     // Everything below (and write_symbol, read_symbol) indexes SRAM, queues and tables with
     // values from the object: check them against this chip first.
     obj::check_program(pr, p, layout, origin);
-    prog = pr;
+    symbols = pr.symbols;
     regs = pr.regs;
     regs[0] = 0;
     for (const auto& qc : pr.queues) {
       auto qid = layout.find_queue(qc.name);
       if (!qid) throw FormatError(fmt::format("object names queue '{}', which preset '{}' does not have", qc.name, p.name));
       auto& q = qs[std::size_t(qid->v)];
-      q.code.clear();
-      for (auto w : qc.words) q.code.push_back(isa::decode(w));
+      q.held = shared_code(qc.words);
+      q.code = &q.held->words;
     }
     for (const auto& pt : pr.perms) {
       auto s = layout.find_slice(pt.sxm);
@@ -239,11 +273,12 @@ struct Chip::Impl {
   // Skips NOPs from q.pc and schedules the next instruction at q.free.
   void advance(int qi) {
     auto& q = qs[std::size_t(qi)];
-    while (q.pc < q.code.size() && q.code[q.pc].op == Op::Nop) {
-      q.free += q.code[q.pc].v[0];
-      ++q.pc;
+    for (; q.pc < q.code->size(); ++q.pc) {
+      const auto in = q.at(q.pc);
+      if (in.op != Op::Nop) break;
+      q.free += in.v[0];
     }
-    if (q.pc >= q.code.size()) {
+    if (q.pc >= q.code->size()) {
       q.finished = true;
       return;
     }
@@ -612,7 +647,7 @@ struct Chip::Impl {
       else finish_group(qi);
       return;
     }
-    const isa::Instr in = q.code[q.pc];
+    const isa::Instr in = q.at(q.pc);
     const auto& ii = isa::info(in.op);
     switch (in.op) {
       case Op::Sync:
@@ -674,8 +709,8 @@ struct Chip::Impl {
     q.n = 0;
     q.d = 1;
     ++q.pc;
-    if (q.pc < q.code.size() && (q.code[q.pc].op == Op::Repeat || q.code[q.pc].op == Op::Repeatr)) {
-      const auto& r = q.code[q.pc];
+    const isa::Instr r = q.pc < q.code->size() ? q.at(q.pc) : isa::Instr{};
+    if (r.op == Op::Repeat || r.op == Op::Repeatr) {
       q.n = r.op == Op::Repeat ? r.v[0] : std::int64_t(regs[std::size_t(r.v[0])]);
       q.d = r.v[1];
       if (q.d < ii.occupancy) fail(qi, t, "REPEAT delay shorter than the instruction's occupancy");
@@ -782,10 +817,10 @@ void Chip::set_reg(int r, std::uint32_t value) {
 std::uint32_t Chip::reg(int r) const { return impl_->regs[std::size_t(r & 15)]; }
 
 const obj::Symbol& Chip::symbol(const std::string& name) const {
-  for (const auto& s : impl_->prog.symbols)
+  for (const auto& s : impl_->symbols)
     if (s.name == name) return s;
   std::string known;
-  for (const auto& s : impl_->prog.symbols) known += (known.empty() ? "" : ", ") + s.name;
+  for (const auto& s : impl_->symbols) known += (known.empty() ? "" : ", ") + s.name;
   throw Error(fmt::format("no symbol '{}' in the program (symbols: {})", name, known.empty() ? "none" : known));
 }
 
@@ -888,9 +923,7 @@ void Chip::set_observer(Observer* obs) {
   }
 }
 std::vector<std::uint64_t> Chip::queue_words(int queue) const {
-  std::vector<std::uint64_t> w;
-  for (const auto& in : impl_->qs.at(std::size_t(queue)).code) w.push_back(isa::encode(in));
-  return w;
+  return *impl_->qs.at(std::size_t(queue)).code;
 }
 const std::uint8_t* Chip::stream_value(int stream, Dir dir, int position, std::int64_t cycle) const {
   if (!impl_->streams) return nullptr;
