@@ -814,7 +814,7 @@ class Builder {
           for (int j = 0; j * g_.prk < R; ++j)
             for (int k = 0; k < g_.mkt; ++k) {
               parts.push_back(cache_part(fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k), g_.prk + g_.bpsk * g_.prk,
-                                         sib, (gm + 1) % 2, g_.prk, 2 + k, "kcache"));
+                                         sib, (gm - cr.gm0 + 1) % 2, g_.prk, 2 + k, "kcache"));
               sib.insert(parts.back().read->slice);
             }
           for (int x : sib) kslices_.insert(x);
@@ -828,7 +828,7 @@ class Builder {
             for (int k = 0; k < g_.mk; ++k) {
               // Over the weight bus a group's parts sit on one side, groups alternating.
               parts.push_back(cache_part(fmt::format("K{}u{}g{}j{}p{}", l - layer0_, u, gm, j, k), 1 + g_.bps * g_.kaj(j),
-                                         kslices_, g_.kv_lwm ? (gm + 1) % 2 : -1, 1, 2 + j * g_.mk + k, "kcache"));
+                                         kslices_, g_.kv_lwm ? (gm - cr.gm0 + 1) % 2 : -1, 1, 2 + j * g_.mk + k, "kcache"));
               kslices_.insert(parts.back().read->slice);
             }
           kg.push_back(std::move(parts));
@@ -840,7 +840,7 @@ class Builder {
           std::set<int> sib;
           // Over the weight bus every part of a V^T tile sits on one side (its plane's): sides
           // alternate by tile.
-          const int side = g_.kv_lwm ? T % 2 : -1;
+          const int side = g_.kv_lwm ? (T - cr.t0) % 2 : -1;
           for (int j = 0; j < g_.JV; ++j) {
             std::vector<KPart> parts;
             if (std::min(g_.prt, g_.rvt(T) - j * g_.prt) <= 0) {
