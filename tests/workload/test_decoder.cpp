@@ -3,6 +3,7 @@
 // decoder, the manifest `lpu run --rack` runs, and timing-only runs on small racks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "lpu/common/errors.hpp"
+#include "lpu/common/progress.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/rack/engine.hpp"
 #include "lpu/workload/decoder.hpp"
@@ -874,4 +876,26 @@ TEST_CASE("the weight path on lp30: 80, 80 and 64 lanes per hemisphere, row r of
   }
   CAPTURE(got);
   CHECK(s8 == std::multiset<std::size_t>{64, 64, 80, 80, 80, 80});
+}
+
+TEST_CASE("progress: a hybrid plan reports each tensor group, its timing run each program assembled") {
+  auto s = spec_of("tiny", kLpx, 64);
+  s.partition = "hybrid";
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> last;  // phase -> (done, total) last reported
+  std::map<std::string, int> calls;
+  progress::set_sink([&](std::string_view phase, std::int64_t d, std::int64_t t) {
+    last[std::string(phase)] = {d, t};
+    ++calls[std::string(phase)];
+  });
+  auto plan = plan_decoder(s);
+  decode_timing(plan, 1, {});
+  progress::set_sink({});
+  REQUIRE(last.count("planning tensor group"));
+  CHECK(last["planning tensor group"] == std::make_pair(std::int64_t(plan.groups), std::int64_t(plan.groups)));
+  CHECK(calls["planning tensor group"] == plan.groups);
+  // (one assembly per schedule: programs differing only in link numbers share one)
+  const auto schedules = *std::max_element(plan.program_schedule.begin(), plan.program_schedule.end()) + 1;
+  CHECK(last["assembling programs"] == std::make_pair(std::int64_t(schedules), std::int64_t(schedules)));
+  CHECK(calls["assembling programs"] == schedules);
+  CHECK(calls["emulating the rack"] == 1);
 }

@@ -36,7 +36,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     workload::DecoderSpec spec;
     std::string weights, prompt = "1", stats, trace;
     int max_new = 32, threads = 1, tokens = 1;
-    bool timing_only = false, json = false, reference = false;
+    bool timing_only = false, json = false, reference = false, quiet = false;
     bool mpi = false;  // started by main (MPI_Init) when the line has --mpi
   };
   auto o = std::make_shared<O>();
@@ -53,6 +53,7 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sub->add_option("--trace", o->trace, "write the timeline of a step on the first stages and the last (Perfetto / chrome://tracing JSON)");
   sub->add_flag("--reference", o->reference, "functional: also run the plain C++ reference decoder and compare");
   sub->add_flag("--json", o->json, "print the result as JSON");
+  sub->add_flag("-q,--quiet", o->quiet, "no progress line on stderr (shown only on a terminal, for work over a second)");
   sub->add_flag("--mpi", o->mpi,
                 "under mpirun: divide the rack's chips over the MPI ranks (contiguous ranges, --threads each); results "
                 "as one process, only rank 0 prints and writes (docs/distributed.md)");
@@ -60,13 +61,17 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     const bool speak = rack::mpi::rank() == 0;  // under MPI only rank 0 prints
     resolve_rack(o->spec);
     if (o->timing_only) {
-      auto plan = workload::plan_decoder(o->spec);
-      workload::DecodeOptions opt;
-      opt.threads = o->threads;
-      opt.stats = o->stats;
-      opt.trace = o->trace;
+      nlohmann::json j;
       std::string text;
-      auto j = workload::decode_timing(plan, o->tokens, opt, &text);
+      {
+        ProgressLine progress("decode", !o->quiet);  // (cleared before the results print)
+        auto plan = workload::plan_decoder(o->spec);
+        workload::DecodeOptions opt;
+        opt.threads = o->threads;
+        opt.stats = o->stats;
+        opt.trace = o->trace;
+        j = workload::decode_timing(plan, o->tokens, opt, &text);
+      }
       if (!speak) return 0;
       if (o->json) std::cout << j["decode"].dump(2) << "\n";
       else std::cout << text;
@@ -74,7 +79,10 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     }
     if (o->weights.empty()) throw Error("functional decode needs --weights FILE.safetensors (or use --timing-only)");
     auto ws = io::load_safetensors(o->weights);
-    auto plan = workload::plan_decoder(o->spec);
+    auto plan = [&] {
+      ProgressLine progress("decode", !o->quiet);
+      return workload::plan_decoder(o->spec);
+    }();
     const auto prompt = parse_tokens(o->prompt);
     workload::DecodeOptions opt;
     opt.stats = o->stats;

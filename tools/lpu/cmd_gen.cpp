@@ -104,7 +104,7 @@ void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   struct D {
     workload::DecoderSpec spec;
     std::string out, weights;
-    bool json = false;
+    bool json = false, quiet = false;
   };
   auto d = std::make_shared<D>();
   auto* sd = gen->add_subcommand("decoder", "decode programs for every chip of a rack, their placement and a rack manifest");
@@ -112,9 +112,13 @@ void add_gen(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
   sd->add_option("-o,--output", d->out, "output folder: .lpa/.lpo per distinct program, placement.json, rack.toml");
   sd->add_option("--weights", d->weights, "model weights (.safetensors): also write every chip's symbols as .npy for the manifest");
   sd->add_flag("--json", d->json, "print the plan summary as JSON");
+  sd->add_flag("-q,--quiet", d->quiet, "no progress line on stderr (shown only on a terminal, for work over a second)");
   out.emplace_back(sd, [d]() {
     resolve_rack(d->spec);
-    auto plan = workload::plan_decoder(d->spec);
+    auto plan = [&] {
+      ProgressLine progress("gen decoder", !d->quiet);
+      return workload::plan_decoder(d->spec);
+    }();
     std::map<std::string, io::Tensor> ws;
     if (!d->weights.empty()) ws = io::load_safetensors(d->weights);
     if (!d->out.empty()) workload::write_decoder(plan, d->out, d->weights.empty() ? nullptr : &ws);

@@ -26,6 +26,19 @@ int exit_code_of(const std::exception& e);
 // rethrows for main to report. Sweeps and scripts read why a run failed (docs/debugging.md).
 int with_failure_stats(const std::string& stats, const char* command, const std::function<int()>& body);
 
+// While alive: the libraries' progress reports as one line on stderr ("command: phase done/total"),
+// when stderr is a terminal and `on`; the line is cleared at the end, error or not.
+class ProgressLine {
+ public:
+  ProgressLine(const char* command, bool on);
+  ~ProgressLine();
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+
+ private:
+  bool on_;
+};
+
 void add_asm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_disasm(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);
 void add_info(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out);

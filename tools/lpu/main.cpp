@@ -3,10 +3,12 @@
 
 #include <fstream>
 #include <iostream>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "lpu/common/errors.hpp"
+#include "lpu/common/progress.hpp"
 #include "lpu/rack/mpi.hpp"
 
 namespace lpu::tools {
@@ -17,6 +19,15 @@ void ChipOpts::add(CLI::App* app) {
 }
 
 int exit_code_of(const std::exception& e) { return dynamic_cast<const lpu::Error*>(&e) ? 1 : 3; }
+
+ProgressLine::ProgressLine(const char* command, bool on) : on_(on && isatty(2) && rack::mpi::rank() == 0) {
+  if (on_) progress::set_sink(progress::terminal_line(command));
+}
+ProgressLine::~ProgressLine() {
+  if (!on_) return;
+  progress::done();
+  progress::set_sink({});
+}
 
 int with_failure_stats(const std::string& stats, const char* command, const std::function<int()>& body) {
   try {

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "lpu/asm/assembler.hpp"
+#include "lpu/common/progress.hpp"
 #include "lpu/compiler/frontend.hpp"
 #include "lpu/compiler/roofline.hpp"
 #include "lpu/asm/object.hpp"
@@ -351,7 +352,7 @@ std::vector<std::shared_ptr<const obj::Program>> decoder_objects(const DecoderPl
     if (rep[s] < 0) rep[s] = int(p);
   }
   std::vector<std::shared_ptr<const obj::Program>> base(rep.size());
-  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> next{0}, assembled{0};
   std::exception_ptr err;
   std::mutex mu;
   auto work = [&]() {
@@ -360,6 +361,7 @@ std::vector<std::shared_ptr<const obj::Program>> decoder_objects(const DecoderPl
       if (s >= rep.size()) return;
       try {
         base[s] = std::make_shared<const obj::Program>(assemble_program(plan, rep[s], 0));
+        progress::report("assembling programs", std::int64_t(++assembled), std::int64_t(rep.size()));
       } catch (...) {
         std::lock_guard<std::mutex> lk(mu);
         if (!err) err = std::current_exception();
@@ -415,6 +417,7 @@ nlohmann::json decode_timing(const DecoderPlan& plan, int tokens, const DecodeOp
     cp.label = plan.program_names[std::size_t(c.program)];
   }
   const double assemble_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress::report("emulating the rack", 0, 0);
   rack::RunOptions ro;
   ro.mode = model::Mode::TimingOnly;
   ro.threads = opt.threads;

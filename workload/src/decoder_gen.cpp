@@ -22,6 +22,7 @@
 #include "lpu/arch/layout.hpp"
 #include "lpu/common/errors.hpp"
 #include "lpu/common/parse.hpp"
+#include "lpu/common/progress.hpp"
 #include "lpu/isa/numerics.hpp"
 #include "lpu/workload/decoder.hpp"
 #include "lpu/compiler/sched.hpp"
@@ -2918,6 +2919,7 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
     std::vector<Cycle> prev_arrival;
     std::vector<int> prev_in_links;  // the in leader's links from the previous group
     for (int gi = 0; gi < G; ++gi) {
+      progress::report("planning tensor group", gi + 1, G);
       const auto& full = stages[std::size_t(gi)];
       const bool first = gi == 0, last = gi + 1 == G;
       const int in_leader = first ? 0 : leaders[std::size_t(gi) - 1].second;
@@ -3099,6 +3101,7 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
     std::vector<Cycle> arrivals, prev_send, prev_arrival;
     std::vector<int> in_links;
     for (int s = 0; s < S; ++s) {
+      progress::report("planning pipeline stage", s + 1, S);
       const int chip = order[std::size_t(s)];
       ChipPlan cp;
       cp.chip = chip;
