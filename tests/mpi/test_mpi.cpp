@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -213,6 +214,31 @@ TEST_CASE("mpirun: a chip's error on rank 1 ends every rank with that error, onc
       CHECK(j["chip"] == 1);
       CHECK(j["cycle"] == 194);
       CHECK(j["exit_code"] == 1);
+    }
+  }
+}
+
+TEST_CASE("mpirun: an input missing on one rank only ends every rank with its error and rank, no rank waiting") {
+  // Rank 1 is given a weights file (decode) or a rack file (run) that does not exist, as on a
+  // machine without it: the replicated step agrees on the outcome, every rank ends, rank 0
+  // reports rank 1's error once. (Before, rank 1 returned and the others waited for ever.)
+  const auto dir = work("missing_w");
+  REQUIRE(sh(dir, fmt::format("'{}' gen weights --model tiny --seed 1 -o tiny.safetensors", kLpu)).rc == 0);
+  const auto w = (dir / "tiny.safetensors").string();
+  const std::string per_rank = "sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then f=missing; else f=\"$0\"; fi; exec \"$@\" \"$f\"'";
+  const std::string decode = fmt::format("'{}' decode --model tiny --rack {}/examples/decode/mini4.toml --context 64 --prompt 1,2 "
+                                         "--max-new 2 --mpi --weights", kLpu, kSrc);
+  const std::string run = fmt::format("'{}' run {} --mpi --rack", kLpu, example("allreduce_tray8.toml"));
+  for (const auto& [name, real, cmd, what] : {std::tuple{"missing_decode", w, decode, std::string("missing")},
+                                              std::tuple{"missing_run", rack("tray8.toml"), run, std::string("missing")}}) {
+    for (int np : {2, 3}) {
+      const auto rn = sh(work(fmt::format("{}_{}r", name, np)), fmt::format("{} -np {} {} '{}' {}", kMpirun, np, per_rank, real, cmd));
+      INFO(std::string(name), " ", np, " ranks\n", rn.err);
+      CHECK(rn.rc == 1);  // not 124: no rank was left waiting
+      const auto at = rn.err.find("(MPI rank 1)");
+      REQUIRE(at != std::string::npos);
+      CHECK(rn.err.find("(MPI rank 1)", at + 1) == std::string::npos);  // once, from rank 0
+      CHECK(rn.err.find(what) != std::string::npos);
     }
   }
 }

@@ -59,13 +59,15 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
                 "as one process, only rank 0 prints and writes (docs/distributed.md)");
   auto decode = [o]() {
     const bool speak = rack::mpi::rank() == 0;  // under MPI only rank 0 prints
-    resolve_rack(o->spec);
+    // (Under MPI the steps every rank takes alike agree on their errors: rack::mpi::replicated;
+    // the rack engine agrees on its own; any other error aborts the job from its rank.)
+    rack::mpi::agree_on_errors([&] { resolve_rack(o->spec); });
     if (o->timing_only) {
       nlohmann::json j;
       std::string text;
       {
         ProgressLine progress("decode", !o->quiet);  // (cleared before the results print)
-        auto plan = workload::plan_decoder(o->spec);
+        auto plan = rack::mpi::replicated([&] { return workload::plan_decoder(o->spec); });
         workload::DecodeOptions opt;
         opt.threads = o->threads;
         opt.stats = o->stats;
@@ -77,13 +79,15 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
       else std::cout << text;
       return 0;
     }
-    if (o->weights.empty()) throw Error("functional decode needs --weights FILE.safetensors (or use --timing-only)");
-    auto ws = io::load_safetensors(o->weights);
+    rack::mpi::agree_on_errors([&] {
+      if (o->weights.empty()) throw Error("functional decode needs --weights FILE.safetensors (or use --timing-only)");
+    });
+    auto ws = rack::mpi::replicated([&] { return io::load_safetensors(o->weights); });
     auto plan = [&] {
       ProgressLine progress("decode", !o->quiet);
-      return workload::plan_decoder(o->spec);
+      return rack::mpi::replicated([&] { return workload::plan_decoder(o->spec); });
     }();
-    const auto prompt = parse_tokens(o->prompt);
+    const auto prompt = rack::mpi::replicated([&] { return parse_tokens(o->prompt); });
     workload::DecodeOptions opt;
     opt.stats = o->stats;
     auto r = workload::decode_functional(plan, ws, prompt, o->max_new, opt);
@@ -127,15 +131,8 @@ void add_decode(CLI::App& app, std::vector<std::pair<CLI::App*, Action>>& out) {
     return mismatches > 0 ? 1 : 0;
   };
   // A failed decode still writes its --stats file, with the error (docs/debugging.md).
-  // Under MPI every rank decodes the same tokens from the same inputs, so an error outside the
-  // rack engine (which agrees on its own) is every rank's: rank 0 reports it (tools/lpu/main.cpp).
   out.emplace_back(sub, [o, decode]() {
-    try {
-      return with_failure_stats(rack::mpi::rank() == 0 ? o->stats : std::string(), "decode", decode);
-    } catch (...) {
-      if (rack::mpi::active()) rack::mpi::mark_agreed(true);
-      throw;
-    }
+    return with_failure_stats(rack::mpi::rank() == 0 ? o->stats : std::string(), "decode", decode);
   });
 }
 

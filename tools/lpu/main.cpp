@@ -103,11 +103,17 @@ int run_lpu(int argc, char** argv) {
   add_gpu(app, cmds);
   add_serve_sim(app, cmds);
   try {
-    app.parse(argc, argv);
+    // Under MPI every rank parses the same line, and the ranks agree on the outcome: a file an
+    // option checks may be missing on one machine only (then every rank ends with that rank's
+    // message, instead of the others waiting for it).
+    lpu::rack::mpi::agree_on_errors([&] { app.parse(argc, argv); });
   } catch (const CLI::ParseError& e) {
-    // Every rank parses the same line: rank 0 speaks for them.
+    // (the same on every rank: rank 0 speaks for them)
     if (lpu::rack::mpi::rank() != 0) return e.get_exit_code();
     return app.exit(e);
+  } catch (const std::exception& e) {
+    if (lpu::rack::mpi::rank() == 0) std::cerr << "lpu: error: " << e.what() << "\n";
+    return 1;
   }
   try {
     for (auto& [sub, act] : cmds)

@@ -71,18 +71,6 @@ class RackTracing {
   std::string comment_;
 };
 
-// Under MPI, an error in a step every rank takes with the same inputs (reading the rack and
-// the program) is every rank's: rank 0 reports it and no rank aborts (tools/lpu/main.cpp).
-template <class F>
-auto replicated(F&& fn) {
-  try {
-    return fn();
-  } catch (...) {
-    if (mpi::active()) mpi::mark_agreed(true);
-    throw;
-  }
-}
-
 }  // namespace
 
 std::vector<int> traced_chips(const RackCliOptions& o, int n) {
@@ -100,8 +88,8 @@ std::vector<int> traced_chips(const RackCliOptions& o, int n) {
 int run_cli(const RackCliOptions& o) {
   const bool speak = mpi::rank() == 0;  // under MPI only rank 0 prints and writes files
   RunOptions ro;
-  const auto cfg = replicated([&] { return load_rack(o.rack); });
-  const auto prog = replicated([&] {
+  const auto cfg = mpi::replicated([&] { return load_rack(o.rack); });
+  const auto prog = mpi::replicated([&] {
     auto p = load_program(o.program, cfg);
     if (o.check && (!o.wave.empty() || !o.trace.empty())) throw Error("--check runs no program: it takes no --wave or --trace");
     if (!o.mpi_partition.empty() && !mpi::active()) throw Error("--mpi-partition needs --mpi");

@@ -68,8 +68,14 @@ bool available() { return true; }
 void init(int* argc, char*** argv) {
   if (g_active) return;
   int provided = 0;
-  // Only the thread that called init makes MPI calls (the engine's pool threads never do).
-  check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // One thread at a time makes MPI calls, not always the one that called init: the engine's pool
+  // threads never do, but a functional decode runs the rack on the runtime device's worker thread.
+  check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+  if (provided < MPI_THREAD_SERIALIZED) {
+    MPI_Finalize();
+    throw Error(fmt::format("this MPI library gives thread level {}; lpu --mpi needs MPI_THREAD_SERIALIZED ({})", provided,
+                            int(MPI_THREAD_SERIALIZED)));
+  }
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
   g_active = true;

@@ -9,6 +9,8 @@
 // called init() is distributed over all ranks, and every call below is collective: all ranks make
 // it, in the same order (except send/recv, which are point to point and paired by the caller).
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,5 +46,20 @@ Traffic traffic();
 // rank 0, and every rank finalises normally. Set by the engine before it throws such an error.
 void mark_agreed(bool agreed);
 bool agreed();
+
+// Runs `step` (work every rank does with the same inputs and no collective inside: reading the
+// rack, the program, the weights, planning) and agrees on its outcome (one all-gather): when it
+// failed on any rank, every rank throws, marked agreed. The same error on every rank is rethrown
+// as it is (what one process would print); else every rank throws the lowest failing rank's
+// message, naming that rank (a file missing on one machine). Not active: just runs `step`.
+void agree_on_errors(const std::function<void()>& step);
+
+// agree_on_errors for a step with a result.
+template <class F>
+auto replicated(F&& step) {
+  std::optional<decltype(step())> r;
+  agree_on_errors([&] { r.emplace(step()); });
+  return std::move(*r);
+}
 
 }  // namespace lpu::rack::mpi
