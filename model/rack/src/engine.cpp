@@ -1283,7 +1283,7 @@ void Rack::save_outputs() const {
         it.chip = rd.get<std::int32_t>();
         it.file = rd.str();
         it.t.type = rd.get<io::ElemType>();
-        it.t.shape.resize(std::size_t(rd.get<std::uint64_t>()));
+        it.t.shape.resize(rd.count(sizeof(std::int64_t)));
         for (auto& d : it.t.shape) d = rd.get<std::int64_t>();
         it.t.data = rd.bytes();
         items.push_back(std::move(it));

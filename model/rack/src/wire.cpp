@@ -49,7 +49,7 @@ void throw_error(Reader& r, const std::string& suffix) {
   switch (k) {
     case Kind::Asm: {
       const bool truncated = r.get<std::uint8_t>() != 0;
-      std::vector<Diagnostic> ds(std::size_t(r.get<std::uint64_t>()));
+      std::vector<Diagnostic> ds(r.count(2 * sizeof(std::uint64_t) + 2 * sizeof(std::int32_t)));
       for (auto& d : ds) {
         d.loc.file = r.str();
         d.loc.line = r.get<std::int32_t>();

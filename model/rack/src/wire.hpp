@@ -37,9 +37,18 @@ struct Reader {
   std::size_t at = 0;
   explicit Reader(const std::vector<std::uint8_t>& bytes) : b(bytes) {}
   bool done() const { return at >= b.size(); }
+  // Bytes not read yet (every size read from a message is checked against it, never `at + n`,
+  // which a corrupt size would wrap).
+  std::size_t left() const { return at >= b.size() ? 0 : b.size() - at; }
+  // A count of elements of at least `min_bytes` each, checked against the bytes left.
+  std::size_t count(std::size_t min_bytes) {
+    const auto n = std::size_t(get<std::uint64_t>());
+    if (min_bytes > 0 && n > left() / min_bytes) throw Error("MPI: a truncated message between ranks");
+    return n;
+  }
   template <class T>
   T get() {
-    if (at + sizeof(T) > b.size()) throw Error("MPI: a truncated message between ranks");
+    if (sizeof(T) > left()) throw Error("MPI: a truncated message between ranks");
     T v;
     std::memcpy(&v, b.data() + at, sizeof(T));
     at += sizeof(T);
@@ -47,14 +56,14 @@ struct Reader {
   }
   std::string str() {
     const auto n = std::size_t(get<std::uint64_t>());
-    if (at + n > b.size()) throw Error("MPI: a truncated message between ranks");
+    if (n > left()) throw Error("MPI: a truncated message between ranks");
     std::string s(reinterpret_cast<const char*>(b.data() + at), n);
     at += n;
     return s;
   }
   std::vector<std::uint8_t> bytes() {
     const auto n = std::size_t(get<std::uint64_t>());
-    if (at + n > b.size()) throw Error("MPI: a truncated message between ranks");
+    if (n > left()) throw Error("MPI: a truncated message between ranks");
     std::vector<std::uint8_t> v(b.begin() + std::ptrdiff_t(at), b.begin() + std::ptrdiff_t(at + n));
     at += n;
     return v;
