@@ -66,8 +66,8 @@ std::shared_ptr<const Code> shared_code(const std::vector<std::uint64_t>& words)
   bucket.push_back(c);
   return c;
 }
-const std::vector<std::uint64_t>& no_code() {
-  static const std::vector<std::uint64_t> none;
+const std::shared_ptr<const Code>& no_code() {
+  static const auto none = std::make_shared<const Code>();
   return none;
 }
 
@@ -84,9 +84,10 @@ struct Chip::Impl {
 
   // Per-queue walker state.
   struct Q {
-    std::shared_ptr<const Code> held;                     // its words (shared_code)
-    const std::vector<std::uint64_t>* code = &no_code();  // held->words
-    isa::Instr at(std::size_t i) const { return isa::decode((*code)[i]); }
+    std::shared_ptr<const Code> code = no_code();  // its words (shared_code)
+    isa::Instr next;  // the word at pc, decoded by advance(): what the queue issues next
+    std::size_t size() const { return code->words.size(); }
+    isa::Instr at(std::size_t i) const { return isa::decode(code->words[i]); }
     std::size_t pc = 0;            // next instruction to start
     std::int64_t free = 0;         // cycle the queue may issue again
     // The group being issued (an instruction plus its REPEAT).
@@ -226,8 +227,7 @@ struct Chip::Impl {
       auto qid = layout.find_queue(qc.name);
       if (!qid) throw FormatError(fmt::format("object names queue '{}', which preset '{}' does not have", qc.name, p.name));
       auto& q = qs[std::size_t(qid->v)];
-      q.held = shared_code(qc.words);
-      q.code = &q.held->words;
+      q.code = shared_code(qc.words);
     }
     for (const auto& pt : pr.perms) {
       auto s = layout.find_slice(pt.sxm);
@@ -273,12 +273,12 @@ struct Chip::Impl {
   // Skips NOPs from q.pc and schedules the next instruction at q.free.
   void advance(int qi) {
     auto& q = qs[std::size_t(qi)];
-    for (; q.pc < q.code->size(); ++q.pc) {
-      const auto in = q.at(q.pc);
-      if (in.op != Op::Nop) break;
-      q.free += in.v[0];
+    for (; q.pc < q.size(); ++q.pc) {
+      q.next = q.at(q.pc);
+      if (q.next.op != Op::Nop) break;
+      q.free += q.next.v[0];
     }
-    if (q.pc >= q.code->size()) {
+    if (q.pc >= q.size()) {
       q.finished = true;
       return;
     }
@@ -647,7 +647,7 @@ struct Chip::Impl {
       else finish_group(qi);
       return;
     }
-    const isa::Instr in = q.at(q.pc);
+    const isa::Instr in = q.next;  // (every issue but a group's next instance follows advance())
     const auto& ii = isa::info(in.op);
     switch (in.op) {
       case Op::Sync:
@@ -709,7 +709,7 @@ struct Chip::Impl {
     q.n = 0;
     q.d = 1;
     ++q.pc;
-    const isa::Instr r = q.pc < q.code->size() ? q.at(q.pc) : isa::Instr{};
+    const isa::Instr r = q.pc < q.size() ? q.at(q.pc) : isa::Instr{};
     if (r.op == Op::Repeat || r.op == Op::Repeatr) {
       q.n = r.op == Op::Repeat ? r.v[0] : std::int64_t(regs[std::size_t(r.v[0])]);
       q.d = r.v[1];
@@ -923,7 +923,7 @@ void Chip::set_observer(Observer* obs) {
   }
 }
 std::vector<std::uint64_t> Chip::queue_words(int queue) const {
-  return *impl_->qs.at(std::size_t(queue)).code;
+  return impl_->qs.at(std::size_t(queue)).code->words;
 }
 const std::uint8_t* Chip::stream_value(int stream, Dir dir, int position, std::int64_t cycle) const {
   if (!impl_->streams) return nullptr;

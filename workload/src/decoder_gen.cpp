@@ -2443,19 +2443,8 @@ int preliminary_group_size(const rack::RackConfig& cfg, bool one_group, int N) {
   return T;
 }
 
-namespace {
-DecoderPlan plan_decoder_timed(const DecoderSpec& spec);
-}  // namespace
-
 DecoderPlan plan_decoder(const DecoderSpec& spec) {
   const auto t0 = std::chrono::steady_clock::now();
-  DecoderPlan plan = plan_decoder_timed(spec);
-  plan.plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return plan;
-}
-
-namespace {
-DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
   DecoderPlan plan;
   plan.spec = spec;
   if (spec.partition != "pipeline" && spec.partition != "tensor" && spec.partition != "hybrid")
@@ -3190,9 +3179,9 @@ DecoderPlan plan_decoder_timed(const DecoderSpec& spec) {
     plan.regs.push_back({2 + g.kregs() + kk, fmt::format("V cache, slice part {}", kk),
                          fmt::format("b = pos / {}: b / {} == {} ? {} + (b % {}) * {} : 0", g.n, g.bpsv, kk, g.prt, g.bpsv, g.prt)});
   plan.detail = detail;
+  plan.plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return plan;
 }
-}  // namespace
 
 int kv_bucket(const DecoderPlan& plan, int tokens) {
   if (tokens < 1 || tokens > plan.context)
